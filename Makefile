@@ -1,0 +1,99 @@
+# AgentMeter. `make up` runs the whole system locally; `make test` runs every test.
+# Every target runs with Node 24 first on PATH (installed into .local/node when the machine's is older).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_BIN := $(shell deploy/local/node.sh)
+export PATH := $(NODE_BIN):$(PATH)
+
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agentmeter
+export REDIS_URL ?= redis://127.0.0.1:6379
+export KAFKA_BROKERS ?= 127.0.0.1:9092
+export KAFKA_PARTITIONS ?= 3
+
+# A local signing secret for API tokens, made once and kept in .local (never committed).
+SECRETS := .local/secrets.env
+$(SECRETS):
+	@mkdir -p .local && umask 077 && echo "AUTH_JWT_SECRET=$$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')" > $@
+-include $(SECRETS)
+export AUTH_JWT_SECRET
+
+.PHONY: help
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: install
+install: node_modules/.installed ## install npm dependencies
+
+.PHONY: build
+build: node_modules/.installed ## compile every service and tool into dist/
+	npm run --silent build
+
+.PHONY: infra
+infra: ## start PostgreSQL, Redis and Kafka (local, no Docker) and create topics
+	deploy/local/datastores.sh
+	deploy/local/kafka/start.sh
+	deploy/local/kafka/topics.sh
+
+.PHONY: migrate
+migrate: build ## create the database if needed and apply migrations
+	node dist/tools/tools/src/migrate.js
+
+.PHONY: schemas
+schemas: build ## regenerate the committed JSON Schemas from the zod contracts
+	node dist/tools/tools/src/schemas.js libs/contracts/schemas
+	npx prettier --log-level warn --write libs/contracts/schemas
+
+.PHONY: up
+up: $(SECRETS) infra migrate ## start everything (infra, migrations, services) and publish the demo workload
+	deploy/local/services.sh start
+	node dist/tools/tools/src/demo.js
+	@run=$$(node -e 'const t=require("./.local/demo/ground-truth.json"); const r=t.runs.find(r=>r.status==="succeeded"); console.log(r.tenant_id+" "+r.run_id)'); \
+	 set -- $$run; token=$$(node dist/tools/tools/src/token.js op $$1); \
+	 echo; echo "AgentMeter is up: query API http://127.0.0.1:3000 (OpenAPI at /docs), ingest :3001, cost-cap :3002, alert :3003"; \
+	 echo "Logs: .local/run/*.log. Try:"; echo; \
+	 echo "  curl -s -H \"Authorization: Bearer $$token\" http://127.0.0.1:3000/runs/$$2/metrics"; echo
+
+.PHONY: down
+down: ## stop what `make up` started
+	deploy/local/services.sh stop
+	deploy/local/kafka/stop.sh
+
+.PHONY: demo
+demo: build ## publish the demo workload again (duplicates change nothing)
+	node dist/tools/tools/src/demo.js
+
+.PHONY: token
+token: $(SECRETS) build ## print an API token: make token ROLE=op TENANT=demo42-tenant-1
+	@node dist/tools/tools/src/token.js $(or $(ROLE),op) $(or $(TENANT),demo42-tenant-1)
+
+.PHONY: lint
+lint: node_modules/.installed ## eslint and prettier
+	npx eslint . --max-warnings 0
+	npx prettier --check . --log-level warn
+
+.PHONY: typecheck
+typecheck: node_modules/.installed ## tsc over the whole repository
+	npx tsc -p tsconfig.json --noEmit
+
+.PHONY: test
+test: lint typecheck build infra ## lint, typecheck, unit, integration and end-to-end tests
+	npx jest --selectProjects unit
+	npx jest --selectProjects integration e2e --runInBand
+
+.PHONY: test-unit
+test-unit: node_modules/.installed ## unit tests only (no IO)
+	npx jest --selectProjects unit
+
+.PHONY: bench
+bench: build infra ## benchmarks; results go to docs/benchmarks.md
+	node dist/tools/bench/ingest.bench.js
+
+.PHONY: clean
+clean: ## remove build output (keeps .local: Node, Kafka, data)
+	rm -rf dist coverage

@@ -1,0 +1,51 @@
+// Three tiers (STYLE.md habit 10): unit (*.spec.ts, no IO), integration (*.int-spec.ts, real
+// PostgreSQL/Redis/Kafka), end-to-end (*.e2e-spec.ts, whole services as processes). No retries.
+const swc = [
+  '@swc/jest',
+  {
+    jsc: {
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true },
+      target: 'es2023',
+    },
+    module: { type: 'commonjs' },
+    sourceMaps: 'inline',
+  },
+];
+
+const moduleNameMapper = {
+  '^@agentmeter/(contracts|domain|database|kafka|telemetry|testing)$': '<rootDir>/libs/$1/src',
+};
+
+const common = {
+  rootDir: __dirname,
+  // jose is ESM-only; swc turns it into CommonJS for the test runtime (Node runs it natively in dist).
+  transform: { '^.+\\.ts$': swc, '/node_modules/jose/.+\\.js$': swc },
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  moduleNameMapper,
+  testEnvironment: 'node',
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.local/'],
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{services,libs,tools}/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/{services,libs,tools}/**/*.int-spec.ts'],
+      globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
+      globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',
+      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/timeouts/integration.ts'],
+    },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/{services,libs,tools}/**/*.e2e-spec.ts'],
+      globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
+      globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',
+      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/timeouts/e2e.ts'],
+    },
+  ],
+};

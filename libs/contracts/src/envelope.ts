@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { EVENT_TYPES, EventData, type EventDataOf, type EventType } from './events';
+
+/**
+ * CloudEvents 1.0 envelope (structured JSON mode). (source, id) identifies an event: a repeat is a
+ * duplicate. `subject` carries the tenant and must equal data.tenant_id. `time` is the event time that
+ * projections order by; arrival order means nothing.
+ */
+const EnvelopeBase = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string().min(1).max(200),
+  source: z.string().min(1).max(500),
+  type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
+  time: z.iso.datetime({ offset: true }),
+  subject: z.string().min(1).max(200),
+  datacontenttype: z.literal('application/json').optional(),
+  dataschema: z.string().max(500).optional(),
+  /** W3C trace context extension (CloudEvents distributed tracing). */
+  traceparent: z.string().max(100).optional(),
+});
+
+function envelopeOf<T extends EventType>(type: T) {
+  return EnvelopeBase.extend({ type: z.literal(type), data: EventData[type] });
+}
+
+const variants = EVENT_TYPES.map((type) => envelopeOf(type));
+
+export const AgentEvent = z
+  .discriminatedUnion('type', variants as unknown as [ReturnType<typeof envelopeOf<EventType>>])
+  .superRefine((event, ctx) => {
+    if (event.subject !== event.data.tenant_id) {
+      ctx.addIssue({ code: 'custom', path: ['subject'], message: 'subject must equal data.tenant_id' });
+    }
+  });
+
+export type AgentEventOf<T extends EventType> = z.output<typeof EnvelopeBase> & {
+  type: T;
+  data: EventDataOf<T>;
+};
+export type AgentEvent = { [T in EventType]: AgentEventOf<T> }[EventType];
+
+/** Input shape (before defaults) for producers building events. */
+export type AgentEventInput<T extends EventType = EventType> = Omit<z.input<typeof EnvelopeBase>, 'type'> & {
+  type: T;
+  data: z.input<(typeof EventData)[T]>;
+};
+
+export type ParseResult = { ok: true; event: AgentEvent } | { ok: false; reason: string };
+
+/** Validates an already-decoded JSON value as an agent event; the reason names each bad field. */
+export function parseAgentEvent(value: unknown): ParseResult {
+  const result = AgentEvent.safeParse(value);
+  if (result.success) return { ok: true, event: result.data as AgentEvent };
+  const reason = result.error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+    .join('; ');
+  return { ok: false, reason };
+}
+
+const CE_HEADER_PREFIX = 'ce_';
+
+/**
+ * Decodes a Kafka message in either CloudEvents mode: structured (the whole envelope in the value) or
+ * binary (attributes in ce_* headers, data in the value).
+ */
+export function decodeKafkaEvent(
+  value: Buffer | null,
+  headers: Record<string, Buffer | string | (Buffer | string)[] | undefined>,
+): ParseResult {
+  if (!value || value.length === 0) return { ok: false, reason: 'empty message value' };
+  let body: unknown;
+  try {
+    body = JSON.parse(value.toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: `value is not JSON: ${(error as Error).message}` };
+  }
+  const attributes: Record<string, string> = {};
+  for (const [key, raw] of Object.entries(headers)) {
+    if (!key.startsWith(CE_HEADER_PREFIX) || raw === undefined) continue;
+    const first = Array.isArray(raw) ? raw[0] : raw;
+    if (first !== undefined) attributes[key.slice(CE_HEADER_PREFIX.length)] = first.toString();
+  }
+  if (attributes.specversion) return parseAgentEvent({ ...attributes, data: body });
+  return parseAgentEvent(body);
+}
+
+/** The identity of an event: CloudEvents (source, id). A repeat of the same pair is a duplicate. */
+export function eventKey(event: { source: string; id: string }): string {
+  return `${event.source}\u0000${event.id}`;
+}

@@ -1,0 +1,156 @@
+import { z } from 'zod';
+
+/**
+ * The event contract of agent.events.v1 (seed 001 "Events", plus the per-call facts the metrics need).
+ * Evolve only by adding optional fields; a breaking change is a new event type or topic.
+ */
+
+const id = z.string().min(1).max(200);
+/** Decimal USD on the wire ("0.012345"); parsed to integer micro-USD at ingest. */
+export const UsdAmount = z
+  .string()
+  .regex(/^\d{1,12}(\.\d{1,12})?$/, 'a non-negative decimal USD amount such as "0.0125"');
+const tokens = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const timestamp = z.iso.datetime({ offset: true });
+
+/** Fields every run-scoped event carries (seed 001: tenant, project, phase, role, run, timestamps). */
+const RunScoped = z.object({
+  tenant_id: id,
+  project_id: id,
+  run_id: id,
+});
+
+/** Fields of events that happen inside one attempt of one phase. */
+const StageScoped = RunScoped.extend({
+  phase: id,
+  role: id,
+  /** 1 for the first attempt of a phase, 2 for the first retry, ... */
+  attempt: z.number().int().min(1).max(1000).default(1),
+});
+
+const Artifact = {
+  artifact_path: z.string().min(1).max(1000),
+  artifact_version: z.string().min(1).max(200),
+};
+
+export const RunCaps = z.object({
+  max_tokens: tokens.optional(),
+  max_wall_time_s: z.number().int().positive().optional(),
+  max_cost_usd: UsdAmount.optional(),
+  max_external_usd: UsdAmount.optional(),
+});
+
+/** Where a run executed, shown as environment provenance next to its metrics. */
+export const Environment = z.object({
+  name: z.string().max(100).optional(),
+  region: z.string().max(100).optional(),
+  version: z.string().max(200).optional(),
+});
+
+export const EventData = {
+  run_started: RunScoped.extend({
+    playbook: z.string().max(200).optional(),
+    model: z.string().max(200).optional(),
+    user_id: id.optional(),
+    caps: RunCaps.optional(),
+    environment: Environment.optional(),
+  }),
+  phase_entered: StageScoped,
+  artifact_written: StageScoped.extend(Artifact),
+  validation_failed: StageScoped.extend({
+    reason: z.string().min(1).max(4000),
+    artifact_path: Artifact.artifact_path.optional(),
+    artifact_version: Artifact.artifact_version.optional(),
+  }),
+  phase_advanced: StageScoped.extend({ next_phase: id.optional() }),
+  publish_done: StageScoped.extend({ ...Artifact, partial: z.boolean().default(false) }),
+  run_finished: RunScoped.extend({ summary: z.string().max(4000).optional() }),
+  run_failed: RunScoped.extend({
+    phase: id.optional(),
+    role: id.optional(),
+    error: z.string().min(1).max(4000),
+  }),
+  cap_hit: RunScoped.extend({
+    scope: z.enum(['run', 'tenant']),
+    cap: z.enum(['tokens', 'wall_time', 'cost', 'external']),
+    limit: z.string().max(100),
+    observed: z.string().max(100),
+  }),
+  user_override: RunScoped.extend({
+    user_id: id,
+    action: z.string().min(1).max(200),
+    reason: z.string().min(1).max(4000),
+    phase: id.optional(),
+  }),
+  impersonation_started: z.object({
+    tenant_id: id,
+    session_id: id,
+    actor_id: id,
+    target_user_id: id,
+    reason: z.string().max(4000).optional(),
+  }),
+  impersonation_ended: z.object({ tenant_id: id, session_id: id, actor_id: id }),
+  /** One LLM request. Cost is optional: when absent, ingest prices the tokens. */
+  llm_call: StageScoped.extend({
+    model: z.string().min(1).max(200),
+    provider: z.string().min(1).max(100),
+    prompt_tokens: tokens,
+    completion_tokens: tokens,
+    cached_tokens: tokens.default(0),
+    reasoning_tokens: tokens.default(0),
+    cost_usd: UsdAmount.optional(),
+    latency_ms: z.number().int().min(0),
+    /** true when the answer came from a response cache rather than a live model call */
+    cached: z.boolean().default(false),
+    status: z.enum(['ok', 'error']).default('ok'),
+    error: z.string().max(4000).optional(),
+    trace_id: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .optional(),
+    span_id: z
+      .string()
+      .regex(/^[0-9a-f]{16}$/)
+      .optional(),
+    user_id: id.optional(),
+  }),
+  /** One tool or MCP call; cache_key_space names the Valkey key space, e.g. "amtp:mcp:tree". */
+  tool_call: StageScoped.extend({
+    tool: z.string().min(1).max(200),
+    mcp_server: z.string().max(200).optional(),
+    cache_key_space: z.string().max(200).optional(),
+    cache_hit: z.boolean().optional(),
+    latency_ms: z.number().int().min(0),
+    status: z.enum(['ok', 'error']).default('ok'),
+    error: z.string().max(4000).optional(),
+    trace_id: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .optional(),
+    span_id: z
+      .string()
+      .regex(/^[0-9a-f]{16}$/)
+      .optional(),
+  }),
+  /** Money spent outside LLM calls (search APIs, SMS, ...), counted against external-charge caps. */
+  external_charge: RunScoped.extend({
+    phase: id.optional(),
+    vendor: z.string().min(1).max(200),
+    amount_usd: UsdAmount,
+    description: z.string().max(1000).optional(),
+  }),
+  /** A proof (demo or validation evidence) becomes due; "proof overdue" alerts need it. */
+  proof_due: RunScoped.extend({ proof_id: id, due_at: timestamp }),
+  proof_completed: RunScoped.extend({ proof_id: id, passed: z.boolean() }),
+  /** A task waited in a Coordinator queue; "queue latency" metrics and alerts need it. */
+  task_dequeued: RunScoped.extend({
+    queue: z.string().min(1).max(200),
+    phase: id.optional(),
+    enqueued_at: timestamp,
+  }),
+} as const;
+
+export type EventType = keyof typeof EventData;
+export const EVENT_TYPES = Object.keys(EventData) as EventType[];
+
+export type EventDataOf<T extends EventType> = z.output<(typeof EventData)[T]>;

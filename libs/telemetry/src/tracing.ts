@@ -1,0 +1,33 @@
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+
+let sdk: NodeSDK | undefined;
+
+/**
+ * Starts OpenTelemetry for a service. Must run before anything imports http, pg, ioredis or kafkajs,
+ * which is why each service's main.ts imports its telemetry.ts first. Spans are exported over OTLP/HTTP
+ * when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise they still propagate trace context (Kafka headers,
+ * HTTP) without being exported. OTEL_SDK_DISABLED=true turns it off entirely (the SDK reads it itself).
+ */
+export function startTracing(serviceName: string, env: NodeJS.ProcessEnv): void {
+  if (sdk || env.OTEL_SDK_DISABLED === 'true') return;
+  const exporting = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  sdk = new NodeSDK({
+    serviceName: env.OTEL_SERVICE_NAME ?? serviceName,
+    ...(exporting ? { traceExporter: new OTLPTraceExporter() } : { spanProcessors: [] }),
+    instrumentations: [
+      getNodeAutoInstrumentations({
+        '@opentelemetry/instrumentation-fs': { enabled: false },
+        '@opentelemetry/instrumentation-dns': { enabled: false },
+        '@opentelemetry/instrumentation-net': { enabled: false },
+      }),
+    ],
+  });
+  sdk.start();
+}
+
+export async function stopTracing(): Promise<void> {
+  await sdk?.shutdown();
+  sdk = undefined;
+}

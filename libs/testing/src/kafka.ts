@@ -1,0 +1,89 @@
+import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { testEnvironment } from './environment';
+import { eventually } from './eventually';
+
+export function testKafka(): Kafka {
+  return new Kafka({ clientId: 'agentmeter-tests', brokers: testEnvironment().kafkaBrokers, logLevel: logLevel.ERROR });
+}
+
+/** Waits until a consumer group has committed every partition of a topic up to its high watermark. */
+export async function waitForGroupCaughtUp(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await eventually(async () => {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      for (const end of ends) {
+        const offset = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
+        if (BigInt(offset) < BigInt(end.high)) {
+          throw new Error(`group ${groupId} at ${offset} of ${end.high} on ${topic}[${end.partition}]`);
+        }
+      }
+    }, timeoutMs);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface ReadMessage {
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+  partition: number;
+  offset: string;
+}
+
+/** Reads every message currently in a topic (up to the high watermarks at call time). */
+export async function readAll(kafka: Kafka, topic: string, timeoutMs = 30_000): Promise<ReadMessage[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const expected = ends.reduce((sum, p) => sum + Number(BigInt(p.high) - BigInt(p.low)), 0);
+  const messages: ReadMessage[] = [];
+  if (expected === 0) return messages;
+  const consumer = kafka.consumer({ groupId: `${testEnvironment().runId}-reader-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`read ${messages.length} of ${expected} messages from ${topic}`)),
+        timeoutMs,
+      );
+      void consumer.run({
+        eachMessage: async ({ message, partition }) => {
+          messages.push({
+            key: message.key?.toString() ?? null,
+            value: message.value?.toString() ?? null,
+            headers: decodeHeaders(message.headers),
+            partition,
+            offset: message.offset,
+          });
+          if (messages.length >= expected) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return messages;
+}
+
+function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[key] = first.toString();
+  }
+  return out;
+}

@@ -1,0 +1,36 @@
+import { Partitioners, type Kafka, type Message } from 'kafkajs';
+
+export interface Publishable {
+  key: string;
+}
+
+/**
+ * Publishes events as CloudEvents in structured JSON mode, keyed (so one run stays in one partition and
+ * in order), with an idempotent producer, in chunks.
+ */
+export async function publishEvents(
+  kafka: Kafka,
+  topic: string,
+  events: ReadonlyArray<Publishable & object>,
+  chunk = 500,
+): Promise<void> {
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  try {
+    for (let i = 0; i < events.length; i += chunk) {
+      const messages: Message[] = events.slice(i, i + chunk).map(({ key, ...event }) => ({
+        key,
+        value: JSON.stringify(event),
+        headers: { 'content-type': 'application/cloudevents+json; charset=UTF-8' },
+      }));
+      await producer.send({ topic, messages });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}

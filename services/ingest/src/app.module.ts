@@ -1,0 +1,64 @@
+import 'reflect-metadata';
+import { type DynamicModule, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { INestApplication } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { DatabaseModule } from '@agentmeter/database';
+import {
+  createLogger,
+  initMetrics,
+  JsonLogger,
+  ObservabilityController,
+  READINESS_CHECKS,
+  type ReadinessCheck,
+} from '@agentmeter/telemetry';
+import { IngestConfig, loadConfig } from './config';
+import { EventsConsumer } from './events/events.consumer';
+import { EventsRepository } from './events/events.repository';
+import { EventsService } from './events/events.service';
+import { IngestMetrics } from './events/ingest.metrics';
+import { LOGGER } from './logger';
+
+@Module({})
+export class IngestModule {
+  static forRoot(config: IngestConfig): DynamicModule {
+    return {
+      module: IngestModule,
+      imports: [
+        DatabaseModule.forRoot({
+          url: config.DATABASE_URL,
+          poolSize: config.DATABASE_POOL_SIZE,
+          applicationName: 'agentmeter-ingest',
+        }),
+      ],
+      controllers: [ObservabilityController],
+      providers: [
+        { provide: IngestConfig, useValue: config },
+        { provide: LOGGER, useValue: createLogger('ingest', config.LOG_LEVEL) },
+        IngestMetrics,
+        EventsRepository,
+        EventsService,
+        EventsConsumer,
+        {
+          provide: READINESS_CHECKS,
+          inject: [DataSource, EventsConsumer],
+          useFactory: (db: DataSource, consumer: EventsConsumer): ReadinessCheck[] => [
+            { name: 'postgres', check: async () => void (await db.query('SELECT 1')) },
+            { name: 'kafka', check: async () => consumer.assertRunning() },
+          ],
+        },
+      ],
+    };
+  }
+}
+
+/** Starts the ingest service; tests call it with their own configuration. */
+export async function bootstrap(config: IngestConfig = loadConfig()): Promise<INestApplication> {
+  initMetrics('ingest');
+  const app = await NestFactory.create(IngestModule.forRoot(config), {
+    logger: new JsonLogger(createLogger('ingest', config.LOG_LEVEL)),
+  });
+  app.enableShutdownHooks();
+  await app.listen(config.PORT, '0.0.0.0');
+  return app;
+}

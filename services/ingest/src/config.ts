@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+/** The ingest service's configuration; the only place that reads the environment. */
+const Schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3001),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  KAFKA_BROKERS: z
+    .string()
+    .default('127.0.0.1:9092')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((broker) => broker.trim())
+        .filter(Boolean),
+    ),
+  KAFKA_TOPIC_PREFIX: z.string().default(''),
+  INGEST_GROUP_ID: z.string().min(1).default('agentmeter-ingest'),
+  INGEST_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
+  INGEST_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
+});
+
+/** Injection token of the frozen configuration. */
+export const IngestConfig = Symbol('IngestConfig');
+export type IngestConfig = Readonly<z.output<typeof Schema>>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): IngestConfig {
+  const parsed = Schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`ingest: invalid configuration: ${problems}`);
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,58 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import { decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
+import { BatchConsumer, createKafka, type Decoded } from '@agentmeter/kafka';
+import { IngestConfig } from '../config';
+import { LOGGER } from '../logger';
+import { EventsService } from './events.service';
+import { IngestMetrics } from './ingest.metrics';
+
+/** Kafka edge of ingest: agent.events.v1 in batches, invalid messages to agent.events.dlq.v1. */
+@Injectable()
+export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly consumer: BatchConsumer<AgentEvent>;
+
+  constructor(
+    @Inject(IngestConfig) config: IngestConfig,
+    @Inject(LOGGER) logger: Logger,
+    events: EventsService,
+    metrics: IngestMetrics,
+  ) {
+    const kafka = createKafka(
+      { brokers: config.KAFKA_BROKERS, clientId: 'agentmeter-ingest', topicPrefix: config.KAFKA_TOPIC_PREFIX },
+      logger,
+    );
+    this.consumer = new BatchConsumer(
+      kafka,
+      {
+        groupId: config.INGEST_GROUP_ID,
+        topic: topicName(config.KAFKA_TOPIC_PREFIX, Topics.AgentEvents),
+        dlqTopic: topicName(config.KAFKA_TOPIC_PREFIX, Topics.AgentEventsDlq),
+        partitionsConcurrently: config.INGEST_PARTITIONS_CONCURRENTLY,
+        sessionTimeoutMs: config.INGEST_SESSION_TIMEOUT_MS,
+      },
+      {
+        decode: (message: KafkaMessage): Decoded<AgentEvent> => {
+          const result = decodeKafkaEvent(message.value, message.headers ?? {});
+          return result.ok ? { ok: true, value: result.event } : result;
+        },
+        handle: (batch) => events.ingest(batch),
+      },
+      logger,
+      metrics.consumerMetrics,
+    );
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.consumer.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.consumer.stop();
+  }
+
+  assertRunning(): void {
+    if (!this.consumer.isRunning()) throw new Error('consumer not running');
+  }
+}

@@ -1,0 +1,65 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+/** Response shapes of GET /runs/{run_id}/metrics (seed 000, stories 9.1 to 9.4). */
+
+export class TokenTotals {
+  @ApiProperty() prompt_tokens!: number;
+  @ApiProperty() completion_tokens!: number;
+  @ApiProperty() total_tokens!: number;
+  @ApiProperty({ description: 'decimal USD, exact to the micro-dollar', example: '0.012345' }) cost_usd!: string;
+  @ApiProperty() llm_calls!: number;
+}
+
+export class StageMetrics {
+  @ApiProperty({ description: 'the phase name' }) stage!: string;
+  @ApiProperty({ nullable: true, type: String }) role!: string | null;
+  @ApiProperty({ enum: ['pending', 'running', 'passed', 'failed'] }) status!: string;
+  @ApiProperty({ description: 'attempts of this phase (1 + retries)' }) attempts!: number;
+  @ApiProperty({ nullable: true, type: Number, description: 'null while the stage runs' }) prompt_tokens!:
+    number | null;
+  @ApiProperty({ nullable: true, type: Number }) completion_tokens!: number | null;
+  @ApiProperty({ nullable: true, type: Number }) total_tokens!: number | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) started_at!: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finished_at!: string | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'finished_at - started_at; null while running' })
+  elapsed_ms!: number | null;
+  @ApiProperty({ description: 'the stage with the longest elapsed time' }) longest!: boolean;
+  @ApiPropertyOptional({ description: 'only for OP and Admin' }) trace_id?: string | null;
+  @ApiPropertyOptional({ description: 'shown while the stage runs' }) note?: string;
+}
+
+export class CacheSpace {
+  @ApiProperty() hits!: number;
+  @ApiProperty() misses!: number;
+  @ApiProperty({ nullable: true, type: Number, description: 'hits / (hits + misses)' }) ratio!: number | null;
+}
+
+export class McpCache {
+  @ApiProperty({ type: CacheSpace, description: 'amtp:mcp:tree:*' }) tree!: CacheSpace;
+  @ApiProperty({ type: CacheSpace, description: 'amtp:mcp:blob:*' }) blob!: CacheSpace;
+  @ApiProperty({ description: 'overall hit percentage across all key spaces', example: 87.5 }) overall_hit_pct!: number;
+}
+
+export class Freshness {
+  @ApiProperty({ format: 'date-time' }) last_event_at!: string;
+  @ApiProperty({ format: 'date-time', description: 'when ingest last updated this run' }) last_synced_at!: string;
+}
+
+export class RunMetrics {
+  @ApiProperty() run_id!: string;
+  @ApiProperty() tenant_id!: string;
+  @ApiProperty() project_id!: string;
+  @ApiProperty({ enum: ['unknown', 'running', 'succeeded', 'failed'] }) status!: string;
+  @ApiProperty({ nullable: true, type: String }) phase!: string | null;
+  @ApiProperty({ nullable: true, type: String }) model!: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) started_at!: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finished_at!: string | null;
+  @ApiProperty({ format: 'date-time', description: 'server clock, for a live elapsed counter' }) server_time!: string;
+  @ApiProperty({ type: TokenTotals }) totals!: TokenTotals;
+  @ApiProperty({ type: [StageMetrics] }) stages!: StageMetrics[];
+  @ApiProperty({ type: McpCache, nullable: true, description: 'null when the run made no MCP calls' })
+  mcp_cache!: McpCache | null;
+  @ApiProperty({ type: Freshness }) freshness!: Freshness;
+  @ApiProperty({ nullable: true, type: Object, description: 'environment provenance from run_started' })
+  environment!: Record<string, string> | null;
+}

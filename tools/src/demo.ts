@@ -1,0 +1,42 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { topicName, Topics } from '@agentmeter/contracts';
+import { generateWorkload, publishEvents } from '@agentmeter/testing';
+
+/**
+ * `make demo`: publishes a seeded workload to agent.events.v1 and writes its ground truth (expected
+ * metrics per run) as JSON. Re-running with the same seed publishes the same events, which ingest
+ * recognises as duplicates.
+ */
+async function main(): Promise<void> {
+  const seed = Number(process.env.DEMO_SEED ?? 42);
+  const out = process.env.DEMO_TRUTH_FILE ?? '.local/demo/ground-truth.json';
+  const now = new Date();
+  // Anchor at the start of the current hour so a re-run within the hour reproduces the same events.
+  const start = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 - 2 * 3_600_000);
+  const workload = generateWorkload({
+    seed,
+    tenants: Number(process.env.DEMO_TENANTS ?? 3),
+    projectsPerTenant: Number(process.env.DEMO_PROJECTS ?? 2),
+    runsPerProject: Number(process.env.DEMO_RUNS ?? 5),
+    start,
+    prefix: `demo${seed}`,
+  });
+  const kafka = new Kafka({
+    clientId: 'agentmeter-demo',
+    brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    logLevel: logLevel.WARN,
+  });
+  const topic = topicName(process.env.KAFKA_TOPIC_PREFIX ?? '', Topics.AgentEvents);
+  await publishEvents(kafka, topic, workload.events);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(workload.truth, null, 2)}\n`);
+  console.log(`published ${workload.events.length} events for ${workload.truth.runs.length} runs to ${topic}`);
+  console.log(`ground truth: ${out}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
