@@ -46,7 +46,7 @@ migrate: build ## create the database if needed and apply migrations
 
 .PHONY: schemas
 schemas: build ## regenerate the committed JSON Schemas from the zod contracts
-	node dist/tools/tools/src/schemas.js libs/contracts/schemas
+	node dist/tools/tools/src/schemas.js libs/contracts/schemas docs/events.md
 	npx prettier --log-level warn --write libs/contracts/schemas
 
 .PHONY: up

@@ -1,3 +1,5 @@
 export * from './topics';
 export * from './events';
 export * from './envelope';
+export * from './json-schema';
+export * from './examples';

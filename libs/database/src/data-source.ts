@@ -18,7 +18,8 @@ export function createDataSource(options: DatabaseOptions): DataSource {
     migrations: MIGRATIONS,
     migrationsTableName: 'schema_migrations',
     entities: [],
-    logging: ['error'],
+    // Failed queries surface as errors to the caller's logger; TypeORM's own logging would print parameters.
+    logging: false,
     extra: {
       max: options.poolSize ?? 10,
       application_name: options.applicationName ?? 'agentmeter',

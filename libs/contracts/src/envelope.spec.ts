@@ -1,0 +1,68 @@
+import { decodeKafkaEvent, parseAgentEvent } from './envelope';
+
+const valid = {
+  specversion: '1.0',
+  id: 'evt-1',
+  source: 'coordinator/eu-1',
+  type: 'llm_call',
+  time: '2026-11-01T10:00:00Z',
+  subject: 'tenant-a',
+  data: {
+    tenant_id: 'tenant-a',
+    project_id: 'p',
+    run_id: 'r',
+    phase: 'plan',
+    role: 'planner',
+    model: 'gpt-4.1',
+    provider: 'openai',
+    prompt_tokens: 10,
+    completion_tokens: 2,
+    latency_ms: 100,
+  },
+};
+
+describe('parseAgentEvent', () => {
+  it('accepts a valid event and fills defaults', () => {
+    const result = parseAgentEvent(valid);
+    expect(result.ok).toBe(true);
+    if (result.ok && result.event.type === 'llm_call') {
+      expect(result.event.data).toMatchObject({ attempt: 1, cached_tokens: 0, cached: false, status: 'ok' });
+    }
+  });
+
+  it.each([
+    ['an unknown type', { ...valid, type: 'nope' }, /type/],
+    ['a subject that is not the tenant', { ...valid, subject: 'tenant-b' }, /subject must equal data.tenant_id/],
+    ['a bad time', { ...valid, time: 'yesterday' }, /time/],
+    ['negative tokens', { ...valid, data: { ...valid.data, prompt_tokens: -1 } }, /data.prompt_tokens/],
+    ['a float amount', { ...valid, data: { ...valid.data, cost_usd: '1e-5' } }, /data.cost_usd/],
+    ['a missing run id', { ...valid, data: { ...valid.data, run_id: undefined } }, /data.run_id/],
+    ['another CloudEvents version', { ...valid, specversion: '0.3' }, /specversion/],
+  ])('rejects %s with a reason naming the field', (_name, input, reason) => {
+    const result = parseAgentEvent(input);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toMatch(reason);
+  });
+});
+
+describe('decodeKafkaEvent', () => {
+  it('decodes structured mode', () => {
+    expect(decodeKafkaEvent(Buffer.from(JSON.stringify(valid)), {}).ok).toBe(true);
+  });
+
+  it('decodes binary mode from ce_* headers', () => {
+    const { data, ...attributes } = valid;
+    const headers = Object.fromEntries(Object.entries(attributes).map(([k, v]) => [`ce_${k}`, Buffer.from(String(v))]));
+    const result = decodeKafkaEvent(Buffer.from(JSON.stringify(data)), headers);
+    expect(result).toMatchObject({ ok: true, event: { id: 'evt-1', type: 'llm_call' } });
+  });
+
+  it.each([
+    ['an empty value', null, /empty/],
+    ['non-JSON', Buffer.from('{nope'), /not JSON/],
+  ])('rejects %s', (_name, value, reason) => {
+    const result = decodeKafkaEvent(value, {});
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toMatch(reason);
+  });
+});

@@ -1,0 +1,93 @@
+import { AgentEvent as AgentEventSchema, type AgentEvent } from '@agentmeter/contracts';
+import { createDataSource } from '@agentmeter/database';
+import { createTestDatabase, generateWorkload, prng, type TestDatabase } from '@agentmeter/testing';
+import type { DataSource } from 'typeorm';
+import { EventsRepository } from '../src/events/events.repository';
+import { EventsService } from '../src/events/events.service';
+import { IngestMetrics } from '../src/events/ingest.metrics';
+
+/**
+ * The projection must converge to the same rows whatever the arrival order, batching and repetition of
+ * events: two databases, one fed in order, one fed shuffled in random batches with every event twice.
+ */
+describe('EventsService against PostgreSQL', () => {
+  const workload = generateWorkload({ seed: 3, tenants: 2, projectsPerTenant: 2, runsPerProject: 4, start: new Date('2026-11-01T00:00:00Z') });
+  const events = workload.events.map(({ key: _key, ...event }) => AgentEventSchema.parse(event) as AgentEvent);
+  const metrics = new IngestMetrics();
+  const databases: TestDatabase[] = [];
+  const sources: DataSource[] = [];
+
+  async function service(): Promise<{ events: EventsService; db: DataSource }> {
+    const database = await createTestDatabase();
+    const db = await createDataSource({ url: database.url, poolSize: 2 }).initialize();
+    databases.push(database);
+    sources.push(db);
+    return { events: new EventsService(new EventsRepository(db), metrics), db };
+  }
+
+  afterAll(async () => {
+    await Promise.all(sources.map((s) => s.destroy()));
+    await Promise.all(databases.map((d) => d.drop()));
+  });
+
+  async function projection(db: DataSource): Promise<unknown> {
+    const runs = await db.query(
+      `SELECT tenant_id, run_id, project_id, status, error, phase, role, model, started_at, finished_at, tokens_in,
+              tokens_out, cost_micros, external_micros, llm_calls, cached_calls, first_event_at, last_event_at
+         FROM runs ORDER BY tenant_id, run_id`,
+    );
+    const stages = await db.query(
+      `SELECT tenant_id, run_id, phase, attempt, role, status, started_at, finished_at, trace_id, prompt_tokens,
+              completion_tokens, cached_tokens, cost_micros, llm_calls
+         FROM stages ORDER BY tenant_id, run_id, phase, attempt`,
+    );
+    const counts = await db.query(
+      `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM llm_calls) AS llm,
+              (SELECT count(*) FROM tool_calls) AS tools`,
+    );
+    return { runs, stages, counts };
+  }
+
+  it('converges to the same rows for in-order and shuffled, batched, repeated delivery', async () => {
+    const ordered = await service();
+    await ordered.events.ingest(events);
+
+    const shuffled = await service();
+    const random = prng(11);
+    const twice = [...events, ...events].map((event) => ({ event, sort: random() })).sort((a, b) => a.sort - b.sort);
+    for (let i = 0; i < twice.length; ) {
+      const size = 1 + Math.floor(random() * 60);
+      await shuffled.events.ingest(twice.slice(i, i + size).map((x) => x.event));
+      i += size;
+    }
+
+    expect(await projection(shuffled.db)).toEqual(await projection(ordered.db));
+  });
+
+  it('matches the ground truth of every run', async () => {
+    const { events: ingest, db } = await service();
+    await ingest.ingest(events);
+    for (const run of workload.truth.runs) {
+      const [row] = await db.query(`SELECT status, tokens_in, tokens_out, cost_micros, llm_calls FROM runs WHERE tenant_id = $1 AND run_id = $2`, [
+        run.tenant_id,
+        run.run_id,
+      ]);
+      expect({ run: run.run_id, ...row }).toEqual({
+        run: run.run_id,
+        status: run.status,
+        tokens_in: String(run.totals.prompt_tokens),
+        tokens_out: String(run.totals.completion_tokens),
+        cost_micros: run.totals.cost_usd.replace('.', '').replace(/^0+(?=\d)/, ''),
+        llm_calls: run.totals.llm_calls,
+      });
+    }
+  });
+
+  it('stores nothing of a batch whose write fails', async () => {
+    const { events: ingest, db } = await service();
+    const poisoned = [...events.slice(0, 20), { ...events[20]!, time: 'not a time' } as AgentEvent];
+    await expect(ingest.ingest(poisoned)).rejects.toThrow();
+    expect(await db.query(`SELECT count(*)::int AS n FROM events`)).toEqual([{ n: 0 }]);
+    expect(await db.query(`SELECT count(*)::int AS n FROM runs`)).toEqual([{ n: 0 }]);
+  });
+});
