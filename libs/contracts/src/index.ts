@@ -3,3 +3,4 @@ export * from './events';
 export * from './envelope';
 export * from './json-schema';
 export * from './examples';
+export * from './queues';

@@ -2,3 +2,4 @@ export * from './data-source';
 export * from './database.module';
 export * from './migrations';
 export * from './admin';
+export * from './partitions';

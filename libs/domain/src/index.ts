@@ -1,2 +1,5 @@
 export * from './money';
 export * from './run-projection';
+export * from './usage-rollup';
+export * from './clock';
+export * from './retention';

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { testEnvironment } from './environment';
 import { eventually } from './eventually';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -39,8 +40,20 @@ export async function startService(name: string, env: Record<string, string>): P
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` before e2e tests`);
   const port = await freePort();
   let output = '';
+  const test = testEnvironment();
   const child = spawn(process.execPath, ['--enable-source-maps', entry], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', OTEL_SDK_DISABLED: 'true', ...env, PORT: String(port) },
+    env: {
+      PATH: process.env.PATH ?? '',
+      LOG_LEVEL: 'warn',
+      OTEL_SDK_DISABLED: 'true',
+      // This run's isolation on the shared servers; a test may override any of them.
+      KAFKA_BROKERS: test.kafkaBrokers.join(','),
+      KAFKA_TOPIC_PREFIX: test.topicPrefix,
+      REDIS_URL: test.redisUrl,
+      REDIS_KEY_PREFIX: test.redisPrefix,
+      ...env,
+      PORT: String(port),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));

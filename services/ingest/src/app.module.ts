@@ -3,7 +3,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { DatabaseModule } from '@agentmeter/database';
+import { DatabaseModule, PartitionManager } from '@agentmeter/database';
 import {
   createLogger,
   initMetrics,
@@ -18,6 +18,10 @@ import { EventsRepository } from './events/events.repository';
 import { EventsService } from './events/events.service';
 import { IngestMetrics } from './events/ingest.metrics';
 import { LOGGER } from './logger';
+import { RetentionProcessor } from './retention/retention.processor';
+import { RetentionRepository } from './retention/retention.repository';
+import { RetentionService } from './retention/retention.service';
+import { Clock } from '@agentmeter/domain';
 
 @Module({})
 export class IngestModule {
@@ -36,15 +40,21 @@ export class IngestModule {
         { provide: IngestConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('ingest', config.LOG_LEVEL) },
         IngestMetrics,
+        { provide: PartitionManager, inject: [DataSource], useFactory: (db: DataSource) => new PartitionManager(db) },
         EventsRepository,
         EventsService,
         EventsConsumer,
+        Clock,
+        RetentionRepository,
+        RetentionService,
+        RetentionProcessor,
         {
           provide: READINESS_CHECKS,
-          inject: [DataSource, EventsConsumer],
-          useFactory: (db: DataSource, consumer: EventsConsumer): ReadinessCheck[] => [
+          inject: [DataSource, EventsConsumer, RetentionProcessor],
+          useFactory: (db: DataSource, consumer: EventsConsumer, retention: RetentionProcessor): ReadinessCheck[] => [
             { name: 'postgres', check: async () => void (await db.query('SELECT 1')) },
             { name: 'kafka', check: async () => consumer.assertRunning() },
+            { name: 'redis', check: () => retention.ping() },
           ],
         },
       ],

@@ -6,6 +6,16 @@ const Schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key (BullMQ included); tests isolate runs with it. */
+  REDIS_KEY_PREFIX: z.string().default('agentmeter:'),
+  /** Raw events and call rows are kept this many days (seed 001: 14 to 30). */
+  RETENTION_RAW_DAYS: z.coerce.number().int().min(14).max(30).default(30),
+  /** Daily usage rollups older than this are folded into monthly rows (seed 004). */
+  RETENTION_DAILY_USAGE_DAYS: z.coerce.number().int().min(1).default(90),
+  /** Aggregates (runs, stages, failures, monthly usage) are kept this many months (seed 001). */
+  RETENTION_AGGREGATE_MONTHS: z.coerce.number().int().min(1).default(13),
+  RETENTION_CRON: z.string().default('17 3 * * *'),
   KAFKA_BROKERS: z
     .string()
     .default('127.0.0.1:9092')

@@ -1,5 +1,6 @@
 import { AgentEvent as AgentEventSchema, type AgentEvent } from '@agentmeter/contracts';
-import { createDataSource } from '@agentmeter/database';
+import { createDataSource, PartitionManager } from '@agentmeter/database';
+import { LATENCY_BUCKETS_MS } from '@agentmeter/domain';
 import { createTestDatabase, generateWorkload, prng, type TestDatabase } from '@agentmeter/testing';
 import type { DataSource } from 'typeorm';
 import { EventsRepository } from '../src/events/events.repository';
@@ -22,7 +23,7 @@ describe('EventsService against PostgreSQL', () => {
     const db = await createDataSource({ url: database.url, poolSize: 2 }).initialize();
     databases.push(database);
     sources.push(db);
-    return { events: new EventsService(new EventsRepository(db), metrics), db };
+    return { events: new EventsService(new EventsRepository(db), new PartitionManager(db), metrics), db };
   }
 
   afterAll(async () => {
@@ -43,9 +44,11 @@ describe('EventsService against PostgreSQL', () => {
     );
     const counts = await db.query(
       `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM llm_calls) AS llm,
-              (SELECT count(*) FROM tool_calls) AS tools`,
+              (SELECT count(*) FROM tool_calls) AS tools, (SELECT count(*) FROM external_charges) AS charges`,
     );
-    return { runs, stages, counts };
+    const usage = await db.query(`SELECT * FROM usage_daily ORDER BY day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id`);
+    const failures = await db.query(`SELECT * FROM failures ORDER BY tenant_id, run_id, phase, reason, artifact_ref`);
+    return { runs, stages, counts, usage, failures };
   }
 
   it('converges to the same rows for in-order and shuffled, batched, repeated delivery', async () => {
@@ -81,6 +84,60 @@ describe('EventsService against PostgreSQL', () => {
         llm_calls: run.totals.llm_calls,
       });
     }
+  });
+
+  it('keeps the daily usage rollups equal to a recomputation from the raw call rows', async () => {
+    const { events: ingest, db } = await service();
+    for (let i = 0; i < events.length; i += 37) await ingest.ingest(events.slice(i, i + 37));
+    await ingest.ingest(events.slice(0, 100)); // duplicates change nothing
+    const bounds = LATENCY_BUCKETS_MS.join(',');
+    const recomputed = await db.query(
+      `WITH calls AS (
+         SELECT (time AT TIME ZONE 'UTC')::date AS day, tenant_id, project_id, role, 'llm' AS kind, model, provider,
+                '' AS tool, '' AS mcp_server, COALESCE(user_id, '') AS user_id, status, latency_ms,
+                prompt_tokens AS input_tokens, completion_tokens AS output_tokens, cached_tokens, cost_micros
+           FROM llm_calls
+         UNION ALL
+         SELECT (time AT TIME ZONE 'UTC')::date, tenant_id, project_id, role, 'tool', '', '', tool,
+                COALESCE(mcp_server, ''), '', status, latency_ms, 0, 0, 0, 0
+           FROM tool_calls)
+       SELECT day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id,
+              count(*)::text AS call_count,
+              count(*) FILTER (WHERE status = 'ok')::text AS success_count,
+              count(*) FILTER (WHERE status <> 'ok')::text AS failure_count,
+              sum(latency_ms)::text AS total_latency_ms,
+              -- bucket i counts latencies above bound i-1 and at most bound i (Prometheus "le")
+              ARRAY(SELECT count(*) FILTER (WHERE (SELECT count(*) FROM unnest(ARRAY[${bounds}]) AS u(bound)
+                                                    WHERE u.bound < c2.latency_ms) = b)
+                      FROM unnest(array_agg(latency_ms)) AS c2(latency_ms), generate_series(0, ${LATENCY_BUCKETS_MS.length}) AS b
+                     GROUP BY b ORDER BY b)::text AS latency_buckets,
+              sum(input_tokens)::text AS input_tokens, sum(output_tokens)::text AS output_tokens,
+              sum(cached_tokens)::text AS cached_tokens, COALESCE(sum(cost_micros), 0)::text AS cost_micros,
+              count(*) FILTER (WHERE kind = 'llm' AND cost_micros IS NULL)::text AS unpriced_calls
+         FROM calls
+        GROUP BY day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id
+        ORDER BY day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id`,
+    );
+    const stored = await db.query(
+      `SELECT day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id, call_count::text,
+              success_count::text, failure_count::text, total_latency_ms::text, latency_buckets::text,
+              input_tokens::text, output_tokens::text, cached_tokens::text, cost_micros::text, unpriced_calls::text
+         FROM usage_daily
+        ORDER BY day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id`,
+    );
+    expect(stored.length).toBeGreaterThan(0);
+    expect(stored).toEqual(recomputed);
+  });
+
+  it('counts repeated failures once per run, phase, reason and artifact', async () => {
+    const { events: ingest, db } = await service();
+    await ingest.ingest(events);
+    const [expected] = await db.query(
+      `SELECT count(*)::int AS n FROM events WHERE type IN ('validation_failed', 'run_failed')`,
+    );
+    const [stored] = await db.query(`SELECT sum(count)::int AS n FROM failures`);
+    expect(stored.n).toBe(expected.n);
+    expect(expected.n).toBeGreaterThan(0);
   });
 
   it('stores nothing of a batch whose write fails', async () => {

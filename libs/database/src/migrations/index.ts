@@ -1,4 +1,5 @@
 import { Foundation1764100000000 } from './1764100000000-foundation';
+import { IngestProjections1764200000000 } from './1764200000000-ingest-projections';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
-export const MIGRATIONS = [Foundation1764100000000];
+export const MIGRATIONS = [Foundation1764100000000, IngestProjections1764200000000];

@@ -1,10 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
-import { traceIdOf, type Projection, type Ranked } from '@agentmeter/domain';
+import { parseUsd, traceIdOf, type Projection, type Ranked, type UsageDelta } from '@agentmeter/domain';
 
 type LlmCall = AgentEvent & { type: 'llm_call' };
 type ToolCall = AgentEvent & { type: 'tool_call' };
+type Of<T extends AgentEvent['type']> = AgentEvent & { type: T };
+
+/** The price decided for an llm_call: micros and where they came from. */
+export interface CallCost {
+  micros: bigint | null;
+  source: 'provided' | 'computed' | 'unpriced';
+}
 
 /** Writes of the ingest path. Every statement is a set-based upsert over unnest()ed arrays. */
 @Injectable()
@@ -27,7 +34,7 @@ export class EventsWriter {
       `INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                             $6::timestamptz[], $7::jsonb[], $8::text[])
-       ON CONFLICT (source, event_id) DO NOTHING
+       ON CONFLICT (source, event_id, time) DO NOTHING
        RETURNING source, event_id`,
       [
         events.map((e) => e.source),
@@ -43,7 +50,7 @@ export class EventsWriter {
     return new Set(rows.map((row) => eventKey({ source: row.source, id: row.event_id })));
   }
 
-  async insertCalls(events: AgentEvent[], costOf: (event: LlmCall) => bigint | null): Promise<void> {
+  async insertCalls(events: AgentEvent[], costOf: (event: LlmCall) => CallCost): Promise<void> {
     const llm = events.filter((e): e is LlmCall => e.type === 'llm_call');
     const tools = events.filter((e): e is ToolCall => e.type === 'tool_call');
     if (llm.length > 0) {
@@ -55,7 +62,7 @@ export class EventsWriter {
            $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
            $15::bigint[], $16::text[], $17::int[], $18::bool[], $19::text[], $20::text[], $21::text[],
            $22::text[], $23::timestamptz[])
-         ON CONFLICT (source, event_id) DO NOTHING`,
+         ON CONFLICT (source, event_id, time) DO NOTHING`,
         [
           llm.map((e) => e.source),
           llm.map((e) => e.id),
@@ -71,8 +78,8 @@ export class EventsWriter {
           llm.map((e) => e.data.completion_tokens),
           llm.map((e) => e.data.cached_tokens),
           llm.map((e) => e.data.reasoning_tokens),
-          llm.map((e) => costOf(e)?.toString() ?? null),
-          llm.map((e) => (e.data.cost_usd !== undefined ? 'provided' : costOf(e) === null ? 'unpriced' : 'computed')),
+          llm.map((e) => costOf(e).micros?.toString() ?? null),
+          llm.map((e) => costOf(e).source),
           llm.map((e) => e.data.latency_ms),
           llm.map((e) => e.data.cached),
           llm.map((e) => e.data.status),
@@ -90,7 +97,7 @@ export class EventsWriter {
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
            $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[], $13::int[], $14::text[], $15::text[],
            $16::timestamptz[])
-         ON CONFLICT (source, event_id) DO NOTHING`,
+         ON CONFLICT (source, event_id, time) DO NOTHING`,
         [
           tools.map((e) => e.source),
           tools.map((e) => e.id),
@@ -111,6 +118,174 @@ export class EventsWriter {
         ],
       );
     }
+    const charges = events.filter((e): e is Of<'external_charge'> => e.type === 'external_charge');
+    if (charges.length > 0) {
+      await this.manager.query(
+        `INSERT INTO external_charges (source, event_id, tenant_id, project_id, run_id, phase, vendor, amount_micros,
+           description, time)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+           $8::bigint[], $9::text[], $10::timestamptz[])
+         ON CONFLICT DO NOTHING`,
+        [
+          charges.map((e) => e.source),
+          charges.map((e) => e.id),
+          charges.map((e) => e.data.tenant_id),
+          charges.map((e) => e.data.project_id),
+          charges.map((e) => e.data.run_id),
+          charges.map((e) => e.data.phase ?? null),
+          charges.map((e) => e.data.vendor),
+          charges.map((e) => parseUsd(e.data.amount_usd).toString()),
+          charges.map((e) => e.data.description ?? null),
+          charges.map((e) => e.time),
+        ],
+      );
+    }
+  }
+
+  /** Failures (seed 001): one row per run, phase, reason and artifact, counting repeats. */
+  async applyFailures(events: AgentEvent[]): Promise<void> {
+    const rows = new Map<string, { tenant: string; run: string; phase: string; role: string | null; reason: string; artifact: string; first: string; last: string; count: number }>();
+    for (const e of events) {
+      if (e.type !== 'validation_failed' && e.type !== 'run_failed') continue;
+      const reason = e.type === 'validation_failed' ? e.data.reason : e.data.error;
+      const phase = e.data.phase ?? '';
+      const artifact =
+        e.type === 'validation_failed' && e.data.artifact_path
+          ? `${e.data.artifact_path}@${e.data.artifact_version ?? ''}`
+          : '';
+      const key = [e.data.tenant_id, e.data.run_id, phase, reason, artifact].join('\u0000');
+      const row = rows.get(key);
+      if (row) {
+        row.count += 1;
+        if (e.time < row.first) row.first = e.time;
+        if (e.time > row.last) row.last = e.time;
+      } else {
+        rows.set(key, { tenant: e.data.tenant_id, run: e.data.run_id, phase, role: e.data.role ?? null, reason, artifact, first: e.time, last: e.time, count: 1 });
+      }
+    }
+    if (rows.size === 0) return;
+    const sorted = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+    await this.manager.query(
+      `INSERT INTO failures AS f (tenant_id, run_id, phase, role, reason, artifact_ref, first_seen, last_seen, count)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+         $7::timestamptz[], $8::timestamptz[], $9::int[])
+       ON CONFLICT (tenant_id, run_id, phase, reason, artifact_ref) DO UPDATE SET
+         role       = COALESCE(f.role, EXCLUDED.role),
+         first_seen = LEAST(f.first_seen, EXCLUDED.first_seen),
+         last_seen  = GREATEST(f.last_seen, EXCLUDED.last_seen),
+         count      = f.count + EXCLUDED.count`,
+      [
+        sorted.map((r) => r.tenant),
+        sorted.map((r) => r.run),
+        sorted.map((r) => r.phase),
+        sorted.map((r) => r.role),
+        sorted.map((r) => r.reason),
+        sorted.map((r) => r.artifact),
+        sorted.map((r) => r.first),
+        sorted.map((r) => r.last),
+        sorted.map((r) => r.count),
+      ],
+    );
+  }
+
+  /** Human interventions (user_override) and impersonation sessions. */
+  async applyAudit(events: AgentEvent[]): Promise<void> {
+    const overrides = events.filter((e): e is Of<'user_override'> => e.type === 'user_override');
+    if (overrides.length > 0) {
+      await this.manager.query(
+        `INSERT INTO interventions (source, event_id, tenant_id, run_id, user_id, action, reason, phase, time)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+           $8::text[], $9::timestamptz[])
+         ON CONFLICT DO NOTHING`,
+        [
+          overrides.map((e) => e.source),
+          overrides.map((e) => e.id),
+          overrides.map((e) => e.data.tenant_id),
+          overrides.map((e) => e.data.run_id),
+          overrides.map((e) => e.data.user_id),
+          overrides.map((e) => e.data.action),
+          overrides.map((e) => e.data.reason),
+          overrides.map((e) => e.data.phase ?? null),
+          overrides.map((e) => e.time),
+        ],
+      );
+    }
+    const sessions = events
+      .filter((e): e is Of<'impersonation_started'> | Of<'impersonation_ended'> => e.type === 'impersonation_started' || e.type === 'impersonation_ended')
+      .sort((a, b) => compareKeys([a.data.tenant_id, a.data.session_id], [b.data.tenant_id, b.data.session_id]));
+    for (const e of sessions) {
+      const started = e.type === 'impersonation_started';
+      await this.manager.query(
+        `INSERT INTO impersonation_sessions AS s (tenant_id, session_id, actor_id, target_user_id, reason, started_at, ended_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (tenant_id, session_id) DO UPDATE SET
+           target_user_id = COALESCE(s.target_user_id, EXCLUDED.target_user_id),
+           reason         = COALESCE(s.reason, EXCLUDED.reason),
+           started_at     = LEAST(s.started_at, EXCLUDED.started_at),
+           ended_at       = GREATEST(s.ended_at, EXCLUDED.ended_at)`,
+        [
+          e.data.tenant_id,
+          e.data.session_id,
+          e.data.actor_id,
+          started ? e.data.target_user_id : null,
+          started ? (e.data.reason ?? null) : null,
+          started ? e.time : null,
+          started ? null : e.time,
+        ],
+      );
+    }
+  }
+
+  /** Adds usage deltas to the daily rollups, bucket by bucket for the latency histogram. */
+  async applyUsage(deltas: UsageDelta[]): Promise<void> {
+    if (deltas.length === 0) return;
+    await this.manager.query(
+      `INSERT INTO usage_daily AS u (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id,
+         call_count, success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens,
+         cached_tokens, cost_micros, unpriced_calls)
+       SELECT day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id, call_count,
+         success_count, failure_count, total_latency_ms, string_to_array(latency_buckets, ',')::bigint[],
+         input_tokens, output_tokens, cached_tokens, cost_micros, unpriced_calls
+       FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+         $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::text[],
+         $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[])
+         AS d(day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id, call_count,
+           success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens,
+           cached_tokens, cost_micros, unpriced_calls)
+       ON CONFLICT (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id) DO UPDATE SET
+         call_count       = u.call_count + EXCLUDED.call_count,
+         success_count    = u.success_count + EXCLUDED.success_count,
+         failure_count    = u.failure_count + EXCLUDED.failure_count,
+         total_latency_ms = u.total_latency_ms + EXCLUDED.total_latency_ms,
+         latency_buckets  = bigint_array_add(u.latency_buckets, EXCLUDED.latency_buckets),
+         input_tokens     = u.input_tokens + EXCLUDED.input_tokens,
+         output_tokens    = u.output_tokens + EXCLUDED.output_tokens,
+         cached_tokens    = u.cached_tokens + EXCLUDED.cached_tokens,
+         cost_micros      = u.cost_micros + EXCLUDED.cost_micros,
+         unpriced_calls   = u.unpriced_calls + EXCLUDED.unpriced_calls`,
+      [
+        deltas.map((d) => d.day),
+        deltas.map((d) => d.tenantId),
+        deltas.map((d) => d.projectId),
+        deltas.map((d) => d.role),
+        deltas.map((d) => d.kind),
+        deltas.map((d) => d.model),
+        deltas.map((d) => d.provider),
+        deltas.map((d) => d.tool),
+        deltas.map((d) => d.mcpServer),
+        deltas.map((d) => d.userId),
+        deltas.map((d) => d.calls),
+        deltas.map((d) => d.successes),
+        deltas.map((d) => d.failures),
+        deltas.map((d) => d.totalLatencyMs),
+        deltas.map((d) => d.latencyBuckets.join(',')),
+        deltas.map((d) => d.inputTokens.toString()),
+        deltas.map((d) => d.outputTokens.toString()),
+        deltas.map((d) => d.cachedTokens.toString()),
+        deltas.map((d) => d.costMicros.toString()),
+        deltas.map((d) => d.unpricedCalls),
+      ],
+    );
   }
 
   /**

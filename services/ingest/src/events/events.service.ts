@@ -1,49 +1,69 @@
 import { Injectable } from '@nestjs/common';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
-import { parseUsd, projectEvents } from '@agentmeter/domain';
-import { EventsRepository } from './events.repository';
+import { PartitionManager } from '@agentmeter/database';
+import { parseUsd, projectEvents, rollupUsage, utcDay } from '@agentmeter/domain';
+import { EventsRepository, type CallCost } from './events.repository';
 import { IngestMetrics } from './ingest.metrics';
 
 type LlmCall = AgentEvent & { type: 'llm_call' };
 
 /**
  * Stores a batch of valid events exactly once: the event log insert decides which events are new, and
- * only those are projected into runs, stages and call rows, all in one transaction.
+ * only those are projected into runs, stages, calls, failures and usage rollups, all in one transaction.
  */
 @Injectable()
 export class EventsService {
   constructor(
     private readonly repository: EventsRepository,
+    private readonly partitions: PartitionManager,
     private readonly metrics: IngestMetrics,
   ) {}
 
   async ingest(batch: AgentEvent[]): Promise<void> {
     const unique = dedupe(batch);
-    const fresh = await this.repository.transaction(async (tx) => {
-      const stored = await tx.insertEvents(unique);
-      const fresh = unique.filter((event) => stored.has(eventKey(event)));
-      await tx.insertCalls(fresh, costOf);
-      await tx.applyProjection(projectEvents(fresh, costOf));
-      return fresh;
-    });
-    this.count(unique, fresh);
+    const costs = new Map<LlmCall, CallCost>();
+    for (const event of unique) if (event.type === 'llm_call') costs.set(event, providedCost(event));
+    const costOf = (event: LlmCall): CallCost => costs.get(event) ?? providedCost(event);
+    const priceOf = (event: LlmCall): bigint | null => costOf(event).micros;
+
+    await this.partitions.ensureDays(unique.map((event) => utcDay(event.time)));
+    let fresh: AgentEvent[];
+    try {
+      fresh = await this.repository.transaction(async (tx) => {
+        const stored = await tx.insertEvents(unique);
+        const fresh = unique.filter((event) => stored.has(eventKey(event)));
+        await tx.insertCalls(fresh, costOf);
+        await tx.applyProjection(projectEvents(fresh, priceOf));
+        await tx.applyUsage(rollupUsage(fresh, priceOf));
+        await tx.applyFailures(fresh);
+        await tx.applyAudit(fresh);
+        return fresh;
+      });
+    } catch (error) {
+      // A partition dropped by retention in another process: re-check partitions on the redelivery.
+      if ((error as { code?: string }).code === '23514') this.partitions.forget();
+      throw error;
+    }
+    this.count(unique, fresh, costOf);
   }
 
-  private count(all: AgentEvent[], fresh: AgentEvent[]): void {
+  private count(all: AgentEvent[], fresh: AgentEvent[], costOf: (event: LlmCall) => CallCost): void {
     const freshSet = new Set(fresh);
     for (const event of all) {
-      this.metrics.events.inc({ type: event.type, outcome: freshSet.has(event) ? 'stored' : 'duplicate' });
-      if (event.type === 'llm_call' && freshSet.has(event)) {
-        this.metrics.tokens.inc({ model: event.data.model, kind: 'prompt' }, event.data.prompt_tokens);
-        this.metrics.tokens.inc({ model: event.data.model, kind: 'completion' }, event.data.completion_tokens);
-      }
+      const stored = freshSet.has(event);
+      this.metrics.events.inc({ type: event.type, outcome: stored ? 'stored' : 'duplicate' });
+      if (!stored) continue;
+      if (event.type === 'llm_call') this.metrics.observeLlmCall(event, costOf(event));
+      if (event.type === 'tool_call') this.metrics.observeToolCall(event);
     }
   }
 }
 
-/** Cost a producer provided is kept; unpriced calls stay null (pricing by the price table is issue #3). */
-function costOf(event: LlmCall): bigint | null {
-  return event.data.cost_usd === undefined ? null : parseUsd(event.data.cost_usd);
+/** Cost a producer provided is kept as provided; otherwise the call is unpriced until pricing decides. */
+function providedCost(event: LlmCall): CallCost {
+  return event.data.cost_usd === undefined
+    ? { micros: null, source: 'unpriced' }
+    : { micros: parseUsd(event.data.cost_usd), source: 'provided' };
 }
 
 /** Keeps the first occurrence of each (source, id) in the batch. */

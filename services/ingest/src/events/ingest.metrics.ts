@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import type { AgentEvent } from '@agentmeter/contracts';
 import type { BatchConsumerMetrics } from '@agentmeter/kafka';
 import { metricsRegistry } from '@agentmeter/telemetry';
 
@@ -36,12 +37,67 @@ export class IngestMetrics {
     labelNames: ['partition'] as const,
     registers: [metricsRegistry],
   });
-  readonly tokens = new Counter({
-    name: 'agentmeter_llm_tokens_total',
-    help: 'LLM tokens ingested, by model and kind (prompt, completion, cached).',
-    labelNames: ['model', 'kind'] as const,
+  // Seed 003's token counters (the collector's `llm` namespace names), by model and provider.
+  readonly promptTokens = new Counter({
+    name: 'llm_prompt_tokens_total',
+    help: 'Prompt (input) tokens of stored LLM calls.',
+    labelNames: ['model', 'provider'] as const,
     registers: [metricsRegistry],
   });
+  readonly completionTokens = new Counter({
+    name: 'llm_completion_tokens_total',
+    help: 'Completion (output) tokens of stored LLM calls.',
+    labelNames: ['model', 'provider'] as const,
+    registers: [metricsRegistry],
+  });
+  readonly totalTokens = new Counter({
+    name: 'llm_total_tokens_total',
+    help: 'Prompt plus completion tokens of stored LLM calls.',
+    labelNames: ['model', 'provider'] as const,
+    registers: [metricsRegistry],
+  });
+  readonly unpriced = new Counter({
+    name: 'agentmeter_ingest_unpriced_calls_total',
+    help: 'LLM calls stored without a price (no producer cost and no price for the model).',
+    labelNames: ['model', 'provider'] as const,
+    registers: [metricsRegistry],
+  });
+  readonly toolCalls = new Counter({
+    name: 'agentmeter_tool_calls_total',
+    help: 'Tool and MCP calls, by tool, MCP server and status.',
+    labelNames: ['tool', 'server', 'status'] as const,
+    registers: [metricsRegistry],
+  });
+  readonly toolCallSeconds = new Histogram({
+    name: 'agentmeter_tool_call_duration_seconds',
+    help: 'Tool and MCP call latency.',
+    labelNames: ['tool', 'server', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [metricsRegistry],
+  });
+  readonly mcpCache = new Counter({
+    name: 'agentmeter_mcp_cache_requests_total',
+    help: 'MCP cache lookups by key space and result (hit or miss).',
+    labelNames: ['key_space', 'result'] as const,
+    registers: [metricsRegistry],
+  });
+
+  observeLlmCall(event: AgentEvent & { type: 'llm_call' }, cost: { source: string }): void {
+    const labels = { model: event.data.model, provider: event.data.provider };
+    this.promptTokens.inc(labels, event.data.prompt_tokens);
+    this.completionTokens.inc(labels, event.data.completion_tokens);
+    this.totalTokens.inc(labels, event.data.prompt_tokens + event.data.completion_tokens);
+    if (cost.source === 'unpriced') this.unpriced.inc(labels);
+  }
+
+  observeToolCall(event: AgentEvent & { type: 'tool_call' }): void {
+    const labels = { tool: event.data.tool, server: event.data.mcp_server ?? '', status: event.data.status };
+    this.toolCalls.inc(labels);
+    this.toolCallSeconds.observe(labels, event.data.latency_ms / 1000);
+    if (event.data.cache_key_space && event.data.cache_hit !== undefined) {
+      this.mcpCache.inc({ key_space: event.data.cache_key_space, result: event.data.cache_hit ? 'hit' : 'miss' });
+    }
+  }
 
   readonly consumerMetrics: BatchConsumerMetrics = {
     onBatch: (_topic, _partition, size, seconds) => {
