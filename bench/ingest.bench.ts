@@ -41,7 +41,7 @@
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -85,6 +85,8 @@ interface CpuUse {
   kafka: number | null;
   /** Everything else on the machine (other processes, other PostgreSQL processes, this process's polling). */
   other: number;
+  /** The largest parts of `other`: command line -> CPU seconds. */
+  others: Array<[string, number]>;
 }
 
 interface Measurement {
@@ -398,7 +400,7 @@ async function watchGroup(
     events,
     seconds,
     rate: events / seconds,
-    cpu: CpuProbe.difference(await before, await after),
+    cpu: cpu.difference(await before, await after),
     waits: await sampling,
   };
 }
@@ -451,8 +453,15 @@ class CpuProbe {
     readonly database: string,
   ) {}
 
-  async sample(): Promise<{ consumer: number; backends: Map<number, number>; kafka: number | null; machine: number }> {
+  async sample(): Promise<{
+    consumer: number;
+    backends: Map<number, number>;
+    kafka: number | null;
+    machine: number;
+    processes: Map<number, number>;
+  }> {
     const machine = machineCpu();
+    const processes = allProcesses();
     const consumer = this.consumerPid === process.pid ? selfCpu() : procCpu(this.consumerPid);
     const kafka = this.brokerPid ? procCpu(this.brokerPid) : null;
     const pids = await withClient(dbUrl('postgres'), (c) =>
@@ -463,19 +472,27 @@ class CpuProbe {
       const used = procCpu(pid);
       if (used !== null) backends.set(pid, used);
     }
-    return { consumer: consumer ?? 0, backends, kafka, machine };
+    return { consumer: consumer ?? 0, backends, kafka, machine, processes };
   }
 
-  static difference(a: Awaited<ReturnType<CpuProbe['sample']>>, b: Awaited<ReturnType<CpuProbe['sample']>>): CpuUse {
+  difference(a: Awaited<ReturnType<CpuProbe['sample']>>, b: Awaited<ReturnType<CpuProbe['sample']>>): CpuUse {
     let postgres = 0;
     for (const [pid, used] of b.backends) postgres += used - (a.backends.get(pid) ?? 0);
     const consumer = b.consumer - a.consumer;
     const kafka = a.kafka !== null && b.kafka !== null ? b.kafka - a.kafka : null;
+    const others = new Map<string, number>();
+    for (const [pid, used] of b.processes) {
+      if (b.backends.has(pid) || pid === this.brokerPid || pid === this.consumerPid) continue;
+      const name = pid === process.pid ? 'this benchmark (polling)' : commandOf(pid);
+      const delta = used - (a.processes.get(pid) ?? 0);
+      if (delta > 0) others.set(name, (others.get(name) ?? 0) + delta);
+    }
     return {
       consumer,
       postgres,
       kafka,
       other: Math.max(0, b.machine - a.machine - consumer - postgres - (kafka ?? 0)),
+      others: [...others].sort((x, y) => y[1] - x[1]).slice(0, 4),
     };
   }
 }
@@ -724,6 +741,26 @@ function procCpu(pid: number): number | null {
   }
 }
 
+/** CPU seconds of every process on the machine, by pid. */
+function allProcesses(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const used = procCpu(Number(entry));
+    if (used !== null) out.set(Number(entry), used);
+  }
+  return out;
+}
+
+function commandOf(pid: number): string {
+  try {
+    const line = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+    return (line || readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).replace(/^\S*\//, '').slice(0, 60);
+  } catch {
+    return `pid ${pid}`;
+  }
+}
+
 /** Busy CPU seconds of the whole machine since boot (all cores). */
 function machineCpu(): number {
   const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
@@ -763,7 +800,7 @@ function describe(m: Measurement): string {
   return (
     `${Math.round(m.rate)} events/s (${m.events} in ${m.seconds.toFixed(2)} s; cpu s: consumer ` +
     `${c.consumer.toFixed(1)}, postgres ${c.postgres.toFixed(1)}, kafka ${c.kafka?.toFixed(1) ?? 'n/a'}, ` +
-    `rest ${c.other.toFixed(1)}` +
+    `rest ${c.other.toFixed(1)} [${c.others.map(([n, v]) => `${n}: ${v.toFixed(1)}`).join('; ')}]` +
     `${m.batches ? `; ${m.batches.count} batches of ~${Math.round(m.batches.meanSize)}` : ''})`
   );
 }

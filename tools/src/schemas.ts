@@ -6,7 +6,8 @@ import { EXAMPLE_EVENTS, jsonSchemas } from '@agentmeter/contracts';
 const out = process.argv[2] ?? 'libs/contracts/schemas';
 mkdirSync(out, { recursive: true });
 const schemas = jsonSchemas();
-for (const [file, schema] of Object.entries(schemas)) writeFileSync(join(out, file), `${JSON.stringify(schema, null, 2)}\n`);
+for (const [file, schema] of Object.entries(schemas))
+  writeFileSync(join(out, file), `${JSON.stringify(schema, null, 2)}\n`);
 console.log(`wrote ${Object.keys(schemas).length} schemas to ${out}`);
 
 // docs/events.md: one example of each type, generated from the same examples the tests validate.
@@ -22,7 +23,7 @@ const docs = [
   '',
   'Invalid messages go to `agent.events.dlq.v1` with the reason in the `x-dlq-reason` header.',
   '',
-  'Beyond seed 001\'s list: `llm_call`, `tool_call` and `external_charge` are the per-call facts behind token,',
+  "Beyond seed 001's list: `llm_call`, `tool_call` and `external_charge` are the per-call facts behind token,",
   'cache and cost metrics; `proof_due`/`proof_completed` feed the "proof overdue" alert; `task_dequeued`',
   '(with `enqueued_at`) feeds queue-latency metrics and alerts.',
   '',

@@ -60,6 +60,9 @@ export function parseAgentEvent(value: unknown): ParseResult {
 
 const CE_HEADER_PREFIX = 'ce_';
 
+/** Largest event accepted (value bytes). Bigger ones are dead-lettered: they are not agent events. */
+export const MAX_EVENT_BYTES = 1024 * 1024;
+
 /**
  * Decodes a Kafka message in either CloudEvents mode: structured (the whole envelope in the value) or
  * binary (attributes in ce_* headers, data in the value).
@@ -69,6 +72,9 @@ export function decodeKafkaEvent(
   headers: Record<string, Buffer | string | (Buffer | string)[] | undefined>,
 ): ParseResult {
   if (!value || value.length === 0) return { ok: false, reason: 'empty message value' };
+  if (value.length > MAX_EVENT_BYTES) {
+    return { ok: false, reason: `message too large: ${value.length} bytes > ${MAX_EVENT_BYTES}` };
+  }
   let body: unknown;
   try {
     body = JSON.parse(value.toString('utf8'));

@@ -3,3 +3,4 @@ export * from './database.module';
 export * from './migrations';
 export * from './admin';
 export * from './partitions';
+export * from './pricing.repository';

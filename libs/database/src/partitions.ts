@@ -34,11 +34,10 @@ export class PartitionManager {
             `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${table}
                FOR VALUES FROM ('${day} 00:00:00+00') TO ('${nextDay(day)} 00:00:00+00')`,
           );
-          await tx.query(`INSERT INTO partitions_log (parent, partition, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
-            table,
-            name,
-            day,
-          ]);
+          await tx.query(
+            `INSERT INTO partitions_log (parent, partition, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+            [table, name, day],
+          );
         }
       }
     });

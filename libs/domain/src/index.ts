@@ -3,3 +3,4 @@ export * from './run-projection';
 export * from './usage-rollup';
 export * from './clock';
 export * from './retention';
+export * from './pricing';

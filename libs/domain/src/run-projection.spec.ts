@@ -4,7 +4,12 @@ import { higher, projectEvents, traceIdOf } from './run-projection';
 
 const base = { tenant_id: 't1', project_id: 'p1', run_id: 'r1' };
 let seq = 0;
-function event(type: string, minute: number, data: Record<string, unknown>, extra: Record<string, unknown> = {}): AgentEvent {
+function event(
+  type: string,
+  minute: number,
+  data: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): AgentEvent {
   return AgentEventSchema.parse({
     specversion: '1.0',
     id: `e${++seq}`,
@@ -23,9 +28,31 @@ describe('projectEvents', () => {
   it('sums tokens per stage attempt and per run', () => {
     const { runs, stages } = projectEvents(
       [
-        event('llm_call', 1, { ...stage, model: 'm', provider: 'p', prompt_tokens: 10, completion_tokens: 5, latency_ms: 1 }),
-        event('llm_call', 2, { ...stage, model: 'm', provider: 'p', prompt_tokens: 7, completion_tokens: 3, latency_ms: 1 }),
-        event('llm_call', 3, { ...stage, attempt: 2, model: 'm2', provider: 'p', prompt_tokens: 1, completion_tokens: 1, latency_ms: 1 }),
+        event('llm_call', 1, {
+          ...stage,
+          model: 'm',
+          provider: 'p',
+          prompt_tokens: 10,
+          completion_tokens: 5,
+          latency_ms: 1,
+        }),
+        event('llm_call', 2, {
+          ...stage,
+          model: 'm',
+          provider: 'p',
+          prompt_tokens: 7,
+          completion_tokens: 3,
+          latency_ms: 1,
+        }),
+        event('llm_call', 3, {
+          ...stage,
+          attempt: 2,
+          model: 'm2',
+          provider: 'p',
+          prompt_tokens: 1,
+          completion_tokens: 1,
+          latency_ms: 1,
+        }),
       ],
       () => 100n,
     );
@@ -48,7 +75,10 @@ describe('projectEvents', () => {
       event('phase_entered', 1, stage),
       event('phase_advanced', 5, { ...stage, next_phase: 'implement' }),
     ];
-    const { runs, stages } = projectEvents(order.map((i) => events[i]!), noCost);
+    const { runs, stages } = projectEvents(
+      order.map((i) => events[i]!),
+      noCost,
+    );
     expect(runs[0]!.status?.value.status).toBe('running');
     expect(stages[0]).toMatchObject({ status: { value: 'passed' } });
     expect(stages[0]!.startedAt?.toISOString()).toBe('2026-11-01T00:01:00.000Z');
@@ -69,6 +99,16 @@ describe('projectEvents', () => {
   it('adds external charges to the run cost', () => {
     const { runs } = projectEvents([event('external_charge', 1, { vendor: 'v', amount_usd: '1.25' })], noCost);
     expect(runs[0]).toMatchObject({ externalMicros: 1_250_000n, costMicros: 1_250_000n });
+  });
+
+  it('counts unpriced calls per run and adds nothing to the cost for them', () => {
+    const call = (minute: number, model: string) =>
+      event('llm_call', minute, { ...stage, model, provider: 'p', prompt_tokens: 1, completion_tokens: 1, latency_ms: 1 });
+    const { runs, stages } = projectEvents([call(1, 'priced'), call(2, 'unknown'), call(3, 'unknown')], (e) =>
+      e.data.model === 'priced' ? 40n : null,
+    );
+    expect(runs[0]).toMatchObject({ costMicros: 40n, llmCalls: 3, unpricedCalls: 2 });
+    expect(stages[0]).toMatchObject({ costMicros: 40n, llmCalls: 3 });
   });
 
   it('takes the stage trace id from the phase_entered traceparent', () => {

@@ -34,6 +34,8 @@ export interface RunDelta {
   externalMicros: bigint;
   llmCalls: number;
   cachedCalls: number;
+  /** llm_calls without a price (neither provided nor computed). */
+  unpricedCalls: number;
   environment: unknown;
   caps: unknown;
 }
@@ -128,7 +130,8 @@ export function projectEvents(events: readonly AgentEvent[], costOf: CallCost): 
         break;
       case 'llm_call': {
         const stage = stageDelta(stages, event.data);
-        const cost = costOf(event) ?? 0n;
+        const priced = costOf(event);
+        const cost = priced ?? 0n;
         const prompt = BigInt(event.data.prompt_tokens);
         const completion = BigInt(event.data.completion_tokens);
         stage.promptTokens += prompt;
@@ -142,6 +145,7 @@ export function projectEvents(events: readonly AgentEvent[], costOf: CallCost): 
         run.costMicros += cost;
         run.llmCalls += 1;
         if (event.data.cached) run.cachedCalls += 1;
+        if (priced === null) run.unpricedCalls += 1;
         run.model = higher(run.model, { value: event.data.model, rank: 0, at });
         break;
       }
@@ -183,6 +187,7 @@ function runDelta(runs: Map<string, RunDelta>, tenantId: string, runId: string, 
       externalMicros: 0n,
       llmCalls: 0,
       cachedCalls: 0,
+      unpricedCalls: 0,
       environment: null,
       caps: null,
     };

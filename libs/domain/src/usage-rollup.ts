@@ -108,7 +108,18 @@ export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice): 
 }
 
 export function usageKeyString(key: UsageKey): string {
-  return [key.day, key.tenantId, key.projectId, key.role, key.kind, key.model, key.provider, key.tool, key.mcpServer, key.userId].join('\u0000');
+  return [
+    key.day,
+    key.tenantId,
+    key.projectId,
+    key.role,
+    key.kind,
+    key.model,
+    key.provider,
+    key.tool,
+    key.mcpServer,
+    key.userId,
+  ].join('\u0000');
 }
 
 function compare(a: string, b: string): number {

@@ -26,6 +26,7 @@ export async function startContainers(): Promise<{ databaseUrl: string; redisUrl
       KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: '1',
       KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS: '0',
       KAFKA_AUTO_CREATE_TOPICS_ENABLE: 'false',
+      KAFKA_MESSAGE_MAX_BYTES: '10485760',
     })
     .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/))
     .start();

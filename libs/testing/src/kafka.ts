@@ -1,9 +1,34 @@
+import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { ALL_TOPICS, topicName } from '@agentmeter/contracts';
 import { testEnvironment } from './environment';
 import { eventually } from './eventually';
 
 export function testKafka(): Kafka {
   return new Kafka({ clientId: 'agentmeter-tests', brokers: testEnvironment().kafkaBrokers, logLevel: logLevel.ERROR });
+}
+
+/**
+ * Topics of their own for one test file (under the run's prefix, so the run's teardown removes them):
+ * a consumer reading from the beginning then sees only what this file published.
+ */
+export async function createTestTopics(kafka: Kafka, partitions = 3): Promise<string> {
+  const prefix = `${testEnvironment().topicPrefix}${randomBytes(3).toString('hex')}.`;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: ALL_TOPICS.map((topic) => ({
+        topic: topicName(prefix, topic),
+        numPartitions: partitions,
+        replicationFactor: 1,
+      })),
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  return prefix;
 }
 
 /** Waits until a consumer group has committed every partition of a topic up to its high watermark. */

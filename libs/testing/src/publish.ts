@@ -34,3 +34,21 @@ export async function publishEvents(
     await producer.disconnect();
   }
 }
+
+/** Publishes raw messages as given (tests use it for malformed input). */
+export async function publishRaw(
+  kafka: Kafka,
+  topic: string,
+  messages: Array<{ key: string; value: string | Buffer; headers?: Record<string, string> }>,
+): Promise<void> {
+  const producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  try {
+    await producer.send({ topic, messages });
+  } finally {
+    await producer.disconnect();
+  }
+}

@@ -12,7 +12,13 @@ import { IngestMetrics } from '../src/events/ingest.metrics';
  * events: two databases, one fed in order, one fed shuffled in random batches with every event twice.
  */
 describe('EventsService against PostgreSQL', () => {
-  const workload = generateWorkload({ seed: 3, tenants: 2, projectsPerTenant: 2, runsPerProject: 4, start: new Date('2026-11-01T00:00:00Z') });
+  const workload = generateWorkload({
+    seed: 3,
+    tenants: 2,
+    projectsPerTenant: 2,
+    runsPerProject: 4,
+    start: new Date('2026-11-01T00:00:00Z'),
+  });
   const events = workload.events.map(({ key: _key, ...event }) => AgentEventSchema.parse(event) as AgentEvent);
   const metrics = new IngestMetrics();
   const databases: TestDatabase[] = [];
@@ -46,7 +52,9 @@ describe('EventsService against PostgreSQL', () => {
       `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM llm_calls) AS llm,
               (SELECT count(*) FROM tool_calls) AS tools, (SELECT count(*) FROM external_charges) AS charges`,
     );
-    const usage = await db.query(`SELECT * FROM usage_daily ORDER BY day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id`);
+    const usage = await db.query(
+      `SELECT * FROM usage_daily ORDER BY day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id`,
+    );
     const failures = await db.query(`SELECT * FROM failures ORDER BY tenant_id, run_id, phase, reason, artifact_ref`);
     return { runs, stages, counts, usage, failures };
   }
@@ -58,7 +66,7 @@ describe('EventsService against PostgreSQL', () => {
     const shuffled = await service();
     const random = prng(11);
     const twice = [...events, ...events].map((event) => ({ event, sort: random() })).sort((a, b) => a.sort - b.sort);
-    for (let i = 0; i < twice.length; ) {
+    for (let i = 0; i < twice.length;) {
       const size = 1 + Math.floor(random() * 60);
       await shuffled.events.ingest(twice.slice(i, i + size).map((x) => x.event));
       i += size;
@@ -71,10 +79,10 @@ describe('EventsService against PostgreSQL', () => {
     const { events: ingest, db } = await service();
     await ingest.ingest(events);
     for (const run of workload.truth.runs) {
-      const [row] = await db.query(`SELECT status, tokens_in, tokens_out, cost_micros, llm_calls FROM runs WHERE tenant_id = $1 AND run_id = $2`, [
-        run.tenant_id,
-        run.run_id,
-      ]);
+      const [row] = await db.query(
+        `SELECT status, tokens_in, tokens_out, cost_micros, llm_calls FROM runs WHERE tenant_id = $1 AND run_id = $2`,
+        [run.tenant_id, run.run_id],
+      );
       expect({ run: run.run_id, ...row }).toEqual({
         run: run.run_id,
         status: run.status,

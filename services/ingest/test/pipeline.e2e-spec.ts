@@ -5,6 +5,7 @@ import { Client } from 'pg';
 import { DlqHeaders, topicName, Topics } from '@agentmeter/contracts';
 import {
   createTestDatabase,
+  createTestTopics,
   eventually,
   generateWorkload,
   publishEvents,
@@ -28,8 +29,9 @@ import {
 describe('events from Kafka to the run metrics API', () => {
   const secret = randomBytes(32).toString('hex');
   const env = testEnvironment();
-  const eventsTopic = topicName(env.topicPrefix, Topics.AgentEvents);
-  const dlqTopic = topicName(env.topicPrefix, Topics.AgentEventsDlq);
+  let topicPrefix: string;
+  let eventsTopic: string;
+  let dlqTopic: string;
   const groupId = `${env.runId}-ingest-${randomBytes(3).toString('hex')}`;
   let db: TestDatabase;
   let kafka: Kafka;
@@ -39,7 +41,7 @@ describe('events from Kafka to the run metrics API', () => {
   const ingestEnv = () => ({
     DATABASE_URL: db.url,
     KAFKA_BROKERS: env.kafkaBrokers.join(','),
-    KAFKA_TOPIC_PREFIX: env.topicPrefix,
+    KAFKA_TOPIC_PREFIX: topicPrefix,
     INGEST_GROUP_ID: groupId,
     INGEST_SESSION_TIMEOUT_MS: '6000',
   });
@@ -47,6 +49,9 @@ describe('events from Kafka to the run metrics API', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     kafka = testKafka();
+    topicPrefix = await createTestTopics(kafka);
+    eventsTopic = topicName(topicPrefix, Topics.AgentEvents);
+    dlqTopic = topicName(topicPrefix, Topics.AgentEventsDlq);
     [ingest, query] = await Promise.all([
       startService('ingest', ingestEnv()),
       startService('query', { DATABASE_URL: db.url, AUTH_JWT_SECRET: secret }),

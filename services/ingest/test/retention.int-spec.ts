@@ -47,14 +47,37 @@ describe('RetentionService against PostgreSQL', () => {
     const outcome = await retention.run(now);
 
     expect(outcome.droppedPartitions.sort()).toEqual(
-      ['events_p20261001', 'external_charges_p20261001', 'llm_calls_p20261001', 'tool_calls_p20261001', 'events_p20261110', 'external_charges_p20261110', 'llm_calls_p20261110', 'tool_calls_p20261110'].sort(),
+      [
+        'events_p20261001',
+        'external_charges_p20261001',
+        'llm_calls_p20261001',
+        'tool_calls_p20261001',
+        'events_p20261110',
+        'external_charges_p20261110',
+        'llm_calls_p20261110',
+        'tool_calls_p20261110',
+      ].sort(),
     );
     expect(await db.query(`SELECT event_id FROM events`)).toEqual([{ event_id: 'new' }]);
-    const days: Array<{ day: string }> = await db.query(`SELECT DISTINCT day::text AS day FROM partitions_log ORDER BY 1`);
-    expect(days.map((d) => d.day)).toEqual(['2026-11-12', '2026-11-25', '2026-11-26', '2026-11-27', '2026-11-28', '2026-11-29', '2026-11-30', '2026-12-01', '2026-12-02']);
+    const days: Array<{ day: string }> = await db.query(
+      `SELECT DISTINCT day::text AS day FROM partitions_log ORDER BY 1`,
+    );
+    expect(days.map((d) => d.day)).toEqual([
+      '2026-11-12',
+      '2026-11-25',
+      '2026-11-26',
+      '2026-11-27',
+      '2026-11-28',
+      '2026-11-29',
+      '2026-11-30',
+      '2026-12-01',
+      '2026-12-02',
+    ]);
     // A day that was dropped can be written again (a late event) after its partition is recreated.
     await partitions.ensureDays(['2026-10-01']);
-    await db.query(`INSERT INTO events (source, event_id, tenant_id, type, time, payload) VALUES ('s', 'late', 't', 'run_started', '2026-10-01T13:00:00Z', '{}')`);
+    await db.query(
+      `INSERT INTO events (source, event_id, tenant_id, type, time, payload) VALUES ('s', 'late', 't', 'run_started', '2026-10-01T13:00:00Z', '{}')`,
+    );
   });
 
   it('folds daily usage older than 90 days into months without changing any total', async () => {
@@ -70,7 +93,9 @@ describe('RetentionService against PostgreSQL', () => {
 
     expect(outcome.foldedUsageRows).toBe(3);
     expect(await db.query(totals)).toEqual(before);
-    const months = await db.query(`SELECT month::text AS month, call_count::int AS calls, latency_buckets::text AS buckets FROM usage_monthly ORDER BY month`);
+    const months = await db.query(
+      `SELECT month::text AS month, call_count::int AS calls, latency_buckets::text AS buckets FROM usage_monthly ORDER BY month`,
+    );
     expect(months).toEqual([
       { month: '2026-07-01', calls: 8, buckets: '{1,3,4,0,0,0,0,0,0,0,0,0,0}' },
       { month: '2026-08-01', calls: 2, buckets: '{0,0,0,2,0,0,0,0,0,0,0,0,0}' },
@@ -81,8 +106,14 @@ describe('RetentionService against PostgreSQL', () => {
   it('deletes runs and their stages after 13 months', async () => {
     await db.query(`INSERT INTO tenants (tenant_id) VALUES ('t') ON CONFLICT DO NOTHING`);
     await db.query(`INSERT INTO projects (tenant_id, project_id) VALUES ('t', 'p') ON CONFLICT DO NOTHING`);
-    for (const [run, at] of [['ancient', '2025-09-01T00:00:00Z'], ['recent', '2026-11-01T00:00:00Z']]) {
-      await db.query(`INSERT INTO runs (tenant_id, run_id, project_id, first_event_at, last_event_at) VALUES ('t', $1, 'p', $2, $2)`, [run, at]);
+    for (const [run, at] of [
+      ['ancient', '2025-09-01T00:00:00Z'],
+      ['recent', '2026-11-01T00:00:00Z'],
+    ]) {
+      await db.query(
+        `INSERT INTO runs (tenant_id, run_id, project_id, first_event_at, last_event_at) VALUES ('t', $1, 'p', $2, $2)`,
+        [run, at],
+      );
       await db.query(`INSERT INTO stages (tenant_id, run_id, phase, attempt) VALUES ('t', $1, 'plan', 1)`, [run]);
     }
     const outcome = await retention.run(now);

@@ -16,7 +16,9 @@ export class IngestProjections1764200000000 implements MigrationInterface {
       await q.query(`ALTER TABLE ${table} RENAME TO ${table}_unpartitioned`);
       await q.query(`ALTER INDEX ${table}_pkey RENAME TO ${table}_unpartitioned_pkey`);
     }
-    await q.query(`DROP INDEX events_run_time; DROP INDEX llm_calls_run; DROP INDEX llm_calls_tenant_time; DROP INDEX tool_calls_run;`);
+    await q.query(
+      `DROP INDEX events_run_time; DROP INDEX llm_calls_run; DROP INDEX llm_calls_tenant_time; DROP INDEX tool_calls_run;`,
+    );
 
     await q.query(`
       CREATE TABLE events (LIKE events_unpartitioned INCLUDING DEFAULTS, PRIMARY KEY (source, event_id, time))

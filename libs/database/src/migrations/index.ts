@@ -1,5 +1,6 @@
 import { Foundation1764100000000 } from './1764100000000-foundation';
 import { IngestProjections1764200000000 } from './1764200000000-ingest-projections';
+import { Pricing1764300000000 } from './1764300000000-pricing';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
-export const MIGRATIONS = [Foundation1764100000000, IngestProjections1764200000000];
+export const MIGRATIONS = [Foundation1764100000000, IngestProjections1764200000000, Pricing1764300000000];

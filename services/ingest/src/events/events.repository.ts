@@ -144,7 +144,20 @@ export class EventsWriter {
 
   /** Failures (seed 001): one row per run, phase, reason and artifact, counting repeats. */
   async applyFailures(events: AgentEvent[]): Promise<void> {
-    const rows = new Map<string, { tenant: string; run: string; phase: string; role: string | null; reason: string; artifact: string; first: string; last: string; count: number }>();
+    const rows = new Map<
+      string,
+      {
+        tenant: string;
+        run: string;
+        phase: string;
+        role: string | null;
+        reason: string;
+        artifact: string;
+        first: string;
+        last: string;
+        count: number;
+      }
+    >();
     for (const e of events) {
       if (e.type !== 'validation_failed' && e.type !== 'run_failed') continue;
       const reason = e.type === 'validation_failed' ? e.data.reason : e.data.error;
@@ -160,7 +173,17 @@ export class EventsWriter {
         if (e.time < row.first) row.first = e.time;
         if (e.time > row.last) row.last = e.time;
       } else {
-        rows.set(key, { tenant: e.data.tenant_id, run: e.data.run_id, phase, role: e.data.role ?? null, reason, artifact, first: e.time, last: e.time, count: 1 });
+        rows.set(key, {
+          tenant: e.data.tenant_id,
+          run: e.data.run_id,
+          phase,
+          role: e.data.role ?? null,
+          reason,
+          artifact,
+          first: e.time,
+          last: e.time,
+          count: 1,
+        });
       }
     }
     if (rows.size === 0) return;
@@ -211,7 +234,10 @@ export class EventsWriter {
       );
     }
     const sessions = events
-      .filter((e): e is Of<'impersonation_started'> | Of<'impersonation_ended'> => e.type === 'impersonation_started' || e.type === 'impersonation_ended')
+      .filter(
+        (e): e is Of<'impersonation_started'> | Of<'impersonation_ended'> =>
+          e.type === 'impersonation_started' || e.type === 'impersonation_ended',
+      )
       .sort((a, b) => compareKeys([a.data.tenant_id, a.data.session_id], [b.data.tenant_id, b.data.session_id]));
     for (const e of sessions) {
       const started = e.type === 'impersonation_started';

@@ -32,7 +32,11 @@ export class RetentionProcessor implements OnApplicationBootstrap, OnApplication
     await this.queue.upsertJobScheduler(
       JobNames.Retention,
       { pattern: this.config.RETENTION_CRON, tz: 'UTC' },
-      { name: JobNames.Retention, data: { name: JobNames.Retention }, opts: { attempts: 5, backoff: { type: 'exponential', delay: 30_000 } } },
+      {
+        name: JobNames.Retention,
+        data: { name: JobNames.Retention },
+        opts: { attempts: 5, backoff: { type: 'exponential', delay: 30_000 } },
+      },
     );
     this.worker = new Worker<IngestMaintenanceJob>(
       Queues.IngestMaintenance,

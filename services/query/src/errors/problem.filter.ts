@@ -43,16 +43,13 @@ export class ProblemFilter implements ExceptionFilter {
       status = HttpStatus.INTERNAL_SERVER_ERROR;
       const errorId = randomUUID();
       this.logger.error({ err: error, error_id: errorId }, 'unhandled error');
-      response
-        .status(status)
-        .type('application/problem+json')
-        .json({
-          type: 'about:blank',
-          title: 'Internal Server Error',
-          status,
-          detail: 'internal error',
-          error_id: errorId,
-        });
+      response.status(status).type('application/problem+json').json({
+        type: 'about:blank',
+        title: 'Internal Server Error',
+        status,
+        detail: 'internal error',
+        error_id: errorId,
+      });
       return;
     }
     response
