@@ -72,6 +72,11 @@ demo: build ## publish the demo workload again (duplicates change nothing)
 token: $(SECRETS) build ## print an API token: make token ROLE=op TENANT=demo42-tenant-1
 	@node dist/tools/tools/src/token.js $(or $(ROLE),op) $(or $(TENANT),demo42-tenant-1)
 
+.PHONY: reprice
+reprice: build ## reprice calls: make reprice FROM=2026-11-01 TO=2026-11-02 ACTOR=me REASON=... [MODEL=] [TENANT=]
+	node dist/tools/tools/src/reprice.js --from '$(FROM)' --to '$(TO)' --actor '$(ACTOR)' --reason '$(REASON)' \
+	  $(if $(MODEL),--model '$(MODEL)') $(if $(TENANT),--tenant '$(TENANT)')
+
 .PHONY: lint
 lint: node_modules/.installed ## eslint and prettier
 	npx eslint . --max-warnings 0

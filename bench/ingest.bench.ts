@@ -420,20 +420,22 @@ class WaitSampler {
     let samples = 0;
     await withClient(dbUrl('postgres'), async (client) => {
       while (!this.stopped) {
-        const { rows } = await client.query<{ state: string; wait: string | null }>(
-          `SELECT state, wait_event_type || ':' || wait_event AS wait FROM pg_stat_activity
+        const { rows } = await client.query<{ state: string; wait: string | null; query: string }>(
+          `SELECT state, wait_event_type || ':' || wait_event AS wait, left(query, 200) AS query
+           FROM pg_stat_activity
            WHERE datname = $1 AND backend_type = 'client backend' AND state <> 'idle'`,
           [this.database],
         );
         samples += 1;
-        for (const { state, wait } of rows) {
+        for (const { state, wait, query } of rows) {
+          // Lock waits and work are named after the statement; "idle in transaction" is the client's time.
           const label =
             state === 'active'
               ? wait
-                ? `executing, waiting on ${wait}`
-                : 'executing (on CPU)'
+                ? `${statementName(query)}: waiting on ${wait}`
+                : `${statementName(query)}: executing`
               : state === 'idle in transaction'
-                ? 'idle in transaction (waiting for the client)'
+                ? 'idle in transaction (client busy between statements)'
                 : state;
           states.set(label, (states.get(label) ?? 0) + 1);
         }
@@ -563,12 +565,16 @@ async function profileIngest(
 }
 
 function statementName(sql: string): string {
-  const write = /^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+(\w+)/i.exec(sql);
+  const text = sql.trim().replace(/\s+/g, ' ');
+  const write = /^(INSERT INTO|UPDATE|DELETE FROM) (\w+)/i.exec(text);
   if (write) return `${write[1]!.split(' ')[0]!.toUpperCase()} ${write[2]}`;
-  const words = sql.trim().split(/\s+/);
-  return words[0]!.toUpperCase() === 'SELECT'
-    ? `SELECT … ${/FROM\s+(\w+)/i.exec(sql)?.[1] ?? ''}`.trim()
-    : words.slice(0, 3).join(' ').toUpperCase();
+  const partition = /^CREATE TABLE .*PARTITION OF (\w+)/i.exec(text);
+  if (partition) return `CREATE TABLE … PARTITION OF ${partition[1]}`;
+  if (/^SELECT /i.test(text)) {
+    const from = /\bFROM (\w+)/i.exec(text);
+    return from ? `SELECT … FROM ${from[1]}` : `SELECT ${/^SELECT ([\w.]+)/i.exec(text)?.[1] ?? '…'}`;
+  }
+  return text.split(' ').slice(0, 2).join(' ').toUpperCase();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -606,6 +612,15 @@ function report(r: {
         .map((k) => `, ${k}=${env[k]}`)
         .join('')}.`,
     '',
+    '- **baseline**: a bare kafkajs consumer (eachBatch, offsets committed per batch, the fetch settings of',
+    '  `BatchConsumer`) that `JSON.parse`s each message and appends the batch to a plain table (no keys) with one',
+    '  `INSERT … SELECT FROM unnest(…)`: the least a durable Kafka → PostgreSQL consumer does.',
+    '- **AgentMeter**: the compiled ingest service (`dist/ingest`) as its own process, with a fresh consumer group',
+    '  and a fresh migrated database each run, so every event is validated, inserted and projected.',
+    '- Both are timed from outside the same way: from the consumer group becoming Stable (process start-up and',
+    '  group join excluded) until it has committed every partition up to the high watermark. Runs interleave',
+    '  (baseline, ingest, baseline, …); the row counts are checked after each run.',
+    '',
     `| events/s (time) | ${runs.join(' | ')} | median |`,
     `| --- | ${runs.map(() => '---:').join(' | ')} | ---: |`,
     rateRow('baseline (kafkajs + INSERT unnest, plain table)', r.baseline, mb),
@@ -631,12 +646,13 @@ function report(r: {
     if (samples === 0) return [];
     return [...states]
       .sort((x, y) => y[1] - x[1])
+      .slice(0, 8)
       .map(([label, n]) => `| ${name} | ${label} | ${(n / samples).toFixed(2)} |`);
   };
   lines.push(
     '',
-    `PostgreSQL backends of the measured database, sampled every ${POLL_MS} ms (mean number of backends in`,
-    'each state; idle connections left out):',
+    `PostgreSQL backends of the measured database, sampled every ${POLL_MS} ms: mean number of backends in`,
+    'each state (idle connections left out; "executing" means on CPU or in an uninstrumented wait). Top 8:',
     '',
     '| | state | backends |',
     '| --- | --- | ---: |',
@@ -682,9 +698,10 @@ the same machine, so the number that matters is the ratio, not the absolute rate
 machine; the recorded numbers come from a 2-core VM with Kafka, PostgreSQL and the consumer side by
 side). Benchmarks are run by hand and never asserted in tests.
 
-Run them with \`make bench\` (needs \`make build\` and \`make infra\`), or directly with \`bench/run.sh\`.
-Each benchmark creates its own databases and topics and removes them afterwards, and rewrites its own
-section below.
+Run them with \`make bench\`, which runs \`bench/run.sh\` (needs \`make install\` and \`make infra\`; the
+script builds the ingest service and the benchmark itself). Each benchmark creates its own databases
+and topics, removes them afterwards, and rewrites its own section below. On a shared machine, look at
+the "rest of the machine" column: CPU other processes took during the measured window skews both sides.
 `;
 
 function writeDoc(section: string): void {

@@ -103,7 +103,14 @@ describe('projectEvents', () => {
 
   it('counts unpriced calls per run and adds nothing to the cost for them', () => {
     const call = (minute: number, model: string) =>
-      event('llm_call', minute, { ...stage, model, provider: 'p', prompt_tokens: 1, completion_tokens: 1, latency_ms: 1 });
+      event('llm_call', minute, {
+        ...stage,
+        model,
+        provider: 'p',
+        prompt_tokens: 1,
+        completion_tokens: 1,
+        latency_ms: 1,
+      });
     const { runs, stages } = projectEvents([call(1, 'priced'), call(2, 'unknown'), call(3, 'unknown')], (e) =>
       e.data.model === 'priced' ? 40n : null,
     );

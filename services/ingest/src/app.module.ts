@@ -3,7 +3,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { DatabaseModule, PartitionManager } from '@agentmeter/database';
+import { DatabaseModule, PartitionManager, PricingRepository } from '@agentmeter/database';
 import {
   createLogger,
   initMetrics,
@@ -18,6 +18,11 @@ import { EventsRepository } from './events/events.repository';
 import { EventsService } from './events/events.service';
 import { IngestMetrics } from './events/ingest.metrics';
 import { LOGGER } from './logger';
+import { OTLP_TRACES_PATH, OtlpController, otlpBodyParser } from './otlp/otlp.controller';
+import { OtlpMetrics } from './otlp/otlp.metrics';
+import { OtlpPublisher } from './otlp/otlp.publisher';
+import { OtlpService } from './otlp/otlp.service';
+import { PricingService } from './pricing/pricing.service';
 import { RetentionProcessor } from './retention/retention.processor';
 import { RetentionRepository } from './retention/retention.repository';
 import { RetentionService } from './retention/retention.service';
@@ -35,12 +40,14 @@ export class IngestModule {
           applicationName: 'agentmeter-ingest',
         }),
       ],
-      controllers: [ObservabilityController],
+      controllers: [ObservabilityController, OtlpController],
       providers: [
         { provide: IngestConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('ingest', config.LOG_LEVEL) },
         IngestMetrics,
         { provide: PartitionManager, inject: [DataSource], useFactory: (db: DataSource) => new PartitionManager(db) },
+        { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
+        PricingService,
         EventsRepository,
         EventsService,
         EventsConsumer,
@@ -48,6 +55,9 @@ export class IngestModule {
         RetentionRepository,
         RetentionService,
         RetentionProcessor,
+        OtlpMetrics,
+        OtlpPublisher,
+        OtlpService,
         {
           provide: READINESS_CHECKS,
           inject: [DataSource, EventsConsumer, RetentionProcessor],
@@ -69,6 +79,7 @@ export async function bootstrap(config: IngestConfig = loadConfig()): Promise<IN
     logger: new JsonLogger(createLogger('ingest', config.LOG_LEVEL)),
   });
   app.enableShutdownHooks();
+  app.use(OTLP_TRACES_PATH, otlpBodyParser); // before Nest's 100 kB JSON parser, see otlpBodyParser
   await app.listen(config.PORT, '0.0.0.0');
   return app;
 }

@@ -1,11 +1,13 @@
 import { AgentEvent as AgentEventSchema, type AgentEvent } from '@agentmeter/contracts';
-import { createDataSource, PartitionManager } from '@agentmeter/database';
+import { createDataSource, PartitionManager, PricingRepository } from '@agentmeter/database';
 import { LATENCY_BUCKETS_MS } from '@agentmeter/domain';
+import { createLogger } from '@agentmeter/telemetry';
 import { createTestDatabase, generateWorkload, prng, type TestDatabase } from '@agentmeter/testing';
 import type { DataSource } from 'typeorm';
 import { EventsRepository } from '../src/events/events.repository';
 import { EventsService } from '../src/events/events.service';
 import { IngestMetrics } from '../src/events/ingest.metrics';
+import { PricingService } from '../src/pricing/pricing.service';
 
 /**
  * The projection must converge to the same rows whatever the arrival order, batching and repetition of
@@ -29,7 +31,9 @@ describe('EventsService against PostgreSQL', () => {
     const db = await createDataSource({ url: database.url, poolSize: 2 }).initialize();
     databases.push(database);
     sources.push(db);
-    return { events: new EventsService(new EventsRepository(db), new PartitionManager(db), metrics), db };
+    const pricing = new PricingService(new PricingRepository(db), createLogger('ingest-test', 'silent'));
+    await pricing.refresh();
+    return { events: new EventsService(new EventsRepository(db), new PartitionManager(db), metrics, pricing), db };
   }
 
   afterAll(async () => {

@@ -69,8 +69,8 @@ export class Pricing1764300000000 implements MigrationInterface {
       CREATE INDEX reprice_audit_repriced_at ON reprice_audit (repriced_at DESC);
     `);
 
-    const rows = SEED.flatMap(({ provider, ids, from, input, cached, output }) =>
-      ids.map((model) => [provider, model, from ?? SEED_EPOCH, input.toString(), cached.toString(), output.toString()]),
+    const rows = SEED.flatMap(([provider, ids, input, cached, output, from]) =>
+      ids.split(' ').map((model) => [provider, model, from ?? SEED_EPOCH, `${input}`, `${cached}`, `${output}`]),
     );
     await q.query(
       `INSERT INTO model_prices (provider, model, effective_from, input_micros_per_million,
@@ -97,160 +97,46 @@ export class Pricing1764300000000 implements MigrationInterface {
 }
 
 /**
- * Public list prices as of 2025-11-28 (standard tier, USD per 1M tokens written as micros), from the
- * providers' pricing pages. Not modelled: batch/flex/priority tiers, Anthropic cache writes (1.25x input),
- * long-context surcharges (Claude Sonnet and Gemini Pro above 200k prompt tokens). Reasoning tokens are
- * billed as output by every provider listed, so no reasoning rate is set. Prices apply from SEED_EPOCH so
- * calls stored before this migration price too; a list price that changed has one row per period (o3).
- * Both the alias and the dated snapshot id are seeded, because producers report either.
+ * Public list prices as of late November 2025 (standard tier, USD per 1M tokens written as micros), as the
+ * providers' pricing pages gave them then; check them there before relying on them. Not modelled:
+ * batch/flex/priority tiers, Anthropic cache writes (1.25x input), long-context surcharges (Claude Sonnet
+ * and Gemini Pro above 200k prompt tokens). Reasoning tokens are billed as output by every provider
+ * listed, so no reasoning rate is set. Prices apply from SEED_EPOCH so calls stored before this migration
+ * price too; a list price that changed has one row per period (o3). Both the alias and the dated snapshot
+ * ids are seeded, because producers report either (models match exactly, see libs/domain pricing.ts).
  */
 const SEED_EPOCH = '2000-01-01T00:00:00Z';
-const SEED_NOTE = 'list price as of 2025-11-28 (migration 1764300000000)';
+const SEED_NOTE = 'list price as of 2025-11 (migration 1764300000000)';
 
-interface SeedPrice {
-  provider: string;
-  ids: string[];
-  from?: string;
-  input: bigint;
-  cached: bigint;
-  output: bigint;
-}
+/** provider, model ids (alias and dated snapshots), input, cached input, output, effective from. */
+type SeedRow = [provider: string, ids: string, input: bigint, cached: bigint, output: bigint, from?: string];
 
-const SEED: SeedPrice[] = [
-  { provider: 'openai', ids: ['gpt-5.1'], input: 1_250_000n, cached: 125_000n, output: 10_000_000n },
-  { provider: 'openai', ids: ['gpt-5', 'gpt-5-2025-08-07'], input: 1_250_000n, cached: 125_000n, output: 10_000_000n },
-  {
-    provider: 'openai',
-    ids: ['gpt-5-mini', 'gpt-5-mini-2025-08-07'],
-    input: 250_000n,
-    cached: 25_000n,
-    output: 2_000_000n,
-  },
-  {
-    provider: 'openai',
-    ids: ['gpt-5-nano', 'gpt-5-nano-2025-08-07'],
-    input: 50_000n,
-    cached: 5_000n,
-    output: 400_000n,
-  },
-  {
-    provider: 'openai',
-    ids: ['gpt-4.1', 'gpt-4.1-2025-04-14'],
-    input: 2_000_000n,
-    cached: 500_000n,
-    output: 8_000_000n,
-  },
-  {
-    provider: 'openai',
-    ids: ['gpt-4.1-mini', 'gpt-4.1-mini-2025-04-14'],
-    input: 400_000n,
-    cached: 100_000n,
-    output: 1_600_000n,
-  },
-  {
-    provider: 'openai',
-    ids: ['gpt-4.1-nano', 'gpt-4.1-nano-2025-04-14'],
-    input: 100_000n,
-    cached: 25_000n,
-    output: 400_000n,
-  },
-  {
-    provider: 'openai',
-    ids: ['gpt-4o', 'gpt-4o-2024-08-06'],
-    input: 2_500_000n,
-    cached: 1_250_000n,
-    output: 10_000_000n,
-  },
-  {
-    provider: 'openai',
-    ids: ['gpt-4o-mini', 'gpt-4o-mini-2024-07-18'],
-    input: 150_000n,
-    cached: 75_000n,
-    output: 600_000n,
-  },
-  { provider: 'openai', ids: ['o3', 'o3-2025-04-16'], input: 10_000_000n, cached: 2_500_000n, output: 40_000_000n },
-  {
-    provider: 'openai',
-    ids: ['o3', 'o3-2025-04-16'],
-    from: '2025-06-10T00:00:00Z',
-    input: 2_000_000n,
-    cached: 500_000n,
-    output: 8_000_000n,
-  },
-  {
-    provider: 'openai',
-    ids: ['o3-mini', 'o3-mini-2025-01-31'],
-    input: 1_100_000n,
-    cached: 550_000n,
-    output: 4_400_000n,
-  },
-  {
-    provider: 'openai',
-    ids: ['o4-mini', 'o4-mini-2025-04-16'],
-    input: 1_100_000n,
-    cached: 275_000n,
-    output: 4_400_000n,
-  },
-  { provider: 'openai', ids: ['o1', 'o1-2024-12-17'], input: 15_000_000n, cached: 7_500_000n, output: 60_000_000n },
-  {
-    provider: 'anthropic',
-    ids: ['claude-opus-4-5', 'claude-opus-4-5-20251101'],
-    input: 5_000_000n,
-    cached: 500_000n,
-    output: 25_000_000n,
-  },
-  {
-    provider: 'anthropic',
-    ids: ['claude-opus-4-1', 'claude-opus-4-1-20250805'],
-    input: 15_000_000n,
-    cached: 1_500_000n,
-    output: 75_000_000n,
-  },
-  {
-    provider: 'anthropic',
-    ids: ['claude-opus-4-0', 'claude-opus-4-20250514'],
-    input: 15_000_000n,
-    cached: 1_500_000n,
-    output: 75_000_000n,
-  },
-  {
-    provider: 'anthropic',
-    ids: ['claude-sonnet-4-5', 'claude-sonnet-4-5-20250929'],
-    input: 3_000_000n,
-    cached: 300_000n,
-    output: 15_000_000n,
-  },
-  {
-    provider: 'anthropic',
-    ids: ['claude-sonnet-4-0', 'claude-sonnet-4', 'claude-sonnet-4-20250514'],
-    input: 3_000_000n,
-    cached: 300_000n,
-    output: 15_000_000n,
-  },
-  {
-    provider: 'anthropic',
-    ids: ['claude-3-7-sonnet-latest', 'claude-3-7-sonnet-20250219'],
-    input: 3_000_000n,
-    cached: 300_000n,
-    output: 15_000_000n,
-  },
-  {
-    provider: 'anthropic',
-    ids: ['claude-haiku-4-5', 'claude-haiku-4-5-20251001'],
-    input: 1_000_000n,
-    cached: 100_000n,
-    output: 5_000_000n,
-  },
-  {
-    provider: 'anthropic',
-    ids: ['claude-3-5-haiku', 'claude-3-5-haiku-latest', 'claude-3-5-haiku-20241022'],
-    input: 800_000n,
-    cached: 80_000n,
-    output: 4_000_000n,
-  },
-  { provider: 'google', ids: ['gemini-3-pro-preview'], input: 2_000_000n, cached: 200_000n, output: 12_000_000n },
-  { provider: 'google', ids: ['gemini-2.5-pro'], input: 1_250_000n, cached: 125_000n, output: 10_000_000n },
-  { provider: 'google', ids: ['gemini-2.5-flash'], input: 300_000n, cached: 30_000n, output: 2_500_000n },
-  { provider: 'google', ids: ['gemini-2.5-flash-lite'], input: 100_000n, cached: 10_000n, output: 400_000n },
-  { provider: 'google', ids: ['gemini-2.0-flash'], input: 100_000n, cached: 25_000n, output: 400_000n },
+const SEED: SeedRow[] = [
+  ['openai', 'gpt-5.1', 1_250_000n, 125_000n, 10_000_000n],
+  ['openai', 'gpt-5 gpt-5-2025-08-07', 1_250_000n, 125_000n, 10_000_000n],
+  ['openai', 'gpt-5-mini gpt-5-mini-2025-08-07', 250_000n, 25_000n, 2_000_000n],
+  ['openai', 'gpt-5-nano gpt-5-nano-2025-08-07', 50_000n, 5_000n, 400_000n],
+  ['openai', 'gpt-4.1 gpt-4.1-2025-04-14', 2_000_000n, 500_000n, 8_000_000n],
+  ['openai', 'gpt-4.1-mini gpt-4.1-mini-2025-04-14', 400_000n, 100_000n, 1_600_000n],
+  ['openai', 'gpt-4.1-nano gpt-4.1-nano-2025-04-14', 100_000n, 25_000n, 400_000n],
+  ['openai', 'gpt-4o gpt-4o-2024-08-06', 2_500_000n, 1_250_000n, 10_000_000n],
+  ['openai', 'gpt-4o-mini gpt-4o-mini-2024-07-18', 150_000n, 75_000n, 600_000n],
+  ['openai', 'o3 o3-2025-04-16', 10_000_000n, 2_500_000n, 40_000_000n],
+  ['openai', 'o3 o3-2025-04-16', 2_000_000n, 500_000n, 8_000_000n, '2025-06-10T00:00:00Z'], // the o3 price cut
+  ['openai', 'o3-mini o3-mini-2025-01-31', 1_100_000n, 550_000n, 4_400_000n],
+  ['openai', 'o4-mini o4-mini-2025-04-16', 1_100_000n, 275_000n, 4_400_000n],
+  ['openai', 'o1 o1-2024-12-17', 15_000_000n, 7_500_000n, 60_000_000n],
+  ['anthropic', 'claude-opus-4-5 claude-opus-4-5-20251101', 5_000_000n, 500_000n, 25_000_000n],
+  ['anthropic', 'claude-opus-4-1 claude-opus-4-1-20250805', 15_000_000n, 1_500_000n, 75_000_000n],
+  ['anthropic', 'claude-opus-4-0 claude-opus-4-20250514', 15_000_000n, 1_500_000n, 75_000_000n],
+  ['anthropic', 'claude-sonnet-4-5 claude-sonnet-4-5-20250929', 3_000_000n, 300_000n, 15_000_000n],
+  ['anthropic', 'claude-sonnet-4 claude-sonnet-4-0 claude-sonnet-4-20250514', 3_000_000n, 300_000n, 15_000_000n],
+  ['anthropic', 'claude-3-7-sonnet-latest claude-3-7-sonnet-20250219', 3_000_000n, 300_000n, 15_000_000n],
+  ['anthropic', 'claude-haiku-4-5 claude-haiku-4-5-20251001', 1_000_000n, 100_000n, 5_000_000n],
+  ['anthropic', 'claude-3-5-haiku claude-3-5-haiku-latest claude-3-5-haiku-20241022', 800_000n, 80_000n, 4_000_000n],
+  ['google', 'gemini-3-pro-preview', 2_000_000n, 200_000n, 12_000_000n],
+  ['google', 'gemini-2.5-pro', 1_250_000n, 125_000n, 10_000_000n],
+  ['google', 'gemini-2.5-flash', 300_000n, 30_000n, 2_500_000n],
+  ['google', 'gemini-2.5-flash-lite', 100_000n, 10_000n, 400_000n],
+  ['google', 'gemini-2.0-flash', 100_000n, 25_000n, 400_000n],
 ];

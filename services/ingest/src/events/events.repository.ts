@@ -325,19 +325,20 @@ export class EventsWriter {
       await this.manager.query(
         `INSERT INTO runs AS r (tenant_id, run_id, project_id, playbook, status, status_rank, status_at, error,
            phase, role, phase_at, model, model_at, started_at, finished_at, tokens_in, tokens_out, cost_micros,
-           external_micros, llm_calls, cached_calls, environment, caps, first_event_at, last_event_at)
+           external_micros, llm_calls, cached_calls, environment, caps, first_event_at, last_event_at, unpriced_calls)
          SELECT tenant_id, run_id, project_id, playbook, COALESCE(status, 'unknown'), COALESCE(status_rank, 0),
            status_at, error, phase, role, phase_at, model, model_at, started_at, finished_at, tokens_in,
            tokens_out, cost_micros, external_micros, llm_calls, cached_calls, environment, caps,
-           first_event_at, last_event_at
+           first_event_at, last_event_at, unpriced_calls
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
            $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[],
            $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::bigint[], $17::bigint[],
            $18::bigint[], $19::bigint[], $20::int[], $21::int[], $22::jsonb[], $23::jsonb[],
-           $24::timestamptz[], $25::timestamptz[])
+           $24::timestamptz[], $25::timestamptz[], $26::int[])
            AS d(tenant_id, run_id, project_id, playbook, status, status_rank, status_at, error, phase, role,
              phase_at, model, model_at, started_at, finished_at, tokens_in, tokens_out, cost_micros,
-             external_micros, llm_calls, cached_calls, environment, caps, first_event_at, last_event_at)
+             external_micros, llm_calls, cached_calls, environment, caps, first_event_at, last_event_at,
+             unpriced_calls)
          ON CONFLICT (tenant_id, run_id) DO UPDATE SET
            playbook        = COALESCE(EXCLUDED.playbook, r.playbook),
            status          = CASE WHEN ${wins('status')} THEN EXCLUDED.status ELSE r.status END,
@@ -357,6 +358,7 @@ export class EventsWriter {
            external_micros = r.external_micros + EXCLUDED.external_micros,
            llm_calls       = r.llm_calls + EXCLUDED.llm_calls,
            cached_calls    = r.cached_calls + EXCLUDED.cached_calls,
+           unpriced_calls  = r.unpriced_calls + EXCLUDED.unpriced_calls,
            environment     = COALESCE(EXCLUDED.environment, r.environment),
            caps            = COALESCE(EXCLUDED.caps, r.caps),
            first_event_at  = LEAST(r.first_event_at, EXCLUDED.first_event_at),
@@ -388,6 +390,7 @@ export class EventsWriter {
           sorted.map((r) => (r.caps == null ? null : JSON.stringify(r.caps))),
           sorted.map((r) => r.firstEventAt.toISOString()),
           sorted.map((r) => r.lastEventAt.toISOString()),
+          sorted.map((r) => r.unpricedCalls),
         ],
       );
     }

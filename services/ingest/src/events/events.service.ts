@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import { PartitionManager } from '@agentmeter/database';
-import { parseUsd, projectEvents, rollupUsage, utcDay } from '@agentmeter/domain';
+import { projectEvents, rollupUsage, utcDay } from '@agentmeter/domain';
+import { PricingService } from '../pricing/pricing.service';
 import { EventsRepository, type CallCost } from './events.repository';
 import { IngestMetrics } from './ingest.metrics';
 
@@ -17,13 +18,14 @@ export class EventsService {
     private readonly repository: EventsRepository,
     private readonly partitions: PartitionManager,
     private readonly metrics: IngestMetrics,
+    private readonly pricing: PricingService,
   ) {}
 
   async ingest(batch: AgentEvent[]): Promise<void> {
     const unique = dedupe(batch);
     const costs = new Map<LlmCall, CallCost>();
-    for (const event of unique) if (event.type === 'llm_call') costs.set(event, providedCost(event));
-    const costOf = (event: LlmCall): CallCost => costs.get(event) ?? providedCost(event);
+    for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
+    const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
     const priceOf = (event: LlmCall): bigint | null => costOf(event).micros;
 
     await this.partitions.ensureDays(unique.map((event) => utcDay(event.time)));
@@ -57,13 +59,6 @@ export class EventsService {
       if (event.type === 'tool_call') this.metrics.observeToolCall(event);
     }
   }
-}
-
-/** Cost a producer provided is kept as provided; otherwise the call is unpriced until pricing decides. */
-function providedCost(event: LlmCall): CallCost {
-  return event.data.cost_usd === undefined
-    ? { micros: null, source: 'unpriced' }
-    : { micros: parseUsd(event.data.cost_usd), source: 'provided' };
 }
 
 /** Keeps the first occurrence of each (source, id) in the batch. */

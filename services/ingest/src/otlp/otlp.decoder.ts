@@ -62,8 +62,9 @@ const RequestMessage: Type = proto.lookupType('otlp.ExportTraceServiceRequest');
 const ResponseMessage: Type = proto.lookupType('otlp.ExportTraceServiceResponse');
 
 // OTLP/JSON is the proto3 JSON mapping except that ids are hex; proto3 JSON also allows null for unset fields
-// and int64 as string or number. Unknown fields are ignored, as the OTLP specification requires.
-const Int64 = z.union([z.number().int(), z.string().regex(/^-?\d+$/)]);
+// and int64 as string or number (a number beyond 2^53 has lost precision, but is still accepted). Unknown
+// fields are ignored, as the OTLP specification requires.
+const Int64 = z.union([z.number(), z.string().regex(/^-?\d+$/)]);
 const AnyValue = z.object({
   stringValue: z.string().nullish(),
   boolValue: z.boolean().nullish(),
@@ -71,7 +72,7 @@ const AnyValue = z.object({
   doubleValue: z.union([z.number(), z.string()]).nullish(),
 });
 const KeyValues = z.array(z.object({ key: z.string(), value: AnyValue.nullish() })).nullish();
-const UnixNano = z.union([z.number().int().min(0), z.string().regex(/^\d+$/)]).nullish();
+const UnixNano = z.union([z.number().min(0), z.string().regex(/^\d+$/)]).nullish();
 const Span = z.object({
   traceId: z.string().nullish(),
   spanId: z.string().nullish(),
@@ -80,7 +81,7 @@ const Span = z.object({
   startTimeUnixNano: UnixNano,
   endTimeUnixNano: UnixNano,
   attributes: KeyValues,
-  status: z.object({ code: z.union([z.number().int(), z.string()]).nullish(), message: z.string().nullish() }).nullish(),
+  status: z.object({ code: z.union([z.number(), z.string()]).nullish(), message: z.string().nullish() }).nullish(),
 });
 const TraceRequest = z.object({
   resourceSpans: z
@@ -122,7 +123,9 @@ export function encodeTraceResponse(result: ExportResult, encoding: OtlpEncoding
     return Buffer.from(ResponseMessage.encode(ResponseMessage.fromObject({ partialSuccess })).finish());
   }
   // proto3 JSON writes int64 as a string.
-  const json = partialSuccess ? { partialSuccess: { ...partialSuccess, rejectedSpans: String(result.rejectedSpans) } } : {};
+  const json = partialSuccess
+    ? { partialSuccess: { ...partialSuccess, rejectedSpans: String(result.rejectedSpans) } }
+    : {};
   return Buffer.from(JSON.stringify(json));
 }
 
@@ -153,8 +156,8 @@ function flatten(request: TraceRequest): OtlpSpan[] {
           spanId: (span.spanId ?? '').toLowerCase(),
           parentSpanId: (span.parentSpanId ?? '').toLowerCase(),
           name: span.name ?? '',
-          startTimeUnixNano: BigInt(span.startTimeUnixNano ?? 0),
-          endTimeUnixNano: BigInt(span.endTimeUnixNano ?? 0),
+          startTimeUnixNano: nanosOf(span.startTimeUnixNano),
+          endTimeUnixNano: nanosOf(span.endTimeUnixNano),
           attributes: attributesOf(span.attributes),
           resource,
           status: { code: statusCodeOf(span.status?.code), message: span.status?.message ?? '' },
@@ -174,6 +177,10 @@ function attributesOf(keyValues: z.output<typeof KeyValues>): Attributes {
     else if (value?.doubleValue != null) attributes.set(key, Number(value.doubleValue));
   }
   return attributes;
+}
+
+function nanosOf(value: number | string | null | undefined): bigint {
+  return typeof value === 'number' ? BigInt(Math.trunc(value)) : BigInt(value ?? 0);
 }
 
 /** int64 beyond 2^53 stays a string: no count or attempt the mapping reads can be that large. */
