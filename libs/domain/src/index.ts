@@ -4,3 +4,4 @@ export * from './usage-rollup';
 export * from './clock';
 export * from './retention';
 export * from './pricing';
+export * from './redaction';

@@ -14,7 +14,8 @@ function leakedPart(output: string, secret: string): string | undefined {
 
 function collectLeaves(value: unknown, into: unknown[] = []): unknown[] {
   if (Array.isArray(value)) value.forEach((item) => collectLeaves(item, into));
-  else if (typeof value === 'object' && value !== null) Object.values(value).forEach((item) => collectLeaves(item, into));
+  else if (typeof value === 'object' && value !== null)
+    Object.values(value).forEach((item) => collectLeaves(item, into));
   else into.push(value);
   return into;
 }
@@ -49,16 +50,19 @@ describe('redaction corpus', () => {
     },
   );
 
-  it.each(REDACTION_VALUE_CORPUS.map((entry) => [entry.kind, entry] as const))('removes %s from values', (_k, entry) => {
-    const { value, found } = redactValue(entry.value);
-    const leaves = collectLeaves(value);
-    for (const secret of entry.secrets) {
-      if (typeof secret === 'number') expect(leaves).not.toContain(secret);
-      else expect(JSON.stringify(value)).not.toContain(secret);
-    }
-    for (const kept of entry.kept) expect(leaves).toContain(kept);
-    expect(found).toContain(entry.kind);
-  });
+  it.each(REDACTION_VALUE_CORPUS.map((entry) => [entry.kind, entry] as const))(
+    'removes %s from values',
+    (_k, entry) => {
+      const { value, found } = redactValue(entry.value);
+      const leaves = collectLeaves(value);
+      for (const secret of entry.secrets) {
+        if (typeof secret === 'number') expect(leaves).not.toContain(secret);
+        else expect(JSON.stringify(value)).not.toContain(secret);
+      }
+      for (const kept of entry.kept) expect(leaves).toContain(kept);
+      expect(found).toContain(entry.kind);
+    },
+  );
 
   it('is idempotent: redacting redacted text changes nothing more', () => {
     for (const entry of REDACTION_CORPUS) {
@@ -170,7 +174,11 @@ describe('redactValue', () => {
     ['access_token', { access_token: 'plain' }, { access_token: '[REDACTED:sensitive_field]' }],
     ['private_key', { private_key: 'plain' }, { private_key: '[REDACTED:sensitive_field]' }],
     ['aws_secret_access_key', { aws_secret_access_key: 'p' }, { aws_secret_access_key: '[REDACTED:sensitive_field]' }],
-    ['credentials object', { credentials: { user: 'u', n: 1 } }, { credentials: { user: '[REDACTED:sensitive_field]', n: 1 } }],
+    [
+      'credentials object',
+      { credentials: { user: 'u', n: 1 } },
+      { credentials: { user: '[REDACTED:sensitive_field]', n: 1 } },
+    ],
     ['numbers and empty strings', { token: 42, secret: '' }, { token: 42, secret: '' }],
     ['token counts', { max_tokens: 400, prompt_tokens: 5 }, { max_tokens: 400, prompt_tokens: 5 }],
     ['key names that are not secrets', { cache_key_space: 'a:b', key: 'k', token_type: 'x' }, null],
@@ -202,7 +210,9 @@ describe('redactValue', () => {
     const input = JSON.parse('{"__proto__":{"password":"x"},"a":"jane@example.com"}') as Record<string, unknown>;
     const { value } = redactValue(input);
     expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
-    expect(JSON.stringify(value)).toBe('{"__proto__":{"password":"[REDACTED:sensitive_field]"},"a":"[REDACTED:email]"}');
+    expect(JSON.stringify(value)).toBe(
+      '{"__proto__":{"password":"[REDACTED:sensitive_field]"},"a":"[REDACTED:email]"}',
+    );
   });
 
   it('passes strings, numbers and non-JSON objects through', () => {

@@ -83,7 +83,10 @@ const FORMAT_RULES: readonly FormatRule[] = [
     // A truncated block (no END line, e.g. a cut-off error message) loses everything after BEGIN.
     pattern: String.raw`-----BEGIN[A-Z ]{0,30}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[A-Z ]{0,30}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)`,
   },
-  { kind: 'slack_webhook', pattern: String.raw`https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+` },
+  {
+    kind: 'slack_webhook',
+    pattern: String.raw`https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+`,
+  },
   {
     kind: 'discord_webhook',
     pattern: String.raw`https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+`,
@@ -401,7 +404,8 @@ function isPlainObject(value: object): value is Record<string, unknown> {
 
 /** Sets an own property, even one named "__proto__" (which JSON.parse can produce). */
 function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   else target[key] = value;
 }
 

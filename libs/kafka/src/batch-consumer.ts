@@ -17,6 +17,8 @@ export interface BatchHandler<T> {
   decode(message: KafkaMessage): Decoded<T>;
   /** Writes a batch durably. Throwing leaves the offsets uncommitted, so the batch is redelivered. */
   handle(items: T[]): Promise<void>;
+  /** Cleans what is forwarded to the dead-letter topic and logged (e.g. redacts secrets). */
+  sanitize?(text: string): string;
 }
 
 export interface BatchConsumerOptions {
@@ -149,11 +151,13 @@ export class BatchConsumer<T> {
     dead: Array<{ message: KafkaMessage; reason: string }>,
   ): Promise<void> {
     const failedAt = new Date().toISOString();
+    const clean = (text: string) => (this.handler.sanitize ? this.handler.sanitize(text) : text);
+    dead = dead.map(({ message, reason }) => ({ message, reason: clean(reason) }));
     await this.producer!.send({
       topic: this.options.dlqTopic,
       messages: dead.map(({ message, reason }) => ({
         key: message.key,
-        value: message.value,
+        value: message.value && this.handler.sanitize ? clean(message.value.toString('utf8')) : message.value,
         headers: {
           ...message.headers,
           [DlqHeaders.Reason]: reason.slice(0, 2000),

@@ -40,7 +40,8 @@ describe('OTLP traces to llm_calls and tool_calls', () => {
     jsonBody = JSON.stringify(otlpJson(tenant, runs.validator));
     db = await createTestDatabase();
     kafka = testKafka();
-    const topicPrefix = await createTestTopics(kafka);
+    // One partition: waitForGroupCaughtUp waits for every partition, and two runs' keys may leave one empty.
+    const topicPrefix = await createTestTopics(kafka, 1);
     eventsTopic = topicName(topicPrefix, Topics.AgentEvents);
     ingest = await startService('ingest', {
       DATABASE_URL: db.url,

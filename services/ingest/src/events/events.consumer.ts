@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
+import { redactText } from '@agentmeter/domain';
 import { BatchConsumer, createKafka, type Decoded } from '@agentmeter/kafka';
 import { IngestConfig } from '../config';
 import { LOGGER } from '../logger';
@@ -38,6 +39,8 @@ export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShut
           return result.ok ? { ok: true, value: result.event } : result;
         },
         handle: (batch) => events.ingest(batch),
+        // Dead letters keep the message but not its secrets: they are stored (in Kafka) and logged.
+        sanitize: (text) => redactText(text).text,
       },
       logger,
       metrics.consumerMetrics,

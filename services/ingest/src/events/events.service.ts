@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import { PartitionManager } from '@agentmeter/database';
-import { projectEvents, rollupUsage, utcDay } from '@agentmeter/domain';
+import { projectEvents, redactValue, rollupUsage, utcDay } from '@agentmeter/domain';
 import { PricingService } from '../pricing/pricing.service';
 import { EventsRepository, type CallCost } from './events.repository';
 import { IngestMetrics } from './ingest.metrics';
@@ -22,7 +22,7 @@ export class EventsService {
   ) {}
 
   async ingest(batch: AgentEvent[]): Promise<void> {
-    const unique = dedupe(batch);
+    const unique = dedupe(batch).map((event) => this.redact(event));
     const costs = new Map<LlmCall, CallCost>();
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
@@ -47,6 +47,14 @@ export class EventsService {
       throw error;
     }
     this.count(unique, fresh, costOf);
+  }
+
+  /** Secrets and PII leave the event here, before anything is stored (seed 001 "Retention & privacy"). */
+  private redact(event: AgentEvent): AgentEvent {
+    const { value, found } = redactValue(event.data);
+    if (found.length === 0) return event;
+    for (const kind of found) this.metrics.redactions.inc({ kind });
+    return { ...event, data: value } as AgentEvent;
   }
 
   private count(all: AgentEvent[], fresh: AgentEvent[], costOf: (event: LlmCall) => CallCost): void {

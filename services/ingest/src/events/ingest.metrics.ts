@@ -19,6 +19,12 @@ export class IngestMetrics {
     labelNames: ['reason'] as const,
     registers: [metricsRegistry],
   });
+  readonly redactions = new Counter({
+    name: 'agentmeter_ingest_redactions_total',
+    help: 'Events in which secrets or PII were redacted before storage, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [metricsRegistry],
+  });
   readonly batchSeconds = new Histogram({
     name: 'agentmeter_ingest_batch_duration_seconds',
     help: 'Time to decode, store and commit one batch.',
