@@ -5,3 +5,5 @@ export * from './clock';
 export * from './retention';
 export * from './pricing';
 export * from './redaction';
+export * from './query-access';
+export * from './analytics';

@@ -21,6 +21,7 @@ import { LOGGER } from './logger';
 import { OTLP_TRACES_PATH, OtlpController, otlpBodyParser } from './otlp/otlp.controller';
 import { OtlpMetrics } from './otlp/otlp.metrics';
 import { OtlpPublisher } from './otlp/otlp.publisher';
+import { OtlpAuth } from './otlp/otlp.auth';
 import { OtlpService } from './otlp/otlp.service';
 import { PricingService } from './pricing/pricing.service';
 import { RetentionProcessor } from './retention/retention.processor';
@@ -58,6 +59,7 @@ export class IngestModule {
         OtlpMetrics,
         OtlpPublisher,
         OtlpService,
+        OtlpAuth,
         {
           provide: READINESS_CHECKS,
           inject: [DataSource, EventsConsumer, RetentionProcessor],

@@ -16,6 +16,26 @@ const Schema = z.object({
   /** Aggregates (runs, stages, failures, monthly usage) are kept this many months (seed 001). */
   RETENTION_AGGREGATE_MONTHS: z.coerce.number().int().min(1).default(13),
   RETENTION_CRON: z.string().default('17 3 * * *'),
+  /**
+   * Credentials of the OTLP receiver: "tenant=token" pairs, comma-separated ("*=token" for a collector
+   * that forwards every tenant). Tokens must be at least 24 characters. Empty: the receiver refuses all.
+   */
+  OTLP_TOKENS: z
+    .string()
+    .default('')
+    .transform((value, ctx) =>
+      value
+        .split(',')
+        .map((pair) => pair.trim())
+        .filter(Boolean)
+        .map((pair) => {
+          const [tenant = '', token = ''] = pair.split('=', 2);
+          if (!tenant || token.length < 24) {
+            ctx.addIssue({ code: 'custom', message: 'expected tenant=token pairs with tokens of 24+ characters' });
+          }
+          return { tenant, token };
+        }),
+    ),
   KAFKA_BROKERS: z
     .string()
     .default('127.0.0.1:9092')

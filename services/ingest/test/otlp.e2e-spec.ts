@@ -48,6 +48,7 @@ describe('OTLP traces to llm_calls and tool_calls', () => {
       KAFKA_TOPIC_PREFIX: topicPrefix,
       INGEST_GROUP_ID: groupId,
       INGEST_SESSION_TIMEOUT_MS: '6000',
+      OTLP_TOKENS: `${tenant}=${token}`,
     });
   });
 
@@ -57,8 +58,13 @@ describe('OTLP traces to llm_calls and tool_calls', () => {
     await db?.drop();
   });
 
-  const post = (body: Buffer | string, contentType: string) =>
-    fetch(`${ingest.url}/v1/traces`, { method: 'POST', headers: { 'content-type': contentType }, body });
+  const token = `otlp-${randomBytes(16).toString('hex')}`;
+  const post = (body: Buffer | string, contentType: string, bearer: string | null = token) =>
+    fetch(`${ingest.url}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': contentType, ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+      body,
+    });
 
   async function exportBoth(): Promise<void> {
     const protobuf = await post(protobufBody, 'application/x-protobuf');
@@ -192,6 +198,18 @@ describe('OTLP traces to llm_calls and tool_calls', () => {
     expect(await publishedMessages()).toBe(published + 5);
     await waitForGroupCaughtUp(kafka, groupId, eventsTopic);
     expect(await rows()).toEqual(before);
+  });
+
+  it('refuses exports without a valid token, and spans of a tenant the token does not cover', async () => {
+    expect((await post(jsonBody, 'application/json', null)).status).toBe(401);
+    expect((await post(jsonBody, 'application/json', 'not-a-known-token-at-all-123456')).status).toBe(401);
+    const foreign = JSON.stringify(otlpJson(`${tenant}-other`, `${tenant}-other-run`));
+    const response = await post(foreign, 'application/json');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      // OTLP/JSON encodes int64 as a string.
+      partialSuccess: { rejectedSpans: expect.stringMatching(/^[1-9]\d*$/), errorMessage: expect.stringContaining('tenant not covered by the token') },
+    });
   });
 
   it('refuses what is not an OTLP trace export, and accepts exports above Nest’s 100 kB JSON limit', async () => {

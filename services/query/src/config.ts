@@ -1,16 +1,82 @@
 import { z } from 'zod';
 
+const optionalUrl = z.preprocess((value) => (value === '' ? undefined : value), z.url().optional());
+const optionalString = z.preprocess((value) => (value === '' ? undefined : value), z.string().optional());
+
 /** The query service's configuration; the only place that reads the environment. */
-const Schema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
-  /** HS256 secret that signs bearer JWTs (at least 32 characters). Required: there is no open mode. */
-  AUTH_JWT_SECRET: z.string().min(32, 'AUTH_JWT_SECRET must be at least 32 characters'),
-  AUTH_JWT_ISSUER: z.string().default('agentmeter'),
-  AUTH_JWT_AUDIENCE: z.string().default('agentmeter-api'),
-});
+const Schema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+
+    /** HS256 secret that signs bearer JWTs (at least 32 characters). This or AUTH_JWKS_URL is required. */
+    AUTH_JWT_SECRET: z.preprocess(
+      (value) => (value === '' ? undefined : value),
+      z.string().min(32, 'AUTH_JWT_SECRET must be at least 32 characters').optional(),
+    ),
+    /** JWKS of an identity provider (RS256/ES256/PS256/EdDSA tokens); keys are fetched and cached by jose. */
+    AUTH_JWKS_URL: optionalUrl,
+    AUTH_JWT_ISSUER: z.string().default('agentmeter'),
+    AUTH_JWT_AUDIENCE: z.string().default('agentmeter-api'),
+    /** How long a verified API key is trusted before its row is read again (revocation delay). */
+    AUTH_API_KEY_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+
+    /** Observability links (seed 000 story 9.4), served by GET /config to OP and Admin only. */
+    GRAFANA_URL: optionalUrl,
+    TEMPO_URL: optionalUrl,
+    /** {grafana_url} and {run_id} are replaced. */
+    GRAFANA_RUN_DASHBOARD_TEMPLATE: z
+      .string()
+      .default('{grafana_url}/d/agentmeter-run/agentmeter-run?var-run_id={run_id}'),
+    /** {tempo_url}, {grafana_url} and {trace_id} are replaced. */
+    TEMPO_TRACE_TEMPLATE: z.string().default('{tempo_url}/trace/{trace_id}'),
+    /** Link to an artifact ({artifact_path}, {artifact_version}, {run_id}); unset: no artifact links. */
+    ARTIFACT_URL_TEMPLATE: optionalString,
+
+    /** Limits (issue "Limits and speed"). */
+    QUERY_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+    QUERY_MAX_EXPORT_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+    QUERY_MAX_RANGE_DAYS: z.coerce.number().int().min(1).max(400).default(92),
+    QUERY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    QUERY_BODY_LIMIT_BYTES: z.coerce.number().int().min(256).max(10_485_760).default(16_384),
+    /** Requests per credential per window (429 with Retry-After above it). */
+    QUERY_RATE_LIMIT: z.coerce.number().int().min(1).default(600),
+    QUERY_RATE_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
+    /** A running run silent this long counts as stuck. */
+    QUERY_STUCK_AFTER_MINUTES: z.coerce.number().int().min(1).default(60),
+    /** How often the run stream checks watched runs for changes (one query for all of them). */
+    STREAM_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
+    STREAM_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+    STREAM_MAX_SECONDS: z.coerce.number().int().min(1).max(86_400).default(3_600),
+
+    /** Owning services that carry out actions. */
+    COST_CAP_URL: optionalUrl,
+    COST_CAP_API_TOKEN: optionalString,
+    ALERT_URL: optionalUrl,
+    ALERT_API_TOKEN: optionalString,
+    ACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+    KAFKA_BROKERS: z
+      .string()
+      .default('127.0.0.1:9092')
+      .transform((value) =>
+        value
+          .split(',')
+          .map((broker) => broker.trim())
+          .filter(Boolean),
+      ),
+    KAFKA_TOPIC_PREFIX: z.string().default(''),
+  })
+  .superRefine((config, ctx) => {
+    if (!config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_JWT_SECRET'],
+        message: 'set AUTH_JWT_SECRET or AUTH_JWKS_URL: there is no open mode',
+      });
+    }
+  });
 
 /** Injection token of the frozen configuration. */
 export const QueryConfig = Symbol('QueryConfig');
@@ -23,4 +89,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): QueryConfig {
     throw new Error(`query: invalid configuration: ${problems}`);
   }
   return Object.freeze(parsed.data);
+}
+
+/** The database URL with the request timeout as a server-side statement timeout on every connection. */
+export function databaseUrlOf(config: QueryConfig): string {
+  const url = new URL(config.DATABASE_URL);
+  url.searchParams.set('options', `-c statement_timeout=${config.QUERY_REQUEST_TIMEOUT_MS}`);
+  return url.toString();
 }

@@ -1,6 +1,7 @@
 import { BadRequestException, Controller, Post, Req, Res, UnsupportedMediaTypeException } from '@nestjs/common';
 import { json, raw, type NextFunction, type Request, type Response } from 'express';
 import { decodeTraceRequest, encodeTraceResponse, type OtlpEncoding } from './otlp.decoder';
+import { OtlpAuth } from './otlp.auth';
 import { OtlpService } from './otlp.service';
 
 /** OTLP/HTTP's default path for traces: exporters append it to OTEL_EXPORTER_OTLP_ENDPOINT. */
@@ -25,16 +26,20 @@ export function otlpBodyParser(request: Request, response: Response, next: NextF
 /** OTLP/HTTP trace receiver (https://opentelemetry.io/docs/specs/otlp/#otlphttp); mapping in docs/otlp.md. */
 @Controller()
 export class OtlpController {
-  constructor(private readonly otlp: OtlpService) {}
+  constructor(
+    private readonly otlp: OtlpService,
+    private readonly auth: OtlpAuth,
+  ) {}
 
   /** 200 only once Kafka has every event; 400 and 415 are final for exporters, 503 is retried. */
   @Post(OTLP_TRACES_PATH)
   async export(@Req() request: Request, @Res() response: Response): Promise<void> {
+    const scope = this.auth.scopeOf(request.headers.authorization);
     const encoding = encodingOf(request.headers['content-type']);
     if (!encoding) throw new UnsupportedMediaTypeException(`use ${Object.values(CONTENT_TYPES).join(' or ')}`);
     const decoded = decodeTraceRequest(request.body, encoding);
     if (!decoded.ok) throw new BadRequestException(decoded.reason);
-    const result = await this.otlp.export(decoded.spans);
+    const result = await this.otlp.export(decoded.spans, scope);
     response.status(200).type(CONTENT_TYPES[encoding]).send(encodeTraceResponse(result, encoding));
   }
 }

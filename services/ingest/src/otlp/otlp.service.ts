@@ -1,3 +1,4 @@
+import type { OtlpScope } from './otlp.auth';
 import { Injectable } from '@nestjs/common';
 import { parseAgentEvent, type AgentEventInput, type EventType } from '@agentmeter/contracts';
 import { SpanStatusCode, type AttributeValue, type ExportResult, type OtlpSpan } from './otlp.decoder';
@@ -67,8 +68,8 @@ export class OtlpService {
   ) {}
 
   /** Publishes the calls the spans describe; resolves once Kafka acknowledged all of them. */
-  async export(spans: readonly OtlpSpan[]): Promise<ExportResult> {
-    const mapping = mapSpans(spans);
+  async export(spans: readonly OtlpSpan[], scope: OtlpScope): Promise<ExportResult> {
+    const mapping = restrictToScope(mapSpans(spans), scope);
     await this.publisher.publish(mapping.events);
     this.metrics.observe(mapping.outcomes);
     return { rejectedSpans: mapping.rejections.length, errorMessage: summarize(mapping.rejections) };
@@ -123,6 +124,19 @@ export function mapSpans(spans: readonly OtlpSpan[]): SpanMapping {
     }
   }
   return mapping;
+}
+
+/** Spans of a tenant the credential does not cover are rejected, never stored under that tenant. */
+export function restrictToScope(mapping: SpanMapping, scope: OtlpScope): SpanMapping {
+  if (scope.tenant === '*') return mapping;
+  const events = mapping.events.filter(({ event }) => event.data.tenant_id === scope.tenant);
+  const foreign = mapping.events.length - events.length;
+  if (foreign === 0) return mapping;
+  return {
+    events,
+    outcomes: { ...mapping.outcomes, rejected: mapping.outcomes.rejected + foreign },
+    rejections: [...mapping.rejections, ...Array<string>(foreign).fill('tenant not covered by the token')],
+  };
 }
 
 /** The OTLP partial-success message: each distinct reason once, with how many spans it rejected. */

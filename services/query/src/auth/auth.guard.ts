@@ -1,36 +1,87 @@
-import { type CanActivate, createParamDecorator, type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import {
+  applyDecorators,
+  type CanActivate,
+  createParamDecorator,
+  type ExecutionContext,
+  Injectable,
+  SetMetadata,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { PERMISSIONS, scopeFor, type Permission } from '@agentmeter/domain';
+import { ForbiddenError } from '../errors/problem.filter';
+import { ApiKeyVerifier, isApiKey } from './api-key.verifier';
+import { type Caller } from './caller';
 import { JwtVerifier, UnauthenticatedError } from './jwt.verifier';
 import type { Principal } from './principal';
 
 const PUBLIC = 'agentmeter:public';
+const PERMISSION = 'agentmeter:permission';
+
 /** Marks a handler that needs no credential (health and metrics only). */
 export const Public = () => SetMetadata(PUBLIC, true);
 
-type AuthenticatedRequest = Request & { principal?: Principal };
+/** The permission a handler needs (libs/domain query-access.ts; docs/security.md shows the matrix). */
+export const Allow = (permission: Permission) => {
+  const roles = Object.entries(PERMISSIONS[permission])
+    .map(([role, scope]) => `${role}${scope === 'all' ? ' (all tenants)' : ''}`)
+    .join(', ');
+  return applyDecorators(
+    SetMetadata(PERMISSION, permission),
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({ description: 'no valid credential' }),
+    ApiForbiddenResponse({ description: `allowed roles: ${roles}` }),
+  );
+};
 
-/** Global guard: every route needs a valid bearer token unless marked @Public(). */
+export type AuthenticatedRequest = Request & { principal?: Principal; caller?: Caller };
+
+/**
+ * Global guard: every route needs a valid credential (a bearer JWT or an API key) unless marked @Public(),
+ * and a role that its @Allow() permission grants. A route without either is refused: secure by default.
+ */
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
-    private readonly verifier: JwtVerifier,
+    private readonly jwt: JwtVerifier,
+    private readonly apiKeys: ApiKeyVerifier,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC, [context.getHandler(), context.getClass()]);
-    if (isPublic) return true;
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC, targets)) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const header = request.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match) throw new UnauthenticatedError('missing bearer token');
-    request.principal = await this.verifier.verify(match[1]!);
+    const token = credentialOf(request);
+    if (!token) throw new UnauthenticatedError('missing bearer token or API key');
+    const principal = isApiKey(token) ? await this.apiKeys.verify(token) : await this.jwt.verify(token);
+    request.principal = principal;
+    const permission = this.reflector.getAllAndOverride<Permission | undefined>(PERMISSION, targets);
+    if (!permission) throw new ForbiddenError('this route grants no role');
+    const scope = scopeFor(principal.roles, permission);
+    if (!scope) throw new ForbiddenError(`none of your roles may use ${permission}`);
+    request.caller = { principal, permission, scope };
     return true;
   }
 }
 
-/** The verified caller of the current request. */
+function credentialOf(request: Request): string | null {
+  const header = request.headers.authorization;
+  const bearer = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  if (bearer) return bearer[1]!;
+  const key = request.headers['x-api-key'];
+  return typeof key === 'string' && key.length > 0 ? key : null;
+}
+
+/** The verified caller of the current request, with the tenant scope its roles give for the route. */
+export const CurrentCaller = createParamDecorator((_: unknown, context: ExecutionContext): Caller => {
+  const caller = context.switchToHttp().getRequest<AuthenticatedRequest>().caller;
+  if (!caller) throw new UnauthenticatedError('no caller on request');
+  return caller;
+});
+
+/** The verified principal of the current request. */
 export const CurrentPrincipal = createParamDecorator((_: unknown, context: ExecutionContext): Principal => {
   const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
   if (!principal) throw new UnauthenticatedError('no principal on request');
