@@ -208,7 +208,10 @@ describe('OTLP traces to llm_calls and tool_calls', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({
       // OTLP/JSON encodes int64 as a string.
-      partialSuccess: { rejectedSpans: expect.stringMatching(/^[1-9]\d*$/), errorMessage: expect.stringContaining('tenant not covered by the token') },
+      partialSuccess: {
+        rejectedSpans: expect.stringMatching(/^[1-9]\d*$/),
+        errorMessage: expect.stringContaining('tenant not covered by the token'),
+      },
     });
   });
 
