@@ -16,7 +16,40 @@ export interface CallCost {
 /** Writes of the ingest path. Every statement is a set-based upsert over unnest()ed arrays. */
 @Injectable()
 export class EventsRepository {
+  /** Tenants and "tenant\0project" keys known to exist. */
+  private readonly known = new Set<string>();
+
   constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Creates the tenants and projects a batch mentions, committed on their own before the batch
+   * transaction: inside it, concurrent partitions inserting the same new tenant would wait for each
+   * other's commit. Known keys are cached, so this is usually a no-op without a round trip.
+   */
+  async ensureTenantsAndProjects(events: AgentEvent[]): Promise<void> {
+    const tenants = [...new Set(events.map((e) => e.data.tenant_id))].filter((t) => !this.known.has(t)).sort();
+    const projects = new Map<string, [string, string]>();
+    for (const e of events) {
+      if (!('project_id' in e.data)) continue;
+      const key = `${e.data.tenant_id}\u0000${e.data.project_id}`;
+      if (!this.known.has(key)) projects.set(key, [e.data.tenant_id, e.data.project_id]);
+    }
+    if (tenants.length > 0) {
+      await this.dataSource.query(
+        `INSERT INTO tenants (tenant_id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING`,
+        [tenants],
+      );
+    }
+    const sortedProjects = [...projects.values()].sort((a, b) => compareKeys(a, b));
+    if (sortedProjects.length > 0) {
+      await this.dataSource.query(
+        `INSERT INTO projects (tenant_id, project_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
+        [sortedProjects.map(([t]) => t), sortedProjects.map(([, p]) => p)],
+      );
+    }
+    for (const tenant of tenants) this.known.add(tenant);
+    for (const key of projects.keys()) this.known.add(key);
+  }
 
   transaction<T>(work: (tx: EventsWriter) => Promise<T>): Promise<T> {
     return this.dataSource.transaction((manager) => work(new EventsWriter(manager)));
@@ -29,7 +62,6 @@ export class EventsWriter {
   /** Appends events to the log; returns the keys that were new (the rest are duplicates). */
   async insertEvents(events: AgentEvent[]): Promise<Set<string>> {
     if (events.length === 0) return new Set();
-    await this.ensureTenantsAndProjects(events);
     const rows: Array<{ source: string; event_id: string }> = await this.manager.query(
       `INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -444,25 +476,6 @@ export class EventsWriter {
     }
   }
 
-  private async ensureTenantsAndProjects(events: AgentEvent[]): Promise<void> {
-    const tenants = [...new Set(events.map((e) => e.data.tenant_id))].sort();
-    const projects = new Map<string, [string, string]>();
-    for (const e of events) {
-      if ('project_id' in e.data)
-        projects.set(`${e.data.tenant_id}\u0000${e.data.project_id}`, [e.data.tenant_id, e.data.project_id]);
-    }
-    const sortedProjects = [...projects.values()].sort((a, b) => compareKeys(a, b));
-    await this.manager.query(
-      `INSERT INTO tenants (tenant_id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING`,
-      [tenants],
-    );
-    if (sortedProjects.length > 0) {
-      await this.manager.query(
-        `INSERT INTO projects (tenant_id, project_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
-        [sortedProjects.map(([t]) => t), sortedProjects.map(([, p]) => p)],
-      );
-    }
-  }
 }
 
 /** SQL condition: the incoming ranked value beats the stored one (higher rank, or same rank and later). */

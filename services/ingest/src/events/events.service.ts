@@ -29,6 +29,7 @@ export class EventsService {
     const priceOf = (event: LlmCall): bigint | null => costOf(event).micros;
 
     await this.partitions.ensureDays(unique.map((event) => utcDay(event.time)));
+    await this.repository.ensureTenantsAndProjects(unique);
     let fresh: AgentEvent[];
     try {
       fresh = await this.repository.transaction(async (tx) => {

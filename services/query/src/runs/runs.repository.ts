@@ -19,11 +19,16 @@ export interface RunRow {
   external_micros: string;
   llm_calls: number;
   cached: boolean;
+  interventions: number;
   environment: Record<string, string> | null;
+  caps: Record<string, unknown> | null;
   first_event_at: Date;
   last_event_at: Date;
   updated_at: Date;
 }
+
+/** A run row with its keyset position (exact to the microsecond, which a JS Date is not). */
+export type RunListRow = RunRow & { position: string };
 
 export interface StageRow {
   phase: string;
@@ -44,7 +49,41 @@ export interface CacheRow {
   misses: string;
 }
 
-/** Reads of run metrics. Tenant scope is a required argument; the cross-tenant lookup says so by name. */
+export interface EventRow {
+  source: string;
+  event_id: string;
+  type: string;
+  time: Date;
+  position: string;
+  payload: Record<string, unknown>;
+  trace_id: string | null;
+}
+
+export interface RunFilter {
+  /** null: every tenant (callers whose scope is 'all'). */
+  tenantId: string | null;
+  projectId?: string;
+  status?: string;
+  phase?: string;
+  model?: string;
+  from: Date;
+  to: Date;
+  /** Keyset position of the last row of the previous page: [first_event_at, run_id]. */
+  after: [string, string] | null;
+  limit: number;
+}
+
+export interface RunChange {
+  tenant_id: string;
+  run_id: string;
+  version: string;
+}
+
+/** Microsecond-exact ISO text of a timestamp, for keyset cursors. */
+export const POSITION = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** Reads of runs. Tenant scope is a required argument; the cross-tenant reads say so by name. */
 @Injectable()
 export class RunsRepository {
   constructor(private readonly db: DataSource) {}
@@ -60,6 +99,36 @@ export class RunsRepository {
   /** For roles that read every tenant: every tenant's run with this id (normally one). */
   async findRunAcrossTenants(runId: string): Promise<RunRow[]> {
     return this.db.query(`SELECT * FROM runs WHERE run_id = $1 LIMIT 2`, [runId]);
+  }
+
+  /**
+   * A page of runs, newest first by first event time (every run has one; started_at is null until
+   * run_started arrives). A null tenant reads every tenant: callers check the caller's scope first.
+   */
+  async list(filter: RunFilter): Promise<RunListRow[]> {
+    const where: string[] = ['first_event_at >= $1', 'first_event_at < $2'];
+    const params: unknown[] = [filter.from, filter.to];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.tenantId !== null) add('tenant_id = ?', filter.tenantId);
+    if (filter.projectId !== undefined) add('project_id = ?', filter.projectId);
+    if (filter.status !== undefined) add('status = ?', filter.status);
+    if (filter.phase !== undefined) add('phase = ?', filter.phase);
+    if (filter.model !== undefined) add('model = ?', filter.model);
+    if (filter.after) {
+      params.push(filter.after[0], filter.after[1]);
+      where.push(`(first_event_at, run_id) < ($${params.length - 1}::timestamptz, $${params.length})`);
+    }
+    params.push(filter.limit);
+    return this.db.query(
+      `SELECT *, ${POSITION('first_event_at')} AS position FROM runs
+        WHERE ${where.join(' AND ')}
+        ORDER BY first_event_at DESC, run_id DESC
+        LIMIT $${params.length}`,
+      params,
+    );
   }
 
   /** One row per phase; the status and trace are those of the latest attempt. */
@@ -83,17 +152,60 @@ export class RunsRepository {
     );
   }
 
-  /** MCP cache hits and misses per key space (amtp:mcp:tree, amtp:mcp:blob, ...). */
-  async mcpCache(tenantId: string, runId: string): Promise<CacheRow[]> {
+  /**
+   * MCP cache hits and misses per key space (amtp:mcp:tree, amtp:mcp:blob, ...). The run's event time span
+   * bounds the scan to the day partitions it touched, so the cost depends on the run, not on the table.
+   */
+  async mcpCache(run: Pick<RunRow, 'tenant_id' | 'run_id' | 'first_event_at' | 'last_event_at'>): Promise<CacheRow[]> {
     return this.db.query(
       `SELECT cache_key_space,
               count(*) FILTER (WHERE cache_hit)::text       AS hits,
               count(*) FILTER (WHERE NOT cache_hit)::text   AS misses
          FROM tool_calls
-        WHERE tenant_id = $1 AND run_id = $2 AND cache_key_space IS NOT NULL AND cache_hit IS NOT NULL
+        WHERE tenant_id = $1 AND run_id = $2 AND time >= $3 AND time <= $4
+          AND cache_key_space IS NOT NULL AND cache_hit IS NOT NULL
         GROUP BY cache_key_space
         ORDER BY cache_key_space`,
-      [tenantId, runId],
+      [run.tenant_id, run.run_id, run.first_event_at, run.last_event_at],
+    );
+  }
+
+  /** A page of a run's timeline in event-time order, bounded to the run's partitions. */
+  async events(
+    run: Pick<RunRow, 'tenant_id' | 'run_id' | 'first_event_at' | 'last_event_at'>,
+    types: string[] | null,
+    after: [string, string, string] | null,
+    limit: number,
+  ): Promise<EventRow[]> {
+    const params: unknown[] = [run.tenant_id, run.run_id, run.first_event_at, run.last_event_at, types, limit];
+    let keyset = '';
+    if (after) {
+      params.push(...after);
+      keyset = `AND (time, source, event_id) > ($7::timestamptz, $8, $9)`;
+    }
+    return this.db.query(
+      `SELECT source, event_id, type, time, ${POSITION('time')} AS position, payload, trace_id
+         FROM events
+        WHERE tenant_id = $1 AND run_id = $2 AND time >= $3 AND time <= $4
+          AND ($5::text[] IS NULL OR type = ANY($5::text[])) ${keyset}
+        ORDER BY time, source, event_id
+        LIMIT $6`,
+      params,
+    );
+  }
+
+  /**
+   * Change versions of watched runs, read in one statement for all of them: the run row's and its stages'
+   * latest update time. A different version means the run's metrics changed.
+   */
+  async versionsOfWatchedRuns(keys: Array<{ tenantId: string; runId: string }>): Promise<RunChange[]> {
+    if (keys.length === 0) return [];
+    return this.db.query(
+      `SELECT r.tenant_id, r.run_id,
+              ${POSITION('GREATEST(r.updated_at, (SELECT max(s.updated_at) FROM stages s WHERE s.tenant_id = r.tenant_id AND s.run_id = r.run_id))')} AS version
+         FROM unnest($1::text[], $2::text[]) AS w(tenant_id, run_id)
+         JOIN runs r ON r.tenant_id = w.tenant_id AND r.run_id = w.run_id`,
+      [keys.map((k) => k.tenantId), keys.map((k) => k.runId)],
     );
   }
 }

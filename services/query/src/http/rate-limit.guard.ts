@@ -1,0 +1,26 @@
+import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { ThrottlerGuard } from '@nestjs/throttler';
+import type { AuthenticatedRequest } from '../auth/auth.guard';
+
+/**
+ * A rate limit per credential (not per route, not per IP): QUERY_RATE_LIMIT requests per
+ * QUERY_RATE_WINDOW_MS for each JWT subject or API key, answered 429 with Retry-After beyond it. Runs after
+ * AuthGuard (registered after it), so it knows the credential; open routes (health, metrics) are not limited.
+ * The counters live in this process: with N replicas behind a balancer a credential gets up to N times the
+ * limit (documented in docs/security.md).
+ */
+@Injectable()
+export class RateLimitGuard extends ThrottlerGuard {
+  protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
+    return !context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
+  }
+
+  protected override async getTracker(request: Record<string, unknown>): Promise<string> {
+    const principal = (request as AuthenticatedRequest).principal!;
+    return `${principal.tenantId}\u0000${principal.credential}`;
+  }
+
+  protected override generateKey(_context: ExecutionContext, tracker: string, name: string): string {
+    return `${name}\u0000${tracker}`;
+  }
+}

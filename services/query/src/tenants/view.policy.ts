@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { Clock, seesObservability, seesTokens } from '@agentmeter/domain';
+import type { Principal } from '../auth/principal';
+import { TenantsRepository } from './tenants.repository';
+
+/** Property-level rules of one answer (docs/security.md "Properties"). */
+export interface View {
+  /** trace ids and Grafana/Tempo links (OP and Admin). */
+  traces: boolean;
+  /** raw token counts (everyone but an Owner of a tenant whose owner_sees_tokens is off). */
+  tokens: boolean;
+}
+
+const CACHE_MS = 10_000;
+
+/** Decides the View of a principal reading a tenant's data; tenant settings are cached for 10 s. */
+@Injectable()
+export class ViewPolicy {
+  private readonly cache = new Map<string, { ownerSeesTokens: boolean; until: number }>();
+
+  constructor(
+    private readonly tenants: TenantsRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  async viewOf(principal: Principal, tenantId: string): Promise<View> {
+    const traces = seesObservability(principal.roles);
+    // Only a principal whose sole token-relevant role is Owner depends on the setting.
+    if (seesTokens(principal.roles, false)) return { traces, tokens: true };
+    return { traces, tokens: await this.ownerSeesTokens(tenantId) };
+  }
+
+  private async ownerSeesTokens(tenantId: string): Promise<boolean> {
+    const now = this.clock.now().getTime();
+    const cached = this.cache.get(tenantId);
+    if (cached && cached.until > now) return cached.ownerSeesTokens;
+    const settings = await this.tenants.settings(tenantId);
+    const ownerSeesTokens = settings?.owner_sees_tokens ?? true;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(tenantId, { ownerSeesTokens, until: now + CACHE_MS });
+    return ownerSeesTokens;
+  }
+
+  /** Drops a cached setting after it changed through this replica. */
+  forget(tenantId: string): void {
+    this.cache.delete(tenantId);
+  }
+}
