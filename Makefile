@@ -96,8 +96,8 @@ test-unit: node_modules/.installed ## unit tests only (no IO)
 	npx jest --selectProjects unit
 
 .PHONY: bench
-bench: build infra ## benchmarks; results go to docs/benchmarks.md
-	node dist/tools/bench/ingest.bench.js
+bench: node_modules/.installed infra ## benchmarks against same-run baselines; results go to docs/benchmarks.md
+	bench/run.sh
 
 .PHONY: clean
 clean: ## remove build output (keeps .local: Node, Kafka, data)

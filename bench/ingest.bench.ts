@@ -1,15 +1,16 @@
 /**
  * Ingest throughput: the real ingest service against a raw baseline measured in the same run.
  *
- * Run (from the repository root, after `make build` and `make infra`):
+ * Run (from the repository root, after `make install` and `make infra`):
  *
  *   bench/run.sh
  *
  * which is exactly:
  *
- *   npx tsc -p bench/tsconfig.json
+ *   npx nest build ingest && rm -rf dist/bench && npx tsc -p bench/tsconfig.json
+ *   cp -r dist/ingest dist/bench/ingest      # the service measured; a rebuild cannot pull it away
  *   TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL=dist/bench \
- *     node -r tsconfig-paths/register dist/bench/bench/ingest.bench.js
+ *     node --enable-source-maps -r tsconfig-paths/register dist/bench/bench/ingest.bench.js
  *
  * (bench/ is outside the Nest builds; tsc emits dist/bench/{bench,libs,services}/… and tsconfig-paths
  * maps the @agentmeter/* aliases onto dist/bench/libs/<name>/src at run time.)
@@ -285,7 +286,9 @@ async function measureIngest(
   total: number,
   children: Set<ChildProcess>,
 ): Promise<Measurement> {
-  const entry = join(ROOT, 'dist', 'ingest', 'services', 'ingest', 'src', 'main.js');
+  // bench/run.sh copies the Nest build of ingest to dist/bench/ingest; dist/ingest when run otherwise.
+  const copy = join(ROOT, 'dist', 'bench', 'ingest', 'services', 'ingest', 'src', 'main.js');
+  const entry = existsSync(copy) ? copy : join(ROOT, 'dist', 'ingest', 'services', 'ingest', 'src', 'main.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` first`);
   const port = await freePort();
   const passed = Object.fromEntries(PASS_THROUGH.filter((k) => env[k]).map((k) => [k, env[k]!]));

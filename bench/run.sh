@@ -12,10 +12,12 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/agentmet
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 
 # The ingest service is rebuilt here too, so that the service measured and the migrations the
-# benchmark applies (compiled into dist/bench) come from the same source tree.
+# benchmark applies (compiled into dist/bench) come from the same source tree. The benchmark runs a
+# private copy of it (dist/bench/ingest), so a `make build` during the run cannot pull it away.
 npx nest build ingest
 rm -rf dist/bench
 npx tsc -p bench/tsconfig.json
+cp -r dist/ingest dist/bench/ingest
 # bench/ is outside the Nest builds, so the @agentmeter/* aliases are mapped at run time onto the
 # libraries tsc emitted beside the benchmark (dist/bench/libs/<name>/src).
 TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL=dist/bench \

@@ -47,6 +47,34 @@ export const Environment = z.object({
   version: z.string().max(200).optional(),
 });
 
+/** The raise in force when a cap was crossed (cost-cap overrides). */
+const CapOverrideRef = z.object({
+  override_id: id,
+  /** The raised limit, in the cap's unit. */
+  limit: z.string().max(100),
+  expires_at: timestamp,
+  actor: z.string().max(200),
+  reason: z.string().max(4000),
+});
+
+/**
+ * A cap crossing as cost-cap reports it. limit and observed are in the cap's unit: decimal USD for cost and
+ * external, tokens for tokens, seconds for wall_time. For the tenant scope, run_id and project_id name the
+ * run whose spend crossed the cap.
+ */
+const CapCrossing = RunScoped.extend({
+  scope: z.enum(['run', 'tenant']),
+  cap: z.enum(['tokens', 'wall_time', 'cost', 'external']),
+  limit: z.string().max(100),
+  observed: z.string().max(100),
+  /** Tenant scope: the tenant's local day ("2026-11-25") the spend belongs to. */
+  day: z.iso.date().optional(),
+  /** When the cap resets (tenant scope: the start of the next local day); absent for run caps. */
+  resets_at: timestamp.optional(),
+  /** The raise in force for this cap, if any. */
+  override: CapOverrideRef.optional(),
+});
+
 export const EventData = {
   run_started: RunScoped.extend({
     playbook: z.string().max(200).optional(),
@@ -70,12 +98,8 @@ export const EventData = {
     role: id.optional(),
     error: z.string().min(1).max(4000),
   }),
-  cap_hit: RunScoped.extend({
-    scope: z.enum(['run', 'tenant']),
-    cap: z.enum(['tokens', 'wall_time', 'cost', 'external']),
-    limit: z.string().max(100),
-    observed: z.string().max(100),
-  }),
+  /** cost-cap: committed spend reached 100 % of a cap (once per run or tenant-day and limit). */
+  cap_hit: CapCrossing,
   user_override: RunScoped.extend({
     user_id: id,
     action: z.string().min(1).max(200),
@@ -148,6 +172,8 @@ export const EventData = {
     phase: id.optional(),
     enqueued_at: timestamp,
   }),
+  /** cost-cap: committed spend reached 80 % of a cap (once per run or tenant-day and limit). */
+  cap_warning: CapCrossing,
 } as const;
 
 export type EventType = keyof typeof EventData;

@@ -37,7 +37,22 @@ const data: { [T in EventType]: AgentEventInput<T>['data'] } = {
   },
   run_finished: { ...run, summary: 'published landing page' },
   run_failed: { ...run, phase: 'validate', role: 'validator', error: 'validation failed on every attempt' },
-  cap_hit: { ...run, scope: 'run', cap: 'cost', limit: '5.000000', observed: '5.012000' },
+  cap_hit: {
+    ...run,
+    scope: 'tenant',
+    cap: 'cost',
+    limit: '50.000000',
+    observed: '50.012000',
+    day: '2026-11-25',
+    resets_at: '2026-11-26T08:00:00Z',
+    override: {
+      override_id: '0b7e4c1e-5f2a-4d3b-9c61-2f1f0e7a9d10',
+      limit: '50.000000',
+      expires_at: '2026-11-27T09:30:00Z',
+      actor: 'ops@acme',
+      reason: 'launch week',
+    },
+  },
   user_override: { ...run, user_id: 'u-42', action: 'reopen_phase', reason: 'client changed the brief', phase: 'plan' },
   impersonation_started: {
     tenant_id: 'acme',
@@ -79,6 +94,7 @@ const data: { [T in EventType]: AgentEventInput<T>['data'] } = {
   proof_due: { ...run, proof_id: 'proof-1', due_at: '2026-11-27T12:00:00Z' },
   proof_completed: { ...run, proof_id: 'proof-1', passed: true },
   task_dequeued: { ...run, queue: 'implementer', phase: 'implement', enqueued_at: '2026-11-25T10:00:00Z' },
+  cap_warning: { ...run, scope: 'run', cap: 'cost', limit: '5.000000', observed: '4.100000' },
 };
 
 export const EXAMPLE_EVENTS: AgentEventInput[] = (Object.keys(data) as EventType[]).map((type, index) => ({

@@ -4,3 +4,5 @@ export * from './envelope';
 export * from './json-schema';
 export * from './examples';
 export * from './queues';
+export * from './alerts';
+export * from './control';

@@ -18,3 +18,80 @@ export interface RetentionJob {
 }
 
 export type IngestMaintenanceJob = RetentionJob;
+
+/** Alert queues. Do not rename (see above). Deliveries have one queue per channel, consumed by alert-worker. */
+export const AlertQueues = {
+  /** Alert service: rule evaluation schedulers, group flushes and the sweep. */
+  Rules: 'alert-rules',
+  Email: 'alert-email',
+  Slack: 'alert-slack',
+  Webhook: 'alert-webhook',
+  Banner: 'alert-banner',
+} as const;
+
+export const AlertJobNames = {
+  Evaluate: 'alert-evaluate',
+  FlushGroup: 'alert-flush-group',
+  Sweep: 'alert-sweep',
+  Deliver: 'alert-deliver',
+} as const;
+
+/** Evaluates one time-based rule over the stored data. */
+export interface AlertEvaluateJob {
+  name: typeof AlertJobNames.Evaluate;
+  rule: string;
+}
+
+/** Turns the notifications of one group into deliveries, once its group window has passed. */
+export interface AlertFlushGroupJob {
+  name: typeof AlertJobNames.FlushGroup;
+  groupId: string;
+}
+
+/** Re-enqueues what a crash left behind and resolves event-driven alerts that went quiet. */
+export interface AlertSweepJob {
+  name: typeof AlertJobNames.Sweep;
+}
+
+export type AlertRulesJob = AlertEvaluateJob | AlertFlushGroupJob | AlertSweepJob;
+
+/** One delivery (a grouped message to one contact, or the banners of a group); the id keys the row. */
+export interface AlertDeliverJob {
+  name: typeof AlertJobNames.Deliver;
+  deliveryId: string;
+}
+
+/** The queue of each delivery channel. */
+export const ALERT_DELIVERY_QUEUES = {
+  email: AlertQueues.Email,
+  slack: AlertQueues.Slack,
+  webhook: AlertQueues.Webhook,
+  banner: AlertQueues.Banner,
+} as const;
+
+/** cost-cap queues. Do not rename (see above). */
+export const CostCapQueues = {
+  /** Timers of cost-cap: wall-time caps of running runs and the expiry of temporary raises. */
+  Timers: 'cost-cap-timers',
+} as const;
+
+export const CostCapJobNames = {
+  WallTime: 'cost-cap-wall-time',
+  OverrideExpiry: 'cost-cap-override-expiry',
+} as const;
+
+/** Fires at a threshold (80 or 100 %) of a running run's wall-time cap; removed when the run ends. */
+export interface WallTimeJob {
+  name: typeof CostCapJobNames.WallTime;
+  tenantId: string;
+  runId: string;
+  threshold: 80 | 100;
+}
+
+/** Records the expiry of a temporary raise (audit row, caches refreshed); enforcement never waits for it. */
+export interface OverrideExpiryJob {
+  name: typeof CostCapJobNames.OverrideExpiry;
+  overrideId: string;
+}
+
+export type CostCapTimerJob = WallTimeJob | OverrideExpiryJob;

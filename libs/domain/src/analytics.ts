@@ -179,3 +179,10 @@ export function mean(values: readonly number[]): number | null {
 export function share(part: number, whole: number): number | null {
   return whole === 0 ? null : Math.round((part / whole) * 10_000) / 10_000;
 }
+
+/** total / count rounded half up to whole micros (null when count is 0). */
+export function averageMicros(total: Micros, count: number): Micros | null {
+  if (count <= 0) return null;
+  const n = BigInt(count);
+  return (total * 2n + n) / (2n * n);
+}

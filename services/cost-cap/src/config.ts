@@ -1,10 +1,54 @@
 import { z } from 'zod';
 
+const usd = z
+  .string()
+  .regex(/^\d{1,12}(\.\d{1,6})?$/, 'a decimal USD amount such as "50" or "12.50"')
+  .optional();
+const count = z.coerce.number().int().min(0).optional();
+
 /** The cost-cap service's configuration; the only place that reads the environment. */
 const Schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3002),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key (counters, BullMQ); tests isolate runs with it. */
+  REDIS_KEY_PREFIX: z.string().default('agentmeter:'),
+  KAFKA_BROKERS: z
+    .string()
+    .default('127.0.0.1:9092')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((broker) => broker.trim())
+        .filter(Boolean),
+    ),
+  KAFKA_TOPIC_PREFIX: z.string().default(''),
+  COST_CAP_GROUP_ID: z.string().min(1).default('agentmeter-cost-cap'),
+  COST_CAP_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
+  COST_CAP_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
+  /**
+   * The shared secret every /v1 call presents as "Authorization: Bearer <token>" (the Coordinator, and the
+   * query API on behalf of operators). Required; never logged.
+   */
+  COST_CAP_API_TOKEN: z.string().min(16, 'at least 16 characters'),
+  /** Deployment defaults, used where neither the tenant nor the project sets a cap. Unset: no cap. */
+  COST_CAP_DEFAULT_DAILY_USD: usd,
+  COST_CAP_DEFAULT_RUN_USD: usd,
+  COST_CAP_DEFAULT_RUN_EXTERNAL_USD: usd,
+  COST_CAP_DEFAULT_RUN_TOKENS: count,
+  COST_CAP_DEFAULT_RUN_WALL_TIME_S: count,
+  /** Lifetime of a reservation that is never committed or released (a request may ask for less or more). */
+  COST_CAP_RESERVATION_TTL_S: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** Validator sampling: freeze a playbook's Publisher above this failure share of its recent samples. */
+  COST_CAP_VALIDATOR_FAILURE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.2),
+  COST_CAP_VALIDATOR_MIN_SAMPLES: z.coerce.number().int().min(1).default(5),
+  COST_CAP_VALIDATOR_WINDOW_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
+  /** Remaining-budget gauges: at most this many tenants (those closest to their cap). */
+  COST_CAP_METRICS_TENANTS: z.coerce.number().int().min(0).max(1000).default(50),
+  /** Run counters idle this long leave Redis (and are not rebuilt). */
+  COST_CAP_RUN_IDLE_DAYS: z.coerce.number().int().min(1).max(365).default(30),
 });
 
 /** Injection token of the frozen configuration. */
@@ -14,6 +58,7 @@ export type CostCapConfig = Readonly<z.output<typeof Schema>>;
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): CostCapConfig {
   const parsed = Schema.safeParse(env);
   if (!parsed.success) {
+    // Issue messages name the variable, never its value (the token must not reach a log).
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`cost-cap: invalid configuration: ${problems}`);
   }

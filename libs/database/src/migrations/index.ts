@@ -1,7 +1,16 @@
 import { Foundation1764100000000 } from './1764100000000-foundation';
 import { IngestProjections1764200000000 } from './1764200000000-ingest-projections';
 import { Pricing1764300000000 } from './1764300000000-pricing';
+import { CostCap1764400000000 } from './1764400000000-cost-cap';
+import { Alert1764500000000 } from './1764500000000-alert';
 import { Query1764600000000 } from './1764600000000-query';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
-export const MIGRATIONS = [Foundation1764100000000, IngestProjections1764200000000, Pricing1764300000000, Query1764600000000];
+export const MIGRATIONS = [
+  Foundation1764100000000,
+  IngestProjections1764200000000,
+  Pricing1764300000000,
+  CostCap1764400000000,
+  Alert1764500000000,
+  Query1764600000000,
+];

@@ -2,10 +2,12 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 /** Response shapes of GET /runs/{run_id}/metrics (seed 000, stories 9.1 to 9.4). */
 
+const HIDDEN = 'absent when the tenant shows Owners only $ and time (tenant setting owner_sees_tokens)';
+
 export class TokenTotals {
-  @ApiProperty() prompt_tokens!: number;
-  @ApiProperty() completion_tokens!: number;
-  @ApiProperty() total_tokens!: number;
+  @ApiPropertyOptional({ description: HIDDEN }) prompt_tokens?: number;
+  @ApiPropertyOptional({ description: HIDDEN }) completion_tokens?: number;
+  @ApiPropertyOptional({ description: HIDDEN }) total_tokens?: number;
   @ApiProperty({ description: 'decimal USD, exact to the micro-dollar', example: '0.012345' }) cost_usd!: string;
   @ApiProperty() llm_calls!: number;
 }
@@ -15,16 +17,19 @@ export class StageMetrics {
   @ApiProperty({ nullable: true, type: String }) role!: string | null;
   @ApiProperty({ enum: ['pending', 'running', 'passed', 'failed'] }) status!: string;
   @ApiProperty({ description: 'attempts of this phase (1 + retries)' }) attempts!: number;
-  @ApiProperty({ nullable: true, type: Number, description: 'null while the stage runs' }) prompt_tokens!:
-    number | null;
-  @ApiProperty({ nullable: true, type: Number }) completion_tokens!: number | null;
-  @ApiProperty({ nullable: true, type: Number }) total_tokens!: number | null;
+  @ApiPropertyOptional({ nullable: true, type: Number, description: `null while the stage runs; ${HIDDEN}` })
+  prompt_tokens?: number | null;
+  @ApiPropertyOptional({ nullable: true, type: Number }) completion_tokens?: number | null;
+  @ApiPropertyOptional({ nullable: true, type: Number }) total_tokens?: number | null;
+  @ApiProperty({ description: 'decimal USD of the stage\'s LLM calls' }) cost_usd!: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) started_at!: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finished_at!: string | null;
   @ApiProperty({ nullable: true, type: Number, description: 'finished_at - started_at; null while running' })
   elapsed_ms!: number | null;
   @ApiProperty({ description: 'the stage with the longest elapsed time' }) longest!: boolean;
   @ApiPropertyOptional({ description: 'only for OP and Admin' }) trace_id?: string | null;
+  @ApiPropertyOptional({ description: 'Tempo trace link; only for OP and Admin, when configured' })
+  trace_url?: string | null;
   @ApiPropertyOptional({ description: 'shown while the stage runs' }) note?: string;
 }
 
@@ -62,4 +67,6 @@ export class RunMetrics {
   @ApiProperty({ type: Freshness }) freshness!: Freshness;
   @ApiProperty({ nullable: true, type: Object, description: 'environment provenance from run_started' })
   environment!: Record<string, string> | null;
+  @ApiPropertyOptional({ description: 'Grafana run dashboard link; only for OP and Admin, when configured' })
+  grafana_url?: string | null;
 }

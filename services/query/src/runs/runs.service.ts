@@ -1,37 +1,118 @@
 import { Injectable } from '@nestjs/common';
-import { formatUsd } from '@agentmeter/domain';
-import { readsAllTenants, seesObservabilityLinks, type Principal } from '../auth/principal';
+import { Clock, formatUsd } from '@agentmeter/domain';
+import { type Caller, tenantOf } from '../auth/caller';
 import { NotFoundError } from '../errors/problem.filter';
+import { decodeCursor, encodeCursor } from '../http/cursor';
+import { Limits } from '../http/limits';
+import { LinksService } from '../links/links.service';
+import { type View, ViewPolicy } from '../tenants/view.policy';
 import type { CacheSpace, McpCache, RunMetrics, StageMetrics } from './run-metrics.dto';
 import { RunsRepository, type CacheRow, type RunRow, type StageRow } from './runs.repository';
+import type { EventPage, EventsQuery, RunPage, RunSummary, RunsQuery, TimelineEvent } from './runs.schemas';
 
 export class AmbiguousRunError extends Error {
   readonly code = 'AMBIGUOUS';
 }
 
-/** Builds the run detail panels; what a caller sees depends on its role (docs/security.md). */
+/** Payload keys that only OP and Admin see (seed 000 story 9.4). */
+const TRACE_KEYS = new Set(['trace_id', 'span_id', 'traceparent']);
+/** Payload keys hidden from Owners of a tenant that shows them only $ and time. */
+const TOKEN_KEYS = new Set(['prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens']);
+
+/** Run lists, run detail panels and run timelines; what a caller sees depends on its role (docs/security.md). */
 @Injectable()
 export class RunsService {
-  constructor(private readonly runs: RunsRepository) {}
+  constructor(
+    private readonly runs: RunsRepository,
+    private readonly views: ViewPolicy,
+    private readonly links: LinksService,
+    private readonly limits: Limits,
+    private readonly clock: Clock,
+  ) {}
 
-  async metrics(principal: Principal, runId: string, now = new Date()): Promise<RunMetrics> {
-    const run = await this.findVisibleRun(principal, runId);
-    const [stages, cache] = await Promise.all([
+  async metrics(caller: Caller, runId: string): Promise<RunMetrics> {
+    const run = await this.findVisibleRun(caller, runId);
+    return this.metricsOf(caller, run);
+  }
+
+  /** Metrics of a run already found visible (the stream re-reads them on every change). */
+  async metricsOf(caller: Caller, run: RunRow): Promise<RunMetrics> {
+    const [stages, cache, view] = await Promise.all([
       this.runs.stages(run.tenant_id, run.run_id),
-      this.runs.mcpCache(run.tenant_id, run.run_id),
+      this.runs.mcpCache(run),
+      this.views.viewOf(caller.principal, run.tenant_id),
     ]);
-    return toRunMetrics(run, stages, cache, seesObservabilityLinks(principal), now);
+    const metrics = toRunMetrics(run, stages, cache, view, this.clock.now());
+    if (view.traces) {
+      metrics.grafana_url = this.links.runDashboard(run.run_id);
+      for (const stage of metrics.stages) stage.trace_url = this.links.trace(stage.trace_id ?? null);
+    }
+    return metrics;
+  }
+
+  async list(caller: Caller, query: RunsQuery, csv: boolean): Promise<RunPage> {
+    const tenantId = tenantOf(caller, query.tenant_id);
+    const limit = this.limits.pageSize(query.limit, csv);
+    const { from, to } = this.limits.timeRange(query.from, query.to, this.clock.now());
+    const after = decodeCursor(query.cursor, 2) as [string, string] | null;
+    const rows = await this.runs.list({
+      tenantId,
+      projectId: query.project_id,
+      status: query.status,
+      phase: query.phase,
+      model: query.model,
+      from,
+      to,
+      after,
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    const items: RunSummary[] = [];
+    for (const row of page) items.push(toSummary(row, await this.views.viewOf(caller.principal, row.tenant_id)));
+    return {
+      items,
+      next_cursor: rows.length > limit && last ? encodeCursor([last.position, last.run_id]) : null,
+      limit,
+    };
+  }
+
+  async events(caller: Caller, runId: string, query: EventsQuery, csv: boolean): Promise<EventPage> {
+    const run = await this.findVisibleRun(caller, runId);
+    const view = await this.views.viewOf(caller.principal, run.tenant_id);
+    const limit = this.limits.pageSize(query.limit, csv);
+    const after = decodeCursor(query.cursor, 3) as [string, string, string] | null;
+    const rows = await this.runs.events(run, query.types ?? null, after, limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      run_id: run.run_id,
+      tenant_id: run.tenant_id,
+      items: page.map((row) => {
+        const data = redactPayload(row.payload, view);
+        const event: TimelineEvent = {
+          time: row.time.toISOString(),
+          type: row.type,
+          source: row.source,
+          id: row.event_id,
+          phase: typeof row.payload.phase === 'string' ? row.payload.phase : null,
+          role: typeof row.payload.role === 'string' ? row.payload.role : null,
+          attempt: typeof row.payload.attempt === 'number' ? row.payload.attempt : null,
+          data,
+        };
+        if (view.traces) event.trace_id = row.trace_id;
+        return event;
+      }),
+      next_cursor: rows.length > limit && last ? encodeCursor([last.position, last.source, last.event_id]) : null,
+      limit,
+    };
   }
 
   /** Another tenant's run answers exactly like a missing one: 404. */
-  private async findVisibleRun(principal: Principal, runId: string): Promise<RunRow> {
-    if (!readsAllTenants(principal)) {
-      const run = await this.runs.findRun(principal.tenantId, runId);
-      if (!run) throw new NotFoundError(`run ${runId} not found`);
-      return run;
-    }
-    const own = await this.runs.findRun(principal.tenantId, runId);
+  async findVisibleRun(caller: Caller, runId: string): Promise<RunRow> {
+    const own = await this.runs.findRun(caller.principal.tenantId, runId);
     if (own) return own;
+    if (caller.scope !== 'all') throw new NotFoundError(`run ${runId} not found`);
     const matches = await this.runs.findRunAcrossTenants(runId);
     if (matches.length === 0) throw new NotFoundError(`run ${runId} not found`);
     if (matches.length > 1) throw new AmbiguousRunError(`run id ${runId} exists in several tenants`);
@@ -43,10 +124,10 @@ export function toRunMetrics(
   run: RunRow,
   stageRows: StageRow[],
   cacheRows: CacheRow[],
-  withTraces: boolean,
+  view: View,
   now: Date,
 ): RunMetrics {
-  const stages = stageRows.map((row) => toStage(row, withTraces));
+  const stages = stageRows.map((row) => toStage(row, view));
   const longest = stages.reduce<StageMetrics | undefined>(
     (best, stage) =>
       stage.elapsed_ms !== null && (best === undefined || stage.elapsed_ms > best.elapsed_ms!) ? stage : best,
@@ -66,9 +147,7 @@ export function toRunMetrics(
     finished_at: iso(run.finished_at),
     server_time: now.toISOString(),
     totals: {
-      prompt_tokens: prompt,
-      completion_tokens: completion,
-      total_tokens: prompt + completion,
+      ...(view.tokens ? { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } : {}),
       cost_usd: formatUsd(BigInt(run.cost_micros)),
       llm_calls: run.llm_calls,
     },
@@ -79,7 +158,7 @@ export function toRunMetrics(
   };
 }
 
-function toStage(row: StageRow, withTraces: boolean): StageMetrics {
+function toStage(row: StageRow, view: View): StageMetrics {
   const running = row.status === 'running' || row.status === 'pending';
   const prompt = Number(row.prompt_tokens);
   const completion = Number(row.completion_tokens);
@@ -88,9 +167,14 @@ function toStage(row: StageRow, withTraces: boolean): StageMetrics {
     role: row.role,
     status: row.status,
     attempts: row.attempts,
-    prompt_tokens: running ? null : prompt,
-    completion_tokens: running ? null : completion,
-    total_tokens: running ? null : prompt + completion,
+    ...(view.tokens
+      ? {
+          prompt_tokens: running ? null : prompt,
+          completion_tokens: running ? null : completion,
+          total_tokens: running ? null : prompt + completion,
+        }
+      : {}),
+    cost_usd: formatUsd(BigInt(row.cost_micros)),
     started_at: iso(row.started_at),
     finished_at: running ? null : iso(row.finished_at),
     elapsed_ms:
@@ -98,7 +182,7 @@ function toStage(row: StageRow, withTraces: boolean): StageMetrics {
     longest: false,
   };
   if (running) stage.note = 'Stage in progress — token usage will appear when complete';
-  if (withTraces) stage.trace_id = row.trace_id;
+  if (view.traces) stage.trace_id = row.trace_id;
   return stage;
 }
 
@@ -117,6 +201,44 @@ function toMcpCache(rows: CacheRow[]): McpCache | null {
     blob: space('amtp:mcp:blob'),
     overall_hit_pct: total === 0 ? 0 : Math.round((hits / total) * 10_000) / 100,
   };
+}
+
+export function toSummary(run: RunRow, view: View): RunSummary {
+  const prompt = Number(run.tokens_in);
+  const completion = Number(run.tokens_out);
+  return {
+    run_id: run.run_id,
+    tenant_id: run.tenant_id,
+    project_id: run.project_id,
+    playbook: run.playbook,
+    status: run.status as RunSummary['status'],
+    phase: run.phase,
+    role: run.role,
+    model: run.model,
+    started_at: iso(run.started_at),
+    finished_at: iso(run.finished_at),
+    first_event_at: run.first_event_at.toISOString(),
+    last_event_at: run.last_event_at.toISOString(),
+    duration_ms: run.started_at && run.finished_at ? run.finished_at.getTime() - run.started_at.getTime() : null,
+    ...(view.tokens ? { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } : {}),
+    cost_usd: formatUsd(BigInt(run.cost_micros)),
+    external_cost_usd: formatUsd(BigInt(run.external_micros)),
+    llm_calls: run.llm_calls,
+    cached: run.cached,
+    interventions: run.interventions,
+    error: run.error,
+  };
+}
+
+/** An event's data as the caller may see it: no trace ids unless OP/Admin, no tokens when hidden. */
+export function redactPayload(payload: Record<string, unknown>, view: View): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(payload)) {
+    if (!view.traces && TRACE_KEYS.has(key)) continue;
+    if (!view.tokens && TOKEN_KEYS.has(key)) continue;
+    out[key] = value;
+  }
+  return out;
 }
 
 function round4(value: number): number {

@@ -1,0 +1,354 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import type { Counters, DimensionLimits, ReservationKind } from '@agentmeter/domain';
+import { CostCapConfig } from '../config';
+import { EXPIRE_DUE, RESERVE, SETTLE, SET_STOP } from './counters.lua';
+
+/** Thrown when Redis has no counter epoch: the counters must be rebuilt before anything is counted. */
+export class CountersRebuildingError extends Error {
+  readonly code = 'REBUILDING';
+  constructor() {
+    super('spend counters are being rebuilt from the ledger; retry shortly');
+  }
+}
+
+export type ReserveStatus = 'ALLOW' | 'PARTIAL' | 'DENY_STOPPED' | 'DENY_REACHED' | 'DENY_INSUFFICIENT';
+
+export interface ReserveResult {
+  status: ReserveStatus;
+  /** 1..4: run_tokens, run_cost, run_external, tenant_cost; 5: the run's wall time; 0: none. */
+  dimension: number;
+  granted: bigint;
+  counters: Counters;
+}
+
+export interface SettleResult {
+  released: boolean;
+  applied: boolean;
+  counters: Counters;
+  stopped: boolean;
+}
+
+export interface ReserveArgs {
+  reservationId: string;
+  tenantId: string;
+  runId: string;
+  day: string;
+  kind: ReservationKind;
+  tokens: bigint;
+  money: bigint;
+  partial: boolean;
+  limits: DimensionLimits;
+  expiresAt: Date;
+}
+
+export interface SettleArgs {
+  tenantId: string;
+  runId: string;
+  day: string;
+  /** Release this reservation's hold if it is still held. */
+  reservationId: string | null;
+  /** Add this ledger entry to the committed counters (once per epoch). */
+  apply: { entryKey: string; tokens: bigint; cost: bigint; external: bigint } | null;
+}
+
+/** What a rebuild writes: committed sums and open holds, straight from PostgreSQL. */
+export interface CounterSnapshot {
+  runs: Array<{
+    tenantId: string;
+    runId: string;
+    tokens: bigint;
+    cost: bigint;
+    external: bigint;
+    heldTokens: bigint;
+    heldCost: bigint;
+    heldExternal: bigint;
+    stop: string | null;
+  }>;
+  days: Array<{ tenantId: string; day: string; cost: bigint; heldCost: bigint }>;
+  reservations: Array<{
+    reservationId: string;
+    tenantId: string;
+    runId: string;
+    day: string;
+    tokens: bigint;
+    cost: bigint;
+    external: bigint;
+    expiresAt: Date;
+  }>;
+}
+
+const DAY_TTL_S = 3 * 86_400;
+/** Markers outlive any retry of the same entry (HTTP retries, Kafka redeliveries). */
+const MARKER_TTL_S = 2 * 86_400;
+/** A reservation's key outlives its expiry; the sweeper removes it at expiry. */
+const RESERVATION_GRACE_S = 86_400;
+
+interface CounterCommands {
+  costCapReserve(...args: Array<string | number>): Promise<string[]>;
+  costCapSettle(...args: Array<string | number>): Promise<Array<string | number>>;
+  costCapExpire(...args: Array<string | number>): Promise<string[]>;
+  costCapStop(...args: Array<string | number>): Promise<string>;
+}
+
+/**
+ * Redis counters of cost-cap. Holds its own connection; the Lua scripts are registered with
+ * defineCommand (EVALSHA, falling back to EVAL once after a SCRIPT FLUSH or a Redis restart).
+ */
+@Injectable()
+export class CountersStore implements OnApplicationShutdown {
+  readonly redis: Redis & CounterCommands;
+  private readonly prefix: string;
+  private readonly runTtlS: number;
+
+  constructor(@Inject(CostCapConfig) config: CostCapConfig) {
+    this.prefix = `${config.REDIS_KEY_PREFIX}cc:`;
+    this.runTtlS = config.COST_CAP_RUN_IDLE_DAYS * 86_400;
+    this.redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false }) as Redis &
+      CounterCommands;
+    this.redis.defineCommand('costCapReserve', { numberOfKeys: 5, lua: RESERVE });
+    this.redis.defineCommand('costCapSettle', { numberOfKeys: 6, lua: SETTLE });
+    this.redis.defineCommand('costCapExpire', { numberOfKeys: 2, lua: EXPIRE_DUE });
+    this.redis.defineCommand('costCapStop', { numberOfKeys: 2, lua: SET_STOP });
+  }
+
+  onApplicationShutdown(): void {
+    this.redis.disconnect();
+  }
+
+  // Keys. Tenant ids are length-prefixed so "a:b" + "c" and "a" + "b:c" never meet.
+  get epochKey(): string {
+    return `${this.prefix}epoch`;
+  }
+  get expiryKey(): string {
+    return `${this.prefix}resv-expiry`;
+  }
+  runKey(tenantId: string, runId: string): string {
+    return `${this.prefix}run:${tenantId.length}:${tenantId}:${runId}`;
+  }
+  dayKey(tenantId: string, day: string): string {
+    return `${this.prefix}day:${tenantId.length}:${tenantId}:${day}`;
+  }
+  reservationKey(id: string): string {
+    return `${this.prefix}resv:${id}`;
+  }
+  private markerKey(entryKey: string): string {
+    return `${this.prefix}applied:${createHash('sha1').update(entryKey).digest('hex')}`;
+  }
+
+  async reserve(args: ReserveArgs): Promise<ReserveResult> {
+    const limit = (value: bigint | null) => (value === null ? '' : value.toString());
+    const reservationTtl = Math.max(1, Math.ceil((args.expiresAt.getTime() - Date.now()) / 1000)) + RESERVATION_GRACE_S;
+    const reply = await this.redis.costCapReserve(
+      this.epochKey,
+      this.runKey(args.tenantId, args.runId),
+      this.dayKey(args.tenantId, args.day),
+      this.reservationKey(args.reservationId),
+      this.expiryKey,
+      args.reservationId,
+      args.kind,
+      args.tokens.toString(),
+      args.money.toString(),
+      args.partial ? '1' : '0',
+      limit(args.limits.run_tokens),
+      limit(args.limits.run_cost),
+      limit(args.limits.run_external),
+      limit(args.limits.tenant_cost),
+      args.expiresAt.getTime(),
+      this.runTtlS,
+      DAY_TTL_S,
+      reservationTtl,
+    );
+    if (reply[0] === 'REBUILD') throw new CountersRebuildingError();
+    const n = reply.map((value, index) => (index === 0 ? 0n : BigInt(value ?? 0)));
+    return {
+      status: reply[0] as ReserveStatus,
+      dimension: Number(reply[1]),
+      granted: n[2]!,
+      counters: {
+        run_tokens: { committed: n[3]!, reserved: n[4]! },
+        run_cost: { committed: n[5]!, reserved: n[6]! },
+        run_external: { committed: n[7]!, reserved: n[8]! },
+        tenant_cost: { committed: n[9]!, reserved: n[10]! },
+      },
+    };
+  }
+
+  async settle(args: SettleArgs): Promise<SettleResult> {
+    const [command, args_] = this.settleCommand(args);
+    return parseSettle(await this.redis.costCapSettle(...command, ...args_));
+  }
+
+  /** Many settles in one round trip (a consumer batch). */
+  async settleMany(list: SettleArgs[]): Promise<SettleResult[]> {
+    if (list.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const args of list) {
+      const [keys, argv] = this.settleCommand(args);
+      (pipeline as unknown as CounterCommands).costCapSettle(...keys, ...argv);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([error, reply]) => {
+      if (error) throw error;
+      return parseSettle(reply as Array<string | number>);
+    });
+  }
+
+  private settleCommand(args: SettleArgs): [string[], Array<string | number>] {
+    const keys = [
+      this.epochKey,
+      this.runKey(args.tenantId, args.runId),
+      this.dayKey(args.tenantId, args.day),
+      this.reservationKey(args.reservationId ?? 'none'),
+      this.expiryKey,
+      this.markerKey(args.apply?.entryKey ?? 'none'),
+    ];
+    const argv = [
+      args.reservationId ?? '',
+      args.apply ? '1' : '0',
+      (args.apply?.tokens ?? 0n).toString(),
+      (args.apply?.cost ?? 0n).toString(),
+      (args.apply?.external ?? 0n).toString(),
+      MARKER_TTL_S,
+      this.runTtlS,
+      DAY_TTL_S,
+    ];
+    return [keys, argv];
+  }
+
+  /** Releases the holds of reservations due at `now`; returns their ids. */
+  async expireDue(now: Date, max = 500): Promise<string[]> {
+    const reply = await this.redis.costCapExpire(
+      this.epochKey,
+      this.expiryKey,
+      now.getTime(),
+      max,
+      this.reservationKey(''),
+    );
+    if (reply[0] === 'REBUILD') throw new CountersRebuildingError();
+    return reply;
+  }
+
+  async setStop(tenantId: string, runId: string, reason: string | null): Promise<void> {
+    const reply = await this.redis.costCapStop(this.epochKey, this.runKey(tenantId, runId), reason ?? '', this.runTtlS);
+    if (reply === 'REBUILD') throw new CountersRebuildingError();
+  }
+
+  /** Current counters of a run and tenant-day, without changing them (state pages, explanations). */
+  async read(tenantId: string, runId: string | null, day: string): Promise<{ counters: Counters; stopped: boolean }> {
+    const pipeline = this.redis.pipeline();
+    pipeline.hmget(runId === null ? `${this.prefix}none` : this.runKey(tenantId, runId), 'tc', 'tr', 'cc', 'cr', 'ec', 'er', 'stop');
+    pipeline.hmget(this.dayKey(tenantId, day), 'cc', 'cr');
+    const [[runError, run], [dayError, dayValues]] = (await pipeline.exec()) as Array<[Error | null, Array<string | null>]>;
+    if (runError || dayError) throw runError ?? dayError;
+    const v = (value: string | null | undefined) => BigInt(value ?? 0);
+    return {
+      counters: {
+        run_tokens: { committed: v(run![0]), reserved: v(run![1]) },
+        run_cost: { committed: v(run![2]), reserved: v(run![3]) },
+        run_external: { committed: v(run![4]), reserved: v(run![5]) },
+        tenant_cost: { committed: v(dayValues![0]), reserved: v(dayValues![1]) },
+      },
+      stopped: Boolean(run![6]),
+    };
+  }
+
+  async epoch(): Promise<string | null> {
+    return this.redis.get(this.epochKey);
+  }
+
+  async openReservations(): Promise<number> {
+    return this.redis.zcard(this.expiryKey);
+  }
+
+  /** Forgets the epoch: every script refuses to count until the next rebuild (forced rebuilds). */
+  async dropEpoch(): Promise<void> {
+    await this.redis.del(this.epochKey);
+  }
+
+  /**
+   * Replaces every counter by the snapshot and starts a new epoch. The caller holds the exclusive
+   * rebuild lock in PostgreSQL and the epoch is absent, so no script writes concurrently.
+   */
+  async writeSnapshot(snapshot: CounterSnapshot): Promise<string> {
+    for (const pattern of ['run:*', 'day:*', 'resv:*']) await this.deleteMatching(`${this.prefix}${pattern}`);
+    await this.redis.del(this.expiryKey);
+    const now = Date.now();
+    let pipeline = this.redis.pipeline();
+    let queued = 0;
+    const flushIfFull = async () => {
+      if (++queued < 1000) return;
+      await execOrThrow(pipeline);
+      pipeline = this.redis.pipeline();
+      queued = 0;
+    };
+    for (const run of snapshot.runs) {
+      const key = this.runKey(run.tenantId, run.runId);
+      const fields: Record<string, string> = {
+        tc: run.tokens.toString(),
+        tr: run.heldTokens.toString(),
+        cc: run.cost.toString(),
+        cr: run.heldCost.toString(),
+        ec: run.external.toString(),
+        er: run.heldExternal.toString(),
+      };
+      if (run.stop) fields.stop = run.stop;
+      pipeline.hset(key, fields);
+      pipeline.expire(key, this.runTtlS);
+      await flushIfFull();
+    }
+    for (const day of snapshot.days) {
+      const key = this.dayKey(day.tenantId, day.day);
+      pipeline.hset(key, { cc: day.cost.toString(), cr: day.heldCost.toString() });
+      pipeline.expire(key, DAY_TTL_S);
+      await flushIfFull();
+    }
+    for (const r of snapshot.reservations) {
+      const key = this.reservationKey(r.reservationId);
+      pipeline.hset(key, {
+        run: this.runKey(r.tenantId, r.runId),
+        day: this.dayKey(r.tenantId, r.day),
+        t: r.tokens.toString(),
+        c: r.cost.toString(),
+        e: r.external.toString(),
+      });
+      pipeline.expire(key, Math.max(1, Math.ceil((r.expiresAt.getTime() - now) / 1000)) + RESERVATION_GRACE_S);
+      pipeline.zadd(this.expiryKey, r.expiresAt.getTime(), r.reservationId);
+      await flushIfFull();
+    }
+    await execOrThrow(pipeline);
+    const epoch = randomUUID();
+    await this.redis.set(this.epochKey, epoch);
+    return epoch;
+  }
+
+  private async deleteMatching(pattern: string): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      if (keys.length > 0) await this.redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+}
+
+function parseSettle(reply: Array<string | number>): SettleResult {
+  if (reply[0] === 'REBUILD') throw new CountersRebuildingError();
+  const n = reply.map((value, index) => (index === 0 ? 0n : BigInt(value ?? 0)));
+  return {
+    released: n[1] === 1n,
+    applied: n[2] === 1n,
+    counters: {
+      run_tokens: { committed: n[3]!, reserved: n[4]! },
+      run_cost: { committed: n[5]!, reserved: n[6]! },
+      run_external: { committed: n[7]!, reserved: n[8]! },
+      tenant_cost: { committed: n[9]!, reserved: n[10]! },
+    },
+    stopped: n[11] === 1n,
+  };
+}
+
+async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
+  for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+}

@@ -1,0 +1,87 @@
+import { Controller, Get, Injectable } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { DataSource } from 'typeorm';
+import { z } from 'zod';
+import { Allow, CurrentCaller } from '../auth/auth.guard';
+import type { Caller } from '../auth/caller';
+import { UnavailableError } from '../errors/problem.filter';
+import { CsvExport } from '../http/csv.interceptor';
+import { openApiSchema, ValidQuery } from '../http/validation';
+
+const PG_UNDEFINED_TABLE = '42P01';
+
+export const BannersQuery = z.object({
+  include_resolved: z.enum(['true', 'false']).optional().describe('also list resolved banners (default false)'),
+  limit: z.coerce.number().int().min(1).max(200).optional(),
+});
+export type BannersQuery = z.output<typeof BannersQuery>;
+
+export const Banner = z.object({
+  tenant_id: z.string(),
+  alert_key: z.string().nullable(),
+  severity: z.string().nullable(),
+  title: z.string().nullable(),
+  body: z.string().nullable(),
+  created_at: z.string().nullable(),
+  resolved_at: z.string().nullable(),
+});
+export const BannerList = z.object({ items: z.array(Banner) });
+export type BannerList = z.output<typeof BannerList>;
+
+/**
+ * In-app banners, written by the alert service into its table `alert_banners` (its migration); read here
+ * as whole rows (to_jsonb) so that columns it adds later do not break this read.
+ */
+@Injectable()
+export class BannersRepository {
+  constructor(private readonly db: DataSource) {}
+
+  async list(tenantId: string, includeResolved: boolean, limit: number): Promise<Array<Record<string, unknown>>> {
+    try {
+      const rows: Array<{ row: Record<string, unknown> }> = await this.db.query(
+        `SELECT to_jsonb(b) AS row FROM alert_banners b
+          WHERE b.tenant_id = $1 AND ($2 OR b.resolved_at IS NULL)
+          ORDER BY b.created_at DESC LIMIT $3`,
+        [tenantId, includeResolved, limit],
+      );
+      return rows.map((r) => r.row);
+    } catch (error) {
+      if ((error as { code?: string }).code === PG_UNDEFINED_TABLE) {
+        throw new UnavailableError('banners are not available: the alert service has not created them yet');
+      }
+      throw error;
+    }
+  }
+}
+
+@ApiTags('alerts')
+@Controller('alerts/banners')
+export class BannersController {
+  constructor(private readonly banners: BannersRepository) {}
+
+  @Get()
+  @Allow('banners.read')
+  @CsvExport({ filename: 'banners', rows: 'items' })
+  @ApiOperation({ summary: "In-app banners of the caller's tenant, newest first" })
+  @ApiOkResponse({ schema: openApiSchema(BannerList) })
+  async list(@CurrentCaller() caller: Caller, @ValidQuery(BannersQuery) query: BannersQuery): Promise<BannerList> {
+    const rows = await this.banners.list(caller.principal.tenantId, query.include_resolved === 'true', query.limit ?? 50);
+    return { items: rows.map(toBanner) };
+  }
+}
+
+function toBanner(row: Record<string, unknown>): z.output<typeof Banner> {
+  const text = (...keys: string[]) => {
+    for (const key of keys) if (row[key] !== undefined && row[key] !== null) return String(row[key]);
+    return null;
+  };
+  return {
+    tenant_id: String(row.tenant_id),
+    alert_key: text('alert_key', 'key', 'alert_id'),
+    severity: text('severity'),
+    title: text('title'),
+    body: text('body'),
+    created_at: text('created_at'),
+    resolved_at: text('resolved_at'),
+  };
+}

@@ -1,0 +1,44 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DAY_MS, parsePeriodDays } from '@agentmeter/domain';
+import { QueryConfig } from '../config';
+import { InvalidRequestError } from '../errors/problem.filter';
+
+export const DEFAULT_PAGE_SIZE = 50;
+const DEFAULT_RANGE_DAYS = 30;
+
+/** Page-size and time-range caps (issue "Limits and speed"), each refused with a 400 that says the cap. */
+@Injectable()
+export class Limits {
+  constructor(@Inject(QueryConfig) private readonly config: QueryConfig) {}
+
+  /** Page size of a JSON answer, or of a CSV export (which may be larger, up to QUERY_MAX_EXPORT_ROWS). */
+  pageSize(requested: number | undefined, csv = false): number {
+    const max = csv ? Math.max(this.config.QUERY_MAX_EXPORT_ROWS, this.config.QUERY_MAX_PAGE_SIZE) : this.config.QUERY_MAX_PAGE_SIZE;
+    if (requested === undefined) return csv ? max : DEFAULT_PAGE_SIZE;
+    if (requested > max) throw new InvalidRequestError(`limit: at most ${max}`);
+    return requested;
+  }
+
+  /** [from, to) from optional ISO bounds: to defaults to now, from to 30 days before to. */
+  timeRange(from: string | undefined, to: string | undefined, now: Date): { from: Date; to: Date } {
+    const end = to ? new Date(to) : now;
+    const start = from ? new Date(from) : new Date(end.getTime() - DEFAULT_RANGE_DAYS * DAY_MS);
+    if (start.getTime() >= end.getTime()) throw new InvalidRequestError('from: must be before to');
+    this.checkSpan((end.getTime() - start.getTime()) / DAY_MS);
+    return { from: start, to: end };
+  }
+
+  /** Days of a "30d" period, within the range cap. */
+  periodDays(period: string | undefined, fallback = 30): number {
+    const days = period === undefined ? fallback : parsePeriodDays(period);
+    if (days === null) throw new InvalidRequestError('period: a number of days such as 30d');
+    this.checkSpan(days);
+    return days;
+  }
+
+  private checkSpan(days: number): void {
+    if (days > this.config.QUERY_MAX_RANGE_DAYS) {
+      throw new InvalidRequestError(`time range: at most ${this.config.QUERY_MAX_RANGE_DAYS} days`);
+    }
+  }
+}
