@@ -5,12 +5,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 run="$root/.local/run"
 mkdir -p "$run"
-SERVICES=(ingest query cost-cap alert)
+SERVICES=(ingest query cost-cap alert alert-worker)
 
 pid_of() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null && cat "$run/$1.pid"; }
 
 port_of() { case "$1" in query) echo "${QUERY_PORT:-3000}" ;; ingest) echo "${INGEST_PORT:-3001}" ;;
-  cost-cap) echo "${COST_CAP_PORT:-3002}" ;; alert) echo "${ALERT_PORT:-3003}" ;; esac; }
+  cost-cap) echo "${COST_CAP_PORT:-3002}" ;; alert) echo "${ALERT_PORT:-3003}" ;;
+  alert-worker) echo "${ALERT_WORKER_PORT:-3004}" ;; esac; }
 
 wait_healthy() { # name port
   for _ in $(seq 1 120); do

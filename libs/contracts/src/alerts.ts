@@ -59,12 +59,22 @@ export const ALERT_RULE_IDS = Object.values(AlertRules).filter(
 // Thresholds: one schema per rule, defaults included; a tenant override is a partial object merged over
 // the defaults. Every rule also has the lifecycle parameters below.
 
-const minutes = z.number().int().min(1).max(60 * 24 * 31);
+const minutes = z
+  .number()
+  .int()
+  .min(1)
+  .max(60 * 24 * 31);
 const percent = z.number().min(0).max(100);
 
 const Lifecycle = {
   /** Re-send while still firing after this many minutes; null never repeats. */
-  repeat_interval_minutes: z.number().int().min(1).max(60 * 24 * 30).nullable().default(240),
+  repeat_interval_minutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(60 * 24 * 30)
+    .nullable()
+    .default(240),
   /** Send a "resolved" message when the alert stops firing (the banner is resolved either way). */
   notify_resolved: z.boolean().default(true),
 };
@@ -83,8 +93,24 @@ export const AlertThresholdSchemas = {
     count: z.number().int().min(1).max(1000).default(3),
     window_minutes: minutes.default(24 * 60),
   }),
-  [AlertRules.PhaseStalled]: z.object({ ...Lifecycle, hours: z.number().int().min(1).max(24 * 90).default(48) }),
-  [AlertRules.ProofOverdue]: z.object({ ...Lifecycle, grace_minutes: z.number().int().min(0).max(60 * 24 * 30).default(0) }),
+  [AlertRules.PhaseStalled]: z.object({
+    ...Lifecycle,
+    hours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 90)
+      .default(48),
+  }),
+  [AlertRules.ProofOverdue]: z.object({
+    ...Lifecycle,
+    grace_minutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(60 * 24 * 30)
+      .default(0),
+  }),
   [AlertRules.TenantCapBreach]: z.object({ ...EventLifecycle }),
   [AlertRules.ModelErrorSpike]: z.object({
     ...Lifecycle,
@@ -119,7 +145,12 @@ export const AlertThresholdSchemas = {
     ...Lifecycle,
     /** Drift when recent/baseline (or baseline/recent) is at least this. */
     max_ratio: z.number().min(1.01).max(100).default(2),
-    recent_hours: z.number().int().min(1).max(24 * 7).default(24),
+    recent_hours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 7)
+      .default(24),
     baseline_days: z.number().int().min(1).max(90).default(7),
     min_recent: z.number().int().min(1).default(20),
     min_baseline: z.number().int().min(1).default(50),

@@ -193,6 +193,8 @@ export const ReserveResponse = z.object({
   /** deny: the cap that refused, and why. */
   denied_by: ScopeState.extend({
     reason: z.enum(['cap_reached', 'insufficient', 'stopped', 'paused', 'frozen']),
+    /** The same, as a sentence (who paused and why, what is left, when it resets). */
+    detail: z.string(),
   }).nullable(),
   /** Every cap checked, with its limit, spend, reserve, reset time and override in force. */
   scopes: z.array(ScopeState),

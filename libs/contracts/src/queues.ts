@@ -95,3 +95,6 @@ export interface OverrideExpiryJob {
 }
 
 export type CostCapTimerJob = WallTimeJob | OverrideExpiryJob;
+
+/** Backoff type of delivery jobs; alert-worker implements it (exponential with jitter, or Retry-After). */
+export const ALERT_DELIVERY_BACKOFF = 'alert-delivery';

@@ -14,7 +14,11 @@ describe('SecretBox', () => {
 
   it.each([
     ['another row', (s: Buffer) => s, 'contact:2:url'],
-    ['a flipped bit', (s: Buffer) => Buffer.concat([s.subarray(0, 30), Buffer.from([s[30]! ^ 1]), s.subarray(31)]), 'contact:1:url'],
+    [
+      'a flipped bit',
+      (s: Buffer) => Buffer.concat([s.subarray(0, 30), Buffer.from([s[30]! ^ 1]), s.subarray(31)]),
+      'contact:1:url',
+    ],
     ['another key', (s: Buffer) => s, null],
   ])('refuses %s', (_name, tamper, context) => {
     const sealed = tamper(box.seal('secret', 'contact:1:url'));

@@ -86,7 +86,13 @@ describe('renderGroupedMessage', () => {
   });
 
   it('one alert reads as itself', () => {
-    const message = renderGroupedMessage({ deliveryId: 'd', tenantId: 'acme', rule: 'owner.cap_hit', audience: 'owner', items: [item({})] });
+    const message = renderGroupedMessage({
+      deliveryId: 'd',
+      tenantId: 'acme',
+      rule: 'owner.cap_hit',
+      audience: 'owner',
+      items: [item({})],
+    });
     expect(message.subject).toBe('[AgentMeter warning] Cap reached (tenant acme)');
     expect(message.text).toContain('The cost cap of run r1 is reached.');
   });
@@ -97,7 +103,11 @@ describe('renderGroupedMessage', () => {
       tenantId: 'acme',
       rule: 'owner.cap_hit',
       audience: 'owner',
-      items: [item({ kind: 'resolved', scope: 'run:r0:cost' }), item({ severity: 'critical' }), item({ scope: 'run:r2:cost' })],
+      items: [
+        item({ kind: 'resolved', scope: 'run:r0:cost' }),
+        item({ severity: 'critical' }),
+        item({ scope: 'run:r2:cost' }),
+      ],
     });
     expect(message.severity).toBe('critical');
     expect(message.subject).toBe('[AgentMeter critical] Cap reached: 2 firing, 1 resolved (tenant acme)');

@@ -24,13 +24,34 @@ describe('decideAlert', () => {
     ['not firing and never fired: nothing', null, false, 'fp1', every4h, { action: 'none' }],
     ['still firing within the repeat interval: once only', firing(10), true, 'fp1', every4h, { action: 'none' }],
     ['still firing just before the interval', firing(239), true, 'fp1', every4h, { action: 'none' }],
-    ['still firing at the interval: repeat', firing(240), true, 'fp1', every4h, { action: 'notify', kind: 'repeat', reason: 'repeat' }],
+    [
+      'still firing at the interval: repeat',
+      firing(240),
+      true,
+      'fp1',
+      every4h,
+      { action: 'notify', kind: 'repeat', reason: 'repeat' },
+    ],
     ['no repeat interval: never again', firing(100_000), true, 'fp1', never, { action: 'none' }],
-    ['threshold changed while firing: re-armed', firing(1, 'fp0'), true, 'fp1', every4h, { action: 'notify', kind: 'firing', reason: 'threshold_changed' }],
+    [
+      'threshold changed while firing: re-armed',
+      firing(1, 'fp0'),
+      true,
+      'fp1',
+      every4h,
+      { action: 'notify', kind: 'firing', reason: 'threshold_changed' },
+    ],
     ['stops firing: resolves with a message', firing(1), false, 'fp1', every4h, { action: 'resolve', notify: true }],
     ['stops firing: resolves quietly', firing(1), false, 'fp1', never, { action: 'resolve', notify: false }],
     ['resolved stays resolved', resolved, false, 'fp1', every4h, { action: 'none' }],
-    ['fires again after resolving: re-armed', resolved, true, 'fp1', every4h, { action: 'notify', kind: 'firing', reason: 'rearmed' }],
+    [
+      'fires again after resolving: re-armed',
+      resolved,
+      true,
+      'fp1',
+      every4h,
+      { action: 'notify', kind: 'firing', reason: 'rearmed' },
+    ],
   ])('%s', (_name, state, isFiring, fp, policy, expected) => {
     expect(decideAlert(state, { firing: isFiring, thresholdFingerprint: fp }, policy, now)).toEqual(expected);
   });

@@ -1,4 +1,10 @@
-import { AlertRules, AlertThresholdSchemas, PLATFORM_TENANT } from '@agentmeter/contracts';
+import {
+  AlertRules,
+  AlertThresholdSchemas,
+  PLATFORM_TENANT,
+  type AlertRuleId,
+  type AlertThresholds,
+} from '@agentmeter/contracts';
 import {
   capObservations,
   dailyTokenUsage,
@@ -17,7 +23,8 @@ import {
   type CapCrossing,
 } from './alert-rules';
 
-const defaults = <R extends keyof typeof AlertThresholdSchemas>(rule: R) => AlertThresholdSchemas[rule].parse({});
+const defaults = <R extends AlertRuleId>(rule: R): AlertThresholds<R> =>
+  AlertThresholdSchemas[rule].parse({}) as AlertThresholds<R>;
 const now = new Date('2026-11-25T12:00:00Z');
 
 describe('capObservations', () => {
@@ -39,16 +46,36 @@ describe('capObservations', () => {
     ['79.99% does not warn', { observed: '3.999999' }, 80, []],
     ['a tenant override at 90% does not warn at 80%', {}, 90, []],
     ['100% of a run cap is hit', { type: 'cap_hit', observed: '5.000000' }, 80, ['owner.cap_hit|run:r1:cost|']],
-    ['over the limit is hit even when reported as a warning', { observed: '5.100000' }, 80, ['owner.cap_hit|run:r1:cost|']],
+    [
+      'over the limit is hit even when reported as a warning',
+      { observed: '5.100000' },
+      80,
+      ['owner.cap_hit|run:r1:cost|'],
+    ],
     [
       'a tenant cap hit also raises the admin breach, keyed by the day',
       { type: 'cap_hit', scope: 'tenant', observed: '5.000000', day: '2026-11-24' },
       80,
       ['owner.cap_hit|tenant:cost|2026-11-24', 'admin.tenant_cap_breach|tenant:cost|2026-11-24'],
     ],
-    ['a tenant warning without a day uses the UTC day', { scope: 'tenant' }, 80, ['owner.cap_warning|tenant:cost|2026-11-25']],
-    ['token caps compare as integers', { cap: 'tokens', limit: '400000', observed: '320000' }, 80, ['owner.cap_warning|run:r1:tokens|']],
-    ['an unreadable limit on a cap_hit still fires', { type: 'cap_hit', limit: 'n/a' }, 80, ['owner.cap_hit|run:r1:cost|']],
+    [
+      'a tenant warning without a day uses the UTC day',
+      { scope: 'tenant' },
+      80,
+      ['owner.cap_warning|tenant:cost|2026-11-25'],
+    ],
+    [
+      'token caps compare as integers',
+      { cap: 'tokens', limit: '400000', observed: '320000' },
+      80,
+      ['owner.cap_warning|run:r1:tokens|'],
+    ],
+    [
+      'an unreadable limit on a cap_hit still fires',
+      { type: 'cap_hit', limit: 'n/a' },
+      80,
+      ['owner.cap_hit|run:r1:cost|'],
+    ],
     ['an unreadable limit on a warning does nothing', { limit: 'n/a' }, 80, []],
   ])('%s', (_name, over, percent, expected) => {
     const out = capObservations(crossing(over), { ...warning, percent });
@@ -101,10 +128,14 @@ describe('evaluated rules', () => {
     ['due an hour ago', 1, 0, 1],
     ['due an hour ago with two hours of grace', 1, 120, 0],
   ])('overdue proofs: %s', (_name, dueHoursAgo, grace, expected) => {
-    const out = overdueProofs([{ tenantId: 'acme', runId: 'r1', proofId: 'p1', dueAt: hoursAgo(dueHoursAgo) }], now, () => ({
-      ...defaults(AlertRules.ProofOverdue),
-      grace_minutes: grace,
-    }));
+    const out = overdueProofs(
+      [{ tenantId: 'acme', runId: 'r1', proofId: 'p1', dueAt: hoursAgo(dueHoursAgo) }],
+      now,
+      () => ({
+        ...defaults(AlertRules.ProofOverdue),
+        grace_minutes: grace,
+      }),
+    );
     expect(out.map((o) => o.scope)).toEqual(expected ? ['run:r1:proof:p1'] : []);
   });
 
@@ -126,7 +157,9 @@ describe('evaluated rules', () => {
       ],
       defaults(AlertRules.ModelErrorSpike),
     );
-    expect(out.map((o) => [o.tenantId, o.scope, o.audience])).toEqual([[PLATFORM_TENANT, 'model:openai/gpt-4.1', 'admin']]);
+    expect(out.map((o) => [o.tenantId, o.scope, o.audience])).toEqual([
+      [PLATFORM_TENANT, 'model:openai/gpt-4.1', 'admin'],
+    ]);
   });
 
   it('tool error rates use each tenant’s threshold', () => {
@@ -158,17 +191,54 @@ describe('evaluated rules', () => {
     ['fewer calls than the streak: closed', ['error', 'error'], false],
     ['the latest call succeeded: closed', ['ok', 'error', 'error', 'error', 'error', 'error'], false],
   ])('MCP breaker: %s', (_name, latest, open) => {
-    const out = mcpBreakers([{ tenantId: 'acme', server: 'github', latest }], () => defaults(AlertRules.McpBreakerOpen));
+    const out = mcpBreakers([{ tenantId: 'acme', server: 'github', latest }], () =>
+      defaults(AlertRules.McpBreakerOpen),
+    );
     expect(out.map((o) => o.scope)).toEqual(open ? ['mcp:github'] : []);
   });
 
   it.each<[string, Array<[number, number]>, boolean]>([
-    ['above in all three buckets', [[0, 400], [1, 350], [2, 301]], true],
-    ['one bucket at the threshold', [[0, 400], [1, 300], [2, 400]], false],
-    ['a bucket without tasks breaks the streak', [[0, 400], [2, 400]], false],
-    ['older buckets do not count', [[0, 400], [1, 400], [2, 400], [3, 10]], true],
+    [
+      'above in all three buckets',
+      [
+        [0, 400],
+        [1, 350],
+        [2, 301],
+      ],
+      true,
+    ],
+    [
+      'one bucket at the threshold',
+      [
+        [0, 400],
+        [1, 300],
+        [2, 400],
+      ],
+      false,
+    ],
+    [
+      'a bucket without tasks breaks the streak',
+      [
+        [0, 400],
+        [2, 400],
+      ],
+      false,
+    ],
+    [
+      'older buckets do not count',
+      [
+        [0, 400],
+        [1, 400],
+        [2, 400],
+        [3, 10],
+      ],
+      true,
+    ],
   ])('sustained queue latency: %s', (_name, buckets, fires) => {
-    const out = sustainedQueueLatency([{ queue: 'implementer', buckets: new Map(buckets) }], defaults(AlertRules.QueueLatency));
+    const out = sustainedQueueLatency(
+      [{ queue: 'implementer', buckets: new Map(buckets) }],
+      defaults(AlertRules.QueueLatency),
+    );
     expect(out.map((o) => [o.tenantId, o.scope])).toEqual(fires ? [[PLATFORM_TENANT, 'queue:implementer']] : []);
   });
 

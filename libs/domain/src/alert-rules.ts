@@ -185,7 +185,8 @@ export function capObservations(
   if (reached) {
     const body = `The ${crossing.cap} cap of ${what} is reached: ${crossing.observed} of ${crossing.limit}.`;
     const out = [observation(AlertRules.CapHit, crossing.tenantId, scope, period, body)];
-    if (crossing.scope === 'tenant') out.push(observation(AlertRules.TenantCapBreach, crossing.tenantId, scope, period, body));
+    if (crossing.scope === 'tenant')
+      out.push(observation(AlertRules.TenantCapBreach, crossing.tenantId, scope, period, body));
     return out;
   }
   if (limit === null || observed === null || limit <= 0n) return [];
@@ -293,7 +294,9 @@ export interface CallCounts {
 
 /** errors / calls >= percent, with at least `minCalls` calls (integers; no rounding surprises). */
 export function errorRateAbove(counts: CallCounts, percent: number, minCalls: number): boolean {
-  return counts.calls >= minCalls && counts.calls > 0 && counts.errors * 10_000 >= counts.calls * Math.round(percent * 100);
+  return (
+    counts.calls >= minCalls && counts.calls > 0 && counts.errors * 10_000 >= counts.calls * Math.round(percent * 100)
+  );
 }
 
 function rate(counts: CallCounts): string {

@@ -69,7 +69,11 @@ describe('checkTarget', () => {
     if (!answer) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
     return answer.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
-  const webhook: TargetPolicy = { channel: 'webhook', slackAllowedHosts: ['hooks.slack.com'], allowLoopbackHttp: false };
+  const webhook: TargetPolicy = {
+    channel: 'webhook',
+    slackAllowedHosts: ['hooks.slack.com'],
+    allowLoopbackHttp: false,
+  };
   const slack: TargetPolicy = { ...webhook, channel: 'slack' };
   const testing: TargetPolicy = { ...webhook, allowLoopbackHttp: true };
 
@@ -87,7 +91,12 @@ describe('checkTarget', () => {
     ['a mapped IPv6 literal', webhook, 'https://[::ffff:169.254.169.254]/', 'link-local'],
     ['a decimal-encoded loopback', webhook, 'https://2130706433/hook', 'a loopback address'],
     ['a hex-encoded private address', webhook, 'https://0x0a.0.0.1/hook', 'a private address'],
-    ['a name resolving to a private address', webhook, 'https://internal.example.com/hook', '10.0.0.7, a private address'],
+    [
+      'a name resolving to a private address',
+      webhook,
+      'https://internal.example.com/hook',
+      '10.0.0.7, a private address',
+    ],
     ['the cloud metadata address by name', webhook, 'https://metadata.example.com/', 'a link-local address'],
     ['one private answer among public ones', webhook, 'https://mixed.example.com/', '192.168.0.10, a private address'],
     ['an IPv6 unique-local answer', webhook, 'https://v6local.example.com/', 'fd00::1, a private address'],
@@ -97,9 +106,24 @@ describe('checkTarget', () => {
     ['test config: http to loopback', testing, 'http://127.0.0.1:9000/hook', null],
     ['test config: localhost', testing, 'http://localhost:9000/hook', null],
     ['test config: still no private space', testing, 'http://10.0.0.1/hook', 'a private address'],
-    ['test config: no plain http to public hosts', testing, 'http://example.com/hook', 'only https is allowed to example.com'],
-    ['test config: Slack still needs an allowed host', { ...testing, channel: 'slack' }, 'http://127.0.0.1:9000/x', 'not an allowed Slack host'],
-    ['test config: an allow-listed Slack host', { ...testing, channel: 'slack', slackAllowedHosts: ['127.0.0.1'] }, 'http://127.0.0.1:9000/x', null],
+    [
+      'test config: no plain http to public hosts',
+      testing,
+      'http://example.com/hook',
+      'only https is allowed to example.com',
+    ],
+    [
+      'test config: Slack still needs an allowed host',
+      { ...testing, channel: 'slack' },
+      'http://127.0.0.1:9000/x',
+      'not an allowed Slack host',
+    ],
+    [
+      'test config: an allow-listed Slack host',
+      { ...testing, channel: 'slack', slackAllowedHosts: ['127.0.0.1'] },
+      'http://127.0.0.1:9000/x',
+      null,
+    ],
   ])('%s', async (_name, policy, url, refusal) => {
     const result = checkTarget(url, policy, resolve);
     if (refusal === null) {

@@ -11,14 +11,7 @@
  */
 
 export type AddressClass =
-  | 'public'
-  | 'private'
-  | 'loopback'
-  | 'link-local'
-  | 'unspecified'
-  | 'multicast'
-  | 'reserved'
-  | 'invalid';
+  'public' | 'private' | 'loopback' | 'link-local' | 'unspecified' | 'multicast' | 'reserved' | 'invalid';
 
 export interface ResolvedAddress {
   address: string;
@@ -89,7 +82,8 @@ export async function checkTarget(raw: string, policy: TargetPolicy, resolve: Ho
       );
     }
   }
-  if (addresses.length === 0) throw new TargetRefusedError(`${policy.channel} URL refused: host ${host} has no address`);
+  if (addresses.length === 0)
+    throw new TargetRefusedError(`${policy.channel} URL refused: host ${host} has no address`);
   for (const { address } of addresses) {
     const kind = classifyAddress(address);
     if (kind === 'public' && url.protocol === 'https:') continue;

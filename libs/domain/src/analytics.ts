@@ -88,7 +88,12 @@ export function runCapUses(caps: RunCapsInput | null | undefined, spend: RunSpen
   const uses: CapUse[] = [];
   if (caps.max_tokens !== undefined) {
     const limit = BigInt(caps.max_tokens);
-    uses.push({ cap: 'tokens', used: spend.tokens.toString(), limit: limit.toString(), ratio: ratioOf(spend.tokens, limit) });
+    uses.push({
+      cap: 'tokens',
+      used: spend.tokens.toString(),
+      limit: limit.toString(),
+      ratio: ratioOf(spend.tokens, limit),
+    });
   }
   if (caps.max_wall_time_s !== undefined && spend.startedAt) {
     const elapsed = BigInt(Math.max(0, Math.floor((now.getTime() - spend.startedAt.getTime()) / 1000)));
@@ -126,12 +131,7 @@ export interface ProjectState {
 }
 
 export type NextActionKind =
-  | 'start_run'
-  | 'rerun_last_step'
-  | 'fix_validation'
-  | 'check_stuck_phase'
-  | 'wait_for_run'
-  | 'none';
+  'start_run' | 'rerun_last_step' | 'fix_validation' | 'check_stuck_phase' | 'wait_for_run' | 'none';
 
 export interface NextAction {
   action: NextActionKind;

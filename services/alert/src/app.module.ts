@@ -1,8 +1,11 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { APP_FILTER, NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
+import { Clock } from '@agentmeter/domain';
 import {
   createLogger,
   initMetrics,
@@ -11,23 +14,112 @@ import {
   READINESS_CHECKS,
   type ReadinessCheck,
 } from '@agentmeter/telemetry';
+import { AlertMetrics } from './alert.metrics';
+import { AlertmanagerController } from './alertmanager/alertmanager.controller';
+import { AlertmanagerService } from './alertmanager/alertmanager.service';
+import { AuditRepository } from './audit/audit.repository';
 import { AlertConfig, loadConfig } from './config';
+import { ContactsController } from './contacts/contacts.controller';
+import { ContactsRepository } from './contacts/contacts.repository';
+import { ContactsService } from './contacts/contacts.service';
+import { TargetChecker } from './contacts/target-checker';
+import { AlertQueuesClient } from './delivery/alert-queues';
+import { GroupsRepository } from './delivery/groups.repository';
+import { GroupsService } from './delivery/groups.service';
+import { ProblemFilter } from './errors/problem.filter';
+import { AlertEventsConsumer } from './events/alert-events.consumer';
+import { AlertEventsRepository } from './events/alert-events.repository';
+import { AlertEventsService } from './events/alert-events.service';
+import { ApiTokenGuard } from './http/api-token.guard';
+import { AlertsController } from './lifecycle/alerts.controller';
+import { LifecycleRepository } from './lifecycle/lifecycle.repository';
+import { LifecycleService } from './lifecycle/lifecycle.service';
+import { LOGGER } from './logger';
+import { MutesController } from './mutes/mutes.controller';
+import { MutesRepository } from './mutes/mutes.repository';
+import { MutesService } from './mutes/mutes.service';
+import { RulesProcessor } from './rules/rules.processor';
+import { RulesRepository } from './rules/rules.repository';
+import { RulesService } from './rules/rules.service';
+import { AlertSignalsConsumer } from './signals/alert-signals.consumer';
+import { AlertSignalsService } from './signals/alert-signals.service';
+import { ThresholdsController } from './thresholds/thresholds.controller';
+import { ThresholdsRepository } from './thresholds/thresholds.repository';
+import { ThresholdsService } from './thresholds/thresholds.service';
 
-/** Health and metrics only, until its own issue gives it work. */
+/**
+ * The alert service: decides alerts (event rules from Kafka, time-based rules on BullMQ schedulers,
+ * Alertmanager and service signals), records notifications, groups them and creates deliveries for
+ * alert-worker. Also the admin API for contacts, thresholds and mutes.
+ */
 @Module({})
 export class AlertModule {
   static forRoot(config: AlertConfig): DynamicModule {
     return {
       module: AlertModule,
-      imports: [DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: 2, applicationName: 'agentmeter-alert' })],
-      controllers: [ObservabilityController],
+      imports: [
+        DatabaseModule.forRoot({
+          url: config.DATABASE_URL,
+          poolSize: config.DATABASE_POOL_SIZE,
+          applicationName: 'agentmeter-alert',
+        }),
+      ],
+      controllers: [
+        ObservabilityController,
+        AlertmanagerController,
+        ContactsController,
+        MutesController,
+        ThresholdsController,
+        AlertsController,
+      ],
       providers: [
         { provide: AlertConfig, useValue: config },
+        { provide: LOGGER, useValue: createLogger('alert', config.LOG_LEVEL) },
+        { provide: APP_FILTER, inject: [LOGGER], useFactory: (logger: Logger) => new ProblemFilter(logger) },
+        Clock,
+        AlertMetrics,
+        ApiTokenGuard,
+        AuditRepository,
+        ThresholdsRepository,
+        ThresholdsService,
+        MutesRepository,
+        MutesService,
+        ContactsRepository,
+        ContactsService,
+        TargetChecker,
+        LifecycleRepository,
+        LifecycleService,
+        AlertQueuesClient,
+        GroupsRepository,
+        GroupsService,
+        RulesRepository,
+        RulesService,
+        RulesProcessor,
+        AlertEventsRepository,
+        AlertEventsService,
+        AlertEventsConsumer,
+        AlertSignalsService,
+        AlertSignalsConsumer,
+        AlertmanagerService,
         {
           provide: READINESS_CHECKS,
-          inject: [DataSource],
-          useFactory: (db: DataSource): ReadinessCheck[] => [
+          inject: [DataSource, AlertQueuesClient, AlertEventsConsumer, AlertSignalsConsumer, RulesProcessor],
+          useFactory: (
+            db: DataSource,
+            queues: AlertQueuesClient,
+            events: AlertEventsConsumer,
+            signals: AlertSignalsConsumer,
+            rules: RulesProcessor,
+          ): ReadinessCheck[] => [
             { name: 'postgres', check: async () => void (await db.query('SELECT 1')) },
+            { name: 'redis', check: () => queues.ping() },
+            { name: 'kafka', check: async () => (events.assertRunning(), signals.assertRunning()) },
+            {
+              name: 'scheduler',
+              check: async () => {
+                if (!rules.isRunning()) throw new Error('rules worker not running');
+              },
+            },
           ],
         },
       ],
@@ -35,12 +127,25 @@ export class AlertModule {
   }
 }
 
+/** Starts the alert service; tests call it with their own configuration. */
 export async function bootstrap(config: AlertConfig = loadConfig()): Promise<INestApplication> {
   initMetrics('alert');
-  const app = await NestFactory.create(AlertModule.forRoot(config), {
-    logger: new JsonLogger(createLogger('alert', config.LOG_LEVEL)),
-  });
+  const logger = createLogger('alert', config.LOG_LEVEL);
+  if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
+    logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
+  }
+  const app = await NestFactory.create(AlertModule.forRoot(config), { logger: new JsonLogger(logger) });
   app.enableShutdownHooks();
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('AgentMeter alert service')
+      .setDescription('Admin API for contacts, thresholds and mutes (ALERT_API_TOKEN), and the Alertmanager webhook.')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document);
   await app.listen(config.PORT, '0.0.0.0');
   return app;
 }

@@ -1,8 +1,12 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { json, type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
-import { DatabaseModule } from '@agentmeter/database';
+import { DatabaseModule, PricingRepository } from '@agentmeter/database';
+import { Clock } from '@agentmeter/domain';
 import {
   createLogger,
   initMetrics,
@@ -11,25 +15,103 @@ import {
   READINESS_CHECKS,
   type ReadinessCheck,
 } from '@agentmeter/telemetry';
+import { AdmissionController } from './admission/admission.controller';
+import { AdmissionService } from './admission/admission.service';
+import { ExpirySweeper } from './admission/expiry.sweeper';
+import { DailyCapsRefresher } from './caps/daily-caps.refresher';
+import { LimitsService } from './caps/limits.service';
 import { CostCapConfig, loadConfig } from './config';
+import { CountersStore } from './counters/counters.store';
+import { RebuildService } from './counters/rebuild.service';
+import { CrossingsService } from './crossings/crossings.service';
+import { CostCapDatabase } from './db/database';
+import { ApiTokenGuard, Public } from './http/auth.guard';
+import { ProblemFilter } from './http/problem.filter';
+import { LOGGER } from './logger';
+import { CostCapMetrics } from './metrics/cost-cap.metrics';
+import { OutboxPublisher } from './outbox/outbox.publisher';
+import { OutboxRepository } from './outbox/outbox.repository';
+import { OverridesController } from './overrides/overrides.controller';
+import { OverridesRepository } from './overrides/overrides.repository';
+import { OverridesService } from './overrides/overrides.service';
+import { PricingService } from './pricing/pricing.service';
+import { SamplingController } from './sampling/sampling.controller';
+import { SamplingService } from './sampling/sampling.service';
+import { SettingsCache } from './settings/settings.cache';
+import { SettingsRepository } from './settings/settings.repository';
+import { LedgerRepository } from './spend/ledger.repository';
+import { SpendConsumer } from './spend/spend.consumer';
+import { SpendService } from './spend/spend.service';
+import { TimersProcessor } from './timers/timers.processor';
+import { TimersQueue } from './timers/timers.queue';
+import { TimersRecovery } from './timers/timers.recovery';
+import { WallTimeService } from './timers/wall-time.service';
 
-/** Health and metrics only, until its own issue gives it work. */
+// Health, readiness and metrics are open; every /v1 route needs the service token.
+Public()(ObservabilityController);
+
+export interface CostCapOptions {
+  /** Replaces the wall clock of every decision (tests pin "now"). */
+  clock?: Clock;
+}
+
 @Module({})
 export class CostCapModule {
-  static forRoot(config: CostCapConfig): DynamicModule {
+  static forRoot(config: CostCapConfig, options: CostCapOptions = {}): DynamicModule {
     return {
       module: CostCapModule,
       imports: [
-        DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: 2, applicationName: 'agentmeter-cost-cap' }),
+        // The pricing repository of libs/database reads through TypeORM; everything else uses CostCapDatabase.
+        DatabaseModule.forRoot({
+          url: config.DATABASE_URL,
+          poolSize: 2,
+          applicationName: 'agentmeter-cost-cap-prices',
+        }),
       ],
-      controllers: [ObservabilityController],
+      controllers: [ObservabilityController, AdmissionController, OverridesController, SamplingController],
       providers: [
         { provide: CostCapConfig, useValue: config },
+        { provide: LOGGER, useValue: createLogger('cost-cap', config.LOG_LEVEL) },
+        { provide: Clock, useValue: options.clock ?? new Clock() },
+        { provide: APP_GUARD, useClass: ApiTokenGuard },
+        { provide: APP_FILTER, inject: [LOGGER], useFactory: (logger: Logger) => new ProblemFilter(logger) },
+        { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
+        CostCapDatabase,
+        CostCapMetrics,
+        CountersStore,
+        LedgerRepository,
+        RebuildService,
+        SettingsRepository,
+        SettingsCache,
+        LimitsService,
+        PricingService,
+        OutboxRepository,
+        OutboxPublisher,
+        CrossingsService,
+        TimersQueue,
+        TimersRecovery,
+        WallTimeService,
+        TimersProcessor,
+        SpendService,
+        SpendConsumer,
+        AdmissionService,
+        ExpirySweeper,
+        OverridesRepository,
+        OverridesService,
+        SamplingService,
+        DailyCapsRefresher,
         {
           provide: READINESS_CHECKS,
-          inject: [DataSource],
-          useFactory: (db: DataSource): ReadinessCheck[] => [
+          inject: [CostCapDatabase, CountersStore, SpendConsumer],
+          useFactory: (db: CostCapDatabase, counters: CountersStore, consumer: SpendConsumer): ReadinessCheck[] => [
             { name: 'postgres', check: async () => void (await db.query('SELECT 1')) },
+            {
+              name: 'redis',
+              check: async () => {
+                if (!(await counters.epoch())) throw new Error('counters not rebuilt');
+              },
+            },
+            { name: 'kafka', check: async () => consumer.assertRunning() },
           ],
         },
       ],
@@ -37,12 +119,43 @@ export class CostCapModule {
   }
 }
 
-export async function bootstrap(config: CostCapConfig = loadConfig()): Promise<INestApplication> {
+/** Starts the cost-cap service; tests call it with their own configuration (and clock). */
+export async function bootstrap(
+  config: CostCapConfig = loadConfig(),
+  options: CostCapOptions = {},
+): Promise<INestApplication> {
   initMetrics('cost-cap');
-  const app = await NestFactory.create(CostCapModule.forRoot(config), {
-    logger: new JsonLogger(createLogger('cost-cap', config.LOG_LEVEL)),
+  const logger = createLogger('cost-cap', config.LOG_LEVEL);
+  const app = await NestFactory.create(CostCapModule.forRoot(config, options), {
+    logger: new JsonLogger(logger),
+    bodyParser: false,
   });
   app.enableShutdownHooks();
+  // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: they are
+  // answered here, as problems too.
+  app.use(json({ limit: '1mb' }));
+  app.use((error: Error & { status?: number }, _request: Request, response: Response, next: NextFunction) => {
+    if (!error.status || error.status >= 500) return next(error);
+    response
+      .status(error.status)
+      .type('application/problem+json')
+      .json({
+        type: 'about:blank',
+        title: 'Bad Request',
+        status: error.status,
+        detail: `invalid request body: ${error.message}`,
+      });
+  });
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('AgentMeter cost-cap API')
+      .setDescription('Admission before spend, overrides with audit, validator sampling. docs/cost-cap.md')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document);
   await app.listen(config.PORT, '0.0.0.0');
   return app;
 }

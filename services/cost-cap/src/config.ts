@@ -44,7 +44,12 @@ const Schema = z.object({
   /** Validator sampling: freeze a playbook's Publisher above this failure share of its recent samples. */
   COST_CAP_VALIDATOR_FAILURE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.2),
   COST_CAP_VALIDATOR_MIN_SAMPLES: z.coerce.number().int().min(1).default(5),
-  COST_CAP_VALIDATOR_WINDOW_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
+  COST_CAP_VALIDATOR_WINDOW_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 30)
+    .default(24),
   /** Remaining-budget gauges: at most this many tenants (those closest to their cap). */
   COST_CAP_METRICS_TENANTS: z.coerce.number().int().min(0).max(1000).default(50),
   /** Run counters idle this long leave Redis (and are not rebuilt). */

@@ -1,10 +1,14 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { json, raw } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
+import { Clock } from '@agentmeter/domain';
 import {
   createLogger,
   initMetrics,
@@ -13,14 +17,41 @@ import {
   READINESS_CHECKS,
   type ReadinessCheck,
 } from '@agentmeter/telemetry';
+import { ActionsController } from './actions/actions.controller';
+import { ActionsService } from './actions/actions.service';
+import { AlertClient, CoordinatorPublisher, CostCapClient } from './actions/owner-services.client';
+import { BannersController, BannersRepository } from './alerts/banners.controller';
+import { AnalyticsController } from './analytics/analytics.controller';
+import { AnalyticsRepository } from './analytics/analytics.repository';
+import { AnalyticsService } from './analytics/analytics.service';
+import { AuditController, AuditService } from './audit/audit.controller';
+import { AuditRepository } from './audit/audit.repository';
+import { ApiKeyVerifier } from './auth/api-key.verifier';
+import { ApiKeysController, ApiKeysService } from './auth/api-keys.controller';
+import { ApiKeysRepository } from './auth/api-keys.repository';
 import { AuthGuard, Public } from './auth/auth.guard';
 import { JwtVerifier } from './auth/jwt.verifier';
-import { loadConfig, QueryConfig } from './config';
-import { ProblemFilter } from './errors/problem.filter';
+import { WhoAmIController } from './auth/whoami.controller';
+import { databaseUrlOf, loadConfig, QueryConfig } from './config';
+import { bodyErrorHandler, ProblemFilter } from './errors/problem.filter';
+import { CsvInterceptor } from './http/csv.interceptor';
+import { Limits } from './http/limits';
+import { RateLimitGuard } from './http/rate-limit.guard';
+import { TimeoutInterceptor } from './http/timeout.interceptor';
+import { ConfigController } from './links/config.controller';
+import { LinksService } from './links/links.service';
 import { LOGGER } from './logger';
+import { CapsReader } from './overview/caps.reader';
+import { OverviewController } from './overview/overview.controller';
+import { OverviewRepository } from './overview/overview.repository';
+import { OverviewService } from './overview/overview.service';
+import { RunStreamService } from './runs/run-stream.service';
 import { RunsController } from './runs/runs.controller';
 import { RunsRepository } from './runs/runs.repository';
 import { RunsService } from './runs/runs.service';
+import { TenantSettingsService, TenantsController } from './tenants/tenants.controller';
+import { TenantsRepository } from './tenants/tenants.repository';
+import { ViewPolicy } from './tenants/view.policy';
 
 // Health and metrics are the only routes open without a credential.
 Public()(ObservabilityController);
@@ -32,20 +63,59 @@ export class QueryModule {
       module: QueryModule,
       imports: [
         DatabaseModule.forRoot({
-          url: config.DATABASE_URL,
+          url: databaseUrlOf(config),
           poolSize: config.DATABASE_POOL_SIZE,
           applicationName: 'agentmeter-query',
         }),
+        ThrottlerModule.forRoot({ throttlers: [{ ttl: config.QUERY_RATE_WINDOW_MS, limit: config.QUERY_RATE_LIMIT }] }),
       ],
-      controllers: [ObservabilityController, RunsController],
+      controllers: [
+        ObservabilityController,
+        RunsController,
+        ConfigController,
+        OverviewController,
+        AnalyticsController,
+        AuditController,
+        BannersController,
+        ActionsController,
+        ApiKeysController,
+        TenantsController,
+        WhoAmIController,
+      ],
       providers: [
         { provide: QueryConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('query', config.LOG_LEVEL) },
+        Clock,
         JwtVerifier,
+        ApiKeysRepository,
+        ApiKeyVerifier,
+        ApiKeysService,
+        // Guards run in this order: authenticate and authorize, then count the request for its credential.
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor },
+        { provide: APP_INTERCEPTOR, useClass: CsvInterceptor },
         { provide: APP_FILTER, inject: [LOGGER], useFactory: (logger: Logger) => new ProblemFilter(logger) },
+        Limits,
+        LinksService,
+        TenantsRepository,
+        ViewPolicy,
+        TenantSettingsService,
         RunsRepository,
         RunsService,
+        RunStreamService,
+        AnalyticsRepository,
+        AnalyticsService,
+        OverviewRepository,
+        OverviewService,
+        CapsReader,
+        AuditRepository,
+        AuditService,
+        BannersRepository,
+        CostCapClient,
+        AlertClient,
+        CoordinatorPublisher,
+        ActionsService,
         {
           provide: READINESS_CHECKS,
           inject: [DataSource],
@@ -58,18 +128,34 @@ export class QueryModule {
   }
 }
 
+/** The OpenAPI document, generated from the controllers and their zod schemas. */
+export function openApiDocument(app: INestApplication) {
+  return SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('AgentMeter query API')
+      .setDescription('Run metrics, analytics and administration. Roles and limits: docs/security.md.')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+}
+
 /** Starts the query API; tests call it with their own configuration. */
 export async function bootstrap(config: QueryConfig = loadConfig()): Promise<INestApplication> {
   initMetrics('query');
-  const app = await NestFactory.create(QueryModule.forRoot(config), {
+  const app = await NestFactory.create<NestExpressApplication>(QueryModule.forRoot(config), {
     logger: new JsonLogger(createLogger('query', config.LOG_LEVEL)),
+    bodyParser: false,
   });
+  // Every body is read under the limit (413 above it): JSON is parsed, anything else kept raw (and refused
+  // by the route's validation). Errors of this stage are problem+json too.
+  app.use(json({ limit: config.QUERY_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));
+  app.use(raw({ limit: config.QUERY_BODY_LIMIT_BYTES, type: () => true }));
+  app.use(bodyErrorHandler);
+  app.set('query parser', 'simple');
   app.enableShutdownHooks();
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder().setTitle('AgentMeter query API').setVersion('1').addBearerAuth().build(),
-  );
-  SwaggerModule.setup('docs', app, document);
+  SwaggerModule.setup('docs', app, openApiDocument(app));
   await app.listen(config.PORT, '0.0.0.0');
   return app;
 }

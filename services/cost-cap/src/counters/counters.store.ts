@@ -186,7 +186,8 @@ export class CountersStore implements OnApplicationShutdown {
     const pipeline = this.redis.pipeline();
     for (const args of list) {
       const [keys, argv] = this.settleCommand(args);
-      (pipeline as unknown as CounterCommands).costCapSettle(...keys, ...argv);
+      // Queued on the pipeline (resolved by exec below), not sent on its own.
+      void (pipeline as unknown as CounterCommands).costCapSettle(...keys, ...argv);
     }
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, reply]) => {
@@ -238,19 +239,30 @@ export class CountersStore implements OnApplicationShutdown {
   /** Current counters of a run and tenant-day, without changing them (state pages, explanations). */
   async read(tenantId: string, runId: string | null, day: string): Promise<{ counters: Counters; stopped: boolean }> {
     const pipeline = this.redis.pipeline();
-    pipeline.hmget(runId === null ? `${this.prefix}none` : this.runKey(tenantId, runId), 'tc', 'tr', 'cc', 'cr', 'ec', 'er', 'stop');
+    pipeline.hmget(
+      runId === null ? `${this.prefix}none` : this.runKey(tenantId, runId),
+      'tc',
+      'tr',
+      'cc',
+      'cr',
+      'ec',
+      'er',
+      'stop',
+    );
     pipeline.hmget(this.dayKey(tenantId, day), 'cc', 'cr');
-    const [[runError, run], [dayError, dayValues]] = (await pipeline.exec()) as Array<[Error | null, Array<string | null>]>;
-    if (runError || dayError) throw runError ?? dayError;
+    const replies = ((await pipeline.exec()) ?? []) as Array<[Error | null, Array<string | null>]>;
+    for (const [error] of replies) if (error) throw error;
+    const run = replies[0]![1];
+    const dayValues = replies[1]![1];
     const v = (value: string | null | undefined) => BigInt(value ?? 0);
     return {
       counters: {
-        run_tokens: { committed: v(run![0]), reserved: v(run![1]) },
-        run_cost: { committed: v(run![2]), reserved: v(run![3]) },
-        run_external: { committed: v(run![4]), reserved: v(run![5]) },
-        tenant_cost: { committed: v(dayValues![0]), reserved: v(dayValues![1]) },
+        run_tokens: { committed: v(run[0]), reserved: v(run[1]) },
+        run_cost: { committed: v(run[2]), reserved: v(run[3]) },
+        run_external: { committed: v(run[4]), reserved: v(run[5]) },
+        tenant_cost: { committed: v(dayValues[0]), reserved: v(dayValues[1]) },
       },
-      stopped: Boolean(run![6]),
+      stopped: Boolean(run[6]),
     };
   }
 

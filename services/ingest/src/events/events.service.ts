@@ -3,14 +3,22 @@ import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import { PartitionManager } from '@agentmeter/database';
 import { projectEvents, redactValue, rollupUsage, utcDay } from '@agentmeter/domain';
 import { PricingService } from '../pricing/pricing.service';
-import { EventsRepository, type CallCost } from './events.repository';
+import { EventsRepository, UNIQUE_VIOLATION, type BatchWrite, type CallCost } from './events.repository';
 import { IngestMetrics } from './ingest.metrics';
 
 type LlmCall = AgentEvent & { type: 'llm_call' };
 
+/** SQLSTATE of a row outside every partition (its day partition was dropped by retention meanwhile). */
+const CHECK_VIOLATION = '23514';
+
 /**
  * Stores a batch of valid events exactly once: the event log insert decides which events are new, and
  * only those are projected into runs, stages, calls, failures and usage rollups, all in one transaction.
+ *
+ * A batch is first written on the assumption that all its events are new (true unless a batch is
+ * redelivered after a crash or a rebalance): plain INSERTs, projections computed before the transaction.
+ * A stored event makes that transaction fail as a whole; the batch is then written again with the event
+ * log deciding, row by row, which events are new.
  */
 @Injectable()
 export class EventsService {
@@ -22,51 +30,55 @@ export class EventsService {
   ) {}
 
   async ingest(batch: AgentEvent[]): Promise<void> {
-    const unique = dedupe(batch).map((event) => this.redact(event));
+    const unique = dedupe(batch).map((event) => this.prepare(event));
     const costs = new Map<LlmCall, CallCost>();
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
     const priceOf = (event: LlmCall): bigint | null => costOf(event).micros;
+    const writes = (events: AgentEvent[]): BatchWrite => ({
+      events,
+      costOf,
+      projection: projectEvents(events, priceOf),
+      usage: rollupUsage(events, priceOf),
+    });
 
-    await this.partitions.ensureDays(unique.map((event) => utcDay(event.time)));
+    const days = new Set<string>();
+    for (const event of unique) days.add(dayOf(event.time));
+    await this.partitions.ensureDays(days);
     await this.repository.ensureTenantsAndProjects(unique);
-    let fresh: AgentEvent[];
+    let fresh = unique;
     try {
-      fresh = await this.repository.transaction(async (tx) => {
-        const stored = await tx.insertEvents(unique);
-        const fresh = unique.filter((event) => stored.has(eventKey(event)));
-        await tx.insertCalls(fresh, costOf);
-        await tx.applyProjection(projectEvents(fresh, priceOf));
-        await tx.applyUsage(rollupUsage(fresh, priceOf));
-        await tx.applyFailures(fresh);
-        await tx.applyAudit(fresh);
-        return fresh;
-      });
+      try {
+        await this.repository.storeNew(writes(unique));
+      } catch (error) {
+        if (codeOf(error) !== UNIQUE_VIOLATION) throw error;
+        fresh = await this.repository.storeDeduplicated(unique, writes);
+      }
     } catch (error) {
       // A partition dropped by retention in another process: re-check partitions on the redelivery.
-      if ((error as { code?: string }).code === '23514') this.partitions.forget();
+      if (codeOf(error) === CHECK_VIOLATION) this.partitions.forget();
       throw error;
     }
-    this.count(unique, fresh, costOf);
+    this.metrics.countBatch(unique, fresh.length === unique.length ? null : new Set(fresh), costOf);
   }
 
-  /** Secrets and PII leave the event here, before anything is stored (seed 001 "Retention & privacy"). */
-  private redact(event: AgentEvent): AgentEvent {
+  /**
+   * What is stored of an event. Secrets and PII leave it here, before anything is stored (seed 001
+   * "Retention & privacy"). An id or source with a lone UTF-16 surrogate (possible through a JSON
+   * escape) is stored with U+FFFD instead, as UTF-8 encoding would, so that the stored key and the key
+   * the batch compares with are the same string.
+   */
+  private prepare(event: AgentEvent): AgentEvent {
     const { value, found } = redactValue(event.data);
-    if (found.length === 0) return event;
     for (const kind of found) this.metrics.redactions.inc({ kind });
-    return { ...event, data: value } as AgentEvent;
-  }
-
-  private count(all: AgentEvent[], fresh: AgentEvent[], costOf: (event: LlmCall) => CallCost): void {
-    const freshSet = new Set(fresh);
-    for (const event of all) {
-      const stored = freshSet.has(event);
-      this.metrics.events.inc({ type: event.type, outcome: stored ? 'stored' : 'duplicate' });
-      if (!stored) continue;
-      if (event.type === 'llm_call') this.metrics.observeLlmCall(event, costOf(event));
-      if (event.type === 'tool_call') this.metrics.observeToolCall(event);
-    }
+    const wellFormed = event.id.isWellFormed() && event.source.isWellFormed();
+    if (found.length === 0 && wellFormed) return event;
+    return {
+      ...event,
+      id: event.id.toWellFormed(),
+      source: event.source.toWellFormed(),
+      data: value,
+    } as AgentEvent;
   }
 }
 
@@ -79,4 +91,13 @@ function dedupe(batch: AgentEvent[]): AgentEvent[] {
     seen.add(key);
     return true;
   });
+}
+
+/** The UTC day of an event time: a UTC ("Z") time starts with it, any other offset goes through Date. */
+function dayOf(time: string): string {
+  return time.endsWith('Z') ? time.slice(0, 10) : utcDay(time);
+}
+
+function codeOf(error: unknown): string | undefined {
+  return (error as { code?: string }).code;
 }

@@ -3,17 +3,13 @@ import { ApiAcceptedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Allow, CurrentCaller } from '../auth/auth.guard';
 import type { Caller } from '../auth/caller';
 import { openApiSchema, parseId, ValidBody } from '../http/validation';
-import {
-  ActionResult,
-  MuteBody,
-  RaiseCapBody,
-  ReasonBody,
-  ReopenPhaseBody,
-  UnmuteBody,
-} from './actions.schemas';
+import { ActionResult, MuteBody, RaiseCapBody, ReasonBody, ReopenPhaseBody, UnmuteBody } from './actions.schemas';
 import { ActionsService } from './actions.service';
 
-const accepted = ApiAcceptedResponse({ schema: openApiSchema(ActionResult), description: 'done by the owning service' });
+const accepted = ApiAcceptedResponse({
+  schema: openApiSchema(ActionResult),
+  description: 'done by the owning service',
+});
 
 /** Quick actions of the Admin Overview (seed 001); each audited and carried out by the service that owns it. */
 @ApiTags('actions')
@@ -26,7 +22,11 @@ export class ActionsController {
   @Allow('tenant.pause')
   @ApiOperation({ summary: 'Pause a tenant: cost-cap denies its admissions until unpaused' })
   @accepted
-  pause(@CurrentCaller() caller: Caller, @Param('tenant_id') tenantId: string, @ValidBody(ReasonBody) body: ReasonBody) {
+  pause(
+    @CurrentCaller() caller: Caller,
+    @Param('tenant_id') tenantId: string,
+    @ValidBody(ReasonBody) body: ReasonBody,
+  ) {
     return this.actions.pause(caller, parseId(tenantId, 'tenant_id'), body.reason, true);
   }
 
@@ -34,7 +34,11 @@ export class ActionsController {
   @HttpCode(202)
   @Allow('tenant.pause')
   @accepted
-  unpause(@CurrentCaller() caller: Caller, @Param('tenant_id') tenantId: string, @ValidBody(ReasonBody) body: ReasonBody) {
+  unpause(
+    @CurrentCaller() caller: Caller,
+    @Param('tenant_id') tenantId: string,
+    @ValidBody(ReasonBody) body: ReasonBody,
+  ) {
     return this.actions.pause(caller, parseId(tenantId, 'tenant_id'), body.reason, false);
   }
 
@@ -43,7 +47,11 @@ export class ActionsController {
   @Allow('caps.raise')
   @ApiOperation({ summary: 'Raise a cap, permanently or for 72 hours, with a reason' })
   @accepted
-  raise(@CurrentCaller() caller: Caller, @Param('tenant_id') tenantId: string, @ValidBody(RaiseCapBody) body: RaiseCapBody) {
+  raise(
+    @CurrentCaller() caller: Caller,
+    @Param('tenant_id') tenantId: string,
+    @ValidBody(RaiseCapBody) body: RaiseCapBody,
+  ) {
     return this.actions.raiseCap(caller, parseId(tenantId, 'tenant_id'), body);
   }
 
@@ -52,7 +60,11 @@ export class ActionsController {
   @Allow('runs.control')
   @ApiOperation({ summary: 'Ask the Coordinator to reopen a phase of the run (agent.control.v1)' })
   @accepted
-  reopen(@CurrentCaller() caller: Caller, @Param('run_id') runId: string, @ValidBody(ReopenPhaseBody) body: ReopenPhaseBody) {
+  reopen(
+    @CurrentCaller() caller: Caller,
+    @Param('run_id') runId: string,
+    @ValidBody(ReopenPhaseBody) body: ReopenPhaseBody,
+  ) {
     return this.actions.reopenPhase(caller, parseId(runId, 'run_id'), body);
   }
 

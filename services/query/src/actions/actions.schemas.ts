@@ -26,7 +26,12 @@ export const RaiseCapBody = z
     if (body.duration === '72h' && body.project_id !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['project_id'], message: 'a temporary raise applies to a tenant or run' });
     }
-    if (body.cap !== 'tenant_daily_cost' && body.cap !== 'run_cost' && body.cap !== 'run_external' && body.limit.includes('.')) {
+    if (
+      body.cap !== 'tenant_daily_cost' &&
+      body.cap !== 'run_cost' &&
+      body.cap !== 'run_external' &&
+      body.limit.includes('.')
+    ) {
       ctx.addIssue({ code: 'custom', path: ['limit'], message: 'tokens and seconds are whole numbers' });
     }
   });
@@ -40,7 +45,11 @@ export const MuteBody = z
     tenant_id: Id.optional().describe('Admin only (default: your tenant)'),
     rule: z.string().min(1).max(200).optional().describe('one alert rule; absent mutes every Owner rule'),
     ends_at: z.iso.datetime({ offset: true }).optional(),
-    duration_hours: z.number().positive().max(24 * 90).optional(),
+    duration_hours: z
+      .number()
+      .positive()
+      .max(24 * 90)
+      .optional(),
     reason,
   })
   .refine((body) => (body.ends_at === undefined) !== (body.duration_hours === undefined), {

@@ -52,7 +52,13 @@ export class ActionsService {
       action: body.duration === 'permanent' ? 'caps.set' : 'caps.raise_72h',
       target: body.run_id ?? body.project_id ?? id,
       reason: body.reason,
-      params: { cap: body.cap, limit: body.limit, duration: body.duration, run_id: body.run_id, project_id: body.project_id },
+      params: {
+        cap: body.cap,
+        limit: body.limit,
+        duration: body.duration,
+        run_id: body.run_id,
+        project_id: body.project_id,
+      },
       executor: 'cost-cap' as const,
     };
     return this.perform(caller, entry, () => {
@@ -115,7 +121,14 @@ export class ActionsService {
 
   async unmute(caller: Caller, muteId: string, body: UnmuteBody): Promise<ActionResult> {
     const id = tenantOf(caller, body.tenant_id) ?? caller.principal.tenantId;
-    const entry = { tenantId: id, action: 'alerts.unmute', target: muteId, reason: body.reason, params: {}, executor: 'alert' as const };
+    const entry = {
+      tenantId: id,
+      action: 'alerts.unmute',
+      target: muteId,
+      reason: body.reason,
+      params: {},
+      executor: 'alert' as const,
+    };
     return this.perform(caller, entry, () =>
       this.alert.unmute(muteId, { tenant_id: id, actor: caller.principal.subject, reason: body.reason }),
     );
@@ -127,13 +140,17 @@ export class ActionsService {
     action: string,
     reason: string,
     params: Record<string, unknown>,
-    build: (
-      run: { phase: string | null },
-      base: Omit<ControlCommand, 'type' | 'phase'>,
-    ) => ControlCommand,
+    build: (run: { phase: string | null }, base: Omit<ControlCommand, 'type' | 'phase'>) => ControlCommand,
   ): Promise<ActionResult> {
     const run = await this.runs.findVisibleRun(caller, runId);
-    const entry = { tenantId: run.tenant_id, action, target: run.run_id, reason, params, executor: 'coordinator' as const };
+    const entry = {
+      tenantId: run.tenant_id,
+      action,
+      target: run.run_id,
+      reason,
+      params,
+      executor: 'coordinator' as const,
+    };
     return this.perform(caller, entry, (auditId) =>
       this.coordinator.send(
         build(run, {
@@ -158,7 +175,14 @@ export class ActionsService {
 
   private async perform(
     caller: Caller,
-    entry: { tenantId: string; action: string; target: string; reason: string; params: Record<string, unknown>; executor: Executor },
+    entry: {
+      tenantId: string;
+      action: string;
+      target: string;
+      reason: string;
+      params: Record<string, unknown>;
+      executor: Executor;
+    },
     run: (auditId: string) => Promise<UpstreamAnswer>,
   ): Promise<ActionResult> {
     const p = caller.principal;
@@ -177,6 +201,12 @@ export class ActionsService {
       throw error;
     }
     await this.audit.finish(auditId, 'succeeded', `${entry.executor} answered ${answer.status}`);
-    return { audit_id: auditId, action: entry.action, executor: entry.executor, outcome: 'succeeded', result: answer.body };
+    return {
+      audit_id: auditId,
+      action: entry.action,
+      executor: entry.executor,
+      outcome: 'succeeded',
+      result: answer.body,
+    };
   }
 }

@@ -24,7 +24,8 @@ async function call(
   body: unknown,
   timeoutMs: number,
 ): Promise<UpstreamAnswer> {
-  if (!baseUrl) throw new UnavailableError(`${service} is not configured (${service.toUpperCase().replace('-', '_')}_URL)`);
+  if (!baseUrl)
+    throw new UnavailableError(`${service} is not configured (${service.toUpperCase().replace('-', '_')}_URL)`);
   let response: Response;
   try {
     response = await fetch(new URL(path, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`), {
@@ -119,7 +120,9 @@ export class CoordinatorPublisher implements OnApplicationShutdown {
       const [meta] = await producer.send({
         topic,
         acks: -1,
-        messages: [{ key: command.tenant_id, value: JSON.stringify(command), headers: { 'content-type': 'application/json' } }],
+        messages: [
+          { key: command.tenant_id, value: JSON.stringify(command), headers: { 'content-type': 'application/json' } },
+        ],
       });
       return { status: 202, body: { topic, partition: meta?.partition, offset: meta?.baseOffset } };
     } catch (error) {
@@ -137,7 +140,11 @@ export class CoordinatorPublisher implements OnApplicationShutdown {
   private connected(): Promise<Producer> {
     this.producer ??= (async () => {
       const kafka = createKafka(
-        { brokers: this.config.KAFKA_BROKERS, clientId: 'agentmeter-query', topicPrefix: this.config.KAFKA_TOPIC_PREFIX },
+        {
+          brokers: this.config.KAFKA_BROKERS,
+          clientId: 'agentmeter-query',
+          topicPrefix: this.config.KAFKA_TOPIC_PREFIX,
+        },
         this.logger,
       );
       const producer = kafka.producer({

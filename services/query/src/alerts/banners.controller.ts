@@ -17,7 +17,10 @@ export const BannersQuery = z.object({
 export type BannersQuery = z.output<typeof BannersQuery>;
 
 export const Banner = z.object({
+  id: z.string().nullable(),
   tenant_id: z.string(),
+  audience: z.string().nullable().describe("'owner': the tenant's users; 'admin': platform admins"),
+  rule: z.string().nullable(),
   alert_key: z.string().nullable(),
   severity: z.string().nullable(),
   title: z.string().nullable(),
@@ -36,13 +39,23 @@ export type BannerList = z.output<typeof BannerList>;
 export class BannersRepository {
   constructor(private readonly db: DataSource) {}
 
-  async list(tenantId: string, includeResolved: boolean, limit: number): Promise<Array<Record<string, unknown>>> {
+  /**
+   * Banners for the tenant's users (audience 'owner'), plus, for Admins, the platform's Admin banners of
+   * every tenant (audience 'admin').
+   */
+  async list(
+    tenantId: string,
+    withAdminBanners: boolean,
+    includeResolved: boolean,
+    limit: number,
+  ): Promise<Array<Record<string, unknown>>> {
     try {
       const rows: Array<{ row: Record<string, unknown> }> = await this.db.query(
         `SELECT to_jsonb(b) AS row FROM alert_banners b
-          WHERE b.tenant_id = $1 AND ($2 OR b.resolved_at IS NULL)
-          ORDER BY b.created_at DESC LIMIT $3`,
-        [tenantId, includeResolved, limit],
+          WHERE ((b.tenant_id = $1 AND b.audience = 'owner') OR ($2 AND b.audience = 'admin'))
+            AND ($3 OR b.resolved_at IS NULL)
+          ORDER BY b.created_at DESC LIMIT $4`,
+        [tenantId, withAdminBanners, includeResolved, limit],
       );
       return rows.map((r) => r.row);
     } catch (error) {
@@ -65,7 +78,12 @@ export class BannersController {
   @ApiOperation({ summary: "In-app banners of the caller's tenant, newest first" })
   @ApiOkResponse({ schema: openApiSchema(BannerList) })
   async list(@CurrentCaller() caller: Caller, @ValidQuery(BannersQuery) query: BannersQuery): Promise<BannerList> {
-    const rows = await this.banners.list(caller.principal.tenantId, query.include_resolved === 'true', query.limit ?? 50);
+    const rows = await this.banners.list(
+      caller.principal.tenantId,
+      caller.principal.roles.has('admin'),
+      query.include_resolved === 'true',
+      query.limit ?? 50,
+    );
     return { items: rows.map(toBanner) };
   }
 }
@@ -76,7 +94,10 @@ function toBanner(row: Record<string, unknown>): z.output<typeof Banner> {
     return null;
   };
   return {
+    id: text('id'),
     tenant_id: String(row.tenant_id),
+    audience: text('audience'),
+    rule: text('rule'),
     alert_key: text('alert_key', 'key', 'alert_id'),
     severity: text('severity'),
     title: text('title'),

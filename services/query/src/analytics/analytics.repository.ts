@@ -4,7 +4,16 @@ import { DataSource } from 'typeorm';
 /** Dimensions of cost and usage answers (seed 004 group_by), mapped to SQL over fixed column names. */
 export const COST_DIMENSIONS = ['agent', 'tenant', 'project', 'model', 'user', 'mcp_server', 'phase'] as const;
 export type CostDimension = (typeof COST_DIMENSIONS)[number];
-export const USAGE_DIMENSIONS = ['agent', 'tenant', 'project', 'model', 'provider', 'tool', 'mcp_server', 'user'] as const;
+export const USAGE_DIMENSIONS = [
+  'agent',
+  'tenant',
+  'project',
+  'model',
+  'provider',
+  'tool',
+  'mcp_server',
+  'user',
+] as const;
 export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
 export type Interval = 'day' | 'week' | 'month';
 
@@ -88,7 +97,8 @@ export class AnalyticsRepository {
   constructor(private readonly db: DataSource) {}
 
   async costs(window: Window, dimension: CostDimension, interval: Interval | null): Promise<CostRow[]> {
-    const params: unknown[] = [window.fromDay, window.toDay, window.from, window.to, window.tenantId];
+    // [from, to) as timestamps; the rollups' days are the UTC days of that range.
+    const params: unknown[] = [window.from, window.to, window.tenantId];
     const tenant = tenantColumn(dimension);
     const llm =
       dimension === 'phase'
@@ -97,14 +107,15 @@ export class AnalyticsRepository {
                   sum(prompt_tokens) AS input_tokens, sum(completion_tokens) AS output_tokens,
                   sum(cached_tokens) AS cached_tokens
              FROM llm_calls
-            WHERE time >= $3 AND time < $4 AND ($5::text IS NULL OR tenant_id = $5)
+            WHERE time >= $1 AND time < $2 AND ($3::text IS NULL OR tenant_id = $3)
             GROUP BY 1, 2, 3`
         : `SELECT ${bucketOf(interval, 'day')} AS bucket, ${tenant} AS tenant_id, ${USAGE_KEY[dimension]} AS key,
                   sum(cost_micros) AS llm, 0::numeric AS ext, sum(call_count) AS calls,
                   sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                   sum(cached_tokens) AS cached_tokens
              FROM usage_daily
-            WHERE day >= $1::date AND day <= $2::date AND kind = 'llm' AND ($5::text IS NULL OR tenant_id = $5)
+            WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date
+              AND kind = 'llm' AND ($3::text IS NULL OR tenant_id = $3)
             GROUP BY 1, 2, 3`;
     return this.db.query(
       `WITH parts AS (
@@ -113,7 +124,7 @@ export class AnalyticsRepository {
          SELECT ${bucketOf(interval, `(time AT TIME ZONE 'UTC')::date`)}, ${tenant}, ${EXTERNAL_KEY[dimension]},
                 0, sum(amount_micros), 0, 0, 0, 0
            FROM external_charges
-          WHERE time >= $3 AND time < $4 AND ($5::text IS NULL OR tenant_id = $5)
+          WHERE time >= $1 AND time < $2 AND ($3::text IS NULL OR tenant_id = $3)
           GROUP BY 1, 2, 3)
        SELECT bucket, tenant_id, key, sum(llm)::text AS llm_micros, sum(ext)::text AS external_micros,
               sum(calls)::text AS calls, sum(input_tokens)::text AS input_tokens,
@@ -191,7 +202,9 @@ export class AnalyticsRepository {
               count(*) FILTER (WHERE status = 'succeeded')::int AS succeeded,
               count(*) FILTER (WHERE status = 'failed')::int AS failed,
               count(*) FILTER (WHERE status = 'running')::int AS running,
-              count(*) FILTER (WHERE interventions > 0)::int AS with_interventions,
+              count(*) FILTER (WHERE EXISTS (
+                SELECT 1 FROM interventions i WHERE i.tenant_id = runs.tenant_id AND i.run_id = runs.run_id)
+              )::int AS with_interventions,
               COALESCE(sum(tokens_in + tokens_out), 0)::text AS tokens,
               COALESCE(sum(cost_micros), 0)::text AS cost_micros
          FROM runs

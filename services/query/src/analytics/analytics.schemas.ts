@@ -72,7 +72,11 @@ export const UsageAnswer = z.object({
   interval: Interval.nullable(),
   tenant_id: z.string().nullable(),
   rows: z.array(
-    UsageFigures.extend({ bucket: z.string().nullable(), tenant_id: z.string().nullable(), key: z.string().nullable() }),
+    UsageFigures.extend({
+      bucket: z.string().nullable(),
+      tenant_id: z.string().nullable(),
+      key: z.string().nullable(),
+    }),
   ),
   totals: UsageFigures,
 });

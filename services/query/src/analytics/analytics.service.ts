@@ -12,7 +12,14 @@ import { type Caller, tenantOf } from '../auth/caller';
 import { Limits } from '../http/limits';
 import { type View, ViewPolicy } from '../tenants/view.policy';
 import { AnalyticsRepository, type UsageRow, type Window } from './analytics.repository';
-import type { CostsAnswer, CostsQuery, MetricsAnswer, MetricsQuery, UsageAnswer, UsageQuery } from './analytics.schemas';
+import type {
+  CostsAnswer,
+  CostsQuery,
+  MetricsAnswer,
+  MetricsQuery,
+  UsageAnswer,
+  UsageQuery,
+} from './analytics.schemas';
 
 type UsageFigures = Omit<UsageAnswer['totals'], never>;
 
@@ -43,7 +50,15 @@ export class AnalyticsService {
         bucket: row.bucket,
         tenant_id: row.tenant_id,
         key: row.key,
-        ...costFigures(llm, ext, Number(row.calls), Number(row.input_tokens), Number(row.output_tokens), Number(row.cached_tokens), view),
+        ...costFigures(
+          llm,
+          ext,
+          Number(row.calls),
+          Number(row.input_tokens),
+          Number(row.output_tokens),
+          Number(row.cached_tokens),
+          view,
+        ),
       };
     });
     return {
@@ -67,7 +82,12 @@ export class AnalyticsService {
       kind: query.kind ?? null,
       interval: query.interval ?? null,
       tenant_id: window.tenantId,
-      rows: rows.map((row) => ({ bucket: row.bucket, tenant_id: row.tenant_id, key: row.key, ...usageFigures(row, view) })),
+      rows: rows.map((row) => ({
+        bucket: row.bucket,
+        tenant_id: row.tenant_id,
+        key: row.key,
+        ...usageFigures(row, view),
+      })),
       totals: usageFigures(total ?? emptyUsage(), view),
     };
   }
@@ -136,9 +156,7 @@ export class AnalyticsService {
     const range = dayRange(this.clock.now(), days);
     const tenantId = tenantOf(caller, tenantParam);
     const window: Window = { tenantId, ...range };
-    const view: View = tenantId
-      ? await this.views.viewOf(caller.principal, tenantId)
-      : { traces: false, tokens: true }; // 'all' scope: Admin
+    const view: View = tenantId ? await this.views.viewOf(caller.principal, tenantId) : { traces: false, tokens: true }; // 'all' scope: Admin
     return { window, view, period: { from_day: range.fromDay, to_day: range.toDay, days } };
   }
 }
@@ -174,7 +192,11 @@ function usageFigures(row: UsageRow, view: View): UsageFigures {
     // The last bucket has no upper bound: report the largest finite bound's overflow as null.
     p95_latency_ms: p95 === null || !Number.isFinite(p95) ? null : p95,
     ...(view.tokens
-      ? { input_tokens: Number(row.input_tokens), output_tokens: Number(row.output_tokens), cached_tokens: Number(row.cached_tokens) }
+      ? {
+          input_tokens: Number(row.input_tokens),
+          output_tokens: Number(row.output_tokens),
+          cached_tokens: Number(row.cached_tokens),
+        }
       : {}),
     cost_usd: formatUsd(BigInt(row.cost_micros)),
     unpriced_calls: Number(row.unpriced_calls),

@@ -85,7 +85,11 @@ export class AuditController {
   @CsvExport({ filename: 'audit', rows: 'items' })
   @ApiOperation({ summary: 'The audit log of actions, newest first; keyset pages (cursor)' })
   @ApiOkResponse({ schema: openApiSchema(AuditPage) })
-  list(@CurrentCaller() caller: Caller, @ValidQuery(AuditQuery) query: AuditQuery, @Req() req: Request): Promise<AuditPage> {
+  list(
+    @CurrentCaller() caller: Caller,
+    @ValidQuery(AuditQuery) query: AuditQuery,
+    @Req() req: Request,
+  ): Promise<AuditPage> {
     return this.audit.list(caller, query, wantsCsv(req));
   }
 }

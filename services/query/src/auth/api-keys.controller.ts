@@ -51,7 +51,9 @@ export class ApiKeysService {
       throw new ForbiddenError(`your roles may not issue ${body.role} keys`);
     }
     const key = newApiKey();
-    const auditId = await this.audit.begin(this.entry(caller, tenantId, 'api_key.create', key.keyId, { role: body.role, name: body.name }));
+    const auditId = await this.audit.begin(
+      this.entry(caller, tenantId, 'api_key.create', key.keyId, { role: body.role, name: body.name }),
+    );
     const row = await this.keys.insert({
       key_id: key.keyId,
       tenant_id: tenantId,
@@ -78,7 +80,13 @@ export class ApiKeysService {
     this.verifier.forget(keyId);
   }
 
-  private entry(caller: Caller, tenantId: string | null, action: string, target: string, params: Record<string, unknown>) {
+  private entry(
+    caller: Caller,
+    tenantId: string | null,
+    action: string,
+    target: string,
+    params: Record<string, unknown>,
+  ) {
     const p = caller.principal;
     return {
       tenantId,

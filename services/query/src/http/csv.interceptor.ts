@@ -116,7 +116,8 @@ export function longRows(body: unknown): Row[] {
         } else rows.push({ section, item: index, field: '', value: item });
       });
     } else if (value !== null && typeof value === 'object') {
-      for (const [field, cell] of Object.entries(flatten(value as Row))) rows.push({ section, item: '', field, value: cell });
+      for (const [field, cell] of Object.entries(flatten(value as Row)))
+        rows.push({ section, item: '', field, value: cell });
     } else rows.push({ section, item: '', field: '', value });
   }
   return rows;

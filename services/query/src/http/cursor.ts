@@ -9,7 +9,10 @@ export function encodeCursor(values: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url');
 }
 
-const CursorValues = z.array(z.union([z.string().max(500), z.number()])).min(1).max(4);
+const CursorValues = z
+  .array(z.union([z.string().max(500), z.number()]))
+  .min(1)
+  .max(4);
 
 export function decodeCursor(cursor: string | undefined, arity: number): Array<string | number> | null {
   if (cursor === undefined) return null;
@@ -20,6 +23,7 @@ export function decodeCursor(cursor: string | undefined, arity: number): Array<s
     throw new InvalidRequestError('cursor: not a cursor of this API');
   }
   const values = CursorValues.safeParse(parsed);
-  if (!values.success || values.data.length !== arity) throw new InvalidRequestError('cursor: not a cursor of this API');
+  if (!values.success || values.data.length !== arity)
+    throw new InvalidRequestError('cursor: not a cursor of this API');
   return values.data;
 }

@@ -13,7 +13,9 @@ export class Limits {
 
   /** Page size of a JSON answer, or of a CSV export (which may be larger, up to QUERY_MAX_EXPORT_ROWS). */
   pageSize(requested: number | undefined, csv = false): number {
-    const max = csv ? Math.max(this.config.QUERY_MAX_EXPORT_ROWS, this.config.QUERY_MAX_PAGE_SIZE) : this.config.QUERY_MAX_PAGE_SIZE;
+    const max = csv
+      ? Math.max(this.config.QUERY_MAX_EXPORT_ROWS, this.config.QUERY_MAX_PAGE_SIZE)
+      : this.config.QUERY_MAX_PAGE_SIZE;
     if (requested === undefined) return csv ? max : DEFAULT_PAGE_SIZE;
     if (requested > max) throw new InvalidRequestError(`limit: at most ${max}`);
     return requested;

@@ -16,7 +16,7 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override async getTracker(request: Record<string, unknown>): Promise<string> {
-    const principal = (request as AuthenticatedRequest).principal!;
+    const principal = (request as unknown as AuthenticatedRequest).principal!;
     return `${principal.tenantId}\u0000${principal.credential}`;
   }
 

@@ -1,11 +1,20 @@
-import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
+import {
+  type CallHandler,
+  type ExecutionContext,
+  Inject,
+  Injectable,
+  type NestInterceptor,
+  SetMetadata,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { type Observable, throwError, timeout } from 'rxjs';
 import { QueryConfig } from '../config';
 import { TimeoutError } from '../errors/problem.filter';
 
-/** Nest's marker of Server-Sent Events handlers (@Sse), which are long-lived by design. */
-const SSE_METADATA = '__sse__';
+const LONG_LIVED = 'agentmeter:long-lived';
+
+/** Marks a handler whose answer is long-lived by design (Server-Sent Events): no request timeout. */
+export const LongLived = () => SetMetadata(LONG_LIVED, true);
 
 /**
  * A request that has not produced its answer within QUERY_REQUEST_TIMEOUT_MS answers 503 with Retry-After.
@@ -19,7 +28,7 @@ export class TimeoutInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (this.reflector.get<boolean>(SSE_METADATA, context.getHandler())) return next.handle();
+    if (this.reflector.get<boolean>(LONG_LIVED, context.getHandler())) return next.handle();
     const ms = this.config.QUERY_REQUEST_TIMEOUT_MS;
     return next
       .handle()

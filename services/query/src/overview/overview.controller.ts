@@ -24,7 +24,10 @@ export class OverviewController {
   @CsvExport({ filename: 'admin-overview', rows: 'long' })
   @ApiOperation({ summary: "Today's spend, last failures, stuck projects, caps approaching, 7/30-day trends" })
   @ApiOkResponse({ schema: openApiSchema(AdminOverview) })
-  admin(@CurrentCaller() caller: Caller, @ValidQuery(AdminOverviewQuery) query: AdminOverviewQuery): Promise<AdminOverview> {
+  admin(
+    @CurrentCaller() caller: Caller,
+    @ValidQuery(AdminOverviewQuery) query: AdminOverviewQuery,
+  ): Promise<AdminOverview> {
     return this.overview.admin(caller, query);
   }
 

@@ -65,7 +65,10 @@ export class OverviewRepository {
   constructor(private readonly db: DataSource) {}
 
   /** Today's LLM spend per model from the day rollups. */
-  async spendByModel(day: string, filter: OverviewFilter): Promise<Array<{ model: string; provider: string; micros: string; calls: string; tokens: string }>> {
+  async spendByModel(
+    day: string,
+    filter: OverviewFilter,
+  ): Promise<Array<{ model: string; provider: string; micros: string; calls: string; tokens: string }>> {
     return this.db.query(
       `SELECT model, provider, sum(cost_micros)::text AS micros, sum(call_count)::text AS calls,
               sum(input_tokens + output_tokens)::text AS tokens
@@ -78,7 +81,10 @@ export class OverviewRepository {
   }
 
   /** Today's spend per tenant: LLM calls from the rollups, plus external charges (unless a model is asked). */
-  async spendByTenant(day: string, filter: OverviewFilter): Promise<Array<{ tenant_id: string; llm_micros: string; external_micros: string }>> {
+  async spendByTenant(
+    day: string,
+    filter: OverviewFilter,
+  ): Promise<Array<{ tenant_id: string; llm_micros: string; external_micros: string }>> {
     return this.db.query(
       `SELECT tenant_id, sum(llm)::text AS llm_micros, sum(ext)::text AS external_micros FROM (
          SELECT tenant_id, sum(cost_micros) AS llm, 0::numeric AS ext
@@ -190,7 +196,10 @@ export class OverviewRepository {
   }
 
   /** The latest ships (publish_done) of a tenant, through the partial index of the log. */
-  async recentShips(tenantId: string, limit: number): Promise<Array<{ time: Date; run_id: string; payload: Record<string, unknown> }>> {
+  async recentShips(
+    tenantId: string,
+    limit: number,
+  ): Promise<Array<{ time: Date; run_id: string; payload: Record<string, unknown> }>> {
     return this.db.query(
       `SELECT time, run_id, payload FROM events
         WHERE tenant_id = $1 AND type = 'publish_done'
@@ -220,7 +229,19 @@ export class OverviewRepository {
   }
 
   /** Every attempt of one run's phases, in order. */
-  async attempts(tenantId: string, runId: string): Promise<Array<{ phase: string; attempt: number; role: string | null; status: string; started_at: Date | null; finished_at: Date | null }>> {
+  async attempts(
+    tenantId: string,
+    runId: string,
+  ): Promise<
+    Array<{
+      phase: string;
+      attempt: number;
+      role: string | null;
+      status: string;
+      started_at: Date | null;
+      finished_at: Date | null;
+    }>
+  > {
     return this.db.query(
       `SELECT phase, attempt, role, status, started_at, finished_at FROM stages
         WHERE tenant_id = $1 AND run_id = $2 ORDER BY started_at NULLS LAST, phase, attempt`,
@@ -229,7 +250,10 @@ export class OverviewRepository {
   }
 
   /** Artifact versions written per phase across some runs (bounded to their partitions). */
-  async artifactVersions(tenantId: string, runs: RunRow[]): Promise<Array<{ phase: string; version: string; writes: number; runs: number }>> {
+  async artifactVersions(
+    tenantId: string,
+    runs: RunRow[],
+  ): Promise<Array<{ phase: string; version: string; writes: number; runs: number }>> {
     if (runs.length === 0) return [];
     const from = new Date(Math.min(...runs.map((r) => r.first_event_at.getTime())));
     const to = new Date(Math.max(...runs.map((r) => r.last_event_at.getTime())));

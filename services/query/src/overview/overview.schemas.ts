@@ -68,9 +68,7 @@ export const AdminOverview = z.object({
   spend_today: z.object({
     total_usd: usd,
     by_model: z.array(z.object({ model: z.string(), provider: z.string(), cost_usd: usd, calls: z.number(), tokens })),
-    by_tenant: z.array(
-      z.object({ tenant_id: z.string(), cost_usd: usd, llm_cost_usd: usd, external_cost_usd: usd }),
-    ),
+    by_tenant: z.array(z.object({ tenant_id: z.string(), cost_usd: usd, llm_cost_usd: usd, external_cost_usd: usd })),
   }),
   last_failures: z.array(Failure),
   stuck_projects: z.array(Stuck),
@@ -141,9 +139,20 @@ export const ProjectOverview = z.object({
     .array(z.object({ phase: z.string(), version: z.string(), writes: z.number(), runs: z.number() }))
     .describe('artifact versions written per phase over the recent runs'),
   recent_runs: z.array(
-    z.object({ run_id: z.string(), status: z.string(), phase: z.string().nullable(), started_at: z.string().nullable(), cost_usd: usd }),
+    z.object({
+      run_id: z.string(),
+      status: z.string(),
+      phase: z.string().nullable(),
+      started_at: z.string().nullable(),
+      cost_usd: usd,
+    }),
   ),
   open_flags: z.array(Failure),
-  next_action: z.object({ action: z.string(), run_id: z.string().nullable(), phase: z.string().nullable(), reason: z.string() }),
+  next_action: z.object({
+    action: z.string(),
+    run_id: z.string().nullable(),
+    phase: z.string().nullable(),
+    reason: z.string(),
+  }),
 });
 export type ProjectOverview = z.output<typeof ProjectOverview>;

@@ -117,7 +117,8 @@ export class OverviewService {
     if (query.phase) {
       notes.push('phase filters failures, stuck projects and caps; spend and trends come from rollups kept per role');
     }
-    if (query.model) notes.push('with a model filter, spend and trends leave out external charges (they have no model)');
+    if (query.model)
+      notes.push('with a model filter, spend and trends leave out external charges (they have no model)');
     if (!tenantCaps.available) notes.push(tenantCaps.note);
 
     return {
@@ -193,7 +194,8 @@ export class OverviewService {
         due: counts.proofs_due,
         completed: counts.proofs_completed,
         passed: counts.proofs_passed,
-        completion_rate: counts.proofs_due === 0 ? null : Math.round((counts.proofs_passed / counts.proofs_due) * 10_000) / 10_000,
+        completion_rate:
+          counts.proofs_due === 0 ? null : Math.round((counts.proofs_passed / counts.proofs_due) * 10_000) / 10_000,
       },
     };
   }
@@ -268,7 +270,8 @@ export class OverviewService {
     if (scoped !== null) throw new NotFoundError(`project ${projectId} not found`);
     const any = await this.repository.projectTenants(projectId, null);
     if (any.length === 0) throw new NotFoundError(`project ${projectId} not found`);
-    if (any.length > 1) throw new AmbiguousRunError(`project id ${projectId} exists in several tenants: pass tenant_id`);
+    if (any.length > 1)
+      throw new AmbiguousRunError(`project id ${projectId} exists in several tenants: pass tenant_id`);
     return any[0]!;
   }
 

@@ -21,7 +21,7 @@ export class StageMetrics {
   prompt_tokens?: number | null;
   @ApiPropertyOptional({ nullable: true, type: Number }) completion_tokens?: number | null;
   @ApiPropertyOptional({ nullable: true, type: Number }) total_tokens?: number | null;
-  @ApiProperty({ description: 'decimal USD of the stage\'s LLM calls' }) cost_usd!: string;
+  @ApiProperty({ description: "decimal USD of the stage's LLM calls" }) cost_usd!: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) started_at!: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finished_at!: string | null;
   @ApiProperty({ nullable: true, type: Number, description: 'finished_at - started_at; null while running' })

@@ -1,4 +1,5 @@
 import { Inject, Injectable, type MessageEvent, type OnModuleDestroy } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { Observable } from 'rxjs';
 import type { Caller } from '../auth/caller';
@@ -39,6 +40,30 @@ export class RunStreamService implements OnModuleDestroy {
     @Inject(QueryConfig) private readonly config: QueryConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
+
+  /**
+   * Answers the request with the run's event stream. The run is resolved first, so a missing or another
+   * tenant's run answers 404 like every other route, before any stream starts.
+   */
+  async serve(caller: Caller, runId: string, req: Request, res: Response): Promise<void> {
+    const events = await this.open(caller, runId);
+    res.status(200).set({
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders();
+    const subscription = events.subscribe({
+      next: (event) => {
+        const id = event.id ? `id: ${event.id}\n` : '';
+        res.write(`event: ${event.type ?? 'message'}\n${id}data: ${JSON.stringify(event.data)}\n\n`);
+      },
+      error: () => res.end(),
+      complete: () => res.end(),
+    });
+    req.on('close', () => subscription.unsubscribe());
+  }
 
   /** Resolves the run first (404 before the stream starts), then streams it. */
   async open(caller: Caller, runId: string): Promise<Observable<MessageEvent>> {

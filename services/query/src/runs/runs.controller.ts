@@ -1,10 +1,10 @@
-import { Controller, Get, type MessageEvent, Param, Req, Sse } from '@nestjs/common';
+import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
-import type { Observable } from 'rxjs';
+import type { Request, Response } from 'express';
 import { Allow, CurrentCaller } from '../auth/auth.guard';
 import type { Caller } from '../auth/caller';
 import { CsvExport, wantsCsv } from '../http/csv.interceptor';
+import { LongLived } from '../http/timeout.interceptor';
 import { openApiSchema, parseId, ValidQuery } from '../http/validation';
 import { RunStreamService } from './run-stream.service';
 import { RunMetrics } from './run-metrics.dto';
@@ -24,7 +24,11 @@ export class RunsController {
   @CsvExport({ filename: 'runs', rows: 'items' })
   @ApiOperation({ summary: 'Runs, newest first, filtered; keyset pages (cursor)' })
   @ApiOkResponse({ schema: openApiSchema(RunPage) })
-  list(@CurrentCaller() caller: Caller, @ValidQuery(RunsQuery) query: RunsQuery, @Req() req: Request): Promise<RunPage> {
+  list(
+    @CurrentCaller() caller: Caller,
+    @ValidQuery(RunsQuery) query: RunsQuery,
+    @Req() req: Request,
+  ): Promise<RunPage> {
     return this.runs.list(caller, query, wantsCsv(req));
   }
 
@@ -50,14 +54,20 @@ export class RunsController {
     return this.runs.events(caller, parseId(runId, 'run_id'), query, wantsCsv(req));
   }
 
-  @Sse(':run_id/stream')
+  @Get(':run_id/stream')
   @Allow('runs.read')
+  @LongLived()
   @ApiProduces('text/event-stream')
   @ApiOperation({
     summary: "Server-Sent Events of a run's changes",
     description: 'events: metrics (the /metrics answer, at once and on every change), heartbeat, end (terminal state)',
   })
-  stream(@CurrentCaller() caller: Caller, @Param('run_id') runId: string): Promise<Observable<MessageEvent>> {
-    return this.streams.open(caller, parseId(runId, 'run_id'));
+  stream(
+    @CurrentCaller() caller: Caller,
+    @Param('run_id') runId: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    return this.streams.serve(caller, parseId(runId, 'run_id'), req, res);
   }
 }

@@ -28,7 +28,7 @@ export interface RunRow {
 }
 
 /** A run row with its keyset position (exact to the microsecond, which a JS Date is not). */
-export type RunListRow = RunRow & { position: string };
+export type RunListRow = RunRow & { position: string; intervention_count: number };
 
 export interface StageRow {
   phase: string;
@@ -80,8 +80,7 @@ export interface RunChange {
 }
 
 /** Microsecond-exact ISO text of a timestamp, for keyset cursors. */
-export const POSITION = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+export const POSITION = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** Reads of runs. Tenant scope is a required argument; the cross-tenant reads say so by name. */
 @Injectable()
@@ -123,7 +122,10 @@ export class RunsRepository {
     }
     params.push(filter.limit);
     return this.db.query(
-      `SELECT *, ${POSITION('first_event_at')} AS position FROM runs
+      `SELECT *, ${POSITION('first_event_at')} AS position,
+              (SELECT count(*)::int FROM interventions i
+                WHERE i.tenant_id = runs.tenant_id AND i.run_id = runs.run_id) AS intervention_count
+         FROM runs
         WHERE ${where.join(' AND ')}
         ORDER BY first_event_at DESC, run_id DESC
         LIMIT $${params.length}`,

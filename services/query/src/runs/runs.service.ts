@@ -7,7 +7,7 @@ import { Limits } from '../http/limits';
 import { LinksService } from '../links/links.service';
 import { type View, ViewPolicy } from '../tenants/view.policy';
 import type { CacheSpace, McpCache, RunMetrics, StageMetrics } from './run-metrics.dto';
-import { RunsRepository, type CacheRow, type RunRow, type StageRow } from './runs.repository';
+import { RunsRepository, type CacheRow, type RunListRow, type RunRow, type StageRow } from './runs.repository';
 import type { EventPage, EventsQuery, RunPage, RunSummary, RunsQuery, TimelineEvent } from './runs.schemas';
 
 export class AmbiguousRunError extends Error {
@@ -147,7 +147,9 @@ export function toRunMetrics(
     finished_at: iso(run.finished_at),
     server_time: now.toISOString(),
     totals: {
-      ...(view.tokens ? { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } : {}),
+      ...(view.tokens
+        ? { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+        : {}),
       cost_usd: formatUsd(BigInt(run.cost_micros)),
       llm_calls: run.llm_calls,
     },
@@ -203,7 +205,7 @@ function toMcpCache(rows: CacheRow[]): McpCache | null {
   };
 }
 
-export function toSummary(run: RunRow, view: View): RunSummary {
+export function toSummary(run: RunListRow, view: View): RunSummary {
   const prompt = Number(run.tokens_in);
   const completion = Number(run.tokens_out);
   return {
@@ -225,7 +227,7 @@ export function toSummary(run: RunRow, view: View): RunSummary {
     external_cost_usd: formatUsd(BigInt(run.external_micros)),
     llm_calls: run.llm_calls,
     cached: run.cached,
-    interventions: run.interventions,
+    interventions: run.intervention_count,
     error: run.error,
   };
 }

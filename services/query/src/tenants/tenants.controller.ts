@@ -56,7 +56,11 @@ export class TenantsController {
   @Allow('tenant.settings')
   @ApiOperation({ summary: "A tenant's settings (whether Owners see raw tokens); audited" })
   @ApiOkResponse({ schema: openApiSchema(Settings) })
-  update(@CurrentCaller() caller: Caller, @Param('tenant_id') tenantId: string, @ValidBody(SettingsBody) body: SettingsBody) {
+  update(
+    @CurrentCaller() caller: Caller,
+    @Param('tenant_id') tenantId: string,
+    @ValidBody(SettingsBody) body: SettingsBody,
+  ) {
     return this.settings.update(caller, parseId(tenantId, 'tenant_id'), body);
   }
 }

@@ -1,0 +1,4 @@
+import './telemetry';
+import { bootstrap } from './app.module';
+
+void bootstrap();

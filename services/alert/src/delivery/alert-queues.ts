@@ -1,0 +1,96 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  ALERT_DELIVERY_BACKOFF,
+  ALERT_DELIVERY_QUEUES,
+  AlertJobNames,
+  AlertQueues,
+  type AlertDeliverJob,
+  type AlertRulesJob,
+  type DeliveryChannel,
+} from '@agentmeter/contracts';
+import { AlertConfig } from '../config';
+
+/**
+ * The BullMQ queues the alert service writes to: its own rules queue (evaluations, group flushes, the
+ * sweep) and one delivery queue per channel. Job ids are deterministic, so adding a job twice (a retry, a
+ * replica, the sweep) adds it once.
+ */
+@Injectable()
+export class AlertQueuesClient implements OnApplicationShutdown {
+  readonly connection: Redis;
+  readonly rules: Queue<AlertRulesJob>;
+  private readonly deliveries: Record<DeliveryChannel, Queue<AlertDeliverJob>>;
+
+  constructor(@Inject(AlertConfig) private readonly config: AlertConfig) {
+    this.connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
+    const options = { connection: this.connection, prefix: this.prefix };
+    this.rules = new Queue(AlertQueues.Rules, options);
+    this.deliveries = {
+      email: new Queue(ALERT_DELIVERY_QUEUES.email, options),
+      slack: new Queue(ALERT_DELIVERY_QUEUES.slack, options),
+      webhook: new Queue(ALERT_DELIVERY_QUEUES.webhook, options),
+      banner: new Queue(ALERT_DELIVERY_QUEUES.banner, options),
+    };
+  }
+
+  get prefix(): string {
+    return `${this.config.REDIS_KEY_PREFIX}bull`;
+  }
+
+  async flushGroupAt(groupId: string, delayMs: number): Promise<void> {
+    await this.rules.add(
+      AlertJobNames.FlushGroup,
+      { name: AlertJobNames.FlushGroup, groupId },
+      {
+        jobId: `flush-${groupId}`,
+        delay: Math.max(0, delayMs),
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 1_000 },
+        removeOnComplete: { age: 3_600 },
+        removeOnFail: { age: 7 * 86_400 },
+      },
+    );
+  }
+
+  async deliver(channel: DeliveryChannel, deliveryId: string): Promise<void> {
+    await this.deliveries[channel].add(
+      AlertJobNames.Deliver,
+      { name: AlertJobNames.Deliver, deliveryId },
+      {
+        jobId: deliveryId,
+        attempts: channel === 'banner' ? 10 : this.config.ALERT_DELIVERY_ATTEMPTS,
+        backoff: { type: ALERT_DELIVERY_BACKOFF },
+        removeOnComplete: { age: 3_600, count: 10_000 },
+        // Failed jobs are the dead letters (with alert_deliveries.status = 'dead'): kept two weeks.
+        removeOnFail: { age: 14 * 86_400 },
+      },
+    );
+  }
+
+  /**
+   * Makes sure an unfinished delivery has a live job: adds it when missing, and replaces a finished one (a
+   * worker that died after its job stalled out leaves the row unfinished and the job failed).
+   */
+  async ensureDelivery(channel: DeliveryChannel, deliveryId: string): Promise<'alive' | 'added'> {
+    const queue = this.deliveries[channel];
+    const job = await queue.getJob(deliveryId);
+    if (job) {
+      const state = await job.getState();
+      if (state !== 'completed' && state !== 'failed') return 'alive';
+      await job.remove();
+    }
+    await this.deliver(channel, deliveryId);
+    return 'added';
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([this.rules.close(), ...Object.values(this.deliveries).map((queue) => queue.close())]);
+    this.connection.disconnect();
+  }
+
+  async ping(): Promise<void> {
+    await this.connection.ping();
+  }
+}

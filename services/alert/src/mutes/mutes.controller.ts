@@ -1,0 +1,67 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { AuditedBody, CreateMuteBody, CreateMuteTimingBody } from '@agentmeter/contracts';
+import { ApiTokenGuard } from '../http/api-token.guard';
+import { requiredTenant } from '../http/tenant-query';
+import { openApiSchema, ZodBody } from '../http/zod-body.pipe';
+import { MutesService } from './mutes.service';
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@UseGuards(ApiTokenGuard)
+@Controller('admin')
+export class MutesController {
+  constructor(private readonly mutes: MutesService) {}
+
+  @Get('mutes')
+  @ApiOperation({ summary: "A tenant's mutes in force (all=true: also expired and cancelled ones)" })
+  @ApiQuery({ name: 'tenant_id' })
+  @ApiQuery({ name: 'all', required: false })
+  list(@Query('tenant_id') tenantId: string, @Query('all') all?: string) {
+    return this.mutes.list(requiredTenant(tenantId), all === 'true');
+  }
+
+  @Post('mutes')
+  @ApiOperation({ summary: 'Mute a tenant (one rule, or every Owner rule) until ends_at; audited' })
+  @ApiBody({ schema: openApiSchema(CreateMuteBody) })
+  create(@Body(new ZodBody(CreateMuteBody)) body: CreateMuteBody) {
+    return this.mutes.create(body);
+  }
+
+  @Delete('mutes/:id')
+  @ApiOperation({ summary: 'Cancel a mute; audited' })
+  @ApiQuery({ name: 'tenant_id' })
+  @ApiBody({ schema: openApiSchema(AuditedBody) })
+  cancel(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Query('tenant_id') tenantId: string,
+    @Body(new ZodBody(AuditedBody)) body: AuditedBody,
+  ) {
+    return this.mutes.cancel(requiredTenant(tenantId), id, body.actor, body.reason);
+  }
+
+  @Get('mute-timings')
+  @ApiQuery({ name: 'tenant_id' })
+  listTimings(@Query('tenant_id') tenantId: string) {
+    return this.mutes.listTimings(requiredTenant(tenantId));
+  }
+
+  @Post('mute-timings')
+  @ApiOperation({ summary: 'A recurring mute (e.g. weekends), in a time zone; audited' })
+  @ApiBody({ schema: openApiSchema(CreateMuteTimingBody) })
+  createTiming(@Body(new ZodBody(CreateMuteTimingBody)) body: CreateMuteTimingBody) {
+    return this.mutes.createTiming(body);
+  }
+
+  @Delete('mute-timings/:id')
+  @HttpCode(204)
+  @ApiQuery({ name: 'tenant_id' })
+  @ApiBody({ schema: openApiSchema(AuditedBody) })
+  async deleteTiming(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Query('tenant_id') tenantId: string,
+    @Body(new ZodBody(AuditedBody)) body: AuditedBody,
+  ): Promise<void> {
+    await this.mutes.deleteTiming(requiredTenant(tenantId), id, body.actor, body.reason);
+  }
+}

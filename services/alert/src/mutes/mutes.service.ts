@@ -1,0 +1,109 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { WEEKDAYS, type CreateMuteBody, type CreateMuteTimingBody } from '@agentmeter/contracts';
+import { clockMinutes, Clock } from '@agentmeter/domain';
+import { AuditRepository } from '../audit/audit.repository';
+import { NotFoundError } from '../errors/problem.filter';
+import { MutesRepository, type MuteRow, type MuteTimingRow } from './mutes.repository';
+
+/** Mutes and mute timings; every change is audited with its actor and reason in the same transaction. */
+@Injectable()
+export class MutesService {
+  constructor(
+    private readonly repository: MutesRepository,
+    private readonly audit: AuditRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(body: CreateMuteBody): Promise<MuteRow> {
+    const now = this.clock.now();
+    return this.repository.transaction(async (tx) => {
+      const row = await this.repository.insertMute(tx, {
+        id: randomUUID(),
+        tenant_id: body.tenant_id,
+        rule: body.rule ?? null,
+        starts_at: body.starts_at ? new Date(body.starts_at) : now,
+        ends_at: new Date(body.ends_at),
+        actor: body.actor,
+        reason: body.reason,
+      });
+      await this.audit.record(
+        [
+          {
+            tenantId: body.tenant_id,
+            actor: body.actor,
+            action: 'mute.create',
+            target: row.id,
+            reason: body.reason,
+            detail: { rule: row.rule, starts_at: row.starts_at, ends_at: row.ends_at },
+          },
+        ],
+        tx,
+      );
+      return row;
+    });
+  }
+
+  list(tenantId: string, includeOver: boolean): Promise<MuteRow[]> {
+    return this.repository.listMutesOfTenant(tenantId, includeOver, this.clock.now());
+  }
+
+  async cancel(tenantId: string, id: string, actor: string, reason: string): Promise<MuteRow> {
+    return this.repository.transaction(async (tx) => {
+      const row = await this.repository.cancelMute(tx, tenantId, id, actor, reason, this.clock.now());
+      if (!row) throw new NotFoundError(`no active mute ${id} for tenant ${tenantId}`);
+      await this.audit.record([{ tenantId, actor, action: 'mute.cancel', target: id, reason, detail: {} }], tx);
+      return row;
+    });
+  }
+
+  async createTiming(body: CreateMuteTimingBody): Promise<MuteTimingRow> {
+    return this.repository.transaction(async (tx) => {
+      const row = await this.repository.insertTiming(tx, {
+        id: randomUUID(),
+        tenant_id: body.tenant_id,
+        rule: body.rule ?? null,
+        name: body.name,
+        weekdays: [...new Set(body.weekdays.map((day) => WEEKDAYS.indexOf(day)))].sort(),
+        start_minute: clockMinutes(body.start),
+        end_minute: clockMinutes(body.end),
+        time_zone: body.time_zone,
+        actor: body.actor,
+        reason: body.reason,
+      });
+      await this.audit.record(
+        [
+          {
+            tenantId: body.tenant_id,
+            actor: body.actor,
+            action: 'mute_timing.create',
+            target: row.id,
+            reason: body.reason,
+            detail: {
+              name: body.name,
+              rule: row.rule,
+              weekdays: body.weekdays,
+              start: body.start,
+              end: body.end,
+              time_zone: body.time_zone,
+            },
+          },
+        ],
+        tx,
+      );
+      return row;
+    });
+  }
+
+  listTimings(tenantId: string): Promise<MuteTimingRow[]> {
+    return this.repository.listTimingsOfTenant(tenantId);
+  }
+
+  async deleteTiming(tenantId: string, id: string, actor: string, reason: string): Promise<void> {
+    await this.repository.transaction(async (tx) => {
+      const row = await this.repository.deleteTiming(tx, tenantId, id, actor, this.clock.now());
+      if (!row) throw new NotFoundError(`no mute timing ${id} for tenant ${tenantId}`);
+      await this.audit.record([{ tenantId, actor, action: 'mute_timing.delete', target: id, reason, detail: {} }], tx);
+    });
+  }
+}

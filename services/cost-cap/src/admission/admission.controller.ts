@@ -1,0 +1,64 @@
+import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { CommitRequest, CommitResponse, ReleaseResponse, ReserveRequest, ReserveResponse } from '@agentmeter/contracts';
+import { openApi, ZodPipe } from '../http/zod';
+import { AdmissionService } from './admission.service';
+
+const REBUILDING = 'Counters are being rebuilt from the ledger (Redis lost its data): retry after Retry-After seconds.';
+
+/** The Coordinator's admission calls, before and after each LLM call or external charge. */
+@ApiTags('admission')
+@ApiBearerAuth()
+@Controller('v1/admission')
+export class AdmissionController {
+  constructor(private readonly admission: AdmissionService) {}
+
+  @Post('reserve')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Reserve an estimated spend',
+    description:
+      'Checks and holds the run and tenant-day caps atomically. Answers allow (with a reservation), allow_cheaper_model (retries from attempt 2, never the Validator), publish_partial (the Publisher gets what is left) or deny (which cap, limit, spend, reset time, override).',
+  })
+  @ApiBody({ schema: openApi(ReserveRequest) })
+  @ApiOkResponse({ schema: openApi(ReserveResponse, 'output') })
+  @ApiServiceUnavailableResponse({ description: REBUILDING })
+  reserve(@Body(new ZodPipe(ReserveRequest)) body: ReserveRequest): Promise<ReserveResponse> {
+    return this.admission.reserve(body);
+  }
+
+  @Post('reservations/:reservation_id/commit')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Account the actual spend of a reservation',
+    description:
+      'Adds the actual amount to the ledger under the identity of the event the Coordinator publishes for it (so the stream copy is not counted again) and releases the hold. Repeating a commit changes nothing.',
+  })
+  @ApiBody({ schema: openApi(CommitRequest) })
+  @ApiOkResponse({ schema: openApi(CommitResponse, 'output') })
+  @ApiNotFoundResponse({ description: 'No such reservation.' })
+  @ApiServiceUnavailableResponse({ description: REBUILDING })
+  commit(
+    @Param('reservation_id') reservationId: string,
+    @Body(new ZodPipe(CommitRequest)) body: CommitRequest,
+  ): Promise<CommitResponse> {
+    return this.admission.commit(reservationId, body);
+  }
+
+  @Post('reservations/:reservation_id/release')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Release a reservation that was not spent' })
+  @ApiOkResponse({ schema: openApi(ReleaseResponse, 'output') })
+  @ApiNotFoundResponse({ description: 'No such reservation.' })
+  release(@Param('reservation_id') reservationId: string) {
+    return this.admission.release(reservationId);
+  }
+}

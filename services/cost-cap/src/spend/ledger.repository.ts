@@ -1,0 +1,347 @@
+import { Injectable } from '@nestjs/common';
+import type { ReservationKind } from '@agentmeter/domain';
+import type { CounterSnapshot } from '../counters/counters.store';
+import type { Tx } from '../db/database';
+import { capsJson, TIGHTEST_CAPS } from '../settings/settings.repository';
+import type { RunCapValues } from '@agentmeter/domain';
+
+export type CostSource = 'provided' | 'computed' | 'estimate' | 'unpriced';
+
+/** One spend, accounted once per entry key. */
+export interface SpendEntry {
+  /** "event:" + source + "\u001f" + id of the llm_call / external_charge event. */
+  entryKey: string;
+  tenantId: string;
+  projectId: string;
+  runId: string;
+  /** The tenant-day it counts toward. */
+  day: string;
+  kind: ReservationKind;
+  tokens: bigint;
+  /** Total $ (an external charge counts in full). */
+  cost: bigint;
+  /** The external part of cost. */
+  external: bigint;
+  costSource: CostSource;
+  recordedBy: 'commit' | 'event';
+  reservationId: string | null;
+  occurredAt: Date;
+}
+
+export type ReservationStatus = 'open' | 'committed' | 'released' | 'expired';
+
+export interface ReservationRow {
+  reservation_id: string;
+  tenant_id: string;
+  project_id: string;
+  run_id: string;
+  role: string;
+  attempt: number;
+  kind: ReservationKind;
+  model: string;
+  requested_model: string;
+  provider: string | null;
+  decision: string;
+  day: string;
+  tokens: string;
+  cost_micros: string;
+  external_micros: string;
+  status: ReservationStatus;
+  created_at: Date;
+  expires_at: Date;
+}
+
+export interface NewReservation {
+  reservationId: string;
+  tenantId: string;
+  projectId: string;
+  runId: string;
+  role: string;
+  attempt: number;
+  kind: ReservationKind;
+  model: string;
+  requestedModel: string;
+  provider: string | null;
+  decision: string;
+  day: string;
+  tokens: bigint;
+  cost: bigint;
+  external: bigint;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export interface RunStart {
+  tenantId: string;
+  runId: string;
+  projectId: string;
+  playbook: string | null;
+  caps: RunCapValues | null;
+  startedAt: Date;
+}
+
+/** The ledger and reservation SQL. Every statement runs in the caller's counters transaction. */
+@Injectable()
+export class LedgerRepository {
+  async insertReservation(tx: Tx, r: NewReservation): Promise<void> {
+    await tx.query(
+      `INSERT INTO reservations (reservation_id, tenant_id, project_id, run_id, role, attempt, kind, model,
+         requested_model, provider, decision, day, tokens, cost_micros, external_micros, status, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'open', $16, $17)`,
+      [
+        r.reservationId,
+        r.tenantId,
+        r.projectId,
+        r.runId,
+        r.role,
+        r.attempt,
+        r.kind,
+        r.model,
+        r.requestedModel,
+        r.provider,
+        r.decision,
+        r.day,
+        r.tokens.toString(),
+        r.cost.toString(),
+        r.external.toString(),
+        r.createdAt,
+        r.expiresAt,
+      ],
+    );
+  }
+
+  /** Locks one reservation for settling; null when there is none. */
+  async lockReservation(tx: Tx, reservationId: string): Promise<ReservationRow | null> {
+    const [row] = await tx.query<ReservationRow>(`SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE`, [
+      reservationId,
+    ]);
+    return row ?? null;
+  }
+
+  async settleReservation(tx: Tx, reservationId: string, status: 'committed' | 'released', at: Date): Promise<void> {
+    await tx.query(`UPDATE reservations SET status = $2, settled_at = $3 WHERE reservation_id = $1`, [
+      reservationId,
+      status,
+      at,
+    ]);
+  }
+
+  async expireReservations(tx: Tx, ids: string[], at: Date): Promise<number> {
+    if (ids.length === 0) return 0;
+    const rows = await tx.query(
+      `UPDATE reservations SET status = 'expired', settled_at = $2
+        WHERE reservation_id = ANY($1::uuid[]) AND status = 'open' RETURNING 1`,
+      [ids, at],
+    );
+    return rows.length;
+  }
+
+  /** Open reservations long past their expiry whose hold Redis no longer has (lost with its data). */
+  async expireForgotten(tx: Tx, before: Date): Promise<number> {
+    const rows = await tx.query(
+      `UPDATE reservations SET status = 'expired', settled_at = now()
+        WHERE status = 'open' AND expires_at < $1 RETURNING 1`,
+      [before],
+    );
+    return rows.length;
+  }
+
+  /** Adds spend entries; returns the keys that were new (the rest were already accounted). */
+  async insertEntries(tx: Tx, entries: SpendEntry[]): Promise<Set<string>> {
+    if (entries.length === 0) return new Set();
+    const rows = await tx.query<{ entry_key: string }>(
+      `INSERT INTO spend_ledger (entry_key, tenant_id, project_id, run_id, day, kind, tokens, cost_micros,
+         external_micros, cost_source, recorded_by, reservation_id, occurred_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::bigint[],
+         $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::uuid[], $13::timestamptz[])
+       ON CONFLICT (entry_key) DO NOTHING
+       RETURNING entry_key`,
+      [
+        entries.map((e) => e.entryKey),
+        entries.map((e) => e.tenantId),
+        entries.map((e) => e.projectId),
+        entries.map((e) => e.runId),
+        entries.map((e) => e.day),
+        entries.map((e) => e.kind),
+        entries.map((e) => e.tokens.toString()),
+        entries.map((e) => e.cost.toString()),
+        entries.map((e) => e.external.toString()),
+        entries.map((e) => e.costSource),
+        entries.map((e) => e.recordedBy),
+        entries.map((e) => e.reservationId),
+        entries.map((e) => e.occurredAt),
+      ],
+    );
+    return new Set(rows.map((row) => row.entry_key));
+  }
+
+  async entryOfReservation(
+    tx: Tx,
+    reservationId: string,
+  ): Promise<{ tokens: string; cost_micros: string; entry_key: string } | null> {
+    const [row] = await tx.query<{ tokens: string; cost_micros: string; entry_key: string }>(
+      `SELECT tokens, cost_micros, entry_key FROM spend_ledger WHERE reservation_id = $1`,
+      [reservationId],
+    );
+    return row ?? null;
+  }
+
+  async startRuns(tx: Tx, runs: RunStart[]): Promise<void> {
+    for (const run of runs) {
+      await tx.query(
+        `INSERT INTO cost_runs (tenant_id, run_id, project_id, playbook, caps, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (tenant_id, run_id) DO UPDATE SET
+           playbook = COALESCE(EXCLUDED.playbook, cost_runs.playbook),
+           caps = CASE WHEN EXCLUDED.caps IS NULL THEN cost_runs.caps
+                       WHEN cost_runs.caps IS NULL THEN EXCLUDED.caps ELSE ${TIGHTEST_CAPS} END,
+           started_at = LEAST(cost_runs.started_at, EXCLUDED.started_at),
+           updated_at = now()`,
+        [
+          run.tenantId,
+          run.runId,
+          run.projectId,
+          run.playbook,
+          run.caps ? JSON.stringify(capsJson(run.caps)) : null,
+          run.startedAt,
+        ],
+      );
+    }
+  }
+
+  async finishRuns(
+    tx: Tx,
+    runs: Array<{ tenantId: string; runId: string; projectId: string; at: Date }>,
+  ): Promise<void> {
+    for (const run of runs) {
+      await tx.query(
+        `INSERT INTO cost_runs (tenant_id, run_id, project_id, finished_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id, run_id) DO UPDATE SET
+           finished_at = GREATEST(cost_runs.finished_at, EXCLUDED.finished_at), updated_at = now()`,
+        [run.tenantId, run.runId, run.projectId, run.at],
+      );
+    }
+  }
+
+  /** Marks a run stopped by a cap; false when it had finished or was already stopped. */
+  async stopRun(tx: Tx, tenantId: string, runId: string, reason: string, at: Date): Promise<boolean> {
+    const rows = await tx.query(
+      `UPDATE cost_runs SET stopped_reason = $3, stopped_at = $4, updated_at = now()
+        WHERE tenant_id = $1 AND run_id = $2 AND finished_at IS NULL AND stopped_reason IS NULL RETURNING 1`,
+      [tenantId, runId, reason, at],
+    );
+    return rows.length > 0;
+  }
+
+  async clearStop(tx: Tx, tenantId: string, runId: string): Promise<boolean> {
+    const rows = await tx.query(
+      `UPDATE cost_runs SET stopped_reason = NULL, stopped_at = NULL, updated_at = now()
+        WHERE tenant_id = $1 AND run_id = $2 AND stopped_reason IS NOT NULL RETURNING 1`,
+      [tenantId, runId],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Everything Redis must hold, read under the exclusive counters lock: committed spend of the recent
+   * tenant-days and of the runs that may still spend, and the open reservations' holds.
+   */
+  async snapshot(tx: Tx, now: Date, fromDay: string, activeSince: Date): Promise<CounterSnapshot> {
+    const reservations = await tx.query<{
+      reservation_id: string;
+      tenant_id: string;
+      run_id: string;
+      day: string;
+      tokens: string;
+      cost_micros: string;
+      external_micros: string;
+      expires_at: Date;
+    }>(
+      `SELECT reservation_id, tenant_id, run_id, day, tokens, cost_micros, external_micros, expires_at
+         FROM reservations WHERE status = 'open' AND expires_at > $1`,
+      [now],
+    );
+    const days = await tx.query<{ tenant_id: string; day: string; cost: string }>(
+      `SELECT tenant_id, day, sum(cost_micros)::text AS cost FROM spend_ledger WHERE day >= $1::date
+        GROUP BY tenant_id, day`,
+      [fromDay],
+    );
+    const runs = await tx.query<{
+      tenant_id: string;
+      run_id: string;
+      tokens: string;
+      cost: string;
+      external: string;
+      stopped_reason: string | null;
+    }>(
+      `WITH relevant AS (
+         SELECT tenant_id, run_id FROM cost_runs
+          WHERE (finished_at IS NULL AND COALESCE(started_at, updated_at) >= $2) OR updated_at >= $2
+         UNION SELECT tenant_id, run_id FROM reservations WHERE status = 'open' AND expires_at > $3
+         UNION SELECT DISTINCT tenant_id, run_id FROM spend_ledger WHERE day >= $1::date
+       )
+       SELECT r.tenant_id, r.run_id,
+              COALESCE(sum(l.tokens), 0)::text AS tokens, COALESCE(sum(l.cost_micros), 0)::text AS cost,
+              COALESCE(sum(l.external_micros), 0)::text AS external, min(c.stopped_reason) AS stopped_reason
+         FROM relevant r
+         LEFT JOIN spend_ledger l ON l.tenant_id = r.tenant_id AND l.run_id = r.run_id
+         LEFT JOIN cost_runs c ON c.tenant_id = r.tenant_id AND c.run_id = r.run_id AND c.finished_at IS NULL
+        GROUP BY r.tenant_id, r.run_id`,
+      [fromDay, activeSince, now],
+    );
+
+    const runKey = (tenantId: string, runId: string) => `${tenantId}\u0000${runId}`;
+    const dayKey = (tenantId: string, day: string) => `${tenantId}\u0000${day}`;
+    const runMap = new Map<string, CounterSnapshot['runs'][number]>();
+    for (const row of runs) {
+      runMap.set(runKey(row.tenant_id, row.run_id), {
+        tenantId: row.tenant_id,
+        runId: row.run_id,
+        tokens: BigInt(row.tokens),
+        cost: BigInt(row.cost),
+        external: BigInt(row.external),
+        heldTokens: 0n,
+        heldCost: 0n,
+        heldExternal: 0n,
+        stop: row.stopped_reason,
+      });
+    }
+    const dayMap = new Map<string, CounterSnapshot['days'][number]>();
+    for (const row of days) {
+      dayMap.set(dayKey(row.tenant_id, row.day), {
+        tenantId: row.tenant_id,
+        day: row.day,
+        cost: BigInt(row.cost),
+        heldCost: 0n,
+      });
+    }
+    for (const r of reservations) {
+      const run = runMap.get(runKey(r.tenant_id, r.run_id));
+      if (run) {
+        run.heldTokens += BigInt(r.tokens);
+        run.heldCost += BigInt(r.cost_micros);
+        run.heldExternal += BigInt(r.external_micros);
+      }
+      let day = dayMap.get(dayKey(r.tenant_id, r.day));
+      if (!day) {
+        day = { tenantId: r.tenant_id, day: r.day, cost: 0n, heldCost: 0n };
+        dayMap.set(dayKey(r.tenant_id, r.day), day);
+      }
+      day.heldCost += BigInt(r.cost_micros);
+    }
+    return {
+      runs: [...runMap.values()],
+      days: [...dayMap.values()],
+      reservations: reservations.map((r) => ({
+        reservationId: r.reservation_id,
+        tenantId: r.tenant_id,
+        runId: r.run_id,
+        day: r.day,
+        tokens: BigInt(r.tokens),
+        cost: BigInt(r.cost_micros),
+        external: BigInt(r.external_micros),
+        expiresAt: r.expires_at,
+      })),
+    };
+  }
+}

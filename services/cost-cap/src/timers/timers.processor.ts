@@ -1,0 +1,60 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { DelayedError, type Job, Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
+import { LOGGER } from '../logger';
+import { OverridesService } from '../overrides/overrides.service';
+import { TimersQueue } from './timers.queue';
+import { WallTimeService } from './wall-time.service';
+
+type Handlers = {
+  [N in CostCapTimerJob['name']]: (job: Job<CostCapTimerJob & { name: N }>, token?: string) => Promise<void>;
+};
+
+/** BullMQ edge of cost-cap's timers: each job name has a handler, checked at start-up. */
+@Injectable()
+export class TimersProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
+  private worker: Worker<CostCapTimerJob> | undefined;
+  private readonly handlers: Handlers;
+
+  constructor(
+    private readonly timers: TimersQueue,
+    private readonly wallTime: WallTimeService,
+    private readonly overrides: OverridesService,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.handlers = {
+      [CostCapJobNames.WallTime]: async (job, token) => {
+        const outcome = await this.wallTime.fire(job.data.tenantId, job.data.runId, job.data.threshold);
+        if (outcome.status === 'later') await this.postpone(job, outcome.at, token);
+      },
+      [CostCapJobNames.OverrideExpiry]: async (job, token) => {
+        const outcome = await this.overrides.recordExpiry(job.data.overrideId);
+        if (outcome.status === 'later') await this.postpone(job, outcome.at, token);
+      },
+    };
+  }
+
+  onApplicationBootstrap(): void {
+    for (const name of Object.values(CostCapJobNames)) {
+      if (!this.handlers[name]) throw new Error(`cost-cap: no handler for job ${name}`);
+    }
+    this.worker = new Worker<CostCapTimerJob>(
+      CostCapQueues.Timers,
+      (job, token) => this.handlers[job.data.name](job as never, token),
+      { connection: this.timers.connection.duplicate(), prefix: this.timers.prefix, concurrency: 5 },
+    );
+    this.worker.on('failed', (job, error) =>
+      this.logger.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, 'timer job failed'),
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.worker?.close();
+  }
+
+  private async postpone(job: Job<CostCapTimerJob>, at: Date, token: string | undefined): Promise<never> {
+    await job.moveToDelayed(at.getTime(), token);
+    throw new DelayedError();
+  }
+}

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
+import { CostCapConfig } from '../config';
+
+export const WALL_TIME_THRESHOLDS = [80, 100] as const;
+
+/**
+ * Schedules cost-cap's timers as delayed BullMQ jobs with deterministic ids (scheduling twice is a
+ * no-op): the 80 % and 100 % points of a running run's wall-time cap, and the expiry of a temporary raise.
+ * Delays are computed on the machine clock, which is what BullMQ fires on.
+ */
+@Injectable()
+export class TimersQueue implements OnApplicationShutdown {
+  readonly connection: Redis;
+  readonly queue: Queue<CostCapTimerJob>;
+  readonly prefix: string;
+
+  constructor(@Inject(CostCapConfig) config: CostCapConfig) {
+    this.prefix = `${config.REDIS_KEY_PREFIX}bull`;
+    this.connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+    this.queue = new Queue(CostCapQueues.Timers, {
+      connection: this.connection,
+      prefix: this.prefix,
+      defaultJobOptions: {
+        removeOnComplete: true,
+        removeOnFail: 1_000,
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 1_000 },
+      },
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue.close();
+    this.connection.disconnect();
+  }
+
+  async ping(): Promise<void> {
+    await this.connection.ping();
+  }
+
+  async scheduleWallTime(tenantId: string, runId: string, startedAt: Date, limitS: bigint): Promise<void> {
+    for (const threshold of WALL_TIME_THRESHOLDS) {
+      const at = startedAt.getTime() + Math.floor((Number(limitS) * 1000 * threshold) / 100);
+      await this.queue.add(
+        CostCapJobNames.WallTime,
+        { name: CostCapJobNames.WallTime, tenantId, runId, threshold },
+        { jobId: wallTimeJobId(tenantId, runId, threshold), delay: Math.max(0, at - Date.now()) },
+      );
+    }
+  }
+
+  /** The run ended: its wall-time timers are removed (a timer already running finds the run finished). */
+  async cancelWallTime(tenantId: string, runId: string): Promise<void> {
+    for (const threshold of WALL_TIME_THRESHOLDS) {
+      await this.queue.remove(wallTimeJobId(tenantId, runId, threshold)).catch(() => 0);
+    }
+  }
+
+  async scheduleOverrideExpiry(overrideId: string, expiresAt: Date): Promise<void> {
+    await this.queue.add(
+      CostCapJobNames.OverrideExpiry,
+      { name: CostCapJobNames.OverrideExpiry, overrideId },
+      { jobId: `raise-${overrideId}`, delay: Math.max(0, expiresAt.getTime() - Date.now()) },
+    );
+  }
+
+  async wallTimeJob(tenantId: string, runId: string, threshold: 80 | 100) {
+    return this.queue.getJob(wallTimeJobId(tenantId, runId, threshold));
+  }
+}
+
+/** BullMQ job ids may not contain ":"; tenant and run ids may. */
+export function wallTimeJobId(tenantId: string, runId: string, threshold: number): string {
+  const hash = createHash('sha1').update(`${tenantId}\u0000${runId}`).digest('hex');
+  return `wall-${hash}-${threshold}`;
+}

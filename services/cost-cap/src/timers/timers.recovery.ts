@@ -1,0 +1,42 @@
+import { Injectable } from '@nestjs/common';
+import { Clock } from '@agentmeter/domain';
+import { LimitsService } from '../caps/limits.service';
+import { RebuildService } from '../counters/rebuild.service';
+import { CostCapDatabase } from '../db/database';
+import { OverridesRepository } from '../overrides/overrides.repository';
+import { runOf } from '../settings/settings.repository';
+import { TimersQueue } from './timers.queue';
+
+/**
+ * BullMQ keeps its delayed jobs in the same Redis as the counters: when Redis lost its data, the timers
+ * went with it. After each rebuild they are scheduled again from PostgreSQL (deterministic job ids make
+ * this a no-op for timers that survived).
+ */
+@Injectable()
+export class TimersRecovery {
+  constructor(
+    rebuild: RebuildService,
+    private readonly db: CostCapDatabase,
+    private readonly timers: TimersQueue,
+    private readonly limits: LimitsService,
+    private readonly overrides: OverridesRepository,
+    private readonly clock: Clock,
+  ) {
+    rebuild.onRebuilt(() => this.reschedule());
+  }
+
+  async reschedule(): Promise<void> {
+    const now = this.clock.now();
+    const runs = await this.db.query<Parameters<typeof runOf>[0]>(
+      `SELECT * FROM cost_runs WHERE finished_at IS NULL AND stopped_reason IS NULL AND started_at IS NOT NULL`,
+    );
+    for (const run of runs.map(runOf)) {
+      const { limits } = await this.limits.context(run.tenantId, run.projectId, run.runId, now, now, run.caps);
+      const limit = limits.runWallTimeS.value;
+      if (limit !== null) await this.timers.scheduleWallTime(run.tenantId, run.runId, run.startedAt!, limit);
+    }
+    for (const override of await this.overrides.pendingExpiriesOfAllTenants()) {
+      await this.timers.scheduleOverrideExpiry(override.override_id, override.expires_at);
+    }
+  }
+}
