@@ -12,16 +12,19 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 export KAFKA_BROKERS ?= 127.0.0.1:9092
 export KAFKA_PARTITIONS ?= 3
 
-# A local signing secret for API tokens, made once and kept in .local (never committed).
+# Local secrets (API token signing, internal service tokens, the alert encryption key, OTLP tokens), made
+# once and kept in .local (never committed).
 SECRETS := .local/secrets.env
 $(SECRETS):
-	@mkdir -p .local && umask 077 && echo "AUTH_JWT_SECRET=$$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')" > $@
+	@mkdir -p .local && umask 077 && rand() { head -c 48 /dev/urandom | base64 | tr -d '/+=\n'; } && { \
+	  echo "AUTH_JWT_SECRET=$$(rand)"; echo "COST_CAP_API_TOKEN=$$(rand)"; echo "ALERT_API_TOKEN=$$(rand)"; \
+	  echo "ALERT_ENCRYPTION_KEY=$$(head -c 32 /dev/urandom | base64)"; echo "OTLP_TOKENS=*=$$(rand)"; } > $@
 -include $(SECRETS)
-export AUTH_JWT_SECRET
+export AUTH_JWT_SECRET COST_CAP_API_TOKEN ALERT_API_TOKEN ALERT_ENCRYPTION_KEY OTLP_TOKENS
 
 .PHONY: help
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -59,6 +62,41 @@ up: $(SECRETS) infra migrate ## start everything (infra, migrations, services) a
 	 echo "Logs: .local/run/*.log. Try:"; echo; \
 	 echo "  curl -s -H \"Authorization: Bearer $$token\" http://127.0.0.1:3000/runs/$$2/metrics"; echo
 
+# `make up OBS=1` also starts the observability stack (docker-compose.observability.yml, docs/observability.md)
+# before the services and points them at its collector. Without a Docker engine it says so and carries on: the
+# services still serve /metrics and export no traces.
+OBS_OTEL_HTTP_PORT ?= 4318
+ifeq ($(OBS),1)
+OBS_DOCKER := $(shell timeout 10 docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 && echo yes)
+up: obs-up
+ifeq ($(OBS_DOCKER),yes)
+up: export OTEL_EXPORTER_OTLP_ENDPOINT ?= http://127.0.0.1:$(OBS_OTEL_HTTP_PORT)
+endif
+endif
+
+.PHONY: obs-up
+obs-up: ## start the observability stack when a Docker engine runs (part of `make up OBS=1`)
+	@if [[ "$(OBS_DOCKER)" == yes ]] || { timeout 10 docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }; then \
+	   docker compose -f docker-compose.observability.yml up -d; \
+	   echo "[obs] Grafana http://127.0.0.1:$${OBS_GRAFANA_PORT:-3300}, Prometheus :$${OBS_PROMETHEUS_PORT:-9091}," \
+	     "Tempo :$${OBS_TEMPO_HTTP_PORT:-3200}, Alertmanager :$${OBS_ALERTMANAGER_PORT:-9094}, OTLP :$(OBS_OTEL_HTTP_PORT)"; \
+	 else \
+	   echo "[obs] no Docker engine with Compose v2 here: not starting the observability stack (services still serve /metrics)"; \
+	 fi
+
+# Only promtool is wanted from the prometheus package: under systemd, the server it starts is stopped again.
+.PHONY: obs-check
+obs-check: ## promtool: check the Prometheus config and unit-test the alert rules (installs promtool as root)
+	@command -v promtool >/dev/null || { \
+	   [[ "$$(id -u)" == 0 ]] || { echo "[obs] promtool is missing: sudo apt-get install -y prometheus (Debian), or put it on PATH" >&2; exit 1; }; \
+	   echo "[obs] installing promtool with apt-get (Debian package prometheus)"; \
+	   DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null; \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	   if [[ -d /run/systemd/system ]]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi; \
+	 }
+	promtool check config deploy/observability/prometheus.yml
+	promtool test rules deploy/observability/rules/agentmeter.rules.test.yml
+
 .PHONY: down
 down: ## stop what `make up` started
 	deploy/local/services.sh stop
@@ -87,7 +125,7 @@ typecheck: node_modules/.installed ## tsc over the whole repository
 	npx tsc -p tsconfig.json --noEmit
 
 .PHONY: test
-test: lint typecheck build infra ## lint, typecheck, unit, integration and end-to-end tests
+test: lint typecheck obs-check build infra ## lint, typecheck, unit, integration and end-to-end tests
 	npx jest --selectProjects unit
 	npx jest --selectProjects integration e2e --runInBand
 

@@ -124,6 +124,7 @@ const RUNTIME_VARIABLES = new Set([
 /** What `SERVICE=x` runs in the image (deploy/docker/Dockerfile's entrypoint). */
 const dockerfile = read('deploy/docker/Dockerfile');
 const dockerTools = /in ([a-z-]+(?:\|[a-z-]+)*)\) entry=dist\/tools/.exec(dockerfile)?.[1]?.split('|') ?? [];
+const buildScript = (JSON.parse(read('package.json')) as { scripts: { build: string } }).scripts.build;
 function entryOf(service: string): string {
   return dockerTools.includes(service) ? `tools/src/${service}.ts` : `services/${service}/src/main.ts`;
 }
@@ -142,7 +143,8 @@ const envValue = (container: Container, name: string): string | undefined => {
 function environmentOf(container: Container): Map<string, string> {
   const names = new Map<string, string>();
   for (const from of container.envFrom ?? []) {
-    if (from.configMapRef) for (const key of Object.keys(configMaps.get(from.configMapRef.name) ?? {})) names.set(key, 'configmap');
+    if (from.configMapRef)
+      for (const key of Object.keys(configMaps.get(from.configMapRef.name) ?? {})) names.set(key, 'configmap');
     if (from.secretRef) for (const key of secrets.get(from.secretRef.name) ?? []) names.set(key, 'secret');
   }
   for (const env of container.env ?? []) names.set(env.name, 'env');
@@ -175,8 +177,17 @@ describe('deploy/k8s', () => {
     for (const resource of [...workloads, ...jobs]) {
       const container = containerOf(resource.spec.template);
       expect(container.image).toBe('agentmeter');
-      const entry = entryOf(envValue(container, 'SERVICE')!);
-      expect([resource.metadata.name, existsSync(join(ROOT, entry))]).toEqual([resource.metadata.name, true]);
+      const service = envValue(container, 'SERVICE')!;
+      expect([resource.metadata.name, existsSync(join(ROOT, entryOf(service)))]).toEqual([
+        resource.metadata.name,
+        true,
+      ]);
+      // ... and the image build (`npm run build`) compiles it.
+      const project = dockerTools.includes(service) ? 'tools' : service;
+      expect([resource.metadata.name, buildScript.split('&&').map((s) => s.trim())]).toEqual([
+        resource.metadata.name,
+        expect.arrayContaining([`nest build ${project}`]),
+      ]);
     }
   });
 
@@ -229,7 +240,10 @@ describe('deploy/k8s', () => {
       const container = containerOf(workload.spec.template);
       const config = configOf(envValue(container, 'SERVICE')!)!;
       const port = Number(envValue(container, 'PORT') ?? config.port);
-      expect([workload.metadata.name, container.ports]).toEqual([workload.metadata.name, [{ name: 'http', containerPort: port }]]);
+      expect([workload.metadata.name, container.ports]).toEqual([
+        workload.metadata.name,
+        [{ name: 'http', containerPort: port }],
+      ]);
       expect(workload.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/port': String(port) });
       expect(container.livenessProbe?.httpGet).toEqual({ path: '/health', port: 'http' });
       expect(container.startupProbe?.httpGet).toEqual({ path: '/health', port: 'http' });
@@ -243,7 +257,10 @@ describe('deploy/k8s', () => {
       expect(container.resources?.requests).toEqual({ cpu: expect.any(String), memory: expect.any(String) });
       expect(container.resources?.limits?.memory).toEqual(expect.any(String));
       expect(resource.spec.template.spec.securityContext?.runAsNonRoot).toBe(true);
-      expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+      expect(container.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+      });
     }
   });
 
@@ -266,7 +283,9 @@ describe('deploy/k8s', () => {
 
   it('scales query with an HPA of at least two replicas', () => {
     const hpas = ofKind<Hpa>('HorizontalPodAutoscaler');
-    expect(hpas.map((h) => h.spec.scaleTargetRef)).toEqual([{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'query' }]);
+    expect(hpas.map((h) => h.spec.scaleTargetRef)).toEqual([
+      { apiVersion: 'apps/v1', kind: 'Deployment', name: 'query' },
+    ]);
     expect(hpas[0]!.spec.minReplicas).toBeGreaterThanOrEqual(2);
   });
 

@@ -99,7 +99,9 @@ async function exposedCatalogue(): Promise<Map<string, Exposed>> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const metric of await registry.getMetricsAsJSON()) {
-    for (const [series] of seriesOf(metric.name, metric.type)) add(catalogue, series, 'any', 'prom-client defaults');
+    // At run time `type` is 'counter', 'histogram', ...; prom-client's typings declare a numeric enum.
+    const type = String(metric.type as unknown);
+    for (const [series] of seriesOf(metric.name, type)) add(catalogue, series, 'any', 'prom-client defaults');
   }
 
   for (const series of ['up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'ALERTS', 'ALERTS_FOR_STATE']) {
@@ -198,7 +200,11 @@ describe('PromQL in dashboards and rules', () => {
         .flatMap((v) => {
           const { selectors, label } = variableQuerySelectors(variableQuery(v));
           const where = `${json.uid} / $${v.name}`;
-          return problemsOf(where, label ? selectors.map((s) => ({ ...s, labels: [...s.labels, label] })) : selectors, catalogue);
+          return problemsOf(
+            where,
+            label ? selectors.map((s) => ({ ...s, labels: [...s.labels, label] })) : selectors,
+            catalogue,
+          );
         }),
     ]);
     expect(problems).toEqual([]);
@@ -218,17 +224,23 @@ describe('SQL in dashboards', () => {
     const problems = dashboards.flatMap(({ json }) => [
       ...targetsOf(json)
         .filter((t) => t.type === 'grafana-postgresql-datasource')
-        .flatMap((t) => tablesOf(t.text).flatMap((table) => (tables.has(table) ? [] : [`${t.where}: no table ${table}`]))),
+        .flatMap((t) =>
+          tablesOf(t.text).flatMap((table) => (tables.has(table) ? [] : [`${t.where}: no table ${table}`])),
+        ),
       ...json.templating.list
         .filter((v) => v.datasource?.type === 'grafana-postgresql-datasource')
-        .flatMap((v) => tablesOf(variableQuery(v)).flatMap((t) => (tables.has(t) ? [] : [`$${v.name}: no table ${t}`]))),
+        .flatMap((v) =>
+          tablesOf(variableQuery(v)).flatMap((t) => (tables.has(t) ? [] : [`$${v.name}: no table ${t}`])),
+        ),
     ]);
     expect(problems).toEqual([]);
   });
 
   it('quotes the free-text run variable', () => {
     const raw = dashboards.flatMap(({ json }) =>
-      targetsOf(json).filter((t) => t.type === 'grafana-postgresql-datasource' && /\$run_id\b|\$\{run_id\}/.test(t.text)),
+      targetsOf(json).filter(
+        (t) => t.type === 'grafana-postgresql-datasource' && /\$run_id\b|\$\{run_id\}/.test(t.text),
+      ),
     );
     expect(raw.map((t) => t.where)).toEqual([]); // use ${run_id:sqlstring}
   });
@@ -256,7 +268,9 @@ describe('Grafana dashboards', () => {
   it('use only provisioned datasources', () => {
     const used = dashboards.flatMap(({ json }) => [
       ...targetsOf(json).map((t) => `${t.where} -> ${t.uid}`),
-      ...json.templating.list.filter((v) => v.datasource).map((v) => `${json.uid} / $${v.name} -> ${v.datasource!.uid}`),
+      ...json.templating.list
+        .filter((v) => v.datasource)
+        .map((v) => `${json.uid} / $${v.name} -> ${v.datasource!.uid}`),
     ]);
     expect(used.filter((u) => !provisioned.has(u.split(' -> ')[1]!))).toEqual([]);
   });
@@ -336,7 +350,8 @@ describe('alert rules', () => {
     const tests = filesUnder(`${OBS}/rules`, (name) => name.endsWith('.rules.test.yml'))
       .map(read)
       .join('\n');
-    for (const rule of alerts) expect([rule.alert, tests.includes(`alertname: ${rule.alert}`)]).toEqual([rule.alert, true]);
+    for (const rule of alerts)
+      expect([rule.alert, tests.includes(`alertname: ${rule.alert}`)]).toEqual([rule.alert, true]);
   });
 });
 

@@ -75,7 +75,7 @@ export function metricDefinitions(): MetricDefinition[] {
 }
 
 /** The series names a metric of this type appears under in the exposition format, with their extra label. */
-export function seriesOf(name: string, type: MetricType | 'histogram' | 'summary' | string): Array<[string, string[]]> {
+export function seriesOf(name: string, type: string): Array<[string, string[]]> {
   switch (type) {
     case 'Histogram':
     case 'histogram':
@@ -140,7 +140,8 @@ export function migrationTables(): Set<string> {
   for (const file of filesUnder('libs/database/src/migrations', isSource)) {
     const text = read(file);
     for (const m of text.matchAll(/CREATE TABLE\s+(?:IF NOT EXISTS\s+)?([a-z_][a-z0-9_]*)/gi)) tables.add(m[1]!);
-    for (const m of text.matchAll(/ALTER TABLE\s+[a-z_][a-z0-9_]*\s+RENAME TO\s+([a-z_][a-z0-9_]*)/gi)) tables.add(m[1]!);
+    for (const m of text.matchAll(/ALTER TABLE\s+[a-z_][a-z0-9_]*\s+RENAME TO\s+([a-z_][a-z0-9_]*)/gi))
+      tables.add(m[1]!);
   }
   return tables;
 }

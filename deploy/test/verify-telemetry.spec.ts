@@ -113,7 +113,10 @@ describe('verify-telemetry options', () => {
 
   it('prefers flags, then OTEL_EXPORTER_OTLP_ENDPOINT and TEMPO_URL', () => {
     const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', TEMPO_URL: 'http://tempo:3200' };
-    expect(optionsFrom([], env)).toMatchObject({ otlpEndpoint: 'http://collector:4318', tempoUrl: 'http://tempo:3200' });
+    expect(optionsFrom([], env)).toMatchObject({
+      otlpEndpoint: 'http://collector:4318',
+      tempoUrl: 'http://tempo:3200',
+    });
     expect(optionsFrom(['--tempo=http://t:1', '--budget-seconds', '90', '--interval-seconds=0.5'], env)).toMatchObject({
       tempoUrl: 'http://t:1',
       budgetMs: 90_000,
@@ -140,7 +143,11 @@ describe('verify-telemetry export', () => {
     await expect(exportOtlp(answer(200), 'http://c/v1/traces', {})).resolves.toBeUndefined();
     await expect(exportOtlp(answer(503, 'busy'), 'http://c/v1/traces', {})).rejects.toThrow(/503: busy/);
     await expect(
-      exportOtlp(answer(200, '{"partialSuccess":{"rejectedSpans":"1","errorMessage":"bad"}}'), 'http://c/v1/traces', {}),
+      exportOtlp(
+        answer(200, '{"partialSuccess":{"rejectedSpans":"1","errorMessage":"bad"}}'),
+        'http://c/v1/traces',
+        {},
+      ),
     ).rejects.toThrow(/rejected 1 item\(s\): bad/);
   });
 

@@ -73,7 +73,10 @@ export function optionsFrom(argv: readonly string[], env: NodeJS.ProcessEnv): Ve
     }
   };
   return {
-    otlpEndpoint: url('--otlp', env.OTEL_EXPORTER_OTLP_ENDPOINT || `http://127.0.0.1:${env.OBS_OTEL_HTTP_PORT || 4318}`),
+    otlpEndpoint: url(
+      '--otlp',
+      env.OTEL_EXPORTER_OTLP_ENDPOINT || `http://127.0.0.1:${env.OBS_OTEL_HTTP_PORT || 4318}`,
+    ),
     tempoUrl: url('--tempo', env.TEMPO_URL || `http://127.0.0.1:${env.OBS_TEMPO_HTTP_PORT || 3200}`),
     budgetMs: seconds('--budget-seconds', 60),
     intervalMs: seconds('--interval-seconds', 3),
@@ -296,7 +299,11 @@ async function main(): Promise<number> {
   const start = Date.now();
   try {
     await exportOtlp(fetch, `${options.otlpEndpoint}/v1/traces`, traceRequest(ids, start, options.serviceName));
-    await exportOtlp(fetch, `${options.otlpEndpoint}/v1/metrics`, metricsRequest(start, Date.now(), options.serviceName));
+    await exportOtlp(
+      fetch,
+      `${options.otlpEndpoint}/v1/metrics`,
+      metricsRequest(start, Date.now(), options.serviceName),
+    );
   } catch (error) {
     log(`verify-telemetry: could not export to the collector at ${options.otlpEndpoint}: ${String(error)}`);
     return 2;
@@ -305,7 +312,8 @@ async function main(): Promise<number> {
   log(`Emitted llm.completion trace and token counters through ${options.otlpEndpoint}; polling ${options.tempoUrl}`);
   const clock: Clock = { now: Date.now, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
   const result = await waitForTrace(fetch, clock, options, ids.traceId, log);
-  if (!result.found) log(`Trace not found in Tempo within ${options.budgetMs / 1000} s (last status ${result.lastStatus})`);
+  if (!result.found)
+    log(`Trace not found in Tempo within ${options.budgetMs / 1000} s (last status ${result.lastStatus})`);
   return result.found ? 0 : 1;
 }
 

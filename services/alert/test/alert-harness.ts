@@ -72,7 +72,16 @@ export async function alertReplica(
   const mutesRepository = new MutesRepository(db);
   const queues = new AlertQueuesClient(config);
   const lifecycleRepository = new LifecycleRepository(db);
-  const lifecycle = new LifecycleService(config, logger, lifecycleRepository, mutesRepository, thresholds, queues, metrics, clock);
+  const lifecycle = new LifecycleService(
+    config,
+    logger,
+    lifecycleRepository,
+    mutesRepository,
+    thresholds,
+    queues,
+    metrics,
+    clock,
+  );
   const groupsRepository = new GroupsRepository(db);
   const groups = new GroupsService(logger, groupsRepository, queues, metrics, clock);
   const rules = new RulesService(

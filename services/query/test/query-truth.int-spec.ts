@@ -370,6 +370,39 @@ describe('query API numbers against the ground truth', () => {
     });
   });
 
+  it("lists tenants near their daily cap from cost-cap's caps, raises included", async () => {
+    const tenant2 = `${prefix}-tenant-2`;
+    const today = todayOf(new Date());
+    await s.db.query(
+      `INSERT INTO caps (tenant_id, date, daily_cap_micros, spent_micros) VALUES ($1, $3, 10000000, 8500000),
+              ($2, $3, 10000000, 1000000)`,
+      [tenant2, tenant1, today],
+    );
+    const body = await get('/admin/overview');
+    expect(body.caps_approaching).toEqual(
+      expect.arrayContaining([
+        {
+          scope: 'tenant',
+          tenant_id: tenant2,
+          project_id: null,
+          run_id: null,
+          cap: 'daily_cost',
+          used: '8.500000',
+          limit: '10.000000',
+          ratio: 0.85,
+        },
+      ]),
+    );
+    expect(body.caps_approaching.filter((c: { scope: string }) => c.scope === 'tenant')).toHaveLength(1);
+    await s.db.query(
+      `INSERT INTO cap_overrides (override_id, tenant_id, target, value, actor, reason, created_at, expires_at)
+       VALUES (gen_random_uuid(), $1, 'tenant_daily_cost', 20000000, 'admin', 'launch', now(), now() + interval '72 hours')`,
+      [tenant2],
+    );
+    const raised = await get('/admin/overview');
+    expect(raised.caps_approaching.filter((c: { scope: string }) => c.scope === 'tenant')).toEqual([]);
+  });
+
   it('streams a running run until it finishes, with no polling by the client', async () => {
     const run = s.workload.truth.runs.find((r) => r.status === 'running')!;
     const controller = new AbortController();

@@ -41,10 +41,13 @@ export class DeliveryRepository {
 
   async claim(deliveryId: string, now: Date, leaseMs: number): Promise<ClaimedDelivery | null> {
     const rows: ClaimedDelivery[] = await this.db.query(
-      `UPDATE alert_deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $3
-        WHERE id = $1
-          AND (status IN ('pending', 'retrying') OR (status = 'sending' AND lease_until < $2))
-        RETURNING id, tenant_id, audience, channel, contact_id::text, attempts, message, created_at`,
+      // (UPDATE ... RETURNING through TypeORM answers [rows, count]; the CTE makes it a plain SELECT.)
+      `WITH claimed AS (
+         UPDATE alert_deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $3
+          WHERE id = $1
+            AND (status IN ('pending', 'retrying') OR (status = 'sending' AND lease_until < $2))
+          RETURNING id, tenant_id, audience, channel, contact_id::text, attempts, message, created_at)
+       SELECT * FROM claimed`,
       [deliveryId, now.toISOString(), new Date(now.getTime() + leaseMs).toISOString()],
     );
     return rows[0] ?? null;

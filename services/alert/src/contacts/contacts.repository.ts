@@ -67,8 +67,10 @@ export class ContactsRepository {
 
   async softDelete(tx: EntityManager, tenantId: string | null, id: string, actor: string): Promise<ContactRow | null> {
     const rows: ContactRow[] = await tx.query(
-      `UPDATE alert_contacts SET deleted_at = now(), deleted_by = $3
-        WHERE id = $2 AND tenant_id IS NOT DISTINCT FROM $1 AND deleted_at IS NULL RETURNING ${COLUMNS}`,
+      `WITH gone AS (
+         UPDATE alert_contacts SET deleted_at = now(), deleted_by = $3
+          WHERE id = $2 AND tenant_id IS NOT DISTINCT FROM $1 AND deleted_at IS NULL RETURNING ${COLUMNS})
+       SELECT * FROM gone`,
       [tenantId, id, actor],
     );
     return rows[0] ?? null;

@@ -32,8 +32,10 @@ export class GroupsRepository {
   /** Closes an open group (locking it); null when it was flushed already. */
   async close(tx: EntityManager, groupId: string, now: Date): Promise<FlushedGroup | null> {
     const rows: FlushedGroup[] = await tx.query(
-      `UPDATE alert_groups SET status = 'flushed', flushed_at = $2 WHERE id = $1 AND status = 'open'
-       RETURNING id, tenant_id, rule, audience`,
+      `WITH closed AS (
+         UPDATE alert_groups SET status = 'flushed', flushed_at = $2 WHERE id = $1 AND status = 'open'
+         RETURNING id, tenant_id, rule, audience)
+       SELECT * FROM closed`,
       [groupId, now.toISOString()],
     );
     return rows[0] ?? null;
@@ -109,9 +111,10 @@ export class GroupsRepository {
 
   /** Forgets counted samples older than `before` (the longest window is far shorter). */
   async pruneSamples(before: Date): Promise<number> {
-    const rows: unknown[] = await this.db.query(`DELETE FROM alert_samples WHERE time < $1 RETURNING 1`, [
-      before.toISOString(),
-    ]);
-    return rows.length;
+    const rows: Array<{ n: number }> = await this.db.query(
+      `WITH gone AS (DELETE FROM alert_samples WHERE time < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+      [before.toISOString()],
+    );
+    return rows[0]?.n ?? 0;
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { eventKey, AlertRules, type AgentEvent, type AlertThresholds } from '@agentmeter/contracts';
+import { AlertRules, type AgentEvent, type AlertThresholds } from '@agentmeter/contracts';
 import { capObservations, validationFailuresObservation, type RuleObservation } from '@agentmeter/domain';
 import { LifecycleService, type ObserveOutcome } from '../lifecycle/lifecycle.service';
 import { ThresholdsService } from '../thresholds/thresholds.service';
@@ -66,7 +66,7 @@ export class AlertEventsService {
       {
         rule: AlertRules.ValidationFailures,
         scope: `run:${event.data.run_id}`,
-        id: eventKey(event),
+        id: JSON.stringify([event.source, event.id]),
         at: new Date(event.time),
         detail: `${event.data.phase}: ${event.data.reason}`.slice(0, 1000),
       },

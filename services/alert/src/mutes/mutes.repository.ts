@@ -87,8 +87,10 @@ export class MutesRepository {
 
   async cancelMute(tx: EntityManager, tenantId: string, id: string, actor: string, reason: string, now: Date) {
     const rows: MuteRow[] = await tx.query(
-      `UPDATE alert_mutes SET cancelled_at = $3, cancelled_by = $4, cancel_reason = $5
-        WHERE tenant_id = $1 AND id = $2 AND cancelled_at IS NULL RETURNING *`,
+      `WITH cancelled AS (
+         UPDATE alert_mutes SET cancelled_at = $3, cancelled_by = $4, cancel_reason = $5
+          WHERE tenant_id = $1 AND id = $2 AND cancelled_at IS NULL RETURNING *)
+       SELECT * FROM cancelled`,
       [tenantId, id, now.toISOString(), actor, reason],
     );
     return rows[0] ?? null;
@@ -123,8 +125,10 @@ export class MutesRepository {
 
   async deleteTiming(tx: EntityManager, tenantId: string, id: string, actor: string, now: Date) {
     const rows: MuteTimingRow[] = await tx.query(
-      `UPDATE alert_mute_timings SET deleted_at = $3, deleted_by = $4
-        WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *`,
+      `WITH gone AS (
+         UPDATE alert_mute_timings SET deleted_at = $3, deleted_by = $4
+          WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *)
+       SELECT * FROM gone`,
       [tenantId, id, now.toISOString(), actor],
     );
     return rows[0] ?? null;

@@ -42,7 +42,7 @@ export class ThresholdsRepository {
 
   async delete(tx: EntityManager, tenantId: string, rule: string): Promise<boolean> {
     const rows: unknown[] = await tx.query(
-      `DELETE FROM alert_thresholds WHERE tenant_id = $1 AND rule = $2 RETURNING 1`,
+      `WITH gone AS (DELETE FROM alert_thresholds WHERE tenant_id = $1 AND rule = $2 RETURNING 1) SELECT * FROM gone`,
       [tenantId, rule],
     );
     return rows.length > 0;

@@ -66,7 +66,28 @@ export class AdmissionService {
     private readonly clock: Clock,
   ) {}
 
-  async reserve(request: ReserveRequest): Promise<ReserveResponse> {
+  reserve(request: ReserveRequest): Promise<ReserveResponse> {
+    return this.timed('reserve', () => this.decide(request));
+  }
+
+  commit(reservationId: string, request: CommitRequest): Promise<CommitResponse> {
+    return this.timed('commit', () => this.account(reservationId, request));
+  }
+
+  release(reservationId: string): Promise<{ reservation_id: string; status: 'released' | 'committed' | 'expired' }> {
+    return this.timed('release', () => this.unhold(reservationId));
+  }
+
+  private async timed<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    const end = this.metrics.admissionSeconds.startTimer({ operation });
+    try {
+      return await work();
+    } finally {
+      end();
+    }
+  }
+
+  private async decide(request: ReserveRequest): Promise<ReserveResponse> {
     const now = this.clock.now();
     const declared = runCapsFromWire(request.run_caps);
     if (declared) await this.recordDeclaredCaps(request, declared);
@@ -169,7 +190,7 @@ export class AdmissionService {
     });
   }
 
-  async commit(reservationId: string, request: CommitRequest): Promise<CommitResponse> {
+  private async account(reservationId: string, request: CommitRequest): Promise<CommitResponse> {
     const now = this.clock.now();
     const reservation = await this.findReservation(reservationId);
     const context = await this.limits.context(

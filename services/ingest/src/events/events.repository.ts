@@ -90,10 +90,7 @@ export class EventsRepository {
    * Stores the events of a batch that are not stored yet and projects only those, in one transaction;
    * returns them. `project` builds the writes of the new events once they are known.
    */
-  async storeDeduplicated(
-    events: AgentEvent[],
-    project: (fresh: AgentEvent[]) => BatchWrite,
-  ): Promise<AgentEvent[]> {
+  async storeDeduplicated(events: AgentEvent[], project: (fresh: AgentEvent[]) => BatchWrite): Promise<AgentEvent[]> {
     if (events.length === 0) return [];
     const insert = insertEvents(events, 'deduplicated');
     return this.dataSource.transaction(async (manager: EntityManager) => {
@@ -208,7 +205,10 @@ function insertLlmCalls(llm: LlmCall[], costOf: (event: LlmCall) => CallCost, mo
     };
   });
   const sql = insertFromJson('llm_calls', LLM_COLUMNS);
-  return { sql: mode === 'new' ? sql : `${sql} ON CONFLICT (source, event_id, time) DO NOTHING`, params: [JSON.stringify(rows)] };
+  return {
+    sql: mode === 'new' ? sql : `${sql} ON CONFLICT (source, event_id, time) DO NOTHING`,
+    params: [JSON.stringify(rows)],
+  };
 }
 
 const TOOL_COLUMNS = `source, event_id, tenant_id, project_id, run_id, phase, attempt, role, tool, mcp_server,
@@ -238,7 +238,10 @@ function insertToolCalls(tools: ToolCall[], mode: Mode): Statement | null {
     };
   });
   const sql = insertFromJson('tool_calls', TOOL_COLUMNS);
-  return { sql: mode === 'new' ? sql : `${sql} ON CONFLICT (source, event_id, time) DO NOTHING`, params: [JSON.stringify(rows)] };
+  return {
+    sql: mode === 'new' ? sql : `${sql} ON CONFLICT (source, event_id, time) DO NOTHING`,
+    params: [JSON.stringify(rows)],
+  };
 }
 
 // External charges are rare: always the conflict-tolerant insert.
@@ -534,9 +537,7 @@ const STAGES_SQL = `INSERT INTO stages AS s (tenant_id, run_id, phase, attempt, 
 function upsertStages(stages: Projection['stages']): Statement | null {
   if (stages.length === 0) return null;
   const rows = [...stages]
-    .sort((a, b) =>
-      compareKeys([a.tenantId, a.runId, a.phase, a.attempt], [b.tenantId, b.runId, b.phase, b.attempt]),
-    )
+    .sort((a, b) => compareKeys([a.tenantId, a.runId, a.phase, a.attempt], [b.tenantId, b.runId, b.phase, b.attempt]))
     .map((s) => ({
       tenant_id: s.tenantId,
       run_id: s.runId,

@@ -30,7 +30,7 @@ export class EventsService {
   ) {}
 
   async ingest(batch: AgentEvent[]): Promise<void> {
-    const unique = dedupe(batch).map((event) => this.prepare(event));
+    const unique = dedupe(batch.map(wellFormed)).map((event) => this.redact(event));
     const costs = new Map<LlmCall, CallCost>();
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
@@ -62,25 +62,28 @@ export class EventsService {
     this.metrics.countBatch(unique, fresh.length === unique.length ? null : new Set(fresh), costOf);
   }
 
-  /**
-   * What is stored of an event. Secrets and PII leave it here, before anything is stored (seed 001
-   * "Retention & privacy"). An id or source with a lone UTF-16 surrogate (possible through a JSON
-   * escape) is stored with U+FFFD instead, as UTF-8 encoding would, so that the stored key and the key
-   * the batch compares with are the same string.
-   */
-  private prepare(event: AgentEvent): AgentEvent {
+  /** Secrets and PII leave the event here, before anything is stored (seed 001 "Retention & privacy"). */
+  private redact(event: AgentEvent): AgentEvent {
     const { value, found } = redactValue(event.data);
+    if (found.length === 0) return event;
     for (const kind of found) this.metrics.redactions.inc({ kind });
-    const wellFormed = event.id.isWellFormed() && event.source.isWellFormed();
-    if (found.length === 0 && wellFormed) return event;
-    return {
-      ...event,
-      id: event.id.toWellFormed(),
-      source: event.source.toWellFormed(),
-      data: value,
-    } as AgentEvent;
+    return { ...event, data: value } as AgentEvent;
   }
 }
+
+/**
+ * An id or source with a lone UTF-16 surrogate (possible through a JSON escape) gets U+FFFD instead, as
+ * UTF-8 encoding would have stored it, so the batch compares the keys it stores.
+ */
+function wellFormed(event: AgentEvent): AgentEvent {
+  if (!LONE_SURROGATE.test(event.id) && !LONE_SURROGATE.test(event.source)) return event;
+  const replace = (text: string) => text.replace(LONE_SURROGATES, '\uFFFD');
+  return { ...event, id: replace(event.id), source: replace(event.source) };
+}
+
+// In a /u pattern a surrogate pair is one code point, so these match unpaired surrogates only.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
 
 /** Keeps the first occurrence of each (source, id) in the batch. */
 function dedupe(batch: AgentEvent[]): AgentEvent[] {

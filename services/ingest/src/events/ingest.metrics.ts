@@ -88,15 +88,51 @@ export class IngestMetrics {
     registers: [metricsRegistry],
   });
 
-  observeLlmCall(event: AgentEvent & { type: 'llm_call' }, cost: { source: string }): void {
-    const labels = { model: event.data.model, provider: event.data.provider };
-    this.promptTokens.inc(labels, event.data.prompt_tokens);
-    this.completionTokens.inc(labels, event.data.completion_tokens);
-    this.totalTokens.inc(labels, event.data.prompt_tokens + event.data.completion_tokens);
-    if (cost.source === 'unpriced') this.unpriced.inc(labels);
+  /**
+   * Counts a written batch: every event as stored or duplicate (`stored` null: all were stored), and the
+   * token and tool metrics of the stored calls. Counters are summed per label set first, so a batch of
+   * thousands of events costs one increment per label set rather than one per event.
+   */
+  countBatch(
+    events: readonly AgentEvent[],
+    stored: ReadonlySet<AgentEvent> | null,
+    costOf: (event: AgentEvent & { type: 'llm_call' }) => { source: string },
+  ): void {
+    const outcomes = new Map<string, { type: string; outcome: string; n: number }>();
+    const llm = new Map<
+      string,
+      { model: string; provider: string; prompt: number; completion: number; unpriced: number }
+    >();
+    for (const event of events) {
+      const outcome = stored === null || stored.has(event) ? 'stored' : 'duplicate';
+      const key = `${event.type}\u0000${outcome}`;
+      const counted = outcomes.get(key);
+      if (counted) counted.n += 1;
+      else outcomes.set(key, { type: event.type, outcome, n: 1 });
+      if (outcome === 'duplicate') continue;
+      if (event.type === 'llm_call') {
+        const { model, provider, prompt_tokens, completion_tokens } = event.data;
+        const labels = `${model}\u0000${provider}`;
+        let sums = llm.get(labels);
+        if (!sums) llm.set(labels, (sums = { model, provider, prompt: 0, completion: 0, unpriced: 0 }));
+        sums.prompt += prompt_tokens;
+        sums.completion += completion_tokens;
+        if (costOf(event).source === 'unpriced') sums.unpriced += 1;
+      } else if (event.type === 'tool_call') {
+        this.observeToolCall(event);
+      }
+    }
+    for (const { type, outcome, n } of outcomes.values()) this.events.inc({ type, outcome }, n);
+    for (const { model, provider, prompt, completion, unpriced } of llm.values()) {
+      const labels = { model, provider };
+      this.promptTokens.inc(labels, prompt);
+      this.completionTokens.inc(labels, completion);
+      this.totalTokens.inc(labels, prompt + completion);
+      if (unpriced > 0) this.unpriced.inc(labels, unpriced);
+    }
   }
 
-  observeToolCall(event: AgentEvent & { type: 'tool_call' }): void {
+  private observeToolCall(event: AgentEvent & { type: 'tool_call' }): void {
     const labels = { tool: event.data.tool, server: event.data.mcp_server ?? '', status: event.data.status };
     this.toolCalls.inc(labels);
     this.toolCallSeconds.observe(labels, event.data.latency_ms / 1000);

@@ -70,7 +70,7 @@ export const Id = z
   .string()
   .min(1)
   .max(200)
-  .regex(/^[^\u0000-\u001f]+$/, 'control characters are not allowed');
+  .refine((value) => ![...value].some((c) => c.charCodeAt(0) < 0x20), 'control characters are not allowed');
 
 export const Limit = z.coerce.number().int().min(1).max(10_000).describe('page size (capped by QUERY_MAX_PAGE_SIZE)');
 export const Cursor = z.string().max(1_000).describe('opaque cursor from the previous page');
