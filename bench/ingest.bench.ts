@@ -1,5 +1,5 @@
 /**
- * Ingest throughput: the real ingest service against a raw baseline measured in the same run.
+ * Ingest throughput and latency: the real ingest service against a raw baseline measured in the same run.
  *
  * Run (from the repository root, after `make install` and `make infra`):
  *
@@ -7,36 +7,43 @@
  *
  * which is exactly:
  *
- *   npx nest build ingest && rm -rf dist/bench && npx tsc -p bench/tsconfig.json
- *   cp -r dist/ingest dist/bench/ingest      # the service measured; a rebuild cannot pull it away
- *   TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL=dist/bench \
- *     node --enable-source-maps -r tsconfig-paths/register dist/bench/bench/ingest.bench.js
+ *   npx nest build ingest
+ *   rm -rf dist/bench-ingest && npx tsc -p bench/tsconfig.json --outDir dist/bench-ingest
+ *   cp -r dist/ingest dist/bench-ingest/ingest   # the service measured; a rebuild cannot pull it away
+ *   TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL=dist/bench-ingest \
+ *     node --enable-source-maps -r tsconfig-paths/register dist/bench-ingest/bench/ingest.bench.js
  *
- * (bench/ is outside the Nest builds; tsc emits dist/bench/{bench,libs,services}/… and tsconfig-paths
- * maps the @agentmeter/* aliases onto dist/bench/libs/<name>/src at run time.)
+ * (bench/ is outside the Nest builds; tsc emits dist/bench-ingest/{bench,libs,services}/… and
+ * tsconfig-paths maps the @agentmeter/* aliases onto dist/bench-ingest/libs/<name>/src at run time.)
  *
  * What it does:
  *   - creates its own databases (am_bench_<id>_*) and topics (bench<id>.*, 3 partitions) and removes
  *     them at the end, whatever happens;
- *   - generates a seeded workload of ~100k events and publishes it to bench<id>.agent.events.v1
+ *   - generates a seeded workload of ~200k events and publishes it to bench<id>.agent.events.v1
  *     before anything is measured;
  *   - baseline: a bare kafkajs consumer (eachBatch, autoCommit off, commit per batch, same fetch
- *     settings as BatchConsumer) that JSON.parses each message and writes each batch into a plain
- *     table with one INSERT … SELECT FROM unnest() (pg-copy-streams is not installed, so no COPY);
+ *     settings as BatchConsumer) that JSON.parses each message and COPYs each batch into a plain table,
+ *     run as its own process (this script, re-executed with the argument `baseline-consumer`);
  *   - AgentMeter: the compiled ingest service (dist/ingest) as its own process, fresh consumer group
  *     and fresh migrated database per repetition, so every event is really inserted and projected;
- *   - both are timed the same way from outside: from the moment the group is Stable (partitions
- *     assigned, fetching starts) until the group has committed every partition up to its high
- *     watermark. Start-up of the process and the group join are excluded;
- *   - repeats each BENCH_REPEAT (3) times, interleaved, and reports medians and ingest/baseline;
+ *   - throughput: both are timed the same way from outside, from the moment the group is Stable
+ *     (partitions assigned, fetching starts) until the group has committed every partition up to its
+ *     high watermark. Start-up of the process and the group join are excluded. Repeated BENCH_REPEAT
+ *     (3) times, interleaved; medians and ingest/baseline are reported;
+ *   - latency: each side again, on a fresh empty topic, while this process publishes at a fixed rate
+ *     (half the median ingest throughput) for BENCH_LATENCY_SECONDS (20) after a warm-up. Probe events
+ *     (about 250 a second) are looked up by key every 10 ms on a separate connection; latency is the
+ *     time from `producer.send` to the first lookup that finds the row (see measureLatency);
  *   - then profiles the ingest code path in-process (decode, each SQL statement, the rest) on one
  *     connection, to show where the time goes;
- *   - prints markdown and rewrites the "Ingest throughput" section of docs/benchmarks.md
- *     (BENCH_WRITE_DOC=0 to leave it alone).
+ *   - prints markdown and rewrites the "Ingest throughput" and "Ingest latency" sections of
+ *     docs/benchmarks.md (BENCH_WRITE_DOC=0 to leave it alone).
  *
  * Environment: DATABASE_URL (admin URL; databases are created beside it), KAFKA_BROKERS, BENCH_REPEAT,
- * BENCH_RUNS_PER_PROJECT (workload size), BENCH_INGEST_OTEL=1 (run ingest with its OpenTelemetry SDK
- * on, as production does; off by default like the e2e tests), BENCH_PROFILE=0 (skip the profile), and
+ * BENCH_RUNS_PER_PROJECT (workload size), BENCH_LATENCY_SECONDS (0 skips the latency runs),
+ * BENCH_LATENCY_RATE (events/s instead of half the ingest throughput), BENCH_INGEST_OTEL=1 (run ingest
+ * with its OpenTelemetry SDK on, as production does; off by default like the e2e tests), BENCH_PROFILE=0
+ * (skip the profile), BENCH_INGEST_NODE_OPTIONS (NODE_OPTIONS of the ingest service, e.g. --cpu-prof), and
  * DATABASE_POOL_SIZE / INGEST_PARTITIONS_CONCURRENTLY, passed through to the ingest service.
  */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
@@ -45,10 +52,11 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Test } from '@nestjs/testing';
-import { Kafka, logLevel, type Admin, type EachBatchPayload } from 'kafkajs';
-import { Client, Pool } from 'pg';
+import { Kafka, logLevel, Partitioners, type Admin, type EachBatchPayload, type Message } from 'kafkajs';
+import { Client, Pool, type PoolClient } from 'pg';
 import { ALL_TOPICS, decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
 import { dropDatabase, ensureDatabase, listDatabases, migrate } from '@agentmeter/database';
 import { eventually } from '../libs/testing/src/eventually';
@@ -65,7 +73,7 @@ const ROOT = findRoot(__dirname);
 const ADMIN_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/agentmeter';
 const BROKERS = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
 const REPEAT = Number(env.BENCH_REPEAT ?? 3);
-const RUNS_PER_PROJECT = Number(env.BENCH_RUNS_PER_PROJECT ?? 23);
+const RUNS_PER_PROJECT = Number(env.BENCH_RUNS_PER_PROJECT ?? 47);
 const WORKLOAD = { seed: 20261125, tenants: 10, projectsPerTenant: 12, runsPerProject: RUNS_PER_PROJECT };
 const PARTITIONS = 3;
 const POLL_MS = 20;
@@ -73,11 +81,28 @@ const TIMEOUT_MS = 15 * 60_000;
 const INGEST_OTEL = env.BENCH_INGEST_OTEL === '1';
 const PASS_THROUGH = ['DATABASE_POOL_SIZE', 'INGEST_PARTITIONS_CONCURRENTLY'];
 const CLK_TCK = clockTicks();
+/** The fetch settings of BatchConsumer, which the baseline consumer copies. */
+const FETCH = {
+  sessionTimeout: 30_000,
+  heartbeatInterval: 3_000,
+  maxBytesPerPartition: 4 * 1024 * 1024,
+  maxWaitTimeInMs: 200,
+};
 
+const LATENCY_SECONDS = Number(env.BENCH_LATENCY_SECONDS ?? 20);
+const LATENCY_WARMUP_SECONDS = 3;
+/** Offered rate of the latency runs, as a share of the median ingest throughput. */
+const LATENCY_LOAD = 0.5;
+const PROBES_PER_SECOND = 250;
+const VISIBILITY_POLL_MS = 10;
+
+const BASELINE_CONSUMER = 'baseline-consumer';
 const id = randomBytes(3).toString('hex');
 const DB_PREFIX = `am_bench_${id}`;
 const TOPIC_PREFIX = `bench${id}.`;
 const TOPIC = topicName(TOPIC_PREFIX, Topics.AgentEvents);
+/** Topic prefixes of the latency runs: an empty topic each. */
+const LATENCY_PREFIX = { baseline: `${TOPIC_PREFIX}lat-baseline.`, ingest: `${TOPIC_PREFIX}lat-ingest.` } as const;
 
 /** CPU seconds used during a measurement window, by who used them. */
 interface CpuUse {
@@ -106,15 +131,33 @@ interface ProfileRow {
   ms: number;
 }
 
+type Side = keyof typeof LATENCY_PREFIX;
+
+interface LatencyRun {
+  side: Side;
+  /** Events per second asked of the producer, and what it published in the measured window. */
+  offered: number;
+  sent: number;
+  seconds: number;
+  /** Probe latencies in ms (publish -> first lookup that finds the row), sorted; warm-up excluded. */
+  latencies: number[];
+  /** How far the producer fell behind its schedule at worst, ms. */
+  behindMs: number;
+  cpu: CpuUse;
+}
+
+type WorkloadEvent = ReturnType<typeof generateWorkload>['events'][number];
+
 async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'agentmeter-bench', brokers: BROKERS, logLevel: logLevel.ERROR });
   const admin = kafka.admin();
   await admin.connect();
   const groups: string[] = [];
   const children = new Set<ChildProcess>();
+  const prefixes = [TOPIC_PREFIX, ...Object.values(LATENCY_PREFIX)];
   const cleanup = onceOnly(async () => {
     await admin
-      .deleteTopics({ topics: ALL_TOPICS.map((t) => topicName(TOPIC_PREFIX, t)) })
+      .deleteTopics({ topics: prefixes.flatMap((prefix) => ALL_TOPICS.map((t) => topicName(prefix, t))) })
       .catch((e: unknown) => log(`could not delete topics: ${String(e)}`));
     await admin.deleteGroups(groups).catch(() => undefined);
     await admin.disconnect();
@@ -128,29 +171,31 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  // Whatever ends this process, no ingest service outlives it (databases and topics are left behind
-  // only on a hard crash; their names start with am_bench_ and bench).
+  // Whatever ends this process, no consumer outlives it (databases and topics are left behind only on
+  // a hard crash; their names start with am_bench_ and bench).
   process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
 
   try {
     // --- set-up, outside every measurement -------------------------------------------------------
     await admin.createTopics({
       waitForLeaders: true,
-      topics: ALL_TOPICS.map((t) => ({
-        topic: topicName(TOPIC_PREFIX, t),
-        numPartitions: PARTITIONS,
-        replicationFactor: 1,
-      })),
+      topics: prefixes.flatMap((prefix) =>
+        ALL_TOPICS.map((t) => ({ topic: topicName(prefix, t), numPartitions: PARTITIONS, replicationFactor: 1 })),
+      ),
     });
     const template = `${DB_PREFIX}_tpl`;
     await ensureDatabase(dbUrl(template));
     await migrate(dbUrl(template));
     const rawDb = `${DB_PREFIX}_raw`;
     await ensureDatabase(dbUrl(rawDb));
-    await withClient(dbUrl(rawDb), (c) =>
-      c.query(`CREATE TABLE raw_events (source text, event_id text, tenant_id text, type text,
-                 time timestamptz, payload jsonb)`),
-    );
+    // raw_events has no key at all; raw_latency has an index on event_id, so probes can be looked up.
+    await withClient(dbUrl(rawDb), async (c) => {
+      for (const table of ['raw_events', 'raw_latency']) {
+        await c.query(`CREATE TABLE ${table} (source text, event_id text, tenant_id text, type text,
+                         time timestamptz, payload jsonb)`);
+      }
+      await c.query('CREATE INDEX ON raw_latency (event_id)');
+    });
 
     const workload = generateWorkload({ ...WORKLOAD, start: new Date('2026-11-01T00:00:00Z'), prefix: 'bench' });
     const total = workload.events.length;
@@ -163,14 +208,14 @@ async function main(): Promise<void> {
     if (published !== total) throw new Error(`published ${published} of ${total} events`);
     log(`published to ${TOPIC} in ${((Date.now() - publishStarted) / 1000).toFixed(1)} s`);
 
-    // --- measurements, interleaved so drift hits both alike --------------------------------------
+    // --- throughput, interleaved so drift hits both alike ----------------------------------------
     const baseline: Measurement[] = [];
     const ingest: Measurement[] = [];
     for (let i = 1; i <= REPEAT; i++) {
       const groupB = `${TOPIC_PREFIX}baseline-${i}`;
       groups.push(groupB);
       await withClient(dbUrl(rawDb), (c) => c.query('TRUNCATE raw_events'));
-      baseline.push(await measureBaseline(kafka, admin, groupB, rawDb, total));
+      baseline.push(await measureBaseline(admin, groupB, rawDb, total, children));
       log(`baseline #${i}: ${describe(baseline.at(-1)!)}`);
 
       const groupI = `${TOPIC_PREFIX}ingest-${i}`;
@@ -180,6 +225,20 @@ async function main(): Promise<void> {
       ingest.push(await measureIngest(admin, groupI, db, total, children));
       log(`ingest   #${i}: ${describe(ingest.at(-1)!)}`);
       await dropDatabase(dbUrl(db));
+    }
+
+    // --- latency at a fixed offered rate, the same for both ----------------------------------------
+    const latency: LatencyRun[] = [];
+    if (LATENCY_SECONDS > 0) {
+      const rate = Math.round(Number(env.BENCH_LATENCY_RATE ?? 0) || median(ingest.map((m) => m.rate)) * LATENCY_LOAD);
+      for (const side of ['baseline', 'ingest'] as const) {
+        const groupId = `${LATENCY_PREFIX[side]}group`;
+        groups.push(groupId);
+        const db = side === 'baseline' ? rawDb : `${DB_PREFIX}_latency`;
+        if (side === 'ingest') await ensureDatabase(dbUrl(db), template);
+        latency.push(await measureLatency(kafka, admin, side, groupId, db, rate, workload.events, children));
+        log(`latency ${side}: ${describeLatency(latency.at(-1)!)}`);
+      }
     }
 
     let profile: { rows: ProfileRow[]; events: number; batch: number } | null = null;
@@ -192,10 +251,11 @@ async function main(): Promise<void> {
       await dropDatabase(dbUrl(db));
     }
 
-    const section = report({ total, bytes, baseline, ingest, profile });
-    console.log(`\n${section}`);
+    const sections = [report({ total, bytes, baseline, ingest, profile })];
+    if (latency.length > 0) sections.push(reportLatency(latency, median(ingest.map((m) => m.rate))));
+    console.log(`\n${sections.join('\n')}`);
     if (env.BENCH_WRITE_DOC !== '0') {
-      writeDoc(section);
+      writeDoc(sections);
       log('updated docs/benchmarks.md');
     }
   } finally {
@@ -205,44 +265,172 @@ async function main(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Baseline: bare kafkajs consumer + one INSERT … unnest per batch into a plain table.
+// The consumers under test, each in its own process.
+
+/** A consumer process. Keeps the head of its output (the first error is the useful one). */
+class ConsumerProcess {
+  private output = '';
+  private errored = false;
+  private readonly exited: Promise<unknown>;
+
+  constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+    private readonly children: Set<ChildProcess>,
+  ) {
+    children.add(child);
+    const capture = (chunk: Buffer) => {
+      const text = chunk.toString();
+      if (/"level":(50|60)/.test(text)) this.errored = true;
+      if (this.output.length < 64 * 1024) this.output += text.slice(0, 64 * 1024 - this.output.length);
+    };
+    child.stdout!.on('data', capture);
+    child.stderr!.on('data', capture);
+    this.exited = once(child, 'exit');
+  }
+
+  static start(
+    name: string,
+    args: string[],
+    childEnv: NodeJS.ProcessEnv,
+    children: Set<ChildProcess>,
+  ): ConsumerProcess {
+    const child = spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    return new ConsumerProcess(name, child, children);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get log(): string {
+    return this.output;
+  }
+
+  /** Why a run with this process is meaningless: it exited, or it logged an error (a batch failed). */
+  readonly failure = (): Error | undefined => {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) {
+      return new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.output}`);
+    }
+    return this.errored ? new Error(`${this.name} logged an error:\n${this.output}`) : undefined;
+  };
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      await Promise.race([this.exited, delay(15_000).then(() => this.child.kill('SIGKILL'))]);
+    }
+    this.children.delete(this.child);
+  }
+}
+
+/** This script again, as the baseline consumer of one topic into one table. */
+function startBaseline(
+  groupId: string,
+  topic: string,
+  database: string,
+  table: string,
+  children: Set<ChildProcess>,
+): ConsumerProcess {
+  return ConsumerProcess.start(
+    'baseline consumer',
+    [...process.execArgv, __filename, BASELINE_CONSUMER],
+    {
+      ...env,
+      BENCH_BASELINE_URL: dbUrl(database),
+      BENCH_BASELINE_GROUP: groupId,
+      BENCH_BASELINE_TOPIC: topic,
+      BENCH_BASELINE_TABLE: table,
+    },
+    children,
+  );
+}
+
+/** The compiled ingest service (startService's logic, with the entry resolved from this build). */
+async function startIngest(
+  groupId: string,
+  database: string,
+  topicPrefix: string,
+  children: Set<ChildProcess>,
+): Promise<{ consumer: ConsumerProcess; url: string }> {
+  // bench/run.sh copies the Nest build of ingest beside this build (<out>/ingest); dist/ingest otherwise.
+  const copy = join(__dirname, '..', 'ingest', 'services', 'ingest', 'src', 'main.js');
+  const entry = existsSync(copy) ? copy : join(ROOT, 'dist', 'ingest', 'services', 'ingest', 'src', 'main.js');
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` first`);
+  const port = await freePort();
+  const passed = Object.fromEntries(PASS_THROUGH.filter((k) => env[k]).map((k) => [k, env[k]!]));
+  const consumer = ConsumerProcess.start(
+    'ingest',
+    ['--enable-source-maps', entry],
+    {
+      PATH: env.PATH ?? '',
+      LOG_LEVEL: 'warn',
+      ...(INGEST_OTEL ? {} : { OTEL_SDK_DISABLED: 'true' }),
+      ...(env.BENCH_INGEST_NODE_OPTIONS ? { NODE_OPTIONS: env.BENCH_INGEST_NODE_OPTIONS } : {}),
+      ...passed,
+      DATABASE_URL: dbUrl(database),
+      KAFKA_BROKERS: BROKERS.join(','),
+      KAFKA_TOPIC_PREFIX: topicPrefix,
+      INGEST_GROUP_ID: groupId,
+      PORT: String(port),
+    },
+    children,
+  );
+  return { consumer, url: `http://127.0.0.1:${port}` };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Baseline: bare kafkajs consumer + one COPY per batch into a plain table.
 
 async function measureBaseline(
-  kafka: Kafka,
   admin: Admin,
   groupId: string,
   database: string,
   total: number,
+  children: Set<ChildProcess>,
 ): Promise<Measurement> {
-  const pool = new Pool({ connectionString: dbUrl(database), max: 10, application_name: 'agentmeter-bench-raw' });
-  const consumer = kafka.consumer({
-    groupId,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
-    maxBytesPerPartition: 4 * 1024 * 1024,
-    maxWaitTimeInMs: 200,
-  });
-  let failure: Error | undefined;
+  const consumer = startBaseline(groupId, TOPIC, database, 'raw_events', children);
+  try {
+    const window = await watchGroup(admin, groupId, new CpuProbe(consumer.pid, database), consumer.failure);
+    const stored = await count(database, 'raw_events');
+    if (stored !== total) throw new Error(`baseline stored ${stored} of ${total} events:\n${consumer.log}`);
+    return window;
+  } finally {
+    await consumer.stop();
+  }
+}
+
+/**
+ * The baseline consumer process (`ingest.bench.js baseline-consumer`): eachBatch with the fetch settings
+ * of BatchConsumer, JSON.parse of every message, one COPY … FROM STDIN per batch into a plain table,
+ * then the offsets committed: the least a durable Kafka → PostgreSQL consumer does.
+ */
+async function runBaselineConsumer(): Promise<void> {
+  const url = env.BENCH_BASELINE_URL;
+  const groupId = env.BENCH_BASELINE_GROUP;
+  const topic = env.BENCH_BASELINE_TOPIC;
+  const table = env.BENCH_BASELINE_TABLE;
+  if (!url || !groupId || !topic || !table) throw new Error('BENCH_BASELINE_* variables are missing');
+  const pool = new Pool({ connectionString: url, max: PARTITIONS, application_name: 'agentmeter-bench-raw' });
+  const kafka = new Kafka({ clientId: 'agentmeter-bench-raw', brokers: BROKERS, logLevel: logLevel.ERROR });
+  const consumer = kafka.consumer({ groupId, ...FETCH });
+  const copy = `COPY ${table} (source, event_id, tenant_id, type, time, payload) FROM STDIN`;
   const onBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const rows = batch.messages.map(
-      (m) =>
-        JSON.parse(m.value!.toString('utf8')) as { source: string; id: string; type: string; time: string } & {
-          data: { tenant_id: string };
-        },
-    );
-    await pool.query(
-      `INSERT INTO raw_events (source, event_id, tenant_id, type, time, payload)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])`,
-      [
-        rows.map((r) => r.source),
-        rows.map((r) => r.id),
-        rows.map((r) => r.data.tenant_id),
-        rows.map((r) => r.type),
-        rows.map((r) => r.time),
-        rows.map((r) => JSON.stringify(r.data)),
-      ],
-    );
+    let rows = '';
+    for (const message of batch.messages) {
+      const e = JSON.parse(message.value!.toString('utf8')) as {
+        source: string;
+        id: string;
+        type: string;
+        time: string;
+        data: { tenant_id: string };
+      };
+      rows +=
+        `${copyText(e.source)}\t${copyText(e.id)}\t${copyText(e.data.tenant_id)}\t${copyText(e.type)}\t` +
+        `${copyText(e.time)}\t${copyText(JSON.stringify(e.data))}\n`;
+    }
+    await copyIn(pool, copy, rows);
     const last = batch.messages[batch.messages.length - 1]!;
     resolveOffset(last.offset);
     await consumer.commitOffsets([
@@ -250,34 +438,79 @@ async function measureBaseline(
     ]);
     await heartbeat();
   };
+  const fail = (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  };
+  consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
+  process.once('SIGTERM', () => {
+    void consumer
+      .disconnect()
+      .then(() => pool.end())
+      .finally(() => process.exit(0));
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: PARTITIONS,
+    eachBatch: (payload) => onBatch(payload).catch(fail),
+  });
+}
+
+/** A value in COPY's text format (backslash, tab, newline and carriage return escaped). */
+function copyText(value: string): string {
+  return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+}
+
+/** The parts of pg's protocol connection that COPY FROM STDIN uses (not in pg's type definitions). */
+interface CopyConnection {
+  query(text: string): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  endCopyFrom(): void;
+}
+
+/**
+ * COPY … FROM STDIN of one chunk, as a pg "submittable" (the protocol messages pg-copy-streams sends;
+ * that package is not a dependency): PostgreSQL answers the query with CopyInResponse, gets the data
+ * and CopyDone, and ends with CommandComplete (or an error) and ReadyForQuery.
+ */
+async function copyIn(pool: Pool, sql: string, data: string): Promise<void> {
+  const client: PoolClient = await pool.connect();
+  let broken: Error | undefined;
   try {
-    const cpu = new CpuProbe(process.pid, database);
-    const watch = watchGroup(admin, groupId, cpu, () => failure);
-    await consumer.connect();
-    await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: PARTITIONS,
-      eachBatch: (payload) =>
-        onBatch(payload).catch((error: unknown) => {
-          failure = error as Error;
-          throw error;
-        }),
+    await new Promise<void>((resolve, reject) => {
+      let failed: Error | undefined;
+      const noop = () => undefined;
+      client.query({
+        submit: (connection) => (connection as unknown as CopyConnection).query(sql),
+        handleCopyInResponse: (connection: CopyConnection) => {
+          connection.sendCopyFromChunk(Buffer.from(data));
+          connection.endCopyFrom();
+        },
+        handleError: (error: Error) => {
+          failed = error;
+        },
+        handleReadyForQuery: () => (failed ? reject(failed) : resolve()),
+        handleCommandComplete: noop,
+        handleRowDescription: noop,
+        handleDataRow: noop,
+        handleEmptyQuery: noop,
+        handleCopyData: noop,
+        handlePortalSuspended: noop,
+      });
     });
-    const window = await watch;
-    const stored = await count(database, 'raw_events');
-    if (stored !== total) throw new Error(`baseline stored ${stored} of ${total} events`);
-    return window;
+  } catch (error) {
+    broken = error as Error;
+    throw error;
   } finally {
-    await consumer.disconnect();
-    await pool.end();
+    client.release(broken);
   }
 }
 
 // ---------------------------------------------------------------------------------------------------
-// AgentMeter: the compiled ingest service as its own process (startService's logic, with the entry
-// resolved from the repository root rather than from libs/testing's compiled location).
+// AgentMeter: the compiled ingest service as its own process.
 
 async function measureIngest(
   admin: Admin,
@@ -286,47 +519,9 @@ async function measureIngest(
   total: number,
   children: Set<ChildProcess>,
 ): Promise<Measurement> {
-  // bench/run.sh copies the Nest build of ingest to dist/bench/ingest; dist/ingest when run otherwise.
-  const copy = join(ROOT, 'dist', 'bench', 'ingest', 'services', 'ingest', 'src', 'main.js');
-  const entry = existsSync(copy) ? copy : join(ROOT, 'dist', 'ingest', 'services', 'ingest', 'src', 'main.js');
-  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` first`);
-  const port = await freePort();
-  const passed = Object.fromEntries(PASS_THROUGH.filter((k) => env[k]).map((k) => [k, env[k]!]));
-  const child = spawn(process.execPath, ['--enable-source-maps', entry], {
-    env: {
-      PATH: env.PATH ?? '',
-      LOG_LEVEL: 'warn',
-      ...(INGEST_OTEL ? {} : { OTEL_SDK_DISABLED: 'true' }),
-      ...passed,
-      DATABASE_URL: dbUrl(database),
-      KAFKA_BROKERS: BROKERS.join(','),
-      KAFKA_TOPIC_PREFIX: TOPIC_PREFIX,
-      INGEST_GROUP_ID: groupId,
-      PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  // Keeps the head of the output (the first error is the useful one) and whether anything failed.
-  let output = '';
-  let errored = false;
-  const capture = (chunk: Buffer) => {
-    const text = chunk.toString();
-    if (/"level":(50|60)/.test(text)) errored = true;
-    if (output.length < 64 * 1024) output += text.slice(0, 64 * 1024 - output.length);
-  };
-  child.stdout!.on('data', capture);
-  child.stderr!.on('data', capture);
-  const exited = once(child, 'exit');
-  const failure = () =>
-    child.exitCode !== null || child.signalCode !== null
-      ? new Error(`ingest exited (${child.exitCode ?? child.signalCode}):\n${output}`)
-      : errored
-        ? new Error(`ingest logged an error (a failed batch makes the run meaningless):\n${output}`)
-        : undefined;
+  const { consumer, url } = await startIngest(groupId, database, TOPIC_PREFIX, children);
   try {
-    const window = await watchGroup(admin, groupId, new CpuProbe(child.pid!, database), failure);
-    const url = `http://127.0.0.1:${port}`;
+    const window = await watchGroup(admin, groupId, new CpuProbe(consumer.pid, database), consumer.failure);
     await eventually(async () => {
       if (!(await fetch(`${url}/health/ready`)).ok) throw new Error('ingest not ready');
     }, 30_000);
@@ -339,21 +534,53 @@ async function measureIngest(
       secondsSum: metric(metrics, 'agentmeter_ingest_batch_duration_seconds_sum'),
     };
     const stored = await count(database, 'events');
-    if (stored !== total) throw new Error(`ingest stored ${stored} of ${total} events:\n${output}`);
-    const error = failure();
+    if (stored !== total) throw new Error(`ingest stored ${stored} of ${total} events:\n${consumer.log}`);
+    const error = consumer.failure();
     if (error) throw error;
     return window;
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([exited, delay(15_000).then(() => child.kill('SIGKILL'))]);
-    }
-    children.delete(child);
+    await consumer.stop();
   }
 }
 
 // ---------------------------------------------------------------------------------------------------
 // The one clock for both: group Stable -> every partition committed up to its high watermark.
+
+/** Waits until the group has members and partitions (start-up and the join are not measured). */
+async function waitStable(admin: Admin, groupId: string, failed: () => Error | undefined): Promise<void> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  for (;;) {
+    const error = failed();
+    if (error) throw error;
+    if (Date.now() > deadline) throw new Error(`group ${groupId} did not become stable in ${TIMEOUT_MS} ms`);
+    const [group] = (await admin.describeGroups([groupId])).groups;
+    if (group?.state === 'Stable' && group.members.length > 0) return;
+    await delay(POLL_MS);
+  }
+}
+
+/** Waits until the group has committed every partition of `topic` up to its high watermark now. */
+async function waitCaughtUp(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  failed: () => Error | undefined,
+): Promise<void> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const deadline = Date.now() + TIMEOUT_MS;
+  for (;;) {
+    const error = failed();
+    if (error) throw error;
+    if (Date.now() > deadline) throw new Error(`group ${groupId} did not catch up in ${TIMEOUT_MS} ms`);
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const done = ends.every((end) => {
+      const offset = BigInt(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1');
+      return BigInt(end.high) === 0n || offset >= BigInt(end.high);
+    });
+    if (done) return;
+    await delay(POLL_MS);
+  }
+}
 
 async function watchGroup(
   admin: Admin,
@@ -378,12 +605,7 @@ async function watchGroup(
     });
   };
 
-  for (;;) {
-    check();
-    const [group] = (await admin.describeGroups([groupId])).groups;
-    if (group?.state === 'Stable' && group.members.length > 0) break;
-    await delay(POLL_MS);
-  }
+  await waitStable(admin, groupId, failed);
   const started = process.hrtime.bigint();
   const before = cpu.sample();
   const sampler = new WaitSampler(cpu.database);
@@ -503,6 +725,153 @@ class CpuProbe {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Latency: event-to-queryable at a fixed offered rate.
+
+/**
+ * One side's latency run. The consumer starts on an empty topic and joins its group; then this process
+ * publishes workload events (keyed by run, like the throughput workload; beyond its end the events are
+ * reused with a new id suffix, so all are new) at `rate` events/s for LATENCY_WARMUP_SECONDS +
+ * LATENCY_SECONDS. About PROBES_PER_SECOND of them are probes: the time just before `producer.send` of
+ * their chunk is recorded, and a poller on its own connection looks all outstanding probes up by key
+ * every VISIBILITY_POLL_MS. A probe's latency is the start of the first lookup that finds its row minus
+ * its publish time: publish, broker, fetch, decode, write, commit and visibility to another session,
+ * overstated by at most one poll interval. Probes of the warm-up (JIT, first partitions and tenants)
+ * are not counted. The stored rows' `received_at` is not used: it is `now()`, the transaction's start,
+ * which precedes the commit that makes the row queryable by the whole transaction.
+ */
+async function measureLatency(
+  kafka: Kafka,
+  admin: Admin,
+  side: Side,
+  groupId: string,
+  database: string,
+  rate: number,
+  events: readonly WorkloadEvent[],
+  children: Set<ChildProcess>,
+): Promise<LatencyRun> {
+  const topic = topicName(LATENCY_PREFIX[side], Topics.AgentEvents);
+  const consumer =
+    side === 'baseline'
+      ? startBaseline(groupId, topic, database, 'raw_latency', children)
+      : (await startIngest(groupId, database, LATENCY_PREFIX[side], children)).consumer;
+  const producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+  });
+  try {
+    await producer.connect();
+    await waitStable(admin, groupId, consumer.failure);
+    // By key: the index on raw_latency (event_id), the primary key of events (source, event_id, time).
+    const source = events[0]!.source;
+    const lookUp = (ids: string[]) =>
+      side === 'baseline'
+        ? { text: 'SELECT event_id FROM raw_latency WHERE event_id = ANY($1::text[])', values: [ids] }
+        : {
+            text: 'SELECT event_id FROM events WHERE source = $1 AND event_id = ANY($2::text[])',
+            values: [source, ids],
+          };
+    const every = Math.max(1, Math.round(rate / PROBES_PER_SECOND));
+    const total = Math.round(rate * (LATENCY_WARMUP_SECONDS + LATENCY_SECONDS));
+    const published = new Map<string, number>(); // probe id -> publish time (performance.now())
+    const latencies: Array<{ at: number; ms: number }> = [];
+    let producing = true;
+
+    const poll = withClient(dbUrl(database), async (client) => {
+      let deadline = Number.POSITIVE_INFINITY;
+      while (producing || published.size > 0) {
+        const error = consumer.failure();
+        if (error) throw error;
+        if (!producing && deadline === Number.POSITIVE_INFINITY) deadline = performance.now() + 60_000;
+        if (performance.now() > deadline) throw new Error(`${published.size} probes never became visible`);
+        const started = performance.now();
+        if (published.size > 0) {
+          const { rows } = await client.query<{ event_id: string }>(lookUp([...published.keys()]));
+          for (const { event_id: probe } of rows) {
+            const at = published.get(probe);
+            if (at === undefined) continue;
+            latencies.push({ at, ms: started - at });
+            published.delete(probe);
+          }
+        }
+        await delay(Math.max(1, VISIBILITY_POLL_MS - (performance.now() - started)));
+      }
+    });
+
+    const cpu = new CpuProbe(consumer.pid, database);
+    const start = performance.now();
+    const measuredFrom = start + LATENCY_WARMUP_SECONDS * 1000;
+    let before: ReturnType<CpuProbe['sample']> | undefined;
+    let sent = 0;
+    let behindMs = 0;
+    try {
+      while (sent < total) {
+        const now = performance.now();
+        if (!before && now >= measuredFrom) before = cpu.sample();
+        const due = Math.min(total, Math.floor(((now - start) / 1000) * rate));
+        if (due <= sent) {
+          await delay(1);
+          continue;
+        }
+        if (now >= measuredFrom) behindMs = Math.max(behindMs, now - (start + (sent / rate) * 1000));
+        const messages: Message[] = [];
+        for (let i = sent; i < Math.min(due, sent + 2000); i++) {
+          const { key, ...event } = events[i % events.length]!;
+          const round = Math.floor(i / events.length);
+          const eventId = round === 0 ? event.id : `${event.id}-r${round}`;
+          if (i % every === 0) published.set(eventId, now);
+          messages.push({
+            key,
+            value: JSON.stringify({ ...event, id: eventId }),
+            headers: { 'content-type': 'application/cloudevents+json; charset=UTF-8' },
+          });
+        }
+        await producer.send({ topic, messages });
+        sent += messages.length;
+      }
+    } finally {
+      producing = false;
+    }
+    const seconds = (performance.now() - measuredFrom) / 1000;
+    const after = cpu.sample();
+    await poll;
+    await waitCaughtUp(admin, groupId, topic, consumer.failure);
+    const error = consumer.failure();
+    if (error) throw error;
+    return {
+      side,
+      offered: rate,
+      sent: Math.round(sent - rate * LATENCY_WARMUP_SECONDS),
+      seconds,
+      latencies: latencies
+        .filter((probe) => probe.at >= measuredFrom)
+        .map((probe) => probe.ms)
+        .sort((a, b) => a - b),
+      behindMs,
+      cpu: cpu.difference(await before!, await after),
+    };
+  } finally {
+    await producer.disconnect();
+    await consumer.stop();
+  }
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+function describeLatency(run: LatencyRun): string {
+  const l = run.latencies;
+  return (
+    `${run.offered} events/s offered, ${run.sent} sent in ${run.seconds.toFixed(1)} s, ${l.length} probes: ` +
+    `p50 ${percentile(l, 0.5).toFixed(0)} ms, p99 ${percentile(l, 0.99).toFixed(0)} ms, max ${(l.at(-1) ?? NaN).toFixed(0)} ms; ` +
+    `producer behind at most ${run.behindMs.toFixed(0)} ms; cpu s: consumer ${run.cpu.consumer.toFixed(1)}, ` +
+    `postgres ${run.cpu.postgres.toFixed(1)}, rest ${run.cpu.other.toFixed(1)} ` +
+    `[${run.cpu.others.map(([n, v]) => `${n}: ${v.toFixed(1)}`).join('; ')}]`
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Profile: the ingest code path in-process, on one connection, statement by statement.
 
 async function profileIngest(
@@ -615,9 +984,9 @@ function report(r: {
         .map((k) => `, ${k}=${env[k]}`)
         .join('')}.`,
     '',
-    '- **baseline**: a bare kafkajs consumer (eachBatch, offsets committed per batch, the fetch settings of',
-    '  `BatchConsumer`) that `JSON.parse`s each message and appends the batch to a plain table (no keys) with one',
-    '  `INSERT … SELECT FROM unnest(…)`: the least a durable Kafka → PostgreSQL consumer does.',
+    '- **baseline**: a bare kafkajs consumer in its own process (eachBatch, offsets committed per batch, the',
+    '  fetch settings of `BatchConsumer`) that `JSON.parse`s each message and appends the batch to a plain table',
+    '  (no keys) with one `COPY … FROM STDIN`: the least a durable Kafka → PostgreSQL consumer does.',
     '- **AgentMeter**: the compiled ingest service (`dist/ingest`) as its own process, with a fresh consumer group',
     '  and a fresh migrated database each run, so every event is validated, inserted and projected.',
     '- Both are timed from outside the same way: from the consumer group becoming Stable (process start-up and',
@@ -626,7 +995,7 @@ function report(r: {
     '',
     `| events/s (time) | ${runs.join(' | ')} | median |`,
     `| --- | ${runs.map(() => '---:').join(' | ')} | ---: |`,
-    rateRow('baseline (kafkajs + INSERT unnest, plain table)', r.baseline, mb),
+    rateRow('baseline (kafkajs + COPY, plain table)', r.baseline, mb),
     rateRow('AgentMeter ingest service', r.ingest, mi),
     '',
     `**ingest / baseline = ${(mi / mb).toFixed(2)}** (ratio of medians).`,
@@ -694,6 +1063,47 @@ function report(r: {
   return `${lines.join('\n')}\n`;
 }
 
+function reportLatency(runs: LatencyRun[], ingestRate: number): string {
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+  const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} ms` : 'n/a');
+  const cores = (seconds: number, run: LatencyRun) => (seconds / run.seconds).toFixed(2);
+  const offered = runs[0]?.offered ?? 0;
+  return [
+    '## Ingest latency',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at ${commit()}, in the same run as the ` +
+      'throughput above (same machine, build and settings).',
+    `Offered load: ${fmt(offered)} events/s ` +
+      `(${env.BENCH_LATENCY_RATE ? 'BENCH_LATENCY_RATE' : `${LATENCY_LOAD * 100} % of the median ingest throughput, ${fmt(ingestRate)} events/s`}), ` +
+      `published by the benchmark process for ${LATENCY_SECONDS} s after a ${LATENCY_WARMUP_SECONDS} s warm-up that is not ` +
+      'counted, to an empty topic with 3 partitions; each side has its own topic, consumer group and database.',
+    '',
+    '- **Method**: about ' +
+      `${PROBES_PER_SECOND} events a second are probes. A probe's publish time is taken just before the`,
+    '  `producer.send` of its chunk; a poller on its own connection looks every outstanding probe up by key',
+    `  every ${VISIBILITY_POLL_MS} ms (baseline: an index on \`event_id\` of its plain table; ingest: the primary key`,
+    '  of `events`). Latency = start of the first lookup that finds the row − publish time, so it covers',
+    '  publish, broker, fetch, decode, write, commit and visibility to another session, and overstates by up',
+    `  to one poll interval. \`received_at\` is not used: it is \`now()\`, the start of the writing transaction,`,
+    '  so it misses the transaction itself and the commit.',
+    '- **baseline**: the consumer process of the throughput runs (COPY per batch), writing a plain table with',
+    '  that one index.',
+    '',
+    '| | offered events/s | published | probes | p50 | p99 | max | consumer cores | PostgreSQL cores | rest of the machine |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...runs.map(
+      (run) =>
+        `| ${run.side} | ${fmt(run.offered)} | ${fmt(run.sent / run.seconds)}/s | ${fmt(run.latencies.length)} | ` +
+        `${ms(percentile(run.latencies, 0.5))} | **${ms(percentile(run.latencies, 0.99))}** | ` +
+        `${ms(run.latencies.at(-1) ?? Number.NaN)} | ${cores(run.cpu.consumer, run)} | ${cores(run.cpu.postgres, run)} | ` +
+        `${cores(run.cpu.other, run)} |`,
+    ),
+    '',
+    `The producer fell behind its schedule by at most ${runs.map((r) => `${r.behindMs.toFixed(0)} ms (${r.side})`).join(', ')}.`,
+    '',
+  ].join('\n');
+}
+
 const INTRO = `# Benchmarks
 
 Throughput of AgentMeter's hot paths, each measured against a **baseline measured in the same run** on
@@ -707,19 +1117,26 @@ and topics, removes them afterwards, and rewrites its own section below. On a sh
 the "rest of the machine" column: CPU other processes took during the measured window skews both sides.
 `;
 
-function writeDoc(section: string): void {
+/**
+ * Replaces each section (its "## " heading up to the next heading); a missing one goes right after the
+ * section before it in `sections`, or at the end.
+ */
+function writeDoc(sections: string[]): void {
   const path = join(ROOT, 'docs', 'benchmarks.md');
-  const current = existsSync(path) ? readFileSync(path, 'utf8') : INTRO;
-  const heading = '## Ingest throughput';
-  const start = current.indexOf(heading);
-  let next: string;
-  if (start < 0) {
-    next = `${current.trimEnd()}\n\n${section}`;
-  } else {
-    const after = current.indexOf('\n## ', start + heading.length);
-    next = `${current.slice(0, start)}${section}${after < 0 ? '' : `\n${current.slice(after + 1)}`}`;
+  let doc = existsSync(path) ? readFileSync(path, 'utf8') : INTRO;
+  let insertAt = doc.length;
+  for (const section of sections) {
+    const heading = section.slice(0, section.indexOf('\n'));
+    const start = doc.indexOf(`${heading}\n`);
+    const next = start < 0 ? -1 : doc.indexOf('\n## ', start);
+    const from = start < 0 ? insertAt : start;
+    const to = start < 0 ? insertAt : next < 0 ? doc.length : next + 1;
+    const before = start < 0 && !doc.slice(0, from).endsWith('\n\n') ? '\n' : '';
+    const text = `${before}${section}${to < doc.length ? '\n' : ''}`; // a blank line before the next heading
+    doc = `${doc.slice(0, from)}${text}${doc.slice(to)}`;
+    insertAt = from + text.length;
   }
-  writeFileSync(path, next);
+  writeFileSync(path, doc);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -851,10 +1268,17 @@ function log(message: string): void {
   console.error(`[bench] ${message}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
+if (process.argv[2] === BASELINE_CONSUMER) {
+  runBaselineConsumer().catch((error: unknown) => {
     console.error(error);
     process.exit(1);
-  },
-);
+  });
+} else {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

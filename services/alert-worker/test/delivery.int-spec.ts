@@ -44,6 +44,7 @@ describe('alert-worker deliveries', () => {
   let queues: Record<DeliveryChannel, Queue<AlertDeliverJob>>;
   const metrics = new WorkerMetrics();
   const processors: DeliveryProcessor[] = [];
+  const senders: EmailSender[] = [];
   const sources: DataSource[] = [];
 
   async function startWorker(): Promise<DeliveryProcessor> {
@@ -56,7 +57,7 @@ describe('alert-worker deliveries', () => {
       config,
       logger,
       new DeliveryRepository(source),
-      new EmailSender(config),
+      senders[senders.push(new EmailSender(config)) - 1]!,
       new SlackSender(config, safe, clock),
       new WebhookSender(safe, clock),
       metrics,
@@ -103,6 +104,7 @@ describe('alert-worker deliveries', () => {
 
   afterAll(async () => {
     await Promise.all(processors.map((p) => p.onApplicationShutdown()));
+    for (const sender of senders) sender.onApplicationShutdown();
     await Promise.all(Object.values(queues).map((q) => q.close()));
     connection.disconnect();
     await smtp.stop();
@@ -226,7 +228,8 @@ describe('alert-worker deliveries', () => {
     await settled(seeded.deliveryId, 'sent');
     await eventually(async () => {
       const counts = await queues.email.getJobCounts('waiting', 'active', 'delayed');
-      if (counts.waiting + counts.active + counts.delayed > 0) throw new Error(`jobs left: ${JSON.stringify(counts)}`);
+      const left = (counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0);
+      if (left > 0) throw new Error(`jobs left: ${JSON.stringify(counts)}`);
     });
     expect(smtp.mails.filter((m) => m.headers['x-agentmeter-delivery'] === seeded.deliveryId)).toHaveLength(1);
     expect(await attempts(seeded.deliveryId)).toHaveLength(1);

@@ -234,7 +234,7 @@ describe('admission', () => {
       spent: '0.000000',
       resets_at: '2026-11-27T08:00:00.000Z',
     });
-    const days = await h.pg.query(`SELECT day, sum(cost_micros)::int AS s FROM spend_ledger WHERE tenant_id = $1 GROUP BY day`, [
+    const days = await h.pg.query(`SELECT day::text, sum(cost_micros)::int AS s FROM spend_ledger WHERE tenant_id = $1 GROUP BY day`, [
       tenantId,
     ]);
     expect(days.rows).toEqual([{ day: '2026-11-25', s: 20_000 }]);

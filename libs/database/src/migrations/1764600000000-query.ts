@@ -8,7 +8,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   256-bit random secret (a slow hash adds nothing against guessing 256 random bits; the lookup is by key id).
  * - audit_log: every action taken through the API (who, what, why, on which tenant, what the owning service
  *   answered), written before the action is carried out and completed after.
- * - indexes: keyset pages of runs, stuck (running) runs, per-tenant stage scans, and a partial index over the
+ * - indexes: keyset pages of runs, lookups by run or project id alone (Admin, Support), stuck (running) runs,
+ *   per-tenant stage scans, and a partial index over the
  *   few event types the metrics read from the log (proofs, ships, queue waits, cap hits, overrides); being
  *   partial, it costs nothing on the llm_call and tool_call inserts that make up almost all of the log.
  */
@@ -55,6 +56,9 @@ export class Query1764600000000 implements MigrationInterface {
       CREATE INDEX runs_tenant_first_event ON runs (tenant_id, first_event_at DESC, run_id DESC);
       CREATE INDEX runs_tenant_project_first_event ON runs (tenant_id, project_id, first_event_at DESC, run_id DESC);
       CREATE INDEX runs_first_event ON runs (first_event_at DESC, run_id DESC);
+      -- Admin and Support look a run or project up by id alone (the keys lead with the tenant).
+      CREATE INDEX runs_run_id ON runs (run_id);
+      CREATE INDEX projects_project_id ON projects (project_id);
       CREATE INDEX runs_running ON runs (last_event_at) WHERE status = 'running';
       CREATE INDEX runs_tenant_finished ON runs (tenant_id, finished_at DESC) WHERE finished_at IS NOT NULL;
       CREATE INDEX stages_tenant_started ON stages (tenant_id, started_at);
@@ -66,6 +70,7 @@ export class Query1764600000000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
       DROP INDEX events_tenant_type_time, stages_tenant_started, runs_tenant_finished, runs_running, runs_first_event,
+        runs_run_id, projects_project_id,
         runs_tenant_project_first_event, runs_tenant_first_event;
       DROP TABLE audit_log, api_keys;
       ALTER TABLE tenants DROP COLUMN owner_sees_tokens;

@@ -18,6 +18,8 @@ import { DeliveryService, RetryDelivery } from './delivery.service';
 export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly connection: Redis;
   private readonly workers: Worker<AlertDeliverJob>[] = [];
+  /** BullMQ does not close connections it was given. */
+  private readonly workerConnections: Redis[] = [];
   private readonly queues: Queue[] = [];
 
   constructor(
@@ -36,8 +38,10 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationS
   async onApplicationBootstrap(): Promise<void> {
     const policy = { baseMs: this.config.ALERT_DELIVERY_BACKOFF_MS, maxMs: this.config.ALERT_DELIVERY_BACKOFF_MAX_MS };
     for (const name of Object.values(ALERT_DELIVERY_QUEUES)) {
+      const workerConnection = this.connection.duplicate();
+      this.workerConnections.push(workerConnection);
       const worker = new Worker<AlertDeliverJob>(name, (job) => this.process(job), {
-        connection: this.connection.duplicate(),
+        connection: workerConnection,
         prefix: this.prefix,
         concurrency: this.config.ALERT_WORKER_CONCURRENCY,
         maxStalledCount: 3,
@@ -73,6 +77,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationS
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.workers.map((worker) => worker.close()));
     await Promise.all(this.queues.map((queue) => queue.close()));
+    for (const connection of this.workerConnections) connection.disconnect();
     this.connection.disconnect();
   }
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Worker } from 'bullmq';
-import { AlertJobNames, AlertQueues, type AlertRulesJob } from '@agentmeter/contracts';
+import type { Redis } from 'ioredis';
+import { AlertJobNames, AlertQueues, AlertRules, type AlertRulesJob } from '@agentmeter/contracts';
 import { AlertConfig } from '../config';
 import { AlertQueuesClient } from '../delivery/alert-queues';
 import { GroupsService } from '../delivery/groups.service';
@@ -14,17 +15,25 @@ import { RulesService } from './rules.service';
 @Injectable()
 export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
   private worker: Worker<AlertRulesJob> | undefined;
+  private readonly workerConnection: Redis;
 
   constructor(
     @Inject(AlertConfig) private readonly config: AlertConfig,
     private readonly queues: AlertQueuesClient,
     private readonly rules: RulesService,
     private readonly groups: GroupsService,
-  ) {}
+  ) {
+    // BullMQ does not close a connection it was given: this one is closed at shutdown.
+    this.workerConnection = queues.connection.duplicate();
+  }
 
   async onApplicationBootstrap(): Promise<void> {
-    const every = this.config.ALERT_EVALUATE_EVERY_MS;
     for (const rule of RulesService.evaluatedRules) {
+      // Drift compares days of calls: every 15 minutes at most is plenty, and spares the database.
+      const every =
+        rule === AlertRules.ImplementerDrift
+          ? Math.max(this.config.ALERT_EVALUATE_EVERY_MS, 15 * 60_000)
+          : this.config.ALERT_EVALUATE_EVERY_MS;
       await this.queues.rules.upsertJobScheduler(
         `evaluate-${rule}`,
         { every },
@@ -56,12 +65,13 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
             return this.rules.sweep();
         }
       },
-      { connection: this.queues.connection.duplicate(), prefix: this.queues.prefix, concurrency: 4 },
+      { connection: this.workerConnection, prefix: this.queues.prefix, concurrency: 4 },
     );
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.worker?.close();
+    this.workerConnection.disconnect();
   }
 
   isRunning(): boolean {

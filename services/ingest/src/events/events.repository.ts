@@ -119,8 +119,9 @@ type Mode = 'new' | 'deduplicated';
 
 /** `INSERT INTO table (columns) SELECT columns FROM` the rows of the JSON document $1. */
 function insertFromJson(table: string, columns: string): string {
+  const json = table === 'events' ? 'jsonb' : 'json';
   return `INSERT INTO ${table} (${columns})
-    SELECT ${columns} FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb)`;
+    SELECT ${columns} FROM ${json}_populate_recordset(NULL::${table}, $1::${json})`;
 }
 
 const EVENT_COLUMNS = 'source, event_id, tenant_id, run_id, type, time, payload, trace_id';
@@ -317,7 +318,7 @@ function upsertFailures(events: AgentEvent[]): Statement | null {
   return {
     sql: `INSERT INTO failures AS f (tenant_id, run_id, phase, role, reason, artifact_ref, first_seen, last_seen, count)
       SELECT tenant_id, run_id, phase, role, reason, artifact_ref, first_seen, last_seen, count
-      FROM jsonb_populate_recordset(NULL::failures, $1::jsonb)
+      FROM json_populate_recordset(NULL::failures, $1::json)
       ON CONFLICT (tenant_id, run_id, phase, reason, artifact_ref) DO UPDATE SET
         role       = COALESCE(f.role, EXCLUDED.role),
         first_seen = LEAST(f.first_seen, EXCLUDED.first_seen),
@@ -388,7 +389,7 @@ const USAGE_SQL = `INSERT INTO usage_daily AS u (day, tenant_id, project_id, rol
   SELECT day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id, call_count,
     success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens, cached_tokens,
     cost_micros, unpriced_calls
-  FROM jsonb_populate_recordset(NULL::usage_daily, $1::jsonb)
+  FROM json_populate_recordset(NULL::usage_daily, $1::json)
   ON CONFLICT (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id) DO UPDATE SET
     call_count       = u.call_count + EXCLUDED.call_count,
     success_count    = u.success_count + EXCLUDED.success_count,
@@ -451,7 +452,7 @@ const RUNS_SQL = `INSERT INTO runs AS r (tenant_id, run_id, project_id, playbook
     status_at, error, phase, role, phase_at, model, model_at, started_at, finished_at, tokens_in,
     tokens_out, cost_micros, external_micros, llm_calls, cached_calls, environment, caps,
     first_event_at, last_event_at, unpriced_calls
-  FROM jsonb_populate_recordset(NULL::runs, $1::jsonb)
+  FROM json_populate_recordset(NULL::runs, $1::json)
   ON CONFLICT (tenant_id, run_id) DO UPDATE SET
     playbook        = COALESCE(EXCLUDED.playbook, r.playbook),
     status          = CASE WHEN ${wins('status', 'r')} THEN EXCLUDED.status ELSE r.status END,
@@ -519,7 +520,7 @@ const STAGES_SQL = `INSERT INTO stages AS s (tenant_id, run_id, phase, attempt, 
   SELECT tenant_id, run_id, phase, attempt, role, COALESCE(status, 'pending'), COALESCE(status_rank, 0),
     status_at, started_at, finished_at, trace_id, prompt_tokens, completion_tokens, cached_tokens,
     cost_micros, llm_calls
-  FROM jsonb_populate_recordset(NULL::stages, $1::jsonb)
+  FROM json_populate_recordset(NULL::stages, $1::json)
   ON CONFLICT (tenant_id, run_id, phase, attempt) DO UPDATE SET
     status            = CASE WHEN ${wins('status', 's')} THEN EXCLUDED.status ELSE s.status END,
     status_rank       = CASE WHEN ${wins('status', 's')} THEN EXCLUDED.status_rank ELSE s.status_rank END,
