@@ -8,7 +8,7 @@
  * which is exactly:
  *
  *   npx nest build ingest
- *   rm -rf dist/bench-ingest && npx tsc -p bench/tsconfig.json --outDir dist/bench-ingest
+ *   npx tsc -p dist/bench-ingest/tsconfig.json    # run.sh writes it: bench/tsconfig.json, this file only
  *   cp -r dist/ingest dist/bench-ingest/ingest   # the service measured; a rebuild cannot pull it away
  *   TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL=dist/bench-ingest \
  *     node --enable-source-maps -r tsconfig-paths/register dist/bench-ingest/bench/ingest.bench.js
@@ -31,9 +31,10 @@
  *     high watermark. Start-up of the process and the group join are excluded. Repeated BENCH_REPEAT
  *     (3) times, interleaved; medians and ingest/baseline are reported;
  *   - latency: each side again, on a fresh empty topic, while this process publishes at a fixed rate
- *     (half the median ingest throughput) for BENCH_LATENCY_SECONDS (20) after a warm-up. Probe events
- *     (about 250 a second) are looked up by key every 10 ms on a separate connection; latency is the
- *     time from `producer.send` to the first lookup that finds the row (see measureLatency);
+ *     (half the median ingest throughput, a chunk every 5 ms) for BENCH_LATENCY_SECONDS (20) after a
+ *     warm-up. Probe events (about 250 a second) are looked up by key every 10 ms on a separate
+ *     connection; latency is the time from `producer.send` to the first lookup that finds the row (see
+ *     measureLatency);
  *   - then profiles the ingest code path in-process (decode, each SQL statement, the rest) on one
  *     connection, to show where the time goes;
  *   - prints markdown and rewrites the "Ingest throughput" and "Ingest latency" sections of
@@ -43,8 +44,10 @@
  * BENCH_RUNS_PER_PROJECT (workload size), BENCH_LATENCY_SECONDS (0 skips the latency runs),
  * BENCH_LATENCY_RATE (events/s instead of half the ingest throughput), BENCH_INGEST_OTEL=1 (run ingest
  * with its OpenTelemetry SDK on, as production does; off by default like the e2e tests), BENCH_PROFILE=0
- * (skip the profile), BENCH_INGEST_NODE_OPTIONS (NODE_OPTIONS of the ingest service, e.g. --cpu-prof), and
- * DATABASE_POOL_SIZE / INGEST_PARTITIONS_CONCURRENTLY, passed through to the ingest service.
+ * (skip the profile), BENCH_INGEST_NODE_OPTIONS (NODE_OPTIONS of the ingest service, e.g. --cpu-prof),
+ * BENCH_INGEST_MEMBERS (group members the ingest process runs, by default its partitions written at
+ * once; 1 for an ingest build from before 2026-11-25), and DATABASE_POOL_SIZE /
+ * INGEST_PARTITIONS_CONCURRENTLY, passed through to the ingest service.
  */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -80,6 +83,8 @@ const POLL_MS = 20;
 const TIMEOUT_MS = 15 * 60_000;
 const INGEST_OTEL = env.BENCH_INGEST_OTEL === '1';
 const PASS_THROUGH = ['DATABASE_POOL_SIZE', 'INGEST_PARTITIONS_CONCURRENTLY'];
+/** Ingest runs a group member per partition it writes at once (INGEST_PARTITIONS_CONCURRENTLY). */
+const INGEST_MEMBERS = Number(env.BENCH_INGEST_MEMBERS ?? env.INGEST_PARTITIONS_CONCURRENTLY ?? 3);
 const CLK_TCK = clockTicks();
 /** The fetch settings of BatchConsumer, which the baseline consumer copies. */
 const FETCH = {
@@ -95,6 +100,7 @@ const LATENCY_WARMUP_SECONDS = 3;
 const LATENCY_LOAD = 0.5;
 const PROBES_PER_SECOND = 250;
 const VISIBILITY_POLL_MS = 10;
+const PRODUCE_TICK_MS = 5;
 
 const BASELINE_CONSUMER = 'baseline-consumer';
 const id = randomBytes(3).toString('hex');
@@ -144,6 +150,8 @@ interface LatencyRun {
   /** How far the producer fell behind its schedule at worst, ms. */
   behindMs: number;
   cpu: CpuUse;
+  /** Ingest only, warm-up included. */
+  batches?: Measurement['batches'];
 }
 
 type WorkloadEvent = ReturnType<typeof generateWorkload>['events'][number];
@@ -391,7 +399,7 @@ async function measureBaseline(
 ): Promise<Measurement> {
   const consumer = startBaseline(groupId, TOPIC, database, 'raw_events', children);
   try {
-    const window = await watchGroup(admin, groupId, new CpuProbe(consumer.pid, database), consumer.failure);
+    const window = await watchGroup(admin, groupId, 1, new CpuProbe(consumer.pid, database), consumer.failure);
     const stored = await count(database, 'raw_events');
     if (stored !== total) throw new Error(`baseline stored ${stored} of ${total} events:\n${consumer.log}`);
     return window;
@@ -521,18 +529,17 @@ async function measureIngest(
 ): Promise<Measurement> {
   const { consumer, url } = await startIngest(groupId, database, TOPIC_PREFIX, children);
   try {
-    const window = await watchGroup(admin, groupId, new CpuProbe(consumer.pid, database), consumer.failure);
+    const window = await watchGroup(
+      admin,
+      groupId,
+      INGEST_MEMBERS,
+      new CpuProbe(consumer.pid, database),
+      consumer.failure,
+    );
     await eventually(async () => {
       if (!(await fetch(`${url}/health/ready`)).ok) throw new Error('ingest not ready');
     }, 30_000);
-    const metrics = await (await fetch(`${url}/metrics`)).text();
-    const sizeSum = metric(metrics, 'agentmeter_ingest_batch_size_sum');
-    const batches = metric(metrics, 'agentmeter_ingest_batch_size_count');
-    window.batches = {
-      count: batches,
-      meanSize: batches ? sizeSum / batches : 0,
-      secondsSum: metric(metrics, 'agentmeter_ingest_batch_duration_seconds_sum'),
-    };
+    window.batches = await batchesOf(url);
     const stored = await count(database, 'events');
     if (stored !== total) throw new Error(`ingest stored ${stored} of ${total} events:\n${consumer.log}`);
     const error = consumer.failure();
@@ -543,18 +550,38 @@ async function measureIngest(
   }
 }
 
+/** Batches ingest has written so far, from its /metrics. */
+async function batchesOf(url: string): Promise<NonNullable<Measurement['batches']>> {
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  const sizeSum = metric(metrics, 'agentmeter_ingest_batch_size_sum');
+  const count = metric(metrics, 'agentmeter_ingest_batch_size_count');
+  return {
+    count,
+    meanSize: count ? sizeSum / count : 0,
+    secondsSum: metric(metrics, 'agentmeter_ingest_batch_duration_seconds_sum'),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The one clock for both: group Stable -> every partition committed up to its high watermark.
 
-/** Waits until the group has members and partitions (start-up and the join are not measured). */
-async function waitStable(admin: Admin, groupId: string, failed: () => Error | undefined): Promise<void> {
+/**
+ * Waits until the group is Stable with all its members (start-up, the join and the rebalances while
+ * members join are not measured).
+ */
+async function waitStable(
+  admin: Admin,
+  groupId: string,
+  members: number,
+  failed: () => Error | undefined,
+): Promise<void> {
   const deadline = Date.now() + TIMEOUT_MS;
   for (;;) {
     const error = failed();
     if (error) throw error;
     if (Date.now() > deadline) throw new Error(`group ${groupId} did not become stable in ${TIMEOUT_MS} ms`);
     const [group] = (await admin.describeGroups([groupId])).groups;
-    if (group?.state === 'Stable' && group.members.length > 0) return;
+    if (group?.state === 'Stable' && group.members.length >= members) return;
     await delay(POLL_MS);
   }
 }
@@ -585,6 +612,7 @@ async function waitCaughtUp(
 async function watchGroup(
   admin: Admin,
   groupId: string,
+  members: number,
   cpu: CpuProbe,
   failed: () => Error | undefined,
 ): Promise<Measurement> {
@@ -605,7 +633,7 @@ async function watchGroup(
     });
   };
 
-  await waitStable(admin, groupId, failed);
+  await waitStable(admin, groupId, members, failed);
   const started = process.hrtime.bigint();
   const before = cpu.sample();
   const sampler = new WaitSampler(cpu.database);
@@ -730,8 +758,8 @@ class CpuProbe {
 /**
  * One side's latency run. The consumer starts on an empty topic and joins its group; then this process
  * publishes workload events (keyed by run, like the throughput workload; beyond its end the events are
- * reused with a new id suffix, so all are new) at `rate` events/s for LATENCY_WARMUP_SECONDS +
- * LATENCY_SECONDS. About PROBES_PER_SECOND of them are probes: the time just before `producer.send` of
+ * reused with a new id suffix, so all are new) at `rate` events/s, a chunk every PRODUCE_TICK_MS, for
+ * LATENCY_WARMUP_SECONDS + LATENCY_SECONDS. About PROBES_PER_SECOND of them are probes: the time just before `producer.send` of
  * their chunk is recorded, and a poller on its own connection looks all outstanding probes up by key
  * every VISIBILITY_POLL_MS. A probe's latency is the start of the first lookup that finds its row minus
  * its publish time: publish, broker, fetch, decode, write, commit and visibility to another session,
@@ -750,17 +778,15 @@ async function measureLatency(
   children: Set<ChildProcess>,
 ): Promise<LatencyRun> {
   const topic = topicName(LATENCY_PREFIX[side], Topics.AgentEvents);
-  const consumer =
-    side === 'baseline'
-      ? startBaseline(groupId, topic, database, 'raw_latency', children)
-      : (await startIngest(groupId, database, LATENCY_PREFIX[side], children)).consumer;
+  const ingest = side === 'ingest' ? await startIngest(groupId, database, LATENCY_PREFIX[side], children) : null;
+  const consumer = ingest?.consumer ?? startBaseline(groupId, topic, database, 'raw_latency', children);
   const producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,
   });
   try {
     await producer.connect();
-    await waitStable(admin, groupId, consumer.failure);
+    await waitStable(admin, groupId, side === 'baseline' ? 1 : INGEST_MEMBERS, consumer.failure);
     // By key: the index on raw_latency (event_id), the primary key of events (source, event_id, time).
     const source = events[0]!.source;
     const lookUp = (ids: string[]) =>
@@ -809,7 +835,7 @@ async function measureLatency(
         if (!before && now >= measuredFrom) before = cpu.sample();
         const due = Math.min(total, Math.floor(((now - start) / 1000) * rate));
         if (due <= sent) {
-          await delay(1);
+          await delay(PRODUCE_TICK_MS);
           continue;
         }
         if (now >= measuredFrom) behindMs = Math.max(behindMs, now - (start + (sent / rate) * 1000));
@@ -827,6 +853,9 @@ async function measureLatency(
         }
         await producer.send({ topic, messages });
         sent += messages.length;
+        // Chunks of a tick: a produce request per millisecond would cost this process more than the
+        // consumers under test.
+        await delay(Math.max(0, PRODUCE_TICK_MS - (performance.now() - now)));
       }
     } finally {
       producing = false;
@@ -838,6 +867,7 @@ async function measureLatency(
     const error = consumer.failure();
     if (error) throw error;
     return {
+      ...(ingest ? { batches: await batchesOf(ingest.url) } : {}),
       side,
       offered: rate,
       sent: Math.round(sent - rate * LATENCY_WARMUP_SECONDS),
@@ -867,7 +897,11 @@ function describeLatency(run: LatencyRun): string {
     `p50 ${percentile(l, 0.5).toFixed(0)} ms, p99 ${percentile(l, 0.99).toFixed(0)} ms, max ${(l.at(-1) ?? NaN).toFixed(0)} ms; ` +
     `producer behind at most ${run.behindMs.toFixed(0)} ms; cpu s: consumer ${run.cpu.consumer.toFixed(1)}, ` +
     `postgres ${run.cpu.postgres.toFixed(1)}, rest ${run.cpu.other.toFixed(1)} ` +
-    `[${run.cpu.others.map(([n, v]) => `${n}: ${v.toFixed(1)}`).join('; ')}]`
+    `[${run.cpu.others.map(([n, v]) => `${n}: ${v.toFixed(1)}`).join('; ')}]` +
+    (run.batches
+      ? `; ${run.batches.count} batches of ~${Math.round(run.batches.meanSize)}, ` +
+        `${((run.batches.secondsSum / run.batches.count) * 1000).toFixed(0)} ms each`
+      : '')
   );
 }
 
@@ -1073,7 +1107,7 @@ function reportLatency(runs: LatencyRun[], ingestRate: number): string {
     '',
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at ${commit()}, in the same run as the ` +
       'throughput above (same machine, build and settings).',
-    `Offered load: ${fmt(offered)} events/s ` +
+    `Offered load: ${fmt(offered)} events/s in a chunk every ${PRODUCE_TICK_MS} ms ` +
       `(${env.BENCH_LATENCY_RATE ? 'BENCH_LATENCY_RATE' : `${LATENCY_LOAD * 100} % of the median ingest throughput, ${fmt(ingestRate)} events/s`}), ` +
       `published by the benchmark process for ${LATENCY_SECONDS} s after a ${LATENCY_WARMUP_SECONDS} s warm-up that is not ` +
       'counted, to an empty topic with 3 partitions; each side has its own topic, consumer group and database.',

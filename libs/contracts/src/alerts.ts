@@ -257,7 +257,8 @@ export const CreateContactBody = z
   });
 export type CreateContactBody = z.output<typeof CreateContactBody>;
 
-export const AuditedBody = z.object(Audited);
+/** Body of DELETEs: who and why; the tenant may come here instead of the tenant_id query parameter. */
+export const AuditedBody = z.object({ ...Audited, tenant_id: id.nullable().optional() });
 export type AuditedBody = z.output<typeof AuditedBody>;
 
 export const CreateMuteBody = z

@@ -36,8 +36,16 @@ export function isTimeZone(timeZone: string): boolean {
 
 /** The local date of an instant in a zone, as "YYYY-MM-DD". */
 export function tenantDay(at: Date, timeZone: string): string {
+  // Every zone's offset is a whole number of minutes since the 1970s, so a day never changes within a
+  // minute: the answer is kept per zone and minute (admission asks for every request).
+  const minute = Math.floor(at.getTime() / 60_000);
+  const key = `${timeZone}\u0000${minute}`;
+  const known = dayByMinute.get(key);
+  if (known !== undefined) return known;
   const parts = localParts(at, timeZone);
-  return `${parts.year}-${pad(parts.month)}-${pad(parts.day)}`;
+  const day = `${parts.year}-${pad(parts.month)}-${pad(parts.day)}`;
+  remember(dayByMinute, key, day);
+  return day;
 }
 
 /** The first instant of a local day in a zone. */
@@ -59,9 +67,21 @@ export function dayStart(day: string, timeZone: string): Date {
 
 /** When the budget of a tenant-day resets: the start of the next local day. */
 export function nextDayStart(day: string, timeZone: string): Date {
-  const [year, month, date] = day.split('-').map(Number) as [number, number, number];
-  const next = new Date(Date.UTC(year, month - 1, date + 1)).toISOString().slice(0, 10);
-  return dayStart(next, timeZone);
+  const key = `${timeZone}\u0000${day}`;
+  const known = nextStartByDay.get(key);
+  if (known !== undefined) return new Date(known);
+  const start = dayStart(addDays(day, 1), timeZone);
+  remember(nextStartByDay, key, start.getTime());
+  return start;
+}
+
+const CACHE_LIMIT = 10_000;
+const dayByMinute = new Map<string, string>();
+const nextStartByDay = new Map<string, number>();
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
 }
 
 /** Adds days to a "YYYY-MM-DD" date (calendar arithmetic, no zone). */

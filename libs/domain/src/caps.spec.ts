@@ -86,6 +86,13 @@ describe('resolveLimits', () => {
       'override',
       'b',
     ],
+    [
+      'created at the same instant: the higher',
+      [raise({ id: 'high', value: 30n }), raise({ id: 'low', value: 15n })],
+      30n,
+      'override',
+      'high',
+    ],
   ])('tenant daily: %s', (_name, overrides, value, source, overrideId) => {
     const limits = resolveLimits({ ...base, tenant: policy(10n), overrides });
     expect(limits.tenantDailyCost).toMatchObject({ value, source });

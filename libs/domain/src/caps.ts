@@ -9,7 +9,8 @@ import type { Micros } from './money';
  *   (the effective cap is the smaller of the two).
  * - The tenant's daily $ cap is the tenant's value, else the deployment default. No value: no cap.
  * - A raise (override) in force replaces the limit by its value when that is higher (a raise never
- *   lowers a cap). A raise for one run beats a raise for all runs of the tenant; among equals the latest.
+ *   lowers a cap). A raise for one run beats a raise for all runs of the tenant; among equals the latest (the higher
+ *   when created at the same instant).
  *   A raise is in force from its creation until it is revoked or its expiry passes (expires_at <= now is
  *   expired: a 72 h raise created at t is gone at exactly t + 72 h).
  */
@@ -139,7 +140,10 @@ function activeOverride(inputs: LimitInputs, target: OverrideTarget): CapOverrid
     const bestSpecific = best.runId !== null;
     if (specific !== bestSpecific) {
       if (specific) best = override;
-    } else if (override.createdAt > best.createdAt) {
+    } else if (
+      override.createdAt > best.createdAt ||
+      (override.createdAt.getTime() === best.createdAt.getTime() && override.value > best.value)
+    ) {
       best = override;
     }
   }

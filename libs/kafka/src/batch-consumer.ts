@@ -25,8 +25,15 @@ export interface BatchConsumerOptions {
   groupId: string;
   topic: string;
   dlqTopic: string;
-  /** Partitions processed at once by this process. */
+  /** Partitions processed at once by each group member. */
   partitionsConcurrently?: number;
+  /**
+   * Group members this process runs (default 1). A member fetches for all its partitions and waits for
+   * every batch of that fetch before fetching again, so its partitions wait for the slowest batch and
+   * nothing is written while it fetches. Members fetch and write independently of each other: with
+   * one partition at a time each, one member's fetch and decoding overlap another's database work.
+   */
+  members?: number;
   fromBeginning?: boolean;
   /** How long the group waits for a silent (crashed) member before reassigning its partitions. */
   sessionTimeoutMs?: number;
@@ -47,7 +54,7 @@ const tracer = trace.getTracer('agentmeter-kafka');
  * batch in flight.
  */
 export class BatchConsumer<T> {
-  private consumer: Consumer | undefined;
+  private readonly consumers: Consumer[] = [];
   private producer: Producer | undefined;
   private running = false;
 
@@ -63,27 +70,34 @@ export class BatchConsumer<T> {
     // Dead letters are at-least-once like everything else here; acks from all replicas (the default).
     this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await this.producer.connect();
-    this.consumer = this.kafka.consumer({
-      groupId: this.options.groupId,
-      sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: 3_000,
-      maxBytesPerPartition: 4 * 1024 * 1024,
-      maxWaitTimeInMs: 200,
-    });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: this.options.fromBeginning ?? true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 3,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
+    for (let i = 0; i < (this.options.members ?? 1); i++) {
+      const consumer = this.kafka.consumer({
+        groupId: this.options.groupId,
+        sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
+        heartbeatInterval: 3_000,
+        maxBytesPerPartition: 4 * 1024 * 1024,
+        maxWaitTimeInMs: 200,
+      });
+      this.consumers.push(consumer);
+      await consumer.connect();
+      await consumer.subscribe({ topic: this.options.topic, fromBeginning: this.options.fromBeginning ?? true });
+    }
+    await Promise.all(
+      this.consumers.map((consumer) =>
+        consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 3,
+          eachBatch: (payload) => this.onBatch(consumer, payload),
+        }),
+      ),
+    );
     this.running = true;
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    await this.consumer?.disconnect();
+    await Promise.all(this.consumers.map((consumer) => consumer.disconnect()));
     await this.producer?.disconnect();
   }
 
@@ -92,7 +106,10 @@ export class BatchConsumer<T> {
     return this.running;
   }
 
-  private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+  private async onBatch(
+    consumer: Consumer,
+    { batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload,
+  ): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const started = process.hrtime.bigint();
     const parent = propagation.extract(context.active(), headersOf(batch.messages[0]!));
@@ -125,7 +142,7 @@ export class BatchConsumer<T> {
       });
       const last = batch.messages[batch.messages.length - 1]!;
       resolveOffset(last.offset); // advances the fetch position; without it the batch is fetched again
-      await this.consumer!.commitOffsets([
+      await consumer.commitOffsets([
         { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
       ]);
       await heartbeat();

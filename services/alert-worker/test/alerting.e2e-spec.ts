@@ -294,6 +294,15 @@ describe('alerting end to end', () => {
       (await sql.query(`SELECT count(*)::int AS n FROM alert_deliveries WHERE tenant_id = $1`, [tenant.b])).rows,
     ).toEqual([{ n: 0 }]);
     expect(mailsTo(`owner@${tenant.b}.test`)).toHaveLength(0);
+    // Unmuting the way the query API proxies it (the tenant in the body), audited.
+    const unmuted = await api('DELETE', `/admin/mutes/${mute.body.id}`, { ...audited, tenant_id: tenant.b });
+    expect(unmuted).toMatchObject({ status: 200, body: { id: mute.body.id, cancelled_by: audited.actor } });
+    const trail = await api('GET', `/admin/audit?tenant_id=${tenant.b}`);
+    expect(trail.body.map((row: { action: string }) => row.action)).toEqual([
+      'mute.cancel',
+      'mute.create',
+      'contact.create',
+    ]);
 
     // The 404 webhook stopped at once and raised the Admin "delivery failures" alert.
     const failures = await eventually(async () => {

@@ -28,6 +28,15 @@ const Schema = z.object({
   /** Consumer group of agent.events.v1; agent.alerts.v1 is read by "<group>-signals". */
   ALERT_GROUP_ID: z.string().min(1).default('agentmeter-alert'),
   ALERT_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
+  /**
+   * Events older than this (event time) raise no alert: a new consumer group reads the topic from the
+   * beginning, and weeks-old cap crossings are history, not news.
+   */
+  ALERT_MAX_EVENT_AGE_MS: z.coerce
+    .number()
+    .int()
+    .min(60_000)
+    .default(24 * 3_600_000),
   /** Bearer token of the admin API and of Alertmanager's webhook. Unset: those routes answer 503. */
   ALERT_API_TOKEN: z.string().min(32, 'ALERT_API_TOKEN must be at least 32 characters').optional(),
   /** 32 bytes, base64 or hex: encrypts webhook and Slack URLs at rest. Unset: such contacts are refused. */

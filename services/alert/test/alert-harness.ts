@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { createDataSource } from '@agentmeter/database';
 import { Clock } from '@agentmeter/domain';
 import { createLogger } from '@agentmeter/telemetry';
-import { createTestDatabase, testEnvironment, type TestDatabase } from '@agentmeter/testing';
+import { testEnvironment } from '@agentmeter/testing';
 import { AlertMetrics } from '../src/alert.metrics';
 import { AuditRepository } from '../src/audit/audit.repository';
 import { loadConfig, type AlertConfig } from '../src/config';
@@ -62,6 +62,7 @@ export async function alertReplica(
     REDIS_URL: test.redisUrl,
     REDIS_KEY_PREFIX: `${test.redisPrefix}${randomBytes(3).toString('hex')}:`,
     ALERT_GROUP_WINDOW_MS: '0',
+    ALERT_MAX_EVENT_AGE_MS: String(48 * 3_600_000),
     ...env,
   });
   const logger: Logger = createLogger('alert-test', 'silent');
@@ -96,7 +97,7 @@ export async function alertReplica(
     metrics,
     clock,
   );
-  const events = new AlertEventsService(lifecycle, thresholds, new AlertEventsRepository(db));
+  const events = new AlertEventsService(config, lifecycle, thresholds, new AlertEventsRepository(db), clock);
   return {
     db,
     queues,
@@ -111,8 +112,4 @@ export async function alertReplica(
       await db.destroy();
     },
   };
-}
-
-export async function testDatabase(): Promise<TestDatabase> {
-  return createTestDatabase();
 }

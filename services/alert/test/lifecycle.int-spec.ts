@@ -1,7 +1,7 @@
 import { AgentEvent as AgentEventSchema, AlertRules, type AgentEvent } from '@agentmeter/contracts';
-import type { TestDatabase } from '@agentmeter/testing';
+import { createTestDatabase, type TestDatabase } from '@agentmeter/testing';
 import type { Observation } from '../src/lifecycle/lifecycle.service';
-import { alertReplica, testDatabase, TestClock, type AlertReplica } from './alert-harness';
+import { alertReplica, TestClock, type AlertReplica } from './alert-harness';
 
 /**
  * The alert lifecycle against PostgreSQL: fire once, repeat, resolve, re-arm; the claim under concurrency
@@ -14,7 +14,7 @@ describe('alert lifecycle against PostgreSQL', () => {
   let b: AlertReplica;
 
   beforeAll(async () => {
-    database = await testDatabase();
+    database = await createTestDatabase();
     clock = new TestClock(new Date('2026-11-23T10:00:00Z')); // a Monday
     a = await alertReplica(database.url, clock);
     b = await alertReplica(database.url, clock);
@@ -307,7 +307,8 @@ describe('alert lifecycle against PostgreSQL', () => {
           reason: `r${id}`,
         },
       }) as AgentEvent;
-    await a.events.handle([failure('v1', 2000)]); // outside the 24 h window of the next ones
+    await a.events.handle([failure('v1', 1500)]); // outside the 24 h window of the next ones
+    await a.events.handle([failure('v0', 3000)]); // older than ALERT_MAX_EVENT_AGE_MS: ignored
     await a.events.handle([failure('v2', 30), failure('v2', 30)]); // a duplicate counts once
     expect(await notifications('valid')).toHaveLength(0);
     await a.events.handle([failure('v3', 20)]);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { AlertRules, PLATFORM_TENANT } from '@agentmeter/contracts';
 import { PartitionManager } from '@agentmeter/database';
-import type { TestDatabase } from '@agentmeter/testing';
+import { createTestDatabase, type TestDatabase } from '@agentmeter/testing';
 import type { DataSource } from 'typeorm';
-import { alertReplica, testDatabase, TestClock, type AlertReplica } from './alert-harness';
+import { alertReplica, TestClock, type AlertReplica } from './alert-harness';
 
 /**
  * Time-based rules over ingest's tables (and the alert tables), as the scheduler runs them: each
@@ -18,7 +18,7 @@ describe('time-based rules against PostgreSQL', () => {
   const minutesAgo = (minutes: number) => new Date(clock.now().getTime() - minutes * 60_000).toISOString();
 
   beforeAll(async () => {
-    database = await testDatabase();
+    database = await createTestDatabase();
     clock = new TestClock(new Date('2026-11-25T12:00:00Z'));
     alert = await alertReplica(database.url, clock);
     db = alert.db;

@@ -35,7 +35,10 @@ describe('admission', () => {
     expect(response.status).toBe(200);
   };
   const ledgerSum = async (where: string, params: unknown[]) => {
-    const { rows } = await h.pg.query(`SELECT COALESCE(sum(cost_micros), 0)::bigint AS s FROM spend_ledger WHERE ${where}`, params);
+    const { rows } = await h.pg.query(
+      `SELECT COALESCE(sum(cost_micros), 0)::bigint AS s FROM spend_ledger WHERE ${where}`,
+      params,
+    );
     return BigInt(rows[0].s);
   };
 
@@ -70,9 +73,10 @@ describe('admission', () => {
       reason: 'insufficient',
       resets_at: expect.any(String),
     });
-    const { rows } = await h.pg.query(`SELECT count(*)::int AS n FROM reservations WHERE tenant_id = $1 AND status = 'open'`, [
-      tenantId,
-    ]);
+    const { rows } = await h.pg.query(
+      `SELECT count(*)::int AS n FROM reservations WHERE tenant_id = $1 AND status = 'open'`,
+      [tenantId],
+    );
     expect(rows[0].n).toBe(K);
 
     // Committing them all reaches the cap exactly; nothing more fits.
@@ -163,12 +167,16 @@ describe('admission', () => {
     expect((await spend('0.01')).decision).toBe('deny');
 
     const start = clock.now();
-    const raise = await h.api<{ override_id: string; expires_at: string }>('POST', `/v1/tenants/${tenantId}/raises`, {
-      actor: 'owner@acme',
-      reason: 'launch day',
-      cap: 'tenant_daily_cost',
-      limit: '0.08',
-    });
+    const raise = await h.api<{ override_id: string; expires_at: string }>(
+      'POST',
+      `/v1/tenants/${tenantId}/overrides`,
+      {
+        actor: 'owner@acme',
+        reason: 'launch day',
+        cap: 'tenant_daily_cost',
+        limit: '0.08',
+      },
+    );
     expect(raise.status).toBe(201);
     expect(raise.body.expires_at).toBe(new Date(start.getTime() + 72 * 3_600_000).toISOString());
     const raised = await spend('0.01');
@@ -178,15 +186,19 @@ describe('admission', () => {
       override: { override_id: raise.body.override_id, actor: 'owner@acme', reason: 'launch day', limit: '0.080000' },
     });
 
-    // The day must not change under the test: stay at 12:00 local on the same date, 72 h later is another
-    // day, so expire the raise through a shorter one on this day instead.
-    const short = await h.api<{ override_id: string; expires_at: string }>('POST', `/v1/tenants/${tenantId}/raises`, {
-      actor: 'owner@acme',
-      reason: 'one more hour',
-      cap: 'tenant_daily_cost',
-      limit: '0.10',
-      duration_hours: 1,
-    });
+    // A second, shorter raise an hour later on the same day replaces it while in force, then gives way.
+    clock.advance(3_600_000);
+    const short = await h.api<{ override_id: string; expires_at: string }>(
+      'POST',
+      `/v1/tenants/${tenantId}/overrides`,
+      {
+        actor: 'owner@acme',
+        reason: 'one more hour',
+        cap: 'tenant_daily_cost',
+        limit: '0.10',
+        duration_hours: 1,
+      },
+    );
     clock.set(new Date(new Date(short.body.expires_at).getTime() - 1));
     expect((await spend('0.01')).scopes.find((s) => s.scope === 'tenant')!.limit).toBe('0.100000');
     clock.set(short.body.expires_at);
@@ -195,7 +207,7 @@ describe('admission', () => {
       limit: '0.080000',
       override: { override_id: raise.body.override_id },
     });
-    clock.set(raise.body.expires_at);
+    clock.set(raise.body.expires_at); // 72 h after the first raise: gone, the cap is back
     const state = await h.api<{ daily: { limit: string; override: unknown } }>('GET', `/v1/tenants/${tenantId}/caps`);
     expect(state.body.daily).toMatchObject({ limit: '0.050000', override: null });
 
@@ -206,12 +218,7 @@ describe('admission', () => {
       'GET',
       `/v1/tenants/${tenantId}/audit`,
     );
-    expect(audit.body.map((row) => row.action)).toEqual([
-      'raise_expired',
-      'raise',
-      'raise',
-      'set_caps',
-    ]);
+    expect(audit.body.map((row) => row.action)).toEqual(['raise_expired', 'raise', 'raise', 'set_caps']);
     expect(audit.body[2]).toMatchObject({ actor: 'owner@acme', expires_at: raise.body.expires_at });
     clock.set(start);
   });
@@ -225,7 +232,11 @@ describe('admission', () => {
     expect(late.body).toMatchObject({ decision: 'allow', day: '2026-11-25' });
     await commit(late.body.reservation_id!, '0.02');
     const blocked = await reserve(reserveBody({ tenant_id: tenantId, estimate: { cost_usd: '0.01' } }));
-    expect(blocked.body.denied_by).toMatchObject({ scope: 'tenant', reason: 'cap_reached', resets_at: '2026-11-26T08:00:00.000Z' });
+    expect(blocked.body.denied_by).toMatchObject({
+      scope: 'tenant',
+      reason: 'cap_reached',
+      resets_at: '2026-11-26T08:00:00.000Z',
+    });
 
     clock.set('2026-11-26T08:00:00Z'); // local midnight: a new day and a fresh budget
     const next = await reserve(reserveBody({ tenant_id: tenantId, estimate: { cost_usd: '0.02' } }));
@@ -234,9 +245,10 @@ describe('admission', () => {
       spent: '0.000000',
       resets_at: '2026-11-27T08:00:00.000Z',
     });
-    const days = await h.pg.query(`SELECT day::text, sum(cost_micros)::int AS s FROM spend_ledger WHERE tenant_id = $1 GROUP BY day`, [
-      tenantId,
-    ]);
+    const days = await h.pg.query(
+      `SELECT day::text, sum(cost_micros)::int AS s FROM spend_ledger WHERE tenant_id = $1 GROUP BY day`,
+      [tenantId],
+    );
     expect(days.rows).toEqual([{ day: '2026-11-25', s: 20_000 }]);
     clock.set(saved);
   });
@@ -288,7 +300,13 @@ describe('admission', () => {
 
     const left = 1_000_000 - 280_000 - 56_000 - 14_000 - 280_000;
     const publish = await reserve(
-      reserveBody({ tenant_id: tenantId, role: 'publisher', kind: 'charge', model: 'netlify', estimate: { cost_usd: '5' } }),
+      reserveBody({
+        tenant_id: tenantId,
+        role: 'publisher',
+        kind: 'charge',
+        model: 'netlify',
+        estimate: { cost_usd: '5' },
+      }),
     );
     expect(publish.body).toMatchObject({
       decision: 'publish_partial',
@@ -296,14 +314,22 @@ describe('admission', () => {
       partial: { left_usd: (left / 1e6).toFixed(6) },
     });
     const nothingLeft = await reserve(
-      reserveBody({ tenant_id: tenantId, role: 'publisher', kind: 'charge', model: 'netlify', estimate: { cost_usd: '1' } }),
+      reserveBody({
+        tenant_id: tenantId,
+        role: 'publisher',
+        kind: 'charge',
+        model: 'netlify',
+        estimate: { cost_usd: '1' },
+      }),
     );
     expect(nothingLeft.body.decision).toBe('deny');
   });
 
   it('denies a paused tenant and a frozen playbook, with who and why', async () => {
     const tenantId = tenant();
-    expect((await h.api('POST', `/v1/tenants/${tenantId}/pause`, { actor: 'admin@am', reason: 'invoice overdue' })).status).toBe(200);
+    expect(
+      (await h.api('POST', `/v1/tenants/${tenantId}/pause`, { actor: 'admin@am', reason: 'invoice overdue' })).status,
+    ).toBe(200);
     const paused = await reserve(reserveBody({ tenant_id: tenantId }));
     expect(paused.body.denied_by).toMatchObject({ scope: 'tenant', cap: 'paused', reason: 'paused' });
     expect(paused.body.denied_by!.detail).toContain('admin@am');
@@ -367,14 +393,14 @@ describe('admission', () => {
     const noReason = await h.api<{ detail: string }>('POST', '/v1/tenants/x/pause', { actor: 'a' });
     expect(noReason.status).toBe(400);
     expect(noReason.body.detail).toContain('reason');
-    const blankActor = await h.api('POST', '/v1/tenants/x/raises', {
+    const blankActor = await h.api('POST', '/v1/tenants/x/overrides', {
       actor: '  ',
       reason: 'r',
       cap: 'tenant_daily_cost',
       limit: '5',
     });
     expect(blankActor.status).toBe(400);
-    const nothingToRaise = await h.api('POST', `/v1/tenants/${tenant()}/raises`, {
+    const nothingToRaise = await h.api('POST', `/v1/tenants/${tenant()}/overrides`, {
       ...ops,
       cap: 'tenant_daily_cost',
       limit: '5',
@@ -388,7 +414,7 @@ describe('admission', () => {
     expect((await fetch(`${h.url}/health`)).status).toBe(200);
     const openApi = (await (await fetch(`${h.url}/docs-json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(openApi.paths)).toEqual(
-      expect.arrayContaining(['/v1/admission/reserve', '/v1/tenants/{tenant_id}/raises']),
+      expect.arrayContaining(['/v1/admission/reserve', '/v1/tenants/{tenant_id}/overrides']),
     );
   });
 });

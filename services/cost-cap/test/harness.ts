@@ -42,7 +42,12 @@ export interface Harness {
   topicPrefix: string;
   redisPrefix: string;
   groupId: string;
-  api<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token?: string): Promise<ApiResponse<T>>;
+  api<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<ApiResponse<T>>;
   /** Deletes every Redis key of this service instance: Redis "lost its data". */
   flushRedis(): Promise<void>;
   close(): Promise<void>;
@@ -85,7 +90,7 @@ export async function isolation(): Promise<{
       COST_CAP_GROUP_ID: groupId,
       COST_CAP_SESSION_TIMEOUT_MS: '6000',
       COST_CAP_API_TOKEN: TOKEN,
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
+      LOG_LEVEL: 'error',
     },
   };
 }

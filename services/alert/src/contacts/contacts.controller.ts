@@ -39,6 +39,6 @@ export class ContactsController {
     @Query('tenant_id') tenantId: string | undefined,
     @Body(new ZodBody(AuditedBody)) body: AuditedBody,
   ): Promise<void> {
-    await this.contacts.delete(optionalTenant(tenantId), id, body.actor, body.reason);
+    await this.contacts.delete(optionalTenant(tenantId ?? body.tenant_id ?? undefined), id, body.actor, body.reason);
   }
 }

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { AlertRules, type AgentEvent, type AlertThresholds } from '@agentmeter/contracts';
-import { capObservations, validationFailuresObservation, type RuleObservation } from '@agentmeter/domain';
+import { capObservations, Clock, validationFailuresObservation, type RuleObservation } from '@agentmeter/domain';
+import { AlertConfig } from '../config';
 import { LifecycleService, type ObserveOutcome } from '../lifecycle/lifecycle.service';
 import { ThresholdsService } from '../thresholds/thresholds.service';
 import { AlertEventsRepository } from './alert-events.repository';
@@ -18,14 +19,18 @@ export const ALERTING_EVENT_TYPES: ReadonlySet<string> = new Set(['cap_hit', 'ca
 @Injectable()
 export class AlertEventsService {
   constructor(
+    @Inject(AlertConfig) private readonly config: AlertConfig,
     private readonly lifecycle: LifecycleService,
     private readonly thresholds: ThresholdsService,
     private readonly samples: AlertEventsRepository,
+    private readonly clock: Clock,
   ) {}
 
   async handle(events: readonly AgentEvent[]): Promise<ObserveOutcome[]> {
     const observations: RuleObservation[] = [];
+    const oldest = this.clock.now().getTime() - this.config.ALERT_MAX_EVENT_AGE_MS;
     for (const event of events) {
+      if (Date.parse(event.time) < oldest) continue;
       if (event.type === 'cap_hit' || event.type === 'cap_warning') {
         observations.push(...(await this.caps(event)));
       } else if (event.type === 'validation_failed') {

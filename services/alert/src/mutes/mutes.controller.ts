@@ -29,15 +29,15 @@ export class MutesController {
   }
 
   @Delete('mutes/:id')
-  @ApiOperation({ summary: 'Cancel a mute; audited' })
-  @ApiQuery({ name: 'tenant_id' })
+  @ApiOperation({ summary: 'Cancel a mute; audited (tenant_id in the query or the body)' })
+  @ApiQuery({ name: 'tenant_id', required: false })
   @ApiBody({ schema: openApiSchema(AuditedBody) })
   cancel(
     @Param('id', new ParseUUIDPipe()) id: string,
-    @Query('tenant_id') tenantId: string,
+    @Query('tenant_id') tenantId: string | undefined,
     @Body(new ZodBody(AuditedBody)) body: AuditedBody,
   ) {
-    return this.mutes.cancel(requiredTenant(tenantId), id, body.actor, body.reason);
+    return this.mutes.cancel(requiredTenant(tenantId ?? body.tenant_id), id, body.actor, body.reason);
   }
 
   @Get('mute-timings')
@@ -55,13 +55,13 @@ export class MutesController {
 
   @Delete('mute-timings/:id')
   @HttpCode(204)
-  @ApiQuery({ name: 'tenant_id' })
+  @ApiQuery({ name: 'tenant_id', required: false })
   @ApiBody({ schema: openApiSchema(AuditedBody) })
   async deleteTiming(
     @Param('id', new ParseUUIDPipe()) id: string,
-    @Query('tenant_id') tenantId: string,
+    @Query('tenant_id') tenantId: string | undefined,
     @Body(new ZodBody(AuditedBody)) body: AuditedBody,
   ): Promise<void> {
-    await this.mutes.deleteTiming(requiredTenant(tenantId), id, body.actor, body.reason);
+    await this.mutes.deleteTiming(requiredTenant(tenantId ?? body.tenant_id), id, body.actor, body.reason);
   }
 }

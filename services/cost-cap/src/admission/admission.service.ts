@@ -19,12 +19,13 @@ import {
   formatUsd,
   type Limit,
   modelForAttempt,
+  nextDayStart,
   parseUsd,
   type ScopeState,
 } from '@agentmeter/domain';
 import { type CapContext, LimitsService, runCapsFromWire, tightest } from '../caps/limits.service';
 import { CostCapConfig } from '../config';
-import { CountersStore, type ReserveResult } from '../counters/counters.store';
+import { CountersRebuildingError, CountersStore, type ReserveResult } from '../counters/counters.store';
 import { RebuildService } from '../counters/rebuild.service';
 import { CrossingsService, formatCapValue } from '../crossings/crossings.service';
 import { CostCapDatabase } from '../db/database';
@@ -34,10 +35,11 @@ import { OutboxPublisher } from '../outbox/outbox.publisher';
 import { PricingService } from '../pricing/pricing.service';
 import { SettingsCache } from '../settings/settings.cache';
 import { SettingsRepository } from '../settings/settings.repository';
-import { LedgerRepository, type ReservationRow } from '../spend/ledger.repository';
+import { type CostSource, LedgerRepository, type ReservationRow } from '../spend/ledger.repository';
 import { eventEntryKey } from '../spend/spend.service';
 
 const PUBLISHER_ROLE = 'publisher';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DIMENSION_INDEX: Array<Dimension | 'run_wall_time'> = [...DIMENSIONS];
 
 type DenyReason = NonNullable<ReserveResponse['denied_by']>['reason'];
@@ -140,47 +142,56 @@ export class AdmissionService {
     const ttl = request.ttl_s ?? this.config.COST_CAP_RESERVATION_TTL_S;
     const expiresAt = new Date(now.getTime() + ttl * 1000);
     const partial = request.role.toLowerCase() === PUBLISHER_ROLE;
-    const result = await this.rebuild.retrying(() =>
-      this.db.withCounters(
-        async (tx) => {
-          const result = await this.counters.reserve({
-            reservationId,
-            tenantId: request.tenant_id,
-            runId: request.run_id,
-            day: context.day,
-            kind: request.kind,
-            tokens: amount.tokens,
-            money: amount.money,
-            partial,
-            limits: dimensionLimits(context.limits),
-            expiresAt,
-          });
-          if (result.status === 'ALLOW' || result.status === 'PARTIAL') {
-            await this.ledger.insertReservation(tx, {
-              reservationId,
-              tenantId: request.tenant_id,
-              projectId: request.project_id,
-              runId: request.run_id,
-              role: request.role,
-              attempt: request.attempt,
-              kind: request.kind,
-              model: choice.model,
-              requestedModel: request.model,
-              provider: request.provider ?? null,
-              decision: result.status,
-              day: context.day,
-              tokens: request.kind === 'llm' ? amount.tokens : 0n,
-              cost: result.granted,
-              external: request.kind === 'charge' ? result.granted : 0n,
-              createdAt: now,
-              expiresAt,
-            });
-          }
-          return result;
-        },
-        { asyncCommit: true },
-      ),
-    );
+    const result = await this.rebuild.retrying(async () => {
+      const result = await this.counters.reserve({
+        reservationId,
+        tenantId: request.tenant_id,
+        runId: request.run_id,
+        day: context.day,
+        kind: request.kind,
+        tokens: amount.tokens,
+        money: amount.money,
+        partial,
+        limits: dimensionLimits(context.limits),
+        expiresAt,
+      });
+      if (result.status !== 'ALLOW' && result.status !== 'PARTIAL') return result;
+      try {
+        await this.ledger.recordReservation({
+          reservationId,
+          tenantId: request.tenant_id,
+          projectId: request.project_id,
+          runId: request.run_id,
+          role: request.role,
+          attempt: request.attempt,
+          kind: request.kind,
+          model: choice.model,
+          requestedModel: request.model,
+          provider: request.provider ?? null,
+          decision: result.status,
+          day: context.day,
+          tokens: request.kind === 'llm' ? amount.tokens : 0n,
+          cost: result.granted,
+          external: request.kind === 'charge' ? result.granted : 0n,
+          createdAt: now,
+          expiresAt,
+        });
+      } catch (error) {
+        // Not recorded: give the hold back (if that fails too, it expires with the reservation).
+        await this.counters
+          .settle({ tenantId: request.tenant_id, runId: request.run_id, day: context.day, reservationId, apply: null })
+          .catch(() => undefined);
+        throw error;
+      }
+      // The hold was made before the row existed, outside the counters lock. If a rebuild started in
+      // between, its snapshot may lack this row while Redis lost the hold: the reservation is then void
+      // (released everywhere) and the request retried against the rebuilt counters.
+      if ((await this.counters.epoch()) !== result.epoch) {
+        await this.unhold(reservationId).catch(() => undefined);
+        throw new CountersRebuildingError();
+      }
+      return result;
+    });
     return this.reserveAnswer(result, context, now, base, {
       reservationId,
       expiresAt,
@@ -192,52 +203,32 @@ export class AdmissionService {
 
   private async account(reservationId: string, request: CommitRequest): Promise<CommitResponse> {
     const now = this.clock.now();
-    const reservation = await this.findReservation(reservationId);
-    const context = await this.limits.context(
-      reservation.tenant_id,
-      reservation.project_id,
-      reservation.run_id,
-      now,
-      now,
-    );
-    const actual = this.actualOf(reservation, request, now);
+    if (!UUID.test(reservationId)) throw new NotFoundError(`reservation ${reservationId} not found`);
+    const actual = await this.actualOf(reservationId, request, now);
     const entryKey = eventEntryKey(request.event.source, request.event.id);
     const outcome = await this.rebuild.retrying(() =>
       this.db.withCounters(async (tx) => {
-        const row = await this.ledger.lockReservation(tx, reservationId);
-        if (!row) throw new NotFoundError(`reservation ${reservationId} not found`);
+        const committed = await this.ledger.commitReservation(tx, { reservationId, entryKey, ...actual, at: now });
+        if (!committed) throw new NotFoundError(`reservation ${reservationId} not found`);
+        const { reservation: row, entry } = committed;
         if (row.status === 'released') throw new ConflictError(`reservation ${reservationId} was released`);
+        const context = await this.limits.context(row.tenant_id, row.project_id, row.run_id, now, now);
         if (row.status === 'committed') {
-          const entry = await this.ledger.entryOfReservation(tx, reservationId);
-          return { kind: 'repeat' as const, entry };
+          const previous = await this.ledger.entryOfReservation(tx, reservationId);
+          const { counters, stopped } = await this.counters.read(row.tenant_id, row.run_id, row.day);
+          return { kind: 'repeat' as const, previous, scopes: this.scopes(counters, stopped, context, now) };
         }
-        const fresh = await this.ledger.insertEntries(tx, [
-          {
-            entryKey,
-            tenantId: row.tenant_id,
-            projectId: row.project_id,
-            runId: row.run_id,
-            day: row.day,
-            kind: row.kind,
-            tokens: actual.tokens,
-            cost: actual.cost,
-            external: row.kind === 'charge' ? actual.cost : 0n,
-            costSource: actual.source,
-            recordedBy: 'commit',
-            reservationId,
-            occurredAt: now,
-          },
-        ]);
-        await this.ledger.settleReservation(tx, reservationId, 'committed', now);
-        const isNew = fresh.has(entryKey);
+        const amounts = entry && {
+          tokens: BigInt(entry.tokens),
+          cost: BigInt(entry.cost_micros),
+          external: BigInt(entry.external_micros),
+        };
         const settled = await this.counters.settle({
           tenantId: row.tenant_id,
           runId: row.run_id,
           day: row.day,
           reservationId,
-          apply: isNew
-            ? { entryKey, tokens: actual.tokens, cost: actual.cost, external: row.kind === 'charge' ? actual.cost : 0n }
-            : null,
+          apply: amounts && { entryKey, ...amounts },
         });
         const attempted = this.crossings.detect(
           {
@@ -245,31 +236,37 @@ export class AdmissionService {
             projectId: row.project_id,
             runId: row.run_id,
             day: row.day,
-            resetsAt: context.resetsAt,
+            resetsAt: nextDayStart(row.day, context.settings.timeZone),
             limits: context.limits,
           },
           settled.counters,
         );
         const claimed = await this.crossings.claim(tx, attempted, now);
-        return { kind: 'committed' as const, isNew, late: row.status === 'expired', settled, attempted, claimed };
+        return {
+          kind: 'committed' as const,
+          accounted: amounts ?? {
+            tokens: row.kind === 'charge' ? 0n : (actual.tokens ?? BigInt(row.tokens)),
+            cost: actual.cost ?? BigInt(row.cost_micros),
+          },
+          isNew: amounts !== null,
+          late: row.status === 'expired',
+          scopes: this.scopes(settled.counters, settled.stopped, context, now),
+          attempted,
+          claimed,
+        };
       }),
     );
     if (outcome.kind === 'repeat') {
-      const { counters, stopped } = await this.counters.read(
-        reservation.tenant_id,
-        reservation.run_id,
-        reservation.day,
-      );
       return {
         reservation_id: reservationId,
         status: 'committed',
         accounted: {
-          cost_usd: formatUsd(BigInt(outcome.entry?.cost_micros ?? 0)),
-          tokens: outcome.entry?.tokens ?? '0',
+          cost_usd: formatUsd(BigInt(outcome.previous?.cost_micros ?? 0)),
+          tokens: outcome.previous?.tokens ?? '0',
         },
         duplicate: true,
         late: false,
-        scopes: this.scopes(counters, stopped, context, now),
+        scopes: outcome.scopes,
       };
     }
     this.crossings.committed(outcome.attempted, outcome.claimed);
@@ -279,24 +276,24 @@ export class AdmissionService {
     return {
       reservation_id: reservationId,
       status: 'committed',
-      accounted: { cost_usd: formatUsd(actual.cost), tokens: actual.tokens.toString() },
+      accounted: { cost_usd: formatUsd(outcome.accounted.cost), tokens: outcome.accounted.tokens.toString() },
       duplicate: !outcome.isNew,
       late: outcome.late,
-      scopes: this.scopes(outcome.settled.counters, outcome.settled.stopped, context, now),
+      scopes: outcome.scopes,
     };
   }
 
-  async release(
+  private async unhold(
     reservationId: string,
   ): Promise<{ reservation_id: string; status: 'released' | 'committed' | 'expired' }> {
     const now = this.clock.now();
+    if (!UUID.test(reservationId)) throw new NotFoundError(`reservation ${reservationId} not found`);
     const status = await this.rebuild.retrying(() =>
       this.db.withCounters(
         async (tx) => {
-          const row = await this.ledger.lockReservation(tx, reservationId);
+          const row = await this.ledger.releaseReservation(tx, reservationId, now);
           if (!row) throw new NotFoundError(`reservation ${reservationId} not found`);
           if (row.status !== 'open') return row.status;
-          await this.ledger.settleReservation(tx, reservationId, 'released', now);
           await this.counters.settle({
             tenantId: row.tenant_id,
             runId: row.run_id,
@@ -314,7 +311,6 @@ export class AdmissionService {
   }
 
   private async findReservation(reservationId: string): Promise<ReservationRow> {
-    if (!/^[0-9a-f-]{36}$/i.test(reservationId)) throw new NotFoundError(`reservation ${reservationId} not found`);
     const [row] = await this.db.query<ReservationRow>(`SELECT * FROM reservations WHERE reservation_id = $1`, [
       reservationId,
     ]);
@@ -364,32 +360,34 @@ export class AdmissionService {
     );
   }
 
-  private actualOf(
-    reservation: ReservationRow,
+  /**
+   * The actual spend of a commit: the cost given; else its tokens priced at the reserved model; else the
+   * reservation's estimate (null here: the ledger statement takes it from the reservation row). Tokens
+   * not given are the reservation's too.
+   */
+  private async actualOf(
+    reservationId: string,
     request: CommitRequest,
     now: Date,
-  ): { tokens: bigint; cost: bigint; source: 'provided' | 'computed' | 'estimate' } {
+  ): Promise<{ tokens: bigint | null; cost: bigint | null; source: CostSource }> {
     const { cost_usd, prompt_tokens, completion_tokens } = request.actual;
     const hasTokens = prompt_tokens !== undefined || completion_tokens !== undefined;
-    const tokens =
-      reservation.kind === 'charge'
-        ? 0n
-        : hasTokens
-          ? BigInt(prompt_tokens ?? 0) + BigInt(completion_tokens ?? 0)
-          : BigInt(reservation.tokens);
+    const tokens = hasTokens ? BigInt(prompt_tokens ?? 0) + BigInt(completion_tokens ?? 0) : null;
     if (cost_usd !== undefined) return { tokens, cost: parseUsd(cost_usd), source: 'provided' };
-    if (reservation.kind === 'llm' && hasTokens) {
-      const priced = this.pricing.cost({
-        tenantId: reservation.tenant_id,
-        provider: reservation.provider,
-        model: reservation.model,
-        at: now,
-        promptTokens: BigInt(prompt_tokens ?? 0),
-        completionTokens: BigInt(completion_tokens ?? 0),
-      });
-      if (priced !== null) return { tokens, cost: priced, source: 'computed' };
-    }
-    return { tokens, cost: BigInt(reservation.cost_micros), source: 'estimate' };
+    if (!hasTokens) return { tokens, cost: null, source: 'estimate' };
+    const reservation = await this.findReservation(reservationId);
+    const priced =
+      reservation.kind === 'llm'
+        ? this.pricing.cost({
+            tenantId: reservation.tenant_id,
+            provider: reservation.provider,
+            model: reservation.model,
+            at: now,
+            promptTokens: BigInt(prompt_tokens ?? 0),
+            completionTokens: BigInt(completion_tokens ?? 0),
+          })
+        : null;
+    return priced === null ? { tokens, cost: null, source: 'estimate' } : { tokens, cost: priced, source: 'computed' };
   }
 
   private reserveAnswer(

@@ -26,7 +26,7 @@ local function fmt(n) return string.format('%d', n) end
  * ARGV: id, kind (llm|charge), tokens, money, partial (1|0), limit run_tokens, run_cost, run_external,
  *       tenant_cost ('' = none), expires_at ms, run ttl s, day ttl s, resv ttl s
  * Returns: status, dimension (1..4, 5 = wall time, 0 = none), granted money, then committed and reserved
- * of run_tokens, run_cost, run_external, tenant_cost (as held after the call).
+ * of run_tokens, run_cost, run_external, tenant_cost (as held after the call), and the epoch it ran in.
  */
 export const RESERVE = `${COMMON}
 local epoch = redis.call('GET', KEYS[1])
@@ -41,7 +41,7 @@ local tokens = tonumber(ARGV[3])
 local money = tonumber(ARGV[4])
 local function reply(status, dim, granted)
   return {status, fmt(dim), fmt(granted), fmt(c[1]), fmt(h[1]), fmt(c[2]), fmt(h[2]), fmt(c[3]), fmt(h[3]),
-    fmt(c[4]), fmt(h[4])}
+    fmt(c[4]), fmt(h[4]), epoch}
 end
 if r[7] then return reply('DENY_STOPPED', 5, 0) end
 for i = 1, 4 do

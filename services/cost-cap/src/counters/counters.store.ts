@@ -21,6 +21,9 @@ export interface ReserveResult {
   dimension: number;
   granted: bigint;
   counters: Counters;
+  /** The counter generation the hold was made in (see AdmissionService: a reservation row written after
+   *  a rebuild started is only valid if the epoch did not change). */
+  epoch: string;
 }
 
 export interface SettleResult {
@@ -161,8 +164,9 @@ export class CountersStore implements OnApplicationShutdown {
       reservationTtl,
     );
     if (reply[0] === 'REBUILD') throw new CountersRebuildingError();
-    const n = reply.map((value, index) => (index === 0 ? 0n : BigInt(value ?? 0)));
+    const n = reply.slice(0, 11).map((value, index) => (index === 0 ? 0n : BigInt(value ?? 0)));
     return {
+      epoch: reply[11]!,
       status: reply[0] as ReserveStatus,
       dimension: Number(reply[1]),
       granted: n[2]!,

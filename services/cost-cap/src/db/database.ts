@@ -32,21 +32,32 @@ export interface TxOptions {
 @Injectable()
 export class CostCapDatabase implements OnApplicationShutdown {
   readonly pool: Pool;
+  /**
+   * A separate small pool for reads of settings, which may happen while a counters transaction holds a
+   * connection of the main pool: sharing one pool could exhaust it with transactions that all wait for
+   * a read (a deadlock).
+   */
+  private readonly settingsPool: Pool;
 
   constructor(@Inject(CostCapConfig) config: CostCapConfig) {
-    this.pool = new Pool({
+    const options = {
       connectionString: config.DATABASE_URL,
-      max: config.DATABASE_POOL_SIZE,
-      application_name: 'agentmeter-cost-cap',
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
           oid === DATE_OID ? (value: string) => value : types.getTypeParser(oid, format)) as typeof types.getTypeParser,
       },
-    });
+    };
+    this.pool = new Pool({ ...options, max: config.DATABASE_POOL_SIZE, application_name: 'agentmeter-cost-cap' });
+    this.settingsPool = new Pool({ ...options, max: 4, application_name: 'agentmeter-cost-cap-settings' });
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.settingsPool.end()]);
+  }
+
+  /** A read of settings, on its own pool (see settingsPool). */
+  async readSettings<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]> {
+    return (await this.settingsPool.query(text, values)).rows as T[];
   }
 
   async query<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]> {

@@ -42,7 +42,7 @@ export class OverridesController {
     return this.overrides.putCaps(tenantId, body);
   }
 
-  @Post('tenants/:tenant_id/raises')
+  @Post('tenants/:tenant_id/overrides')
   @ApiOperation({
     summary: 'Raise a cap temporarily (72 h by default)',
     description: `In force at once on every replica, gone at expires_at by itself. Lifts today's block when the new daily limit is above the spend. Audited. ${GUARD}`,

@@ -87,24 +87,25 @@ export class SettingsRepository {
   constructor(private readonly db: CostCapDatabase) {}
 
   async loadTenant(tenantId: string): Promise<TenantSettings> {
-    const [tenant] = await this.db.query<{ time_zone: string }>(`SELECT time_zone FROM tenants WHERE tenant_id = $1`, [
-      tenantId,
-    ]);
-    const policies = await this.db.query<PolicyRow>(
+    const [tenant] = await this.db.readSettings<{ time_zone: string }>(
+      `SELECT time_zone FROM tenants WHERE tenant_id = $1`,
+      [tenantId],
+    );
+    const policies = await this.db.readSettings<PolicyRow>(
       `SELECT project_id, daily_cap_micros, run_max_tokens, run_max_wall_time_s, run_max_cost_micros,
               run_max_external_micros
          FROM cap_policies WHERE tenant_id = $1`,
       [tenantId],
     );
-    const overrides = await this.db.query<OverrideRow>(
+    const overrides = await this.db.readSettings<OverrideRow>(
       `SELECT * FROM cap_overrides WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > now() - interval '1 minute'`,
       [tenantId],
     );
-    const ladder = await this.db.query<{ model: string; cheaper_model: string }>(
+    const ladder = await this.db.readSettings<{ model: string; cheaper_model: string }>(
       `SELECT model, cheaper_model FROM model_ladders WHERE tenant_id = $1`,
       [tenantId],
     );
-    const [pause] = await this.db.query<{ paused_at: Date; paused_by: string; reason: string }>(
+    const [pause] = await this.db.readSettings<{ paused_at: Date; paused_by: string; reason: string }>(
       `SELECT paused_at, paused_by, reason FROM tenant_pauses WHERE tenant_id = $1`,
       [tenantId],
     );
@@ -127,7 +128,7 @@ export class SettingsRepository {
 
   /** Freezes are per playbook, across tenants (a playbook is shared by every tenant that runs it). */
   async loadFreezesOfAllPlaybooks(): Promise<Map<string, PublisherFreeze>> {
-    const rows = await this.db.query<{ playbook: string; frozen_at: Date; frozen_by: string; reason: string }>(
+    const rows = await this.db.readSettings<{ playbook: string; frozen_at: Date; frozen_by: string; reason: string }>(
       `SELECT playbook, frozen_at, frozen_by, reason FROM publisher_freezes`,
     );
     return new Map(
@@ -139,7 +140,7 @@ export class SettingsRepository {
   }
 
   async findRun(tenantId: string, runId: string): Promise<RunRecord | null> {
-    const [row] = await this.db.query<RunRow>(`SELECT * FROM cost_runs WHERE tenant_id = $1 AND run_id = $2`, [
+    const [row] = await this.db.readSettings<RunRow>(`SELECT * FROM cost_runs WHERE tenant_id = $1 AND run_id = $2`, [
       tenantId,
       runId,
     ]);

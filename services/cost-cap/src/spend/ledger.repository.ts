@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ReservationKind } from '@agentmeter/domain';
 import type { CounterSnapshot } from '../counters/counters.store';
-import type { Tx } from '../db/database';
+import { COUNTERS_LOCK, CostCapDatabase, type Tx } from '../db/database';
 import { capsJson, TIGHTEST_CAPS } from '../settings/settings.repository';
 import type { RunCapValues } from '@agentmeter/domain';
 
@@ -80,14 +80,25 @@ export interface RunStart {
   startedAt: Date;
 }
 
-/** The ledger and reservation SQL. Every statement runs in the caller's counters transaction. */
+/** The ledger and reservation SQL. Statements taking a Tx run in the caller's counters transaction. */
 @Injectable()
 export class LedgerRepository {
-  async insertReservation(tx: Tx, r: NewReservation): Promise<void> {
-    await tx.query(
-      `INSERT INTO reservations (reservation_id, tenant_id, project_id, run_id, role, attempt, kind, model,
+  constructor(private readonly db: CostCapDatabase) {}
+
+  /**
+   * Records a reservation the counters just granted, in one statement: its own transaction, holding the
+   * counters lock shared, committed without waiting for the WAL flush (a hold, not money).
+   */
+  async recordReservation(r: NewReservation): Promise<void> {
+    await this.db.query(
+      `WITH held AS (
+         SELECT pg_advisory_xact_lock_shared(${COUNTERS_LOCK}), set_config('synchronous_commit', 'off', true)
+       )
+       INSERT INTO reservations (reservation_id, tenant_id, project_id, run_id, role, attempt, kind, model,
          requested_model, provider, decision, day, tokens, cost_micros, external_micros, status, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'open', $16, $17)`,
+       SELECT $1::uuid, $2, $3, $4, $5, $6::int, $7, $8, $9, $10, $11, $12::date, $13::bigint, $14::bigint,
+              $15::bigint, 'open', $16::timestamptz, $17::timestamptz
+         FROM held`,
       [
         r.reservationId,
         r.tenantId,
@@ -110,20 +121,73 @@ export class LedgerRepository {
     );
   }
 
-  /** Locks one reservation for settling; null when there is none. */
-  async lockReservation(tx: Tx, reservationId: string): Promise<ReservationRow | null> {
-    const [row] = await tx.query<ReservationRow>(`SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE`, [
-      reservationId,
-    ]);
-    return row ?? null;
+  /**
+   * Commits a reservation in one statement: locks it, adds its ledger entry (the actual amounts, or the
+   * reservation's estimate for what is not given) unless the entry key is already accounted, and marks it
+   * committed. Returns the reservation as it was and the entry when it was new; null when there is none.
+   */
+  async commitReservation(
+    tx: Tx,
+    commit: {
+      reservationId: string;
+      entryKey: string;
+      tokens: bigint | null;
+      cost: bigint | null;
+      source: CostSource;
+      at: Date;
+    },
+  ): Promise<{
+    reservation: ReservationRow;
+    entry: { tokens: string; cost_micros: string; external_micros: string } | null;
+  } | null> {
+    const [row] = await tx.query<
+      ReservationRow & { entry: { tokens: string; cost_micros: string; external_micros: string } | null }
+    >(
+      `WITH r AS (
+         SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE
+       ), entry AS (
+         INSERT INTO spend_ledger (entry_key, tenant_id, project_id, run_id, day, kind, tokens, cost_micros,
+           external_micros, cost_source, recorded_by, reservation_id, occurred_at)
+         SELECT $2, tenant_id, project_id, run_id, day, kind,
+                CASE WHEN kind = 'charge' THEN 0 ELSE COALESCE($3::bigint, tokens) END,
+                COALESCE($4::bigint, cost_micros),
+                CASE WHEN kind = 'charge' THEN COALESCE($4::bigint, cost_micros) ELSE 0 END,
+                CASE WHEN $4::bigint IS NULL THEN 'estimate' ELSE $5 END, 'commit', reservation_id, $6
+           FROM r WHERE status IN ('open', 'expired')
+         ON CONFLICT (entry_key) DO NOTHING
+         RETURNING tokens::text, cost_micros::text, external_micros::text
+       ), settled AS (
+         UPDATE reservations SET status = 'committed', settled_at = $6 FROM r
+          WHERE reservations.reservation_id = r.reservation_id AND r.status IN ('open', 'expired') RETURNING 1
+       )
+       SELECT r.*, (SELECT row_to_json(entry) FROM entry) AS entry FROM r`,
+      [
+        commit.reservationId,
+        commit.entryKey,
+        commit.tokens?.toString() ?? null,
+        commit.cost?.toString() ?? null,
+        commit.source,
+        commit.at,
+      ],
+    );
+    if (!row) return null;
+    const { entry, ...reservation } = row;
+    return { reservation: reservation as ReservationRow, entry };
   }
 
-  async settleReservation(tx: Tx, reservationId: string, status: 'committed' | 'released', at: Date): Promise<void> {
-    await tx.query(`UPDATE reservations SET status = $2, settled_at = $3 WHERE reservation_id = $1`, [
-      reservationId,
-      status,
-      at,
-    ]);
+  /** Releases an open reservation in one statement; returns it as it was (null when there is none). */
+  async releaseReservation(tx: Tx, reservationId: string, at: Date): Promise<ReservationRow | null> {
+    const [row] = await tx.query<ReservationRow>(
+      `WITH r AS (
+         SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE
+       ), released AS (
+         UPDATE reservations SET status = 'released', settled_at = $2 FROM r
+          WHERE reservations.reservation_id = r.reservation_id AND r.status = 'open' RETURNING 1
+       )
+       SELECT * FROM r`,
+      [reservationId, at],
+    );
+    return row ?? null;
   }
 
   async expireReservations(tx: Tx, ids: string[], at: Date): Promise<number> {

@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError, type Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
 import { LOGGER } from '../logger';
@@ -15,6 +16,7 @@ type Handlers = {
 @Injectable()
 export class TimersProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
   private worker: Worker<CostCapTimerJob> | undefined;
+  private connection: Redis | undefined;
   private readonly handlers: Handlers;
 
   constructor(
@@ -39,10 +41,12 @@ export class TimersProcessor implements OnApplicationBootstrap, OnApplicationShu
     for (const name of Object.values(CostCapJobNames)) {
       if (!this.handlers[name]) throw new Error(`cost-cap: no handler for job ${name}`);
     }
+    // BullMQ does not close a connection it was given: this one is closed at shutdown.
+    this.connection = this.timers.connection.duplicate();
     this.worker = new Worker<CostCapTimerJob>(
       CostCapQueues.Timers,
       (job, token) => this.handlers[job.data.name](job as never, token),
-      { connection: this.timers.connection.duplicate(), prefix: this.timers.prefix, concurrency: 5 },
+      { connection: this.connection, prefix: this.timers.prefix, concurrency: 5 },
     );
     this.worker.on('failed', (job, error) =>
       this.logger.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, 'timer job failed'),
@@ -51,6 +55,7 @@ export class TimersProcessor implements OnApplicationBootstrap, OnApplicationShu
 
   async onApplicationShutdown(): Promise<void> {
     await this.worker?.close();
+    this.connection?.disconnect();
   }
 
   private async postpone(job: Job<CostCapTimerJob>, at: Date, token: string | undefined): Promise<never> {

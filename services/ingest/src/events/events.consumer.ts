@@ -30,7 +30,9 @@ export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShut
         groupId: config.INGEST_GROUP_ID,
         topic: topicName(config.KAFKA_TOPIC_PREFIX, Topics.AgentEvents),
         dlqTopic: topicName(config.KAFKA_TOPIC_PREFIX, Topics.AgentEventsDlq),
-        partitionsConcurrently: config.INGEST_PARTITIONS_CONCURRENTLY,
+        // One partition at a time per group member, as many members as partitions written at once.
+        members: config.INGEST_PARTITIONS_CONCURRENTLY,
+        partitionsConcurrently: 1,
         sessionTimeoutMs: config.INGEST_SESSION_TIMEOUT_MS,
       },
       {

@@ -25,9 +25,10 @@ export interface BatchWrite {
 export const UNIQUE_VIOLATION = '23505';
 
 /**
- * Writes of the ingest path. Each statement reads its rows from one JSON document
- * (`jsonb_populate_recordset` over the table's row type): one parameter, serialised by one
- * JSON.stringify, instead of an array literal per column.
+ * Writes of the ingest path. Each statement reads its rows from one JSON document, as the table's row
+ * type (`json_populate_recordset(NULL::table, $1)`): one parameter serialised by one JSON.stringify,
+ * where unnest() needed an array literal per column that node-postgres builds and escapes element by
+ * element (the largest JavaScript cost of ingest before; see docs/benchmarks.md, 2026-11-25 notes).
  */
 @Injectable()
 export class EventsRepository {
@@ -44,15 +45,18 @@ export class EventsRepository {
   async ensureTenantsAndProjects(events: AgentEvent[]): Promise<void> {
     const tenants = new Set<string>();
     const projects = new Map<string, [string, string]>();
-    let last = '';
+    let lastTenant: string | undefined;
+    let lastProject: string | undefined;
     for (const e of events) {
       const tenant = e.data.tenant_id;
+      const project = 'project_id' in e.data ? e.data.project_id : undefined;
+      if (tenant === lastTenant && project === lastProject) continue; // consecutive events of a run
+      lastTenant = tenant;
+      lastProject = project;
       if (!this.known.has(tenant)) tenants.add(tenant);
-      if (!('project_id' in e.data)) continue;
-      const key = `${tenant}\u0000${e.data.project_id}`;
-      if (key === last) continue; // consecutive events of a run: the common case
-      last = key;
-      if (!this.known.has(key)) projects.set(key, [tenant, e.data.project_id]);
+      if (project === undefined) continue;
+      const key = `${tenant}\u0000${project}`;
+      if (!this.known.has(key)) projects.set(key, [tenant, project]);
     }
     if (tenants.size > 0) {
       await this.dataSource.query(
@@ -117,9 +121,12 @@ interface Statement {
  */
 type Mode = 'new' | 'deduplicated';
 
-/** `INSERT INTO table (columns) SELECT columns FROM` the rows of the JSON document $1. */
-function insertFromJson(table: string, columns: string): string {
-  const json = table === 'events' ? 'jsonb' : 'json';
+/**
+ * `INSERT INTO table (columns) SELECT columns FROM` the rows of the JSON document $1. `json` is parsed
+ * row by row as it is read, cheaper for PostgreSQL than `jsonb` for flat rows; the event log reads
+ * `jsonb`, whose payloads then need no second parse into their jsonb column.
+ */
+function insertFromJson(table: string, columns: string, json: 'json' | 'jsonb' = 'json'): string {
   return `INSERT INTO ${table} (${columns})
     SELECT ${columns} FROM ${json}_populate_recordset(NULL::${table}, $1::${json})`;
 }
@@ -140,8 +147,8 @@ function insertEvents(events: AgentEvent[], mode: Mode): Statement {
   }));
   const sql =
     mode === 'new'
-      ? insertFromJson('events', EVENT_COLUMNS)
-      : `${insertFromJson('events', EVENT_COLUMNS)}
+      ? insertFromJson('events', EVENT_COLUMNS, 'jsonb')
+      : `${insertFromJson('events', EVENT_COLUMNS, 'jsonb')}
          ON CONFLICT (source, event_id, time) DO NOTHING
          RETURNING source, event_id`;
   return { sql, params: [JSON.stringify(rows)] };

@@ -76,11 +76,13 @@ export class EventsService {
  * UTF-8 encoding would have stored it, so the batch compares the keys it stores.
  */
 function wellFormed(event: AgentEvent): AgentEvent {
+  if (!SURROGATE.test(event.id) && !SURROGATE.test(event.source)) return event; // the fast, usual answer
   if (!LONE_SURROGATE.test(event.id) && !LONE_SURROGATE.test(event.source)) return event;
   const replace = (text: string) => text.replace(LONE_SURROGATES, '\uFFFD');
   return { ...event, id: replace(event.id), source: replace(event.source) };
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
 // In a /u pattern a surrogate pair is one code point, so these match unpaired surrogates only.
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;

@@ -98,23 +98,18 @@ export class IngestMetrics {
     stored: ReadonlySet<AgentEvent> | null,
     costOf: (event: AgentEvent & { type: 'llm_call' }) => { source: string },
   ): void {
-    const outcomes = new Map<string, { type: string; outcome: string; n: number }>();
-    const llm = new Map<
-      string,
-      { model: string; provider: string; prompt: number; completion: number; unpriced: number }
-    >();
+    const counts = { stored: new Map<string, number>(), duplicate: new Map<string, number>() };
+    const tokens = new Map<string, Map<string, { prompt: number; completion: number; unpriced: number }>>();
     for (const event of events) {
       const outcome = stored === null || stored.has(event) ? 'stored' : 'duplicate';
-      const key = `${event.type}\u0000${outcome}`;
-      const counted = outcomes.get(key);
-      if (counted) counted.n += 1;
-      else outcomes.set(key, { type: event.type, outcome, n: 1 });
+      counts[outcome].set(event.type, (counts[outcome].get(event.type) ?? 0) + 1);
       if (outcome === 'duplicate') continue;
       if (event.type === 'llm_call') {
         const { model, provider, prompt_tokens, completion_tokens } = event.data;
-        const labels = `${model}\u0000${provider}`;
-        let sums = llm.get(labels);
-        if (!sums) llm.set(labels, (sums = { model, provider, prompt: 0, completion: 0, unpriced: 0 }));
+        let byProvider = tokens.get(model);
+        if (!byProvider) tokens.set(model, (byProvider = new Map()));
+        let sums = byProvider.get(provider);
+        if (!sums) byProvider.set(provider, (sums = { prompt: 0, completion: 0, unpriced: 0 }));
         sums.prompt += prompt_tokens;
         sums.completion += completion_tokens;
         if (costOf(event).source === 'unpriced') sums.unpriced += 1;
@@ -122,13 +117,17 @@ export class IngestMetrics {
         this.observeToolCall(event);
       }
     }
-    for (const { type, outcome, n } of outcomes.values()) this.events.inc({ type, outcome }, n);
-    for (const { model, provider, prompt, completion, unpriced } of llm.values()) {
-      const labels = { model, provider };
-      this.promptTokens.inc(labels, prompt);
-      this.completionTokens.inc(labels, completion);
-      this.totalTokens.inc(labels, prompt + completion);
-      if (unpriced > 0) this.unpriced.inc(labels, unpriced);
+    for (const outcome of ['stored', 'duplicate'] as const) {
+      for (const [type, n] of counts[outcome]) this.events.inc({ type, outcome }, n);
+    }
+    for (const [model, byProvider] of tokens) {
+      for (const [provider, { prompt, completion, unpriced }] of byProvider) {
+        const labels = { model, provider };
+        this.promptTokens.inc(labels, prompt);
+        this.completionTokens.inc(labels, completion);
+        this.totalTokens.inc(labels, prompt + completion);
+        if (unpriced > 0) this.unpriced.inc(labels, unpriced);
+      }
     }
   }
 

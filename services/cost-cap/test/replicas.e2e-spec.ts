@@ -1,0 +1,235 @@
+import { randomBytes } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import { Client } from 'pg';
+import {
+  type AgentEventInput,
+  type AlertSignal,
+  type ControlCommand,
+  type ReserveResponse,
+  topicName,
+  Topics,
+} from '@agentmeter/contracts';
+import {
+  eventually,
+  publishEvents,
+  readAll,
+  type RunningService,
+  startService,
+  waitForGroupCaughtUp,
+} from '@agentmeter/testing';
+import { call, isolation, reserveBody } from './harness';
+
+type Isolation = Awaited<ReturnType<typeof isolation>>;
+
+/**
+ * Two cost-cap processes on the same database, Redis, topics and consumer group (issue "Proof"): each
+ * crossing gives one cap_warning / cap_hit and one command, however the work is split between them;
+ * wall-time caps fire while a run is silent and not after it ended; a pause on one replica holds on the
+ * other; validator sampling freezes the Publisher with a command and an Admin alert.
+ */
+describe('two cost-cap replicas', () => {
+  let iso: Isolation;
+  let kafka: Kafka;
+  let a: RunningService;
+  let b: RunningService;
+  let pg: Client;
+  const ops = { actor: 'ops@agentmeter', reason: 'e2e setup' };
+
+  beforeAll(async () => {
+    iso = await isolation();
+    kafka = iso.kafka;
+    const env = { ...iso.env, LOG_LEVEL: 'warn' };
+    a = await startService('cost-cap', env);
+    b = await startService('cost-cap', env);
+    pg = new Client({ connectionString: iso.db.url });
+    await pg.connect();
+  });
+
+  afterAll(async () => {
+    if (process.env.E2E_DEBUG) console.log(a?.output(), b?.output());
+    await Promise.all([a?.stop(), b?.stop()]);
+    await pg?.end();
+    await iso?.db.drop();
+  });
+
+  const eventsTopic = () => topicName(iso.topicPrefix, Topics.AgentEvents);
+  const api = <T>(service: RunningService, method: string, path: string, body?: unknown) =>
+    call<T>(service.url, method, path, body);
+
+  let seq = 0;
+  function event(type: AgentEventInput['type'], tenantId: string, runId: string, data: Record<string, unknown>) {
+    return {
+      key: runId,
+      specversion: '1.0',
+      id: `e2e-${++seq}-${randomBytes(3).toString('hex')}`,
+      source: 'coordinator/e2e',
+      type,
+      time: new Date().toISOString(),
+      subject: tenantId,
+      data: { tenant_id: tenantId, project_id: 'site', run_id: runId, ...data },
+    } as AgentEventInput & { key: string };
+  }
+  const llmCall = (tenantId: string, runId: string, cost: string) =>
+    event('llm_call', tenantId, runId, {
+      phase: 'implement',
+      role: 'implementer',
+      model: 'gpt-4.1',
+      provider: 'openai',
+      prompt_tokens: 100,
+      completion_tokens: 10,
+      latency_ms: 5,
+      cost_usd: cost,
+    });
+
+  async function capEvents(tenantId: string): Promise<Array<{ type: string; data: Record<string, string> }>> {
+    return (await readAll(kafka, eventsTopic()))
+      .map((m) => JSON.parse(m.value!) as { type: string; source: string; data: Record<string, string> })
+      .filter((e) => e.source === 'agentmeter/cost-cap' && e.data.tenant_id === tenantId);
+  }
+  async function commands(): Promise<ControlCommand[]> {
+    return (await readAll(kafka, topicName(iso.topicPrefix, Topics.Control))).map(
+      (m) => JSON.parse(m.value!) as ControlCommand,
+    );
+  }
+
+  it('publish one cap_warning and one cap_hit per crossing, whichever replica sees it', async () => {
+    const tenantId = `race-${randomBytes(3).toString('hex')}`;
+    expect(
+      (
+        await api(a, 'PUT', `/v1/tenants/${tenantId}/caps`, {
+          ...ops,
+          daily_cap_usd: '1.00',
+          run: { max_cost_usd: '0.20' },
+        })
+      ).status,
+    ).toBe(200);
+    // 30 runs over 3 partitions (split between the replicas' consumers) and 60 admission commits through
+    // both replicas at once: $0.90 on the stream plus $0.60 committed crosses 80 % and 100 % of the day.
+    const streamed = Array.from({ length: 30 }, (_, i) => llmCall(tenantId, `s-run-${i}`, '0.030000'));
+    const admitted = Array.from({ length: 60 }, (_, i) => async () => {
+      const replica = i % 2 === 0 ? a : b;
+      const reserve = await api<ReserveResponse>(
+        replica,
+        'POST',
+        '/v1/admission/reserve',
+        reserveBody({ tenant_id: tenantId, run_id: `h-run-${i % 3}`, estimate: { cost_usd: '0.010000' } }),
+      );
+      if (reserve.body.decision !== 'allow') return;
+      await api(replica, 'POST', `/v1/admission/reservations/${reserve.body.reservation_id}/commit`, {
+        event: { source: 'coordinator/e2e', id: `h-${tenantId}-${i}` },
+        actual: { cost_usd: '0.010000' },
+      });
+    });
+    await Promise.all([publishEvents(kafka, eventsTopic(), streamed), ...admitted.map((task) => task())]);
+    await waitForGroupCaughtUp(kafka, iso.groupId, eventsTopic(), 120_000);
+
+    const { rows } = await pg.query(
+      `SELECT count(*)::int AS n FROM cap_crossings WHERE tenant_id = $1 AND scope = 'tenant'`,
+      [tenantId],
+    );
+    expect(rows[0].n).toBe(2);
+    const published = await eventually(async () => {
+      const events = (await capEvents(tenantId)).filter((e) => e.data.scope === 'tenant');
+      expect(events).toHaveLength(2);
+      return events;
+    }, 60_000);
+    expect(published.map((e) => e.type).sort()).toEqual(['cap_hit', 'cap_warning']);
+    expect(published.find((e) => e.type === 'cap_hit')!.data).toMatchObject({
+      scope: 'tenant',
+      cap: 'cost',
+      limit: '1.000000',
+    });
+    // Each run of the admission path crossed its own $0.20 cap once at most, and was stopped at it.
+    const runHits = (await capEvents(tenantId)).filter((e) => e.data.scope === 'run' && e.type === 'cap_hit');
+    expect(new Set(runHits.map((e) => e.data.run_id)).size).toBe(runHits.length);
+    const blocks = (await commands()).filter((c) => c.type === 'block_tenant' && c.tenant_id === tenantId);
+    expect(blocks).toHaveLength(1);
+    const ledger = await pg.query(
+      `SELECT run_id, sum(cost_micros)::int AS s FROM spend_ledger WHERE tenant_id = $1 AND run_id LIKE 'h-run-%' GROUP BY run_id`,
+      [tenantId],
+    );
+    for (const run of ledger.rows) expect(run.s).toBeLessThanOrEqual(200_000);
+  });
+
+  it('fires a wall-time cap while the run is silent, and never for a run that ended', async () => {
+    const tenantId = `wall-${randomBytes(3).toString('hex')}`;
+    await publishEvents(kafka, eventsTopic(), [
+      event('run_started', tenantId, 'quick', { caps: { max_wall_time_s: 1 } }),
+      event('run_finished', tenantId, 'quick', {}),
+      event('run_started', tenantId, 'silent', { caps: { max_wall_time_s: 2 } }),
+    ]);
+    const hits = await eventually(async () => {
+      const events = await capEvents(tenantId);
+      expect(events.filter((e) => e.type === 'cap_hit')).toHaveLength(1);
+      return events;
+    }, 60_000);
+    expect(hits.map((e) => `${e.type} ${e.data.run_id} ${e.data.cap} ${e.data.limit}`).sort()).toEqual([
+      'cap_hit silent wall_time 2',
+      'cap_warning silent wall_time 2',
+    ]);
+    const shortCircuit = await eventually(async () => {
+      const found = (await commands()).find((c) => c.type === 'short_circuit_run' && c.tenant_id === tenantId);
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(shortCircuit).toMatchObject({ run_id: 'silent', cap: { cap: 'wall_time', limit: '2' } });
+    // The stopped run is denied at admission on both replicas.
+    for (const replica of [a, b]) {
+      const denied = await api<ReserveResponse>(
+        replica,
+        'POST',
+        '/v1/admission/reserve',
+        reserveBody({ tenant_id: tenantId, run_id: 'silent' }),
+      );
+      expect(denied.body.denied_by).toMatchObject({ scope: 'run', cap: 'wall_time', reason: 'stopped' });
+    }
+  });
+
+  it('holds a pause made on one replica on the other', async () => {
+    const tenantId = `pause-${randomBytes(3).toString('hex')}`;
+    expect(
+      (await api<ReserveResponse>(b, 'POST', '/v1/admission/reserve', reserveBody({ tenant_id: tenantId }))).body
+        .decision,
+    ).toBe('allow');
+    await api(a, 'POST', `/v1/tenants/${tenantId}/pause`, { actor: 'admin@am', reason: 'abuse report' });
+    await eventually(async () => {
+      const response = await api<ReserveResponse>(
+        b,
+        'POST',
+        '/v1/admission/reserve',
+        reserveBody({ tenant_id: tenantId }),
+      );
+      expect(response.body.denied_by).toMatchObject({ cap: 'paused' });
+    }, 10_000);
+    const block = await eventually(async () => {
+      const found = (await commands()).find((c) => c.type === 'block_tenant' && c.tenant_id === tenantId);
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(block).toMatchObject({ cause: 'paused', issued_by: 'admin@am', reason: 'abuse report' });
+  });
+
+  it('freezes the Publisher of a failing playbook with a command and an Admin alert', async () => {
+    const playbook = `pb-${randomBytes(3).toString('hex')}`;
+    const samples = Array.from({ length: 6 }, (_, i) => ({ sample_id: `s-${i}`, passed: i % 2 === 0 }));
+    const [first, second] = await Promise.all([
+      api<{ newly_frozen: boolean }>(a, 'POST', `/v1/playbooks/${playbook}/validator-samples`, { samples }),
+      api<{ newly_frozen: boolean }>(b, 'POST', `/v1/playbooks/${playbook}/validator-samples`, { samples }),
+    ]);
+    expect([first.body.newly_frozen, second.body.newly_frozen].filter(Boolean)).toHaveLength(1);
+    const freeze = await eventually(async () => {
+      const found = (await commands()).filter((c) => c.type === 'freeze_publisher' && c.playbook === playbook);
+      expect(found).toHaveLength(1);
+      return found[0]!;
+    });
+    expect(freeze).toMatchObject({ samples: 6, failures: 3, failure_rate: 0.5 });
+    const alerts = await eventually(async () => {
+      const found = (await readAll(kafka, topicName(iso.topicPrefix, Topics.Alerts)))
+        .map((m) => JSON.parse(m.value!) as AlertSignal)
+        .filter((alert) => alert.scope === `playbook:${playbook}`);
+      expect(found).toHaveLength(1);
+      return found;
+    });
+    expect(alerts[0]).toMatchObject({ rule: 'service.cost_cap.publisher_frozen', audience: 'admin', status: 'firing' });
+  });
+});
