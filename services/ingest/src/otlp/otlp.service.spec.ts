@@ -471,11 +471,14 @@ describe('OtlpService', () => {
     const published: KeyedEvent[][] = [];
     const publisher = { publish: async (events: KeyedEvent[]) => void published.push(events) };
     const service = new OtlpService(publisher as unknown as OtlpPublisher, metrics);
-    const result = await service.export([
-      span({ attributes: { 'gen_ai.usage.input_tokens': 1 } }),
-      span({ attributes: { 'mcp.tool': 'repo.tree', 'agentmeter.run_id': 'run-2' } }),
-      bare({ attributes: { 'gen_ai.usage.input_tokens': 1 } }),
-    ], { tenant: '*' });
+    const result = await service.export(
+      [
+        span({ attributes: { 'gen_ai.usage.input_tokens': 1 } }),
+        span({ attributes: { 'mcp.tool': 'repo.tree', 'agentmeter.run_id': 'run-2' } }),
+        bare({ attributes: { 'gen_ai.usage.input_tokens': 1 } }),
+      ],
+      { tenant: '*' },
+    );
     expect(published).toHaveLength(1);
     expect(published[0]!.map(({ key, event }) => [key, event.type])).toEqual([
       ['run-7f3a', 'llm_call'],
@@ -490,7 +493,9 @@ describe('OtlpService', () => {
   it('fails, having answered nothing, when Kafka does not acknowledge', async () => {
     const publisher = { publish: () => Promise.reject(new Error('broker down')) };
     const service = new OtlpService(publisher as unknown as OtlpPublisher, metrics);
-    await expect(service.export([span({ attributes: { 'mcp.tool': 'x' } })], { tenant: '*' })).rejects.toThrow('broker down');
+    await expect(service.export([span({ attributes: { 'mcp.tool': 'x' } })], { tenant: '*' })).rejects.toThrow(
+      'broker down',
+    );
   });
 
   it('rejects spans of a tenant the credential does not cover', async () => {
@@ -499,6 +504,9 @@ describe('OtlpService', () => {
     const service = new OtlpService(publisher as unknown as OtlpPublisher, metrics);
     const result = await service.export([span({ attributes: { 'mcp.tool': 'x' } })], { tenant: 'someone-else' });
     expect(published).toEqual([[]]);
-    expect(result).toEqual({ rejectedSpans: 1, errorMessage: '1 span(s) rejected: tenant not covered by the token (1)' });
+    expect(result).toEqual({
+      rejectedSpans: 1,
+      errorMessage: '1 span(s) rejected: tenant not covered by the token (1)',
+    });
   });
 });
