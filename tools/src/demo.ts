@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { topicName, Topics } from '@agentmeter/contracts';
@@ -12,9 +12,15 @@ import { generateWorkload, publishEvents } from '@agentmeter/testing';
 async function main(): Promise<void> {
   const seed = Number(process.env.DEMO_SEED ?? 42);
   const out = process.env.DEMO_TRUTH_FILE ?? '.local/demo/ground-truth.json';
-  const now = new Date();
-  // Anchor at the start of the current hour so a re-run within the hour reproduces the same events.
-  const start = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 - 2 * 3_600_000);
+  // The first run fixes the workload's start time in .local/demo/anchor; later runs reuse it, so they
+  // publish identical events (same ids and times) that ingest recognises as duplicates.
+  const anchorFile = process.env.DEMO_ANCHOR_FILE ?? '.local/demo/anchor';
+  mkdirSync(dirname(anchorFile), { recursive: true });
+  if (!existsSync(anchorFile)) {
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    writeFileSync(anchorFile, new Date(hour - 2 * 3_600_000).toISOString());
+  }
+  const start = new Date(readFileSync(anchorFile, 'utf8').trim());
   const workload = generateWorkload({
     seed,
     tenants: Number(process.env.DEMO_TENANTS ?? 3),
