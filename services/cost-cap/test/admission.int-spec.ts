@@ -11,7 +11,9 @@ import { type ApiResponse, FakeClock, type Harness, pool, reserveBody, startInPr
  */
 describe('admission', () => {
   // Midday in Los Angeles, 2026-11-25 (PST, UTC-8).
-  const clock = new FakeClock(new Date('2026-11-25T20:00:00Z'));
+  // The fake clock starts at or after real time (part of the override path reads PostgreSQL's now()), and
+  // early enough in a UTC day that the test's +1 h steps stay on the same day.
+  const clock = new FakeClock(testStart());
   let h: Harness;
   const ops = { actor: 'ops@agentmeter', reason: 'test setup' };
 
@@ -418,3 +420,9 @@ describe('admission', () => {
     );
   });
 });
+
+function testStart(): Date {
+  const now = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+  if (now.getUTCHours() <= 20) return now;
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1, 1));
+}
