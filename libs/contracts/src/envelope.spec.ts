@@ -1,4 +1,4 @@
-import { decodeKafkaEvent, parseAgentEvent } from './envelope';
+import { decodeKafkaEvent, parseAgentEvent, storable } from './envelope';
 
 const valid = {
   specversion: '1.0',
@@ -55,6 +55,24 @@ describe('decodeKafkaEvent', () => {
     const headers = Object.fromEntries(Object.entries(attributes).map(([k, v]) => [`ce_${k}`, Buffer.from(String(v))]));
     const result = decodeKafkaEvent(Buffer.from(JSON.stringify(data)), headers);
     expect(result).toMatchObject({ ok: true, event: { id: 'evt-1', type: 'llm_call' } });
+  });
+
+  it('replaces NUL and lone surrogates, which PostgreSQL cannot store, in every string and key', () => {
+    // JSON.stringify escapes both: \u0000 and \udXXX, as a producer's JSON would.
+    const event = {
+      ...valid,
+      id: 'id-\uD800',
+      data: { ...valid.data, phase: 'plan\u0000b', tool_args: { 'k\uDC00': ['\uD83D\uDE00', 'x\uDBFF'] } },
+    };
+    const result = decodeKafkaEvent(Buffer.from(JSON.stringify(event)), { ce_note: Buffer.from('a\u0000') });
+    expect(result).toMatchObject({ ok: true, event: { id: 'id-\uFFFD', data: { phase: 'plan\uFFFDb' } } });
+    if (result.ok) expect(JSON.stringify(result.event)).not.toMatch(/\\u(0000|d[89a-f])/i);
+    expect(storable({ ['__proto__']: 'a\u0000', pair: '\uD83D\uDE00' })).toEqual(
+      Object.fromEntries([
+        ['__proto__', 'a\uFFFD'],
+        ['pair', '\uD83D\uDE00'],
+      ]),
+    );
   });
 
   it.each([

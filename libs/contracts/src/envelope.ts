@@ -75,20 +75,43 @@ export function decodeKafkaEvent(
   if (value.length > MAX_EVENT_BYTES) {
     return { ok: false, reason: `message too large: ${value.length} bytes > ${MAX_EVENT_BYTES}` };
   }
+  const text = value.toString('utf8');
   let body: unknown;
   try {
-    body = JSON.parse(value.toString('utf8'));
+    body = JSON.parse(text);
   } catch (error) {
     return { ok: false, reason: `value is not JSON: ${(error as Error).message}` };
   }
+  // Raw NUL bytes and invalid UTF-8 cannot reach here (JSON refuses the first, decoding replaces the
+  // second): only JSON escapes can, so the text says whether the value needs a look.
+  if (UNSTORABLE_ESCAPE.test(text)) body = storable(body);
   const attributes: Record<string, string> = {};
   for (const [key, raw] of Object.entries(headers)) {
     if (!key.startsWith(CE_HEADER_PREFIX) || raw === undefined) continue;
     const first = Array.isArray(raw) ? raw[0] : raw;
-    if (first !== undefined) attributes[key.slice(CE_HEADER_PREFIX.length)] = first.toString();
+    if (first !== undefined) attributes[key.slice(CE_HEADER_PREFIX.length)] = storable(first.toString());
   }
   if (attributes.specversion) return parseAgentEvent({ ...attributes, data: body });
   return parseAgentEvent(body);
+}
+
+/** A JSON escape of NUL or of a UTF-16 surrogate (a pair is fine, a lone one is not: looked at further). */
+const UNSTORABLE_ESCAPE = /\\u(?:0000|d[89a-f])/i;
+// In a /u pattern a surrogate pair is one code point, so the class matches lone surrogates only.
+// eslint-disable-next-line no-control-regex -- NUL is what this pattern is for
+const UNSTORABLE = /[\u0000\uD800-\uDFFF]/gu;
+
+/**
+ * Replaces what valid JSON can carry but PostgreSQL (text and jsonb) cannot store, NUL and lone UTF-16
+ * surrogates, with U+FFFD in every string and key, as a UTF-8 encoder does with a lone surrogate. The
+ * event is kept (its tokens and cost count) instead of failing every write of its batch.
+ */
+export function storable<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(UNSTORABLE, '\uFFFD') as T;
+  if (Array.isArray(value)) return value.map((item: unknown) => storable(item)) as T;
+  if (value === null || typeof value !== 'object') return value;
+  // fromEntries defines own properties: a "__proto__" key stays a key.
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [storable(key), storable(item)])) as T;
 }
 
 /** The identity of an event: CloudEvents (source, id). A repeat of the same pair is a duplicate. */

@@ -170,6 +170,12 @@ describe('ingest under failure', () => {
       },
       { reason: /specversion/, value: JSON.stringify({ ...valid, id: 'old-spec', specversion: '0.3' }) },
     ];
+    // Valid JSON that PostgreSQL cannot store as text or jsonb (NUL, lone surrogates) is not poison: those
+    // events are stored with U+FFFD in place, and count like the rest.
+    const started = workload.events.filter((e) => e.type === 'run_started').slice(0, 2);
+    const renamed = { [started[0]!.id]: `${started[0]!.id}\u0000\uD800` };
+    started[0]!.id = renamed[started[0]!.id]!;
+    (started[1]!.data as { playbook?: string }).playbook = 'play\u0000book \uDC00 \uD83D\uDE00';
     const half = Math.floor(workload.events.length / 2);
     await publishEvents(kafka, s.eventsTopic, workload.events.slice(0, half));
     await publishRaw(
@@ -188,6 +194,11 @@ describe('ingest under failure', () => {
     for (const p of poison) {
       expect(dead.filter((m) => p.reason.test(m.headers[DlqHeaders.Reason] ?? ''))).toHaveLength(1);
     }
+    const kept = await s.sql.query(
+      `SELECT event_id, payload->>'playbook' AS playbook FROM events WHERE event_id LIKE '%\uFFFD%' OR payload->>'playbook' LIKE 'play%' ORDER BY 1`,
+    );
+    expect(kept.rows.map((row) => row.event_id as string)).toContain(`${started[0]!.id.split('\u0000')[0]}\uFFFD\uFFFD`);
+    expect(kept.rows.map((row) => row.playbook as string | null)).toContain('play\uFFFDbook \uFFFD \uD83D\uDE00');
     await s.sql.end();
   });
 

@@ -94,13 +94,4 @@ describe('EventsService', () => {
     await service.ingest([{ ...events[0]!, time: '2026-11-25T23:30:00Z' } as AgentEvent, late]);
     expect(calls.days[0]!.sort()).toEqual(['2026-11-25', '2026-11-26']);
   });
-
-  it('stores an id with a lone surrogate as UTF-8 would, and treats the results as one event', async () => {
-    const { service, calls } = harness();
-    const a = { ...events[0]!, id: 'id-\uD800' } as AgentEvent;
-    const b = { ...events[0]!, id: 'id-\uDC00' } as AgentEvent;
-    const pair = { ...events[1]!, id: 'id-\uD83D\uDE00' } as AgentEvent;
-    await service.ingest([a, b, pair]);
-    expect(calls.storeNew[0]!.events.map((e) => e.id)).toEqual(['id-\uFFFD', 'id-\uD83D\uDE00']);
-  });
 });

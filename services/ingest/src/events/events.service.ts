@@ -30,7 +30,7 @@ export class EventsService {
   ) {}
 
   async ingest(batch: AgentEvent[]): Promise<void> {
-    const unique = dedupe(batch.map(wellFormed)).map((event) => this.redact(event));
+    const unique = dedupe(batch).map((event) => this.redact(event));
     const costs = new Map<LlmCall, CallCost>();
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
@@ -70,22 +70,6 @@ export class EventsService {
     return { ...event, data: value } as AgentEvent;
   }
 }
-
-/**
- * An id or source with a lone UTF-16 surrogate (possible through a JSON escape) gets U+FFFD instead, as
- * UTF-8 encoding would have stored it, so the batch compares the keys it stores.
- */
-function wellFormed(event: AgentEvent): AgentEvent {
-  if (!SURROGATE.test(event.id) && !SURROGATE.test(event.source)) return event; // the fast, usual answer
-  if (!LONE_SURROGATE.test(event.id) && !LONE_SURROGATE.test(event.source)) return event;
-  const replace = (text: string) => text.replace(LONE_SURROGATES, '\uFFFD');
-  return { ...event, id: replace(event.id), source: replace(event.source) };
-}
-
-const SURROGATE = /[\uD800-\uDFFF]/;
-// In a /u pattern a surrogate pair is one code point, so these match unpaired surrogates only.
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
 
 /** Keeps the first occurrence of each (source, id) in the batch. */
 function dedupe(batch: AgentEvent[]): AgentEvent[] {
