@@ -197,7 +197,9 @@ describe('ingest under failure', () => {
     const kept = await s.sql.query(
       `SELECT event_id, payload->>'playbook' AS playbook FROM events WHERE event_id LIKE '%\uFFFD%' OR payload->>'playbook' LIKE 'play%' ORDER BY 1`,
     );
-    expect(kept.rows.map((row) => row.event_id as string)).toContain(`${started[0]!.id.split('\u0000')[0]}\uFFFD\uFFFD`);
+    expect(kept.rows.map((row) => row.event_id as string)).toContain(
+      `${started[0]!.id.split('\u0000')[0]}\uFFFD\uFFFD`,
+    );
     expect(kept.rows.map((row) => row.playbook as string | null)).toContain('play\uFFFDbook \uFFFD \uD83D\uDE00');
     await s.sql.end();
   });
