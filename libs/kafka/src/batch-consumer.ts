@@ -1,6 +1,7 @@
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Link } from '@opentelemetry/api';
 import {
   Partitioners,
+  type Admin,
   type Consumer,
   type EachBatchPayload,
   type Kafka,
@@ -37,13 +38,23 @@ export interface BatchConsumerOptions {
   fromBeginning?: boolean;
   /** How long the group waits for a silent (crashed) member before reassigning its partitions. */
   sessionTimeoutMs?: number;
+  /**
+   * How often the lag of this process's partitions is read from the broker (default 15 s), so it is
+   * right while no batch arrives (a stuck or idle partition) and is not reported for partitions that a
+   * rebalance moved away.
+   */
+  lagIntervalMs?: number;
 }
 
 export interface BatchConsumerMetrics {
   onBatch(topic: string, partition: number, size: number, seconds: number): void;
   onDeadLetter(topic: string, reason: string): void;
-  onLag(topic: string, partition: number, lag: number): void;
+  /** Messages behind the high watermark; null when the partition is no longer this process's. */
+  onLag(topic: string, partition: number, lag: number | null): void;
 }
+
+/** Links of a batch span to the producers' traces beyond its parent (first message), at most this many. */
+const MAX_SPAN_LINKS = 128;
 
 const tracer = trace.getTracer('agentmeter-kafka');
 
@@ -56,7 +67,12 @@ const tracer = trace.getTracer('agentmeter-kafka');
 export class BatchConsumer<T> {
   private readonly consumers: Consumer[] = [];
   private producer: Producer | undefined;
+  private admin: Admin | undefined;
   private running = false;
+  /** Partitions assigned to each member of this process, from its latest group join. */
+  private readonly assigned = new Map<Consumer, number[]>();
+  private reported = new Set<number>();
+  private lagTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -79,6 +95,10 @@ export class BatchConsumer<T> {
         maxWaitTimeInMs: 200,
       });
       this.consumers.push(consumer);
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        this.assigned.set(consumer, payload.memberAssignment[this.options.topic] ?? []);
+        void this.sampleLag();
+      });
       await consumer.connect();
       await consumer.subscribe({ topic: this.options.topic, fromBeginning: this.options.fromBeginning ?? true });
     }
@@ -93,12 +113,48 @@ export class BatchConsumer<T> {
       ),
     );
     this.running = true;
+    if (this.metrics) {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+      this.lagTimer = setInterval(() => void this.sampleLag(), this.options.lagIntervalMs ?? 15_000).unref();
+    }
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    clearInterval(this.lagTimer);
     await Promise.all(this.consumers.map((consumer) => consumer.disconnect()));
     await this.producer?.disconnect();
+    await this.admin?.disconnect();
+  }
+
+  /**
+   * Lag of the partitions this process owns: high watermark minus the group's committed offset (or the
+   * low watermark when nothing is committed yet). Partitions it no longer owns stop being reported, so
+   * the sum over processes counts each partition once.
+   */
+  private async sampleLag(): Promise<void> {
+    if (!this.admin || !this.metrics) return;
+    const { topic, groupId } = this.options;
+    const owned = new Set([...this.assigned.values()].flat());
+    for (const partition of this.reported) if (!owned.has(partition)) this.metrics.onLag(topic, partition, null);
+    this.reported = owned;
+    if (owned.size === 0) return;
+    try {
+      const [watermarks, [committed]] = await Promise.all([
+        this.admin.fetchTopicOffsets(topic),
+        this.admin.fetchOffsets({ groupId, topics: [topic] }),
+      ]);
+      const committedOf = new Map(committed?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
+      for (const { partition, high, low } of watermarks) {
+        if (!this.reported.has(partition)) continue;
+        const done = committedOf.get(partition) ?? -1n;
+        const from = done < 0n ? BigInt(low) : done;
+        this.metrics.onLag(topic, partition, Number(BigInt(high) - from));
+      }
+    } catch (error) {
+      this.logger.debug({ err: error, topic }, 'lag sample failed; the next one retries');
+    }
   }
 
   /** True once the consumer has joined its group and is running. */
@@ -117,6 +173,7 @@ export class BatchConsumer<T> {
       `${batch.topic} process`,
       {
         kind: SpanKind.CONSUMER,
+        links: linksOf(batch.messages, parent),
         attributes: {
           'messaging.system': 'kafka',
           'messaging.destination.name': batch.topic,
@@ -190,6 +247,24 @@ export class BatchConsumer<T> {
       this.metrics?.onDeadLetter(topic, reason.split(':')[0] ?? 'invalid');
     }
   }
+}
+
+/**
+ * One span processes the whole batch: it continues the first message's trace and links the other
+ * producers' traces (OpenTelemetry messaging conventions for batch receives), one link per trace.
+ */
+function linksOf(messages: KafkaMessage[], parent: ReturnType<typeof context.active>): Link[] {
+  const first = trace.getSpanContext(parent)?.traceId;
+  const links = new Map<string, Link>();
+  for (const message of messages) {
+    if (links.size >= MAX_SPAN_LINKS) break;
+    if (!message.headers?.traceparent) continue;
+    const spanContext = trace.getSpanContext(propagation.extract(context.active(), headersOf(message)));
+    if (spanContext && spanContext.traceId !== first && !links.has(spanContext.traceId)) {
+      links.set(spanContext.traceId, { context: spanContext });
+    }
+  }
+  return [...links.values()];
 }
 
 function headersOf(message: KafkaMessage): Record<string, string> {

@@ -60,24 +60,27 @@ describe('trace context through Kafka headers', () => {
       OTEL_BSP_SCHEDULE_DELAY: '100',
     });
 
-    const traceId = randomBytes(16).toString('hex');
-    const [event] = generateWorkload({
+    const [traceId, ...others] = [1, 2, 3].map(() => randomBytes(16).toString('hex'));
+    const events = generateWorkload({
       seed: 1,
       tenants: 1,
       projectsPerTenant: 1,
       runsPerProject: 1,
       start: new Date('2026-11-25T00:00:00Z'),
       prefix: `tr${randomBytes(2).toString('hex')}`,
-    }).events;
-    const { key, ...body } = event!;
+    }).events.slice(0, 3);
     const topic = topicName(topicPrefix, Topics.AgentEvents);
-    await publishRaw(kafka, topic, [
-      {
+    // One batch of three events from three producer traces: the batch span continues the first and links
+    // the other two.
+    await publishRaw(
+      kafka,
+      topic,
+      events.map(({ key, ...body }, i) => ({
         key,
         value: JSON.stringify(body),
-        headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
-      },
-    ]);
+        headers: { traceparent: `00-${[traceId, ...others][i]}-${randomBytes(8).toString('hex')}-01` },
+      })),
+    );
     await waitForGroupCaughtUp(kafka, groupId, topic);
 
     const spans = await eventually(async () => {
@@ -87,7 +90,9 @@ describe('trace context through Kafka headers', () => {
       }
       return all;
     }, 30_000);
-    expect(spans.find((span) => span.name.includes(topic))?.kind).toBe(5); // SPAN_KIND_CONSUMER
+    const consumer = spans.find((span) => span.name.includes(topic));
+    expect(consumer?.kind).toBe(5); // SPAN_KIND_CONSUMER
+    expect(consumer?.links.sort()).toEqual(others.sort());
   });
 });
 
@@ -96,13 +101,20 @@ interface ExportedSpan {
   name: string;
   kind: number;
   attributes: string;
+  links: string[];
 }
 
 function spansOf(payload: string): ExportedSpan[] {
   const json = JSON.parse(payload) as {
     resourceSpans?: Array<{
       scopeSpans?: Array<{
-        spans?: Array<{ traceId: string; name: string; kind: number; attributes?: Array<{ key: string }> }>;
+        spans?: Array<{
+          traceId: string;
+          name: string;
+          kind: number;
+          attributes?: Array<{ key: string }>;
+          links?: Array<{ traceId: string }>;
+        }>;
       }>;
     }>;
   };
@@ -113,6 +125,7 @@ function spansOf(payload: string): ExportedSpan[] {
         name: span.name,
         kind: span.kind,
         attributes: (span.attributes ?? []).map((a) => a.key).join(' '),
+        links: (span.links ?? []).map((link) => link.traceId),
       })),
     ),
   );

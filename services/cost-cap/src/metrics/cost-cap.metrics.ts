@@ -102,6 +102,9 @@ export class CostCapMetrics {
   readonly consumerMetrics: BatchConsumerMetrics = {
     onBatch: (_topic, _partition, _size, seconds) => this.batchSeconds.observe(seconds),
     onDeadLetter: (_topic, reason) => this.skipped.inc({ reason }),
-    onLag: (_topic, partition, lag) => this.lag.set({ partition: String(partition) }, lag),
+    onLag: (_topic, partition, lag) =>
+      lag === null
+        ? this.lag.remove({ partition: String(partition) })
+        : this.lag.set({ partition: String(partition) }, lag),
   };
 }

@@ -39,7 +39,7 @@ export class IngestMetrics {
   });
   readonly lag = new Gauge({
     name: 'agentmeter_ingest_consumer_lag',
-    help: 'Messages behind the partition high watermark after the last batch.',
+    help: 'Messages behind the partition high watermark, for the partitions this process owns (after each batch and every 15 s).',
     labelNames: ['partition'] as const,
     registers: [metricsRegistry],
   });
@@ -146,6 +146,9 @@ export class IngestMetrics {
       this.batchSize.observe(size);
     },
     onDeadLetter: (_topic, reason) => this.deadLettered.inc({ reason }),
-    onLag: (_topic, partition, lag) => this.lag.set({ partition: String(partition) }, lag),
+    onLag: (_topic, partition, lag) =>
+      lag === null
+        ? this.lag.remove({ partition: String(partition) })
+        : this.lag.set({ partition: String(partition) }, lag),
   };
 }
