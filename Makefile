@@ -134,8 +134,8 @@ test-unit: node_modules/.installed ## unit tests only (no IO)
 	npx jest --selectProjects unit
 
 .PHONY: bench
-bench: node_modules/.installed infra ## benchmarks against same-run baselines; results go to docs/benchmarks.md
-	bench/run.sh
+bench: node_modules/.installed infra ## benchmarks against same-run baselines (BENCH=ingest|admission|query: one); results go to docs/benchmarks.md
+	bench/run.sh $(BENCH)
 
 .PHONY: clean
 clean: ## remove build output (keeps .local: Node, Kafka, data)

@@ -4,7 +4,7 @@
  *
  * Run (from the repository root, after `make install` and `make infra`):
  *
- *   bench/admission.sh
+ *   bench/run.sh admission
  *
  * which builds dist/cost-cap, compiles this file alone into dist/bench-admission (with a private copy of
  * the service) and runs it with the @agentmeter/* aliases mapped by tsconfig-paths.
@@ -336,7 +336,7 @@ class HttpClient {
 
 async function startCostCap(extra: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
   const entry = join(__dirname, '..', 'cost-cap', 'services', 'cost-cap', 'src', 'main.js');
-  if (!existsSync(entry)) throw new Error(`${entry} is missing: run bench/admission.sh`);
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run bench/run.sh admission`);
   const port = await freePort();
   let output = '';
   const child = spawn(process.execPath, ['--enable-source-maps', entry], {

@@ -3,7 +3,7 @@
  *
  * Run (from the repository root, after `make install` and `make infra`):
  *
- *   bench/run.sh
+ *   bench/run.sh ingest
  *
  * which is exactly:
  *
@@ -1145,8 +1145,8 @@ the same machine, so the number that matters is the ratio, not the absolute rate
 machine; the recorded numbers come from a 2-core VM with Kafka, PostgreSQL and the consumer side by
 side). Benchmarks are run by hand and never asserted in tests.
 
-Run them with \`make bench\`, which runs \`bench/run.sh\` (needs \`make install\` and \`make infra\`; the
-script builds the ingest service and the benchmark itself). Each benchmark creates its own databases
+Run them with \`make bench\` (all) or \`make bench BENCH=ingest\` (one of ingest, admission, query): \`bench/run.sh\`
+builds the service measured and the benchmark, after \`make install\` and \`make infra\`. Each benchmark creates its own databases
 and topics, removes them afterwards, and rewrites its own section below. On a shared machine, look at
 the "rest of the machine" column: CPU other processes took during the measured window skews both sides.
 `;

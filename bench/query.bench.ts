@@ -3,11 +3,8 @@
  * holding >= 1M events, then 10x that, each against a constant route of the same server (GET /whoami: the
  * same authentication, authorization and rate-limit path, no database) measured in the same run.
  *
- * Run (from the repository root, after `make install` and `make infra`):
- *
- *   npx nest build query && npx tsc -p bench/tsconfig.json
- *   TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL=dist/bench \
- *     node --enable-source-maps -r tsconfig-paths/register dist/bench/bench/query.bench.js
+ * Run (from the repository root): `make bench BENCH=query`, or `bench/run.sh query` after `make install`
+ * and `make infra`.
  *
  * What it does:
  *   - creates its own database (am_bench_query_<id>), migrates it, and drops it at the end;
@@ -30,7 +27,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -307,7 +304,10 @@ async function counts(pool: Pool): Promise<Counts> {
 }
 
 function startQuery(port: number): ChildProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'dist/query/services/query/src/main.js')], {
+  // bench/run.sh copies the Nest build of query beside this build (<out>/query); dist/query otherwise.
+  const copy = join(__dirname, '..', 'query', 'services', 'query', 'src', 'main.js');
+  const entry = existsSync(copy) ? copy : join(ROOT, 'dist/query/services/query/src/main.js');
+  const child = spawn(process.execPath, [entry], {
     env: {
       PATH: env.PATH ?? '',
       PORT: String(port),

@@ -1,37 +1,53 @@
 #!/usr/bin/env bash
-# Builds and runs the ingest benchmark; results go to docs/benchmarks.md.
-# Assumes `make install` and `make infra` (PostgreSQL, Kafka) were done; builds dist/ingest and dist/bench-ingest.
-#   bench/run.sh                       # 3 repetitions + latency, rewrites the "Ingest throughput" and "Ingest latency" sections
-#   BENCH_WRITE_DOC=0 bench/run.sh     # print only
-# Other knobs (BENCH_REPEAT, BENCH_RUNS_PER_PROJECT, BENCH_LATENCY_SECONDS, BENCH_LATENCY_RATE, BENCH_INGEST_OTEL,
-# BENCH_PROFILE): bench/ingest.bench.ts.
+# Builds and runs the benchmarks; each rewrites its own sections of docs/benchmarks.md.
+#   bench/run.sh                            # all of them: ingest, admission, query (~25 min on 2 cores)
+#   bench/run.sh ingest                     # one or more by name: ingest | admission | query
+#   BENCH_WRITE_DOC=0 bench/run.sh ingest   # print only
+# Knobs of each (BENCH_REPEAT, BENCH_SECONDS, BENCH_RUNS, ...) are documented at the top of bench/<name>.bench.ts.
+# Assumes `make install` and `make infra` (PostgreSQL, Redis, Kafka), which `make bench` does first.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -x .local/node/bin/node ]]; then export PATH="$PWD/.local/node/bin:$PATH"; fi
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/agentmeter}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 
-# The ingest service is rebuilt here too, so that the service measured and the migrations the
-# benchmark applies (compiled beside it) come from the same source tree. The benchmark runs a private
-# copy of it (dist/bench-ingest/ingest), so a `make build` during the run cannot pull it away; its own
-# output directory keeps other benchmarks' builds (dist/bench) out of the way too.
-out=dist/bench-ingest
-npx nest build ingest
-rm -rf "$out"
-mkdir -p "$out"
-# Only this benchmark and what it imports (bench/tsconfig.json would compile every bench/*.ts).
-cat > "$out/tsconfig.json" <<'JSON'
+# The service each benchmark measures.
+declare -A SERVICE=([ingest]=ingest [admission]=cost-cap [query]=query)
+
+run() {
+  local name=$1 service=${SERVICE[$1]:-}
+  if [[ -z $service ]]; then
+    echo "unknown benchmark '$name' (ingest, admission, query)" >&2
+    return 2
+  fi
+  # The service measured and the migrations the benchmark applies (compiled beside it) come from the same
+  # source tree. The benchmark runs a private copy of the service (dist/bench-<name>/<service>), so a
+  # `make build` during the run cannot pull it away; its own output directory keeps other builds out.
+  local out=dist/bench-$name
+  npx nest build "$service"
+  rm -rf "$out"
+  mkdir -p "$out"
+  # Only this benchmark and what it imports (bench/tsconfig.json would compile every bench/*.ts).
+  cat >"$out/tsconfig.json" <<JSON
 {
   "extends": "../../bench/tsconfig.json",
   "compilerOptions": { "rootDir": "../..", "outDir": "." },
   "include": [],
-  "files": ["../../bench/ingest.bench.ts"]
+  "files": ["../../bench/$name.bench.ts"]
 }
 JSON
-npx tsc -p "$out/tsconfig.json"
-cp -r dist/ingest "$out/ingest"
-# bench/ is outside the Nest builds, so the @agentmeter/* aliases are mapped at run time onto the
-# libraries tsc emitted beside the benchmark ($out/libs/<name>/src).
-TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL="$out" \
-  exec node --enable-source-maps -r tsconfig-paths/register "$out/bench/ingest.bench.js" "$@"
+  npx tsc -p "$out/tsconfig.json"
+  cp -r "dist/$service" "$out/$service"
+  # bench/ is outside the Nest builds, so the @agentmeter/* aliases are mapped at run time onto the
+  # libraries tsc emitted beside the benchmark ($out/libs/<name>/src).
+  TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL="$out" \
+    node --enable-source-maps -r tsconfig-paths/register "$out/bench/$name.bench.js"
+}
+
+if [[ $# -eq 0 ]]; then set -- ingest admission query; fi
+for name in "$@"; do
+  echo "== bench/$name"
+  run "$name"
+done
