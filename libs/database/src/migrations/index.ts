@@ -5,6 +5,7 @@ import { CostCap1764400000000 } from './1764400000000-cost-cap';
 import { Alert1764500000000 } from './1764500000000-alert';
 import { Query1764600000000 } from './1764600000000-query';
 import { RunsDropInterventions1764800000000 } from './1764800000000-runs-drop-interventions';
+import { EventsPayloadJson1764810000000 } from './1764810000000-events-payload-json';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   Alert1764500000000,
   Query1764600000000,
   RunsDropInterventions1764800000000,
+  EventsPayloadJson1764810000000,
 ];

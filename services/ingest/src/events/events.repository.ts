@@ -123,12 +123,12 @@ type Mode = 'new' | 'deduplicated';
 
 /**
  * `INSERT INTO table (columns) SELECT columns FROM` the rows of the JSON document $1. `json` is parsed
- * row by row as it is read, cheaper for PostgreSQL than `jsonb` for flat rows; the event log reads
- * `jsonb`, whose payloads then need no second parse into their jsonb column.
+ * row by row as it is read, cheaper for PostgreSQL than `jsonb`, which builds and sorts every object
+ * first; the event log's payloads are `json` columns too, copied out of the document as text.
  */
-function insertFromJson(table: string, columns: string, json: 'json' | 'jsonb' = 'json'): string {
+function insertFromJson(table: string, columns: string): string {
   return `INSERT INTO ${table} (${columns})
-    SELECT ${columns} FROM ${json}_populate_recordset(NULL::${table}, $1::${json})`;
+    SELECT ${columns} FROM json_populate_recordset(NULL::${table}, $1::json)`;
 }
 
 const EVENT_COLUMNS = 'source, event_id, tenant_id, run_id, type, time, payload, trace_id';
@@ -147,8 +147,8 @@ function insertEvents(events: AgentEvent[], mode: Mode): Statement {
   }));
   const sql =
     mode === 'new'
-      ? insertFromJson('events', EVENT_COLUMNS, 'jsonb')
-      : `${insertFromJson('events', EVENT_COLUMNS, 'jsonb')}
+      ? insertFromJson('events', EVENT_COLUMNS)
+      : `${insertFromJson('events', EVENT_COLUMNS)}
          ON CONFLICT (source, event_id, time) DO NOTHING
          RETURNING source, event_id`;
   return { sql, params: [JSON.stringify(rows)] };
