@@ -11,8 +11,8 @@
  *   - writes rows straight into the schema with INSERT ... SELECT over generate_series (no ingest: the
  *     point is the read path): tenants, projects, runs, stages (5 attempts per run), llm_calls (3 per
  *     stage), tool_calls (4 per implement/validate attempt), the event log (one row per call, two per
- *     stage, two per run: ~35 events per run), failures, and the usage_daily rollups computed from the
- *     calls; raw rows go into their day partitions, created with PartitionManager.ensureDays; the data
+ *     stage, two per run: ~35 events per run), failures, and the usage_daily and usage_model_daily
+ *     rollups computed from the calls; raw rows go into their day partitions, created with PartitionManager.ensureDays; the data
  *     spans the last BENCH_DAYS (20) days, with a fixed number of runs still running (stuck) at the end;
  *   - step 1: BENCH_RUNS (28,600) runs, ~1M events; step 2: 9x more runs over the same days (~10M
  *     events; data grows as history does, denser days, constant concurrency);
@@ -272,6 +272,19 @@ async function generate(pool: Pool, first: number, last: number, span: Span, run
           [a, b],
         );
       }
+      await client.query(
+        `INSERT INTO usage_model_daily AS u (day, tenant_id, model, provider, call_count, input_tokens, output_tokens,
+           cached_tokens, cost_micros, unpriced_calls)
+         SELECT (time AT TIME ZONE 'UTC')::date, tenant_id, model, provider, count(*), sum(prompt_tokens),
+                sum(completion_tokens), sum(cached_tokens), sum(cost_micros), 0
+           FROM llm_calls t JOIN (${batchRuns}) b USING (tenant_id, run_id)
+          GROUP BY 1, 2, 3, 4
+         ON CONFLICT (day, tenant_id, model, provider) DO UPDATE SET
+           call_count = u.call_count + EXCLUDED.call_count, input_tokens = u.input_tokens + EXCLUDED.input_tokens,
+           output_tokens = u.output_tokens + EXCLUDED.output_tokens,
+           cached_tokens = u.cached_tokens + EXCLUDED.cached_tokens, cost_micros = u.cost_micros + EXCLUDED.cost_micros`,
+        [a, b],
+      );
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK');
@@ -431,10 +444,10 @@ ${table(steps)}
 
 At ${SCALE}x the data, run metrics: ${ratio('GET /runs/')}; admin overview: ${ratio('GET /admin/')} (latency at ${SCALE}x / at 1x).
 Run metrics read the run's row, its stages and its tool calls within the run's own time span (its day partitions);
-the Admin Overview reads day rollups, the top failures by index, and the partial index of running runs.
-Its cost follows the number of rollup rows of the last 30 days (days × tenants × projects × roles × models ×
-users, about the same at both steps here), not the number of events; most of its time is the 30-day trend summed
-over those rows. A second-level rollup per (day, tenant, model) would make it a few milliseconds (not done yet).
+the Admin Overview reads the per-model day rollups (\`usage_model_daily\`: one row per day, tenant, model and
+provider, kept by ingest beside \`usage_daily\`) for today's spend and the 30-day trends, the top failures by
+index, and the partial index of running runs. Its cost follows days × tenants × models, not the number of
+events, projects, roles or users.
 `;
 }
 

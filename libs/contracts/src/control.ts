@@ -2,9 +2,9 @@ import { z } from 'zod';
 import { EventData, RunCaps, UsdAmount } from './events';
 
 /**
- * cost-cap's wire formats: the commands it publishes on agent.control.v1 for the Coordinator, and the
- * bodies of its HTTP API (admission for the Coordinator, overrides for operators). Evolve only by adding
- * optional fields; a breaking change is a new command type or a new API version path.
+ * The commands on agent.control.v1 for the Coordinator (cost-cap's, and the query API's run actions), and
+ * the bodies of cost-cap's HTTP API (admission for the Coordinator, overrides for operators). Evolve only
+ * by adding optional fields; a breaking change is a new command type or a new API version path.
  */
 
 const id = z.string().min(1).max(200);
@@ -33,6 +33,8 @@ export const CONTROL_COMMAND_TYPES = [
   'unblock_tenant',
   'freeze_publisher',
   'unfreeze_publisher',
+  'reopen_phase',
+  'rerun_last_step',
 ] as const;
 export type ControlCommandType = (typeof CONTROL_COMMAND_TYPES)[number];
 
@@ -40,7 +42,7 @@ const CommandBase = z.object({
   version: z.literal(1),
   command_id: id,
   issued_at: timestamp,
-  /** "cost-cap" for automatic commands; the actor of the override otherwise. */
+  /** "cost-cap" for automatic commands; the actor of the override or of the query API's action otherwise. */
   issued_by: z.string().min(1).max(200),
   /** A sentence for humans (logs, the run summary). */
   reason: z.string().min(1).max(4000),
@@ -87,12 +89,36 @@ export const UnfreezePublisher = CommandBase.extend({
   playbook: id,
 });
 
+// The Admin Overview's run actions (seed 001), sent by the query API. Their command_id is
+// "query-audit-<audit id>": one per request, so a redelivery has the same id.
+
+/** Reopen one phase of the run. */
+export const ReopenPhase = CommandBase.extend({
+  type: z.literal('reopen_phase'),
+  tenant_id: id,
+  project_id: id,
+  run_id: id,
+  phase: id,
+});
+
+/** Rerun the run's last step. */
+export const RerunLastStep = CommandBase.extend({
+  type: z.literal('rerun_last_step'),
+  tenant_id: id,
+  project_id: id,
+  run_id: id,
+  /** The run's current phase when the command was issued (the step to run again). */
+  phase: id.nullable(),
+});
+
 export const ControlCommand = z.discriminatedUnion('type', [
   ShortCircuitRun,
   BlockTenant,
   UnblockTenant,
   FreezePublisher,
   UnfreezePublisher,
+  ReopenPhase,
+  RerunLastStep,
 ]);
 export type ControlCommand = z.output<typeof ControlCommand>;
 export type ControlCommandOf<T extends ControlCommandType> = ControlCommand & { type: T };

@@ -104,11 +104,12 @@ export class PricingRepository {
   /**
    * Recomputes, with the prices stored now, the cost of every computed or unpriced call in the scope
    * (provided costs are the producer's and never change), and moves the call rows, stages, runs and daily
-   * usage rollups by the difference, with an audit row, in one transaction.
+   * usage rollups (usage_daily and its per-model sums, usage_model_daily) by the difference, with an audit
+   * row, in one transaction.
    *
    * Deltas rather than recomputation, because the rollups also hold calls whose raw rows retention has
-   * already dropped. Rows are locked runs -> stages -> usage, each in key order, the order ingest writes
-   * them in, so a reprice and an ingest batch wait for each other instead of deadlocking.
+   * already dropped. Rows are locked runs -> stages -> usage_daily -> usage_model_daily, each in key
+   * order, the order ingest writes them in, so a reprice and an ingest batch wait for each other instead of deadlocking.
    * usage_monthly is not touched: raw calls are kept for less time than daily rollups, so a call that
    * can be repriced still has its daily row.
    */
@@ -212,6 +213,22 @@ export class PricingRepository {
         WHERE u.kind = 'llm' AND u.tool = '' AND u.mcp_server = '' AND u.day = d.day AND u.tenant_id = d.tenant_id
           AND u.project_id = d.project_id AND u.role = d.role AND u.model = d.model AND u.provider = d.provider
           AND u.user_id = d.user_id`,
+    );
+
+    // usage_model_daily, the same llm rows summed per day, tenant, model and provider, moves by the same deltas.
+    const modelKey = `day, tenant_id, model, provider`;
+    await tx.query(
+      `SELECT 1 FROM usage_model_daily
+        WHERE (${modelKey}) IN (SELECT ${modelKey} FROM repriced WHERE changed)
+        ORDER BY day, tenant_id COLLATE "C", model COLLATE "C", provider COLLATE "C"
+        FOR UPDATE`,
+    );
+    await tx.query(
+      `UPDATE usage_model_daily u SET cost_micros = u.cost_micros + d.delta,
+              unpriced_calls = u.unpriced_calls + d.unpriced_delta
+         FROM (SELECT ${modelKey}, sum(delta) AS delta, sum(unpriced_delta) AS unpriced_delta
+                 FROM repriced WHERE changed GROUP BY ${modelKey}) d
+        WHERE u.day = d.day AND u.tenant_id = d.tenant_id AND u.model = d.model AND u.provider = d.provider`,
     );
 
     const [audit] = (await tx.query(

@@ -107,6 +107,55 @@ export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice): 
   return [...rows.values()].sort((a, b) => compare(usageKeyString(a), usageKeyString(b)));
 }
 
+/**
+ * The second-level rollup (usage_model_daily): the LLM rows of a batch's usage deltas summed per UTC day,
+ * tenant, model and provider, sorted by that key. Built from `rollupUsage`'s rows, not from the events, so
+ * it costs one pass over a batch's (few) usage rows and adds up to the same sums as usage_daily.
+ */
+export interface ModelUsageDelta {
+  day: string;
+  tenantId: string;
+  model: string;
+  provider: string;
+  calls: number;
+  inputTokens: bigint;
+  outputTokens: bigint;
+  cachedTokens: bigint;
+  costMicros: bigint;
+  unpricedCalls: number;
+}
+
+export function rollupModelUsage(deltas: readonly UsageDelta[]): ModelUsageDelta[] {
+  const rows = new Map<string, ModelUsageDelta>();
+  for (const d of deltas) {
+    if (d.kind !== 'llm') continue;
+    const id = [d.day, d.tenantId, d.model, d.provider].join('\u0000');
+    const row = rows.get(id);
+    if (row) {
+      row.calls += d.calls;
+      row.inputTokens += d.inputTokens;
+      row.outputTokens += d.outputTokens;
+      row.cachedTokens += d.cachedTokens;
+      row.costMicros += d.costMicros;
+      row.unpricedCalls += d.unpricedCalls;
+    } else {
+      rows.set(id, {
+        day: d.day,
+        tenantId: d.tenantId,
+        model: d.model,
+        provider: d.provider,
+        calls: d.calls,
+        inputTokens: d.inputTokens,
+        outputTokens: d.outputTokens,
+        cachedTokens: d.cachedTokens,
+        costMicros: d.costMicros,
+        unpricedCalls: d.unpricedCalls,
+      });
+    }
+  }
+  return [...rows.entries()].sort(([a], [b]) => compare(a, b)).map(([, row]) => row);
+}
+
 export function usageKeyString(key: UsageKey): string {
   return [
     key.day,

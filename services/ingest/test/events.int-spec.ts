@@ -59,8 +59,9 @@ describe('EventsService against PostgreSQL', () => {
     const usage = await db.query(
       `SELECT * FROM usage_daily ORDER BY day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id`,
     );
+    const modelUsage = await db.query(`SELECT * FROM usage_model_daily ORDER BY day, tenant_id, model, provider`);
     const failures = await db.query(`SELECT * FROM failures ORDER BY tenant_id, run_id, phase, reason, artifact_ref`);
-    return { runs, stages, counts, usage, failures };
+    return { runs, stages, counts, usage, modelUsage, failures };
   }
 
   it('converges to the same rows for in-order and shuffled, batched, repeated delivery', async () => {
@@ -139,6 +140,25 @@ describe('EventsService against PostgreSQL', () => {
     );
     expect(stored.length).toBeGreaterThan(0);
     expect(stored).toEqual(recomputed);
+
+    // The second-level rollup is usage_daily's llm rows summed per day, tenant, model and provider.
+    const summed = await db.query(
+      `SELECT day, tenant_id, model, provider, sum(call_count)::text AS call_count,
+              sum(input_tokens)::text AS input_tokens, sum(output_tokens)::text AS output_tokens,
+              sum(cached_tokens)::text AS cached_tokens, sum(cost_micros)::text AS cost_micros,
+              sum(unpriced_calls)::text AS unpriced_calls
+         FROM usage_daily WHERE kind = 'llm'
+        GROUP BY day, tenant_id, model, provider
+        ORDER BY day, tenant_id, model, provider`,
+    );
+    const byModel = await db.query(
+      `SELECT day, tenant_id, model, provider, call_count::text, input_tokens::text, output_tokens::text,
+              cached_tokens::text, cost_micros::text, unpriced_calls::text
+         FROM usage_model_daily ORDER BY day, tenant_id, model, provider`,
+    );
+    expect(byModel.length).toBeGreaterThan(0);
+    expect(byModel.length).toBeLessThan(stored.length);
+    expect(byModel).toEqual(summed);
   });
 
   it('counts repeated failures once per run, phase, reason and artifact', async () => {

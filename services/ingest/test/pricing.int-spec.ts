@@ -200,7 +200,10 @@ describe('pricing against PostgreSQL', () => {
     return row;
   }
 
-  /** Every projection equals a recomputation from the call rows (no external charges here). */
+  /**
+   * Every projection equals a recomputation from the call rows (no external charges here), and
+   * usage_model_daily equals usage_daily summed per day, tenant, model and provider.
+   */
   async function expectProjectionsMatchCalls(): Promise<void> {
     const mismatches = await db.query(
       `SELECT 'run' AS kind, r.run_id AS key FROM runs r
@@ -220,7 +223,16 @@ describe('pricing against PostgreSQL', () => {
                            count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced
                       FROM llm_calls GROUP BY 1, 2, 3, 4, 5, 6, 7) c
            USING (day, tenant_id, project_id, role, model, provider, user_id)
-        WHERE u.kind = 'llm' AND (u.cost_micros <> c.cost OR u.unpriced_calls <> c.unpriced)`,
+        WHERE u.kind = 'llm' AND (u.cost_micros <> c.cost OR u.unpriced_calls <> c.unpriced)
+       UNION ALL
+       SELECT 'model usage', day || '/' || tenant_id || '/' || model
+         FROM usage_model_daily m
+         FULL JOIN (SELECT day, tenant_id, model, provider, sum(call_count) AS calls, sum(cost_micros) AS cost,
+                           sum(unpriced_calls) AS unpriced, sum(input_tokens + output_tokens) AS tokens
+                      FROM usage_daily WHERE kind = 'llm' GROUP BY 1, 2, 3, 4) s
+           USING (day, tenant_id, model, provider)
+        WHERE m.cost_micros IS DISTINCT FROM s.cost OR m.unpriced_calls IS DISTINCT FROM s.unpriced
+           OR m.call_count IS DISTINCT FROM s.calls OR m.input_tokens + m.output_tokens IS DISTINCT FROM s.tokens`,
     );
     expect(mismatches).toEqual([]);
   }

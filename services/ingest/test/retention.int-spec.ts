@@ -34,6 +34,11 @@ describe('RetentionService against PostgreSQL', () => {
          $3, $4::bigint[], 100, 50, 10, 1000, 0)`,
       [day, calls, calls * 10, `{${latencyBuckets.join(',')}}`],
     );
+    // Its per-model sum, as ingest writes it.
+    await db.query(`INSERT INTO usage_model_daily VALUES ($1, 't', 'gpt-4.1', 'openai', $2, 100, 50, 10, 1000, 0)`, [
+      day,
+      calls,
+    ]);
   }
 
   it('drops raw partitions past the window, keeps recent ones, and prepares the days ahead', async () => {
@@ -101,6 +106,10 @@ describe('RetentionService against PostgreSQL', () => {
       { month: '2026-08-01', calls: 2, buckets: '{0,0,0,2,0,0,0,0,0,0,0,0,0}' },
     ]);
     expect(await db.query(`SELECT day::text AS day FROM usage_daily`)).toEqual([{ day: '2026-11-01' }]);
+    // usage_model_daily loses the same days, so it stays the sum of usage_daily.
+    expect(await db.query(`SELECT day::text AS day, call_count::int AS calls FROM usage_model_daily`)).toEqual([
+      { day: '2026-11-01', calls: 7 },
+    ]);
   });
 
   it('deletes runs and their stages after 13 months', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { topicName, Topics } from '@agentmeter/contracts';
+import { ControlCommand, topicName, Topics } from '@agentmeter/contracts';
 import { createTestTopics, readAll, testEnvironment, testKafka } from '@agentmeter/testing';
 import { call, seed, startQuery, token, type Answer, type RunningQuery, type Seeded } from './query.fixture';
 
@@ -442,7 +442,10 @@ describe('query API security and limits', () => {
       body: { phase: 'plan', reason: 'brief changed' },
     });
     expect(reopen.status).toBe(202);
-    const commands = (await readAll(kafka, controlTopic)).map((m) => ({ key: m.key, ...JSON.parse(m.value!) }));
+    const messages = await readAll(kafka, controlTopic);
+    // Every command is valid under the shared agent.control.v1 contract the Coordinator consumes.
+    for (const m of messages) expect(ControlCommand.safeParse(JSON.parse(m.value!)).error).toBeUndefined();
+    const commands = messages.map((m) => ({ key: m.key, ...JSON.parse(m.value!) }));
     expect(commands).toEqual(
       expect.arrayContaining([
         expect.objectContaining({

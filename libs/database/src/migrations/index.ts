@@ -4,6 +4,7 @@ import { Pricing1764300000000 } from './1764300000000-pricing';
 import { CostCap1764400000000 } from './1764400000000-cost-cap';
 import { Alert1764500000000 } from './1764500000000-alert';
 import { Query1764600000000 } from './1764600000000-query';
+import { UsageModelDaily1764700000000 } from './1764700000000-usage-model-daily';
 import { RunsDropInterventions1764800000000 } from './1764800000000-runs-drop-interventions';
 import { EventsPayloadJson1764810000000 } from './1764810000000-events-payload-json';
 
@@ -15,6 +16,7 @@ export const MIGRATIONS = [
   CostCap1764400000000,
   Alert1764500000000,
   Query1764600000000,
+  UsageModelDaily1764700000000,
   RunsDropInterventions1764800000000,
   EventsPayloadJson1764810000000,
 ];

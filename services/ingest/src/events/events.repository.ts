@@ -1,7 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
-import { parseUsd, traceIdOf, type Projection, type Ranked, type UsageDelta } from '@agentmeter/domain';
+import {
+  parseUsd,
+  traceIdOf,
+  type ModelUsageDelta,
+  type Projection,
+  type Ranked,
+  type UsageDelta,
+} from '@agentmeter/domain';
 
 type LlmCall = AgentEvent & { type: 'llm_call' };
 type ToolCall = AgentEvent & { type: 'tool_call' };
@@ -19,6 +26,8 @@ export interface BatchWrite {
   costOf: (event: LlmCall) => CallCost;
   projection: Projection;
   usage: UsageDelta[];
+  /** `usage` summed per day, tenant, model and provider (usage_model_daily), in key order. */
+  modelUsage: ModelUsageDelta[];
 }
 
 /** SQLSTATE of a unique violation: an event of a batch written as new was stored already. */
@@ -171,6 +180,7 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
     upsertRuns(batch.projection.runs),
     upsertStages(batch.projection.stages),
     addUsage(batch.usage),
+    addModelUsage(batch.modelUsage),
     upsertFailures(batch.events),
     ...insertAudit(batch.events),
   ].filter((statement): statement is Statement => statement !== null);
@@ -435,6 +445,40 @@ function addUsage(deltas: UsageDelta[]): Statement | null {
     unpriced_calls: d.unpricedCalls,
   }));
   return { sql: USAGE_SQL, params: [JSON.stringify(rows)] };
+}
+
+const MODEL_USAGE_SQL = `INSERT INTO usage_model_daily AS u (day, tenant_id, model, provider, call_count, input_tokens,
+    output_tokens, cached_tokens, cost_micros, unpriced_calls)
+  SELECT day, tenant_id, model, provider, call_count, input_tokens, output_tokens, cached_tokens, cost_micros,
+    unpriced_calls
+  FROM json_populate_recordset(NULL::usage_model_daily, $1::json)
+  ON CONFLICT (day, tenant_id, model, provider) DO UPDATE SET
+    call_count     = u.call_count + EXCLUDED.call_count,
+    input_tokens   = u.input_tokens + EXCLUDED.input_tokens,
+    output_tokens  = u.output_tokens + EXCLUDED.output_tokens,
+    cached_tokens  = u.cached_tokens + EXCLUDED.cached_tokens,
+    cost_micros    = u.cost_micros + EXCLUDED.cost_micros,
+    unpriced_calls = u.unpriced_calls + EXCLUDED.unpriced_calls`;
+
+/**
+ * Adds the batch's per-model sums to usage_model_daily, right after usage_daily (the reprice and retention
+ * lock the two tables in that order too): one row per day, tenant, model and provider of the batch.
+ */
+function addModelUsage(deltas: ModelUsageDelta[]): Statement | null {
+  if (deltas.length === 0) return null;
+  const rows = deltas.map((d) => ({
+    day: d.day,
+    tenant_id: d.tenantId,
+    model: d.model,
+    provider: d.provider,
+    call_count: d.calls,
+    input_tokens: d.inputTokens.toString(),
+    output_tokens: d.outputTokens.toString(),
+    cached_tokens: d.cachedTokens.toString(),
+    cost_micros: d.costMicros.toString(),
+    unpriced_calls: d.unpricedCalls,
+  }));
+  return { sql: MODEL_USAGE_SQL, params: [JSON.stringify(rows)] };
 }
 
 /** SQL condition: the incoming ranked value beats the stored one (higher rank, or same rank and later). */

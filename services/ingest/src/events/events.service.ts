@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import { PartitionManager } from '@agentmeter/database';
-import { projectEvents, redactValue, rollupUsage, utcDay } from '@agentmeter/domain';
+import { projectEvents, redactValue, rollupModelUsage, rollupUsage, utcDay } from '@agentmeter/domain';
 import { PricingService } from '../pricing/pricing.service';
 import { EventsRepository, UNIQUE_VIOLATION, type BatchWrite, type CallCost } from './events.repository';
 import { IngestMetrics } from './ingest.metrics';
@@ -13,7 +13,8 @@ const CHECK_VIOLATION = '23514';
 
 /**
  * Stores a batch of valid events exactly once: the event log insert decides which events are new, and
- * only those are projected into runs, stages, calls, failures and usage rollups, all in one transaction.
+ * only those are projected into runs, stages, calls, failures and usage rollups (per dimension and per
+ * model), all in one transaction.
  *
  * A batch is first written on the assumption that all its events are new (true unless a batch is
  * redelivered after a crash or a rebalance): plain INSERTs, projections computed before the transaction.
@@ -35,12 +36,10 @@ export class EventsService {
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
     const priceOf = (event: LlmCall): bigint | null => costOf(event).micros;
-    const writes = (events: AgentEvent[]): BatchWrite => ({
-      events,
-      costOf,
-      projection: projectEvents(events, priceOf),
-      usage: rollupUsage(events, priceOf),
-    });
+    const writes = (events: AgentEvent[]): BatchWrite => {
+      const usage = rollupUsage(events, priceOf);
+      return { events, costOf, projection: projectEvents(events, priceOf), usage, modelUsage: rollupModelUsage(usage) };
+    };
 
     const days = new Set<string>();
     for (const event of unique) days.add(dayOf(event.time));

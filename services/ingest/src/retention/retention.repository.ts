@@ -8,10 +8,16 @@ const DIMENSIONS = 'tenant_id, project_id, role, kind, model, provider, tool, mc
 export class RetentionRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** Moves usage_daily rows before `cutoff` into usage_monthly (adding to existing months), atomically. */
+  /**
+   * Moves usage_daily rows before `cutoff` into usage_monthly (adding to existing months) and deletes the
+   * same days of usage_model_daily, their per-model sums, in one transaction (tables in ingest's order):
+   * usage_model_daily stays the sum of usage_daily. It is read for the last 30 days only, so months of
+   * it are not kept.
+   */
   async foldUsageBefore(cutoff: string): Promise<number> {
-    const rows: Array<{ n: number }> = await this.db.query(
-      `WITH old AS (
+    return this.db.transaction(async (tx) => {
+      const rows: Array<{ n: number }> = await tx.query(
+        `WITH old AS (
          DELETE FROM usage_daily WHERE day < $1::date RETURNING *
        ), months AS (
          SELECT date_trunc('month', day)::date AS month, ${DIMENSIONS},
@@ -38,9 +44,11 @@ export class RetentionRepository {
          RETURNING 1
        )
        SELECT (SELECT count(*) FROM old)::int AS n`,
-      [cutoff],
-    );
-    return rows[0]?.n ?? 0;
+        [cutoff],
+      );
+      await tx.query(`DELETE FROM usage_model_daily WHERE day < $1::date`, [cutoff]);
+      return rows[0]?.n ?? 0;
+    });
   }
 
   /**

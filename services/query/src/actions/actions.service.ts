@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { ControlCommandOf } from '@agentmeter/contracts';
 import { Clock } from '@agentmeter/domain';
 import { AuditRepository } from '../audit/audit.repository';
 import { type Caller, requireTenant, tenantOf } from '../auth/caller';
@@ -6,10 +7,12 @@ import { NotFoundError } from '../errors/problem.filter';
 import { RunsService } from '../runs/runs.service';
 import { TenantsRepository } from '../tenants/tenants.repository';
 import type { ActionResult, MuteBody, RaiseCapBody, ReopenPhaseBody, UnmuteBody } from './actions.schemas';
-import type { ControlCommand } from './control-command';
 import { AlertClient, CoordinatorPublisher, CostCapClient, type UpstreamAnswer } from './owner-services.client';
 
 type Executor = ActionResult['executor'];
+
+/** The Coordinator commands of the run actions (libs/contracts control.ts). */
+type RunCommand = ControlCommandOf<'reopen_phase' | 'rerun_last_step'>;
 
 const PERMANENT_FIELD = {
   run_tokens: 'max_tokens',
@@ -140,7 +143,7 @@ export class ActionsService {
     action: string,
     reason: string,
     params: Record<string, unknown>,
-    build: (run: { phase: string | null }, base: Omit<ControlCommand, 'type' | 'phase'>) => ControlCommand,
+    build: (run: { phase: string | null }, base: Omit<RunCommand, 'type' | 'phase'>) => RunCommand,
   ): Promise<ActionResult> {
     const run = await this.runs.findVisibleRun(caller, runId);
     const entry = {

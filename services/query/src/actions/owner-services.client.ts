@@ -1,13 +1,20 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Partitioners, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { type AuditedRequest, type PutCapsRequest, type RaiseRequest, topicName, Topics } from '@agentmeter/contracts';
+import {
+  type AuditedRequest,
+  type ControlCommand,
+  controlCommandKey,
+  type PutCapsRequest,
+  type RaiseRequest,
+  topicName,
+  Topics,
+} from '@agentmeter/contracts';
 import type { z } from 'zod';
 import { createKafka } from '@agentmeter/kafka';
 import { QueryConfig } from '../config';
 import { UnavailableError, UpstreamFailedError } from '../errors/problem.filter';
 import { LOGGER } from '../logger';
-import type { ControlCommand } from './control-command';
 
 export interface UpstreamAnswer {
   status: number;
@@ -103,7 +110,7 @@ export class AlertClient {
   }
 }
 
-/** Commands to the Coordinator on agent.control.v1, keyed by run id (one run's commands stay in order). */
+/** Commands to the Coordinator on agent.control.v1, keyed by tenant id (one tenant's commands stay in order). */
 @Injectable()
 export class CoordinatorPublisher implements OnApplicationShutdown {
   private producer: Promise<Producer> | null = null;
@@ -121,7 +128,11 @@ export class CoordinatorPublisher implements OnApplicationShutdown {
         topic,
         acks: -1,
         messages: [
-          { key: command.tenant_id, value: JSON.stringify(command), headers: { 'content-type': 'application/json' } },
+          {
+            key: controlCommandKey(command),
+            value: JSON.stringify(command),
+            headers: { 'content-type': 'application/json' },
+          },
         ],
       });
       return { status: 202, body: { topic, partition: meta?.partition, offset: meta?.baseOffset } };

@@ -58,13 +58,15 @@ export interface DayTrendRow {
 
 /**
  * Reads of the Admin, Tenant and Project overviews (seed 001 "Dashboards"). Every read is bounded: by the
- * day rollups, by a LIMIT over an index, or by the partial index of running runs.
+ * day rollups, by a LIMIT over an index, or by the partial index of running runs. The Admin Overview's
+ * spend and trends read usage_model_daily (one row per day, tenant, model and provider), whose size does
+ * not grow with projects, roles or users as usage_daily's does.
  */
 @Injectable()
 export class OverviewRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** Today's LLM spend per model from the day rollups. */
+  /** Today's LLM spend per model from the per-model day rollups (usage_model_daily). */
   async spendByModel(
     day: string,
     filter: OverviewFilter,
@@ -72,15 +74,15 @@ export class OverviewRepository {
     return this.db.query(
       `SELECT model, provider, sum(cost_micros)::text AS micros, sum(call_count)::text AS calls,
               sum(input_tokens + output_tokens)::text AS tokens
-         FROM usage_daily
-        WHERE day = $1::date AND kind = 'llm' AND ($2::text IS NULL OR tenant_id = $2) AND ($3::text IS NULL OR model = $3)
+         FROM usage_model_daily
+        WHERE day = $1::date AND ($2::text IS NULL OR tenant_id = $2) AND ($3::text IS NULL OR model = $3)
         GROUP BY model, provider
         ORDER BY sum(cost_micros) DESC, model, provider`,
       [day, filter.tenantId, filter.model ?? null],
     );
   }
 
-  /** Today's spend per tenant: LLM calls from the rollups, plus external charges (unless a model is asked). */
+  /** Today's spend per tenant: LLM calls from the per-model rollups, plus external charges (unless a model is asked). */
   async spendByTenant(
     day: string,
     filter: OverviewFilter,
@@ -88,9 +90,8 @@ export class OverviewRepository {
     return this.db.query(
       `SELECT tenant_id, sum(llm)::text AS llm_micros, sum(ext)::text AS external_micros FROM (
          SELECT tenant_id, sum(cost_micros) AS llm, 0::numeric AS ext
-           FROM usage_daily
-          WHERE day = $1::date AND kind = 'llm' AND ($2::text IS NULL OR tenant_id = $2)
-            AND ($3::text IS NULL OR model = $3)
+           FROM usage_model_daily
+          WHERE day = $1::date AND ($2::text IS NULL OR tenant_id = $2) AND ($3::text IS NULL OR model = $3)
           GROUP BY tenant_id
          UNION ALL
          SELECT tenant_id, 0, sum(amount_micros)
@@ -165,7 +166,7 @@ export class OverviewRepository {
     );
   }
 
-  /** Per UTC day: tokens and LLM cost from the rollups, external charges from their table. */
+  /** Per UTC day: tokens and LLM cost from the per-model rollups, external charges from their table. */
   async dailyTrend(fromDay: string, toDay: string, filter: OverviewFilter): Promise<DayTrendRow[]> {
     return this.db.query(
       `SELECT d.day::date::text AS day,
@@ -174,8 +175,8 @@ export class OverviewRepository {
          FROM generate_series($1::date, $2::date, interval '1 day') AS d(day)
          LEFT JOIN (
            SELECT day, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cost_micros) AS micros
-             FROM usage_daily
-            WHERE day >= $1::date AND day <= $2::date AND kind = 'llm' AND ($3::text IS NULL OR tenant_id = $3)
+             FROM usage_model_daily
+            WHERE day >= $1::date AND day <= $2::date AND ($3::text IS NULL OR tenant_id = $3)
               AND ($4::text IS NULL OR model = $4)
             GROUP BY day) AS u ON u.day = d.day::date
          LEFT JOIN (

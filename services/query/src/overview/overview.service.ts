@@ -115,7 +115,9 @@ export class OverviewService {
     });
     const notes: string[] = [];
     if (query.phase) {
-      notes.push('phase filters failures, stuck projects and caps; spend and trends come from rollups kept per role');
+      notes.push(
+        'phase filters failures, stuck projects and caps; spend and trends come from day rollups, which are not kept per phase',
+      );
     }
     if (query.model)
       notes.push('with a model filter, spend and trends leave out external charges (they have no model)');
