@@ -4,6 +4,7 @@ import { Pricing1764300000000 } from './1764300000000-pricing';
 import { CostCap1764400000000 } from './1764400000000-cost-cap';
 import { Alert1764500000000 } from './1764500000000-alert';
 import { Query1764600000000 } from './1764600000000-query';
+import { CostCapIdempotency1764700000000 } from './1764700000000-cost-cap-idempotency';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   CostCap1764400000000,
   Alert1764500000000,
   Query1764600000000,
+  CostCapIdempotency1764700000000,
 ];
