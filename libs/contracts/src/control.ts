@@ -159,6 +159,13 @@ export const ReserveRequest = z
     run_caps: RunCaps.optional(),
     /** How long the reservation holds if never committed or released. */
     ttl_s: z.number().int().min(1).max(86_400).optional(),
+    /**
+     * Makes a retried reserve safe: a request with a key the tenant already used for a reservation gets
+     * that reservation back (same id, nothing held again) instead of a second one, also after a restart of
+     * cost-cap. Use one key per intended reservation (e.g. run, phase, attempt and call). A denial holds
+     * nothing and is not remembered. Reusing a key for another run, role, attempt, kind or model is a 409.
+     */
+    idempotency_key: z.string().min(1).max(200).optional(),
   })
   .superRefine((body, ctx) => {
     if (body.kind === 'charge' && body.estimate.cost_usd === undefined) {
@@ -224,6 +231,11 @@ export const ReserveResponse = z.object({
   }).nullable(),
   /** Every cap checked, with its limit, spend, reserve, reset time and override in force. */
   scopes: z.array(ScopeState),
+  /**
+   * True when this answer repeats the reservation an earlier request with the same idempotency_key made
+   * (it may since have been committed, released or expired: committing it says which).
+   */
+  replayed: z.boolean().optional(),
 });
 export type ReserveResponse = z.output<typeof ReserveResponse>;
 

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { ReserveResponse } from '@agentmeter/contracts';
 import { eventually } from '@agentmeter/testing';
 import { ExpirySweeper } from '../src/admission/expiry.sweeper';
+import { RebuildService } from '../src/counters/rebuild.service';
+import { LedgerRepository, type NewReservation } from '../src/spend/ledger.repository';
 import { type ApiResponse, FakeClock, type Harness, pool, reserveBody, startInProcess } from './harness';
 
 /**
@@ -10,10 +12,9 @@ import { type ApiResponse, FakeClock, type Harness, pool, reserveBody, startInPr
  * tenant-day following the tenant's zone, expiry of unsettled reservations, and the API's edges.
  */
 describe('admission', () => {
-  // Midday in Los Angeles, 2026-11-25 (PST, UTC-8).
-  // The fake clock starts at or after real time (part of the override path reads PostgreSQL's now()), and
-  // early enough in a UTC day that the test's +1 h steps stay on the same day.
-  const clock = new FakeClock(testStart());
+  // Midday in Los Angeles, 2026-03-01 (PST, UTC-8): a fixed time, months away from the real one, so every
+  // decision must follow the injected clock (none reads PostgreSQL's now() or the machine clock).
+  const clock = new FakeClock(new Date('2026-03-01T20:00:00Z'));
   let h: Harness;
   const ops = { actor: 'ops@agentmeter', reason: 'test setup' };
 
@@ -155,6 +156,113 @@ describe('admission', () => {
     expect(await ledgerSum('tenant_id = $1', [tenantId])).toBe(3_000_000n);
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).toMatch(/agentmeter_cost_cap_counter_rebuilds_total\{cause="lost"[^}]*\} [1-9]/);
+  });
+
+  it.each([
+    ['rebuilt before its row is written', 'before'],
+    ['rebuilt after its row is written', 'after'],
+    ['lost, and rebuilt only when the request retries', 'lost'],
+  ] as const)(
+    'retries a reservation whose counters were %s with a fresh id: no 500, held once',
+    async (_name, when) => {
+      const tenantId = tenant();
+      await setCaps(tenantId, { daily_cap_usd: '0.05' });
+      // The counter epoch changes between the hold in Redis and the ledger row: the hold is voided and the
+      // request retried against the rebuilt counters.
+      const ledger = h.app.get(LedgerRepository);
+      const rebuild = h.app.get(RebuildService);
+      const record = ledger.recordReservation.bind(ledger);
+      const spy = jest.spyOn(ledger, 'recordReservation').mockImplementationOnce(async (r: NewReservation) => {
+        if (when === 'before') {
+          await h.flushRedis();
+          await rebuild.ensure();
+        }
+        const recorded = await record(r);
+        if (when !== 'before') await h.flushRedis();
+        if (when === 'after') await rebuild.ensure();
+        return recorded;
+      });
+      try {
+        const first = await reserve(reserveBody({ tenant_id: tenantId, estimate: { cost_usd: '0.03' } }));
+        expect(first.status).toBe(200);
+        expect(first.body).toMatchObject({ decision: 'allow', reserved: { cost_usd: '0.030000' } });
+        expect(spy).toHaveBeenCalledTimes(2);
+        // One open reservation (the one answered), the voided attempt released; Redis holds exactly it.
+        const { rows } = await h.pg.query(
+          `SELECT reservation_id, status FROM reservations WHERE tenant_id = $1 ORDER BY created_at, status`,
+          [tenantId],
+        );
+        expect(rows.filter((row) => row.status === 'open')).toEqual([
+          { reservation_id: first.body.reservation_id, status: 'open' },
+        ]);
+        expect(rows.filter((row) => row.status !== 'open').map((row) => row.status)).toEqual(['released']);
+        const state = await h.api<{ daily: { reserved: string } }>('GET', `/v1/tenants/${tenantId}/caps`);
+        expect(state.body.daily.reserved).toBe('0.030000');
+        // So the cap still holds: 0.03 held, 0.02 left.
+        expect(
+          (await reserve(reserveBody({ tenant_id: tenantId, estimate: { cost_usd: '0.03' } }))).body,
+        ).toMatchObject({ decision: 'deny', denied_by: { reason: 'insufficient', remaining: '0.020000' } });
+        expect((await commit(first.body.reservation_id!, '0.03')).status).toBe(200);
+        expect(await ledgerSum('tenant_id = $1', [tenantId])).toBe(30_000n);
+      } finally {
+        spy.mockRestore();
+      }
+    },
+  );
+
+  it('answers a reserve repeated with the same idempotency_key with the same reservation, held once', async () => {
+    const tenantId = tenant();
+    await setCaps(tenantId, { daily_cap_usd: '0.10' });
+    const reserved = async () =>
+      (await h.api<{ daily: { reserved: string } }>('GET', `/v1/tenants/${tenantId}/caps`)).body.daily.reserved;
+    const body = reserveBody({
+      tenant_id: tenantId,
+      idempotency_key: 'run-1/implement/1/call-1',
+      estimate: { cost_usd: '0.04' },
+    });
+    const first = await reserve(body);
+    expect(first.body).toMatchObject({ decision: 'allow', reserved: { cost_usd: '0.040000' } });
+    expect(first.body.replayed).toBeUndefined();
+    const again = await reserve(body); // the Coordinator timed out and retries
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({
+      decision: 'allow',
+      reservation_id: first.body.reservation_id,
+      expires_at: first.body.expires_at,
+      reserved: { cost_usd: '0.040000' },
+      replayed: true,
+    });
+    expect(await reserved()).toBe('0.040000');
+
+    // Concurrent retries of one request: one reservation, whoever records it first.
+    const concurrent = { ...body, idempotency_key: 'run-1/implement/1/call-2' };
+    const answers = await Promise.all(Array.from({ length: 20 }, () => reserve(concurrent)));
+    expect(answers.every((a) => a.status === 200 && a.body.decision === 'allow')).toBe(true);
+    expect(new Set(answers.map((a) => a.body.reservation_id)).size).toBe(1);
+    expect(await reserved()).toBe('0.080000');
+    const { rows } = await h.pg.query(`SELECT count(*)::int AS n FROM reservations WHERE tenant_id = $1`, [tenantId]);
+    expect(rows[0].n).toBe(2);
+
+    // Redis losing its data changes nothing: the key lives in PostgreSQL.
+    await h.flushRedis();
+    const afterLoss = await withRetry(() => reserve(body));
+    expect(afterLoss.body).toMatchObject({ reservation_id: first.body.reservation_id, replayed: true });
+    expect(await reserved()).toBe('0.080000');
+
+    // Committed, the retry still names it (and holds nothing); the spend counts once.
+    expect((await commit(first.body.reservation_id!, '0.04')).status).toBe(200);
+    const afterCommit = await reserve(body);
+    expect(afterCommit.body).toMatchObject({ reservation_id: first.body.reservation_id, replayed: true });
+    expect(await ledgerSum('tenant_id = $1', [tenantId])).toBe(40_000n);
+    expect(await reserved()).toBe('0.040000');
+
+    // The key belongs to one request of one tenant.
+    const reused = await h.api<{ detail: string }>('POST', '/v1/admission/reserve', { ...body, run_id: 'run-2' });
+    expect(reused.status).toBe(409);
+    expect(reused.body.detail).toContain('run_id');
+    const otherTenant = await reserve({ ...body, tenant_id: tenant() });
+    expect(otherTenant.body.decision).toBe('allow');
+    expect(otherTenant.body.reservation_id).not.toBe(first.body.reservation_id);
   });
 
   it('applies a temporary raise at once and drops it exactly at its expiry (72 h by default)', async () => {
@@ -420,9 +528,3 @@ describe('admission', () => {
     );
   });
 });
-
-function testStart(): Date {
-  const now = new Date(Math.floor(Date.now() / 60_000) * 60_000);
-  if (now.getUTCHours() <= 20) return now;
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1, 1));
-}

@@ -42,6 +42,10 @@ const PUBLISHER_ROLE = 'publisher';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DIMENSION_INDEX: Array<Dimension | 'run_wall_time'> = [...DIMENSIONS];
 
+/** How long a request waits for another one deciding the same idempotency key, and how long it may take. */
+const KEY_WAIT_MS = 6_000;
+const KEY_LOCK_MS = 15_000;
+
 type DenyReason = NonNullable<ReserveResponse['denied_by']>['reason'];
 
 /**
@@ -69,7 +73,9 @@ export class AdmissionService {
   ) {}
 
   reserve(request: ReserveRequest): Promise<ReserveResponse> {
-    return this.timed('reserve', () => this.decide(request));
+    return this.timed('reserve', () =>
+      request.idempotency_key === undefined ? this.decide(request) : this.decideKeyed(request, request.idempotency_key),
+    );
   }
 
   commit(reservationId: string, request: CommitRequest): Promise<CommitResponse> {
@@ -89,10 +95,33 @@ export class AdmissionService {
     }
   }
 
+  /**
+   * Requests repeating an idempotency key are decided one at a time (a retry sent while the first request is
+   * still deciding would otherwise compete with it for room and could be denied): each finds the reservation
+   * of the one before.
+   */
+  private async decideKeyed(request: ReserveRequest, key: string): Promise<ReserveResponse> {
+    const deadline = Date.now() + KEY_WAIT_MS;
+    for (;;) {
+      const token = await this.counters.lockIdempotencyKey(request.tenant_id, key, KEY_LOCK_MS);
+      if (token) {
+        try {
+          return await this.decide(request);
+        } finally {
+          await this.counters.unlockIdempotencyKey(request.tenant_id, key, token).catch(() => undefined);
+        }
+      }
+      if (Date.now() >= deadline) {
+        throw new ConflictError(`a request with idempotency_key "${key}" is still being decided: retry shortly`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   private async decide(request: ReserveRequest): Promise<ReserveResponse> {
     const now = this.clock.now();
     const declared = runCapsFromWire(request.run_caps);
-    if (declared) await this.recordDeclaredCaps(request, declared);
+    if (declared) await this.recordDeclaredCaps(request, declared, now);
     const context = await this.limits.context(
       request.tenant_id,
       request.project_id,
@@ -114,6 +143,13 @@ export class AdmissionService {
       day: context.day,
       requested: { cost_usd: formatUsd(requested.money), tokens: requested.tokens.toString() },
     };
+
+    // A repeated request (a client retrying after a timeout) gets the reservation it already made, even if
+    // the tenant was paused since: that reservation stands until it is settled or expires.
+    if (request.idempotency_key !== undefined) {
+      const earlier = await this.ledger.findByIdempotencyKey(request.tenant_id, request.idempotency_key);
+      if (earlier) return this.replay(earlier, request, context, now, base, requested);
+    }
 
     // Operator switches come first: they do not depend on spend.
     const pause = context.settings.pause;
@@ -138,67 +174,182 @@ export class AdmissionService {
       return this.answer('deny', denied.scope, { ...base, ...none, denied_by: denied, scopes });
     }
 
-    const reservationId = randomUUID();
     const ttl = request.ttl_s ?? this.config.COST_CAP_RESERVATION_TTL_S;
     const expiresAt = new Date(now.getTime() + ttl * 1000);
     const partial = request.role.toLowerCase() === PUBLISHER_ROLE;
-    const result = await this.rebuild.retrying(async () => {
-      const result = await this.counters.reserve({
-        reservationId,
-        tenantId: request.tenant_id,
-        runId: request.run_id,
-        day: context.day,
-        kind: request.kind,
-        tokens: amount.tokens,
-        money: amount.money,
-        partial,
-        limits: dimensionLimits(context.limits),
-        expiresAt,
-      });
-      if (result.status !== 'ALLOW' && result.status !== 'PARTIAL') return result;
-      try {
-        await this.ledger.recordReservation({
+    // Reservations of earlier attempts of this request, never answered, still to void (see below).
+    const voids: string[] = [];
+    let held: { result: ReserveResult; reservationId: string } | { taken: true };
+    try {
+      held = await this.rebuild.retrying(async () => {
+        // A void that could not finish (the counters were gone) is done first, against the rebuilt counters
+        // (whose snapshot may hold it again). Its failure fails this attempt too: never two holds for one request.
+        while (voids.length > 0) {
+          await this.voidAttempt(voids[0]!, now);
+          voids.shift();
+        }
+        // A fresh id per attempt: the id of a voided attempt has a released row, and reusing it would fail the
+        // insert (and leave a hold of the rebuilt counters without its row).
+        const reservationId = randomUUID();
+        const result = await this.counters.reserve({
           reservationId,
           tenantId: request.tenant_id,
-          projectId: request.project_id,
           runId: request.run_id,
-          role: request.role,
-          attempt: request.attempt,
-          kind: request.kind,
-          model: choice.model,
-          requestedModel: request.model,
-          provider: request.provider ?? null,
-          decision: result.status,
           day: context.day,
-          tokens: request.kind === 'llm' ? amount.tokens : 0n,
-          cost: result.granted,
-          external: request.kind === 'charge' ? result.granted : 0n,
-          createdAt: now,
+          kind: request.kind,
+          tokens: amount.tokens,
+          money: amount.money,
+          partial,
+          limits: dimensionLimits(context.limits),
           expiresAt,
         });
-      } catch (error) {
-        // Not recorded: give the hold back (if that fails too, it expires with the reservation).
-        await this.counters
-          .settle({ tenantId: request.tenant_id, runId: request.run_id, day: context.day, reservationId, apply: null })
-          .catch(() => undefined);
-        throw error;
-      }
-      // The hold was made before the row existed, outside the counters lock. If a rebuild started in
-      // between, its snapshot may lack this row while Redis lost the hold: the reservation is then void
-      // (released everywhere) and the request retried against the rebuilt counters.
-      if ((await this.counters.epoch()) !== result.epoch) {
-        await this.unhold(reservationId).catch(() => undefined);
-        throw new CountersRebuildingError();
-      }
-      return result;
-    });
-    return this.reserveAnswer(result, context, now, base, {
-      reservationId,
+        if (result.status !== 'ALLOW' && result.status !== 'PARTIAL') return { result, reservationId };
+        let recorded: boolean;
+        try {
+          recorded = await this.ledger.recordReservation({
+            reservationId,
+            tenantId: request.tenant_id,
+            projectId: request.project_id,
+            runId: request.run_id,
+            role: request.role,
+            attempt: request.attempt,
+            kind: request.kind,
+            model: choice.model,
+            requestedModel: request.model,
+            provider: request.provider ?? null,
+            decision: result.status,
+            day: context.day,
+            tokens: request.kind === 'llm' ? amount.tokens : 0n,
+            cost: result.granted,
+            external: request.kind === 'charge' ? result.granted : 0n,
+            createdAt: now,
+            expiresAt,
+            idempotencyKey: request.idempotency_key ?? null,
+          });
+        } catch (error) {
+          // Not recorded: give the hold back (if that fails too, it expires with the reservation).
+          await this.giveBack(request, context.day, reservationId);
+          throw error;
+        }
+        if (!recorded) {
+          // A concurrent request with the same idempotency key recorded its reservation first: that one stands.
+          await this.giveBack(request, context.day, reservationId);
+          return { taken: true as const };
+        }
+        // The hold was made before the row existed, outside the counters lock. If a rebuild started in
+        // between, its snapshot may lack this row while Redis lost the hold, or hold it while this request
+        // held nothing: the reservation is then void (released everywhere, never answered) and the request
+        // retried against the rebuilt counters.
+        if ((await this.counters.epoch()) !== result.epoch) {
+          voids.push(reservationId);
+          await this.voidAttempt(reservationId, now).then(
+            () => voids.pop(),
+            () => undefined,
+          );
+          throw new CountersRebuildingError();
+        }
+        return { result, reservationId };
+      });
+    } finally {
+      // Answering 503 (or an error): a void still pending is tried once more; else its row stays open and is
+      // held by the next rebuild until it expires (never more than what was asked; with a key, a retry of the
+      // request gets it back).
+      for (const reservationId of voids) await this.voidAttempt(reservationId, now).catch(() => undefined);
+    }
+    if ('taken' in held) {
+      const winner = await this.ledger.findByIdempotencyKey(request.tenant_id, request.idempotency_key!);
+      // The winner was itself voided and is being retried: decide again (it finds the replacement).
+      if (!winner) return this.decide(request);
+      return this.replay(winner, request, context, now, base, requested);
+    }
+    return this.reserveAnswer(held.result, context, now, base, {
+      reservationId: held.reservationId,
       expiresAt,
       downgraded: choice.steps > 0,
       request,
       amount,
     });
+  }
+
+  /**
+   * The answer to a request repeating an idempotency key: the reservation it made, as it was answered (the
+   * amounts held, the model), with the caps as they are now.
+   */
+  private async replay(
+    row: ReservationRow,
+    request: ReserveRequest,
+    context: CapContext,
+    now: Date,
+    base: Pick<ReserveResponse, 'model' | 'requested_model' | 'day' | 'requested'>,
+    requested: { tokens: bigint; money: bigint },
+  ): Promise<ReserveResponse> {
+    const differs = Object.entries({
+      project_id: row.project_id !== request.project_id,
+      run_id: row.run_id !== request.run_id,
+      role: row.role !== request.role,
+      attempt: row.attempt !== request.attempt,
+      kind: row.kind !== request.kind,
+      model: row.requested_model !== request.model,
+    })
+      .filter(([, differ]) => differ)
+      .map(([field]) => field);
+    if (differs.length > 0) {
+      throw new ConflictError(
+        `idempotency_key "${request.idempotency_key}" was used for another reservation (${differs.join(', ')} differ)`,
+      );
+    }
+    const rowContext =
+      row.day === context.day
+        ? context
+        : await this.limits.context(row.tenant_id, row.project_id, row.run_id, row.created_at, now);
+    // The answer explains the caps as they are: not from counters Redis lost (nothing else here rebuilds them).
+    if ((await this.counters.epoch()) === null) await this.rebuild.ensure();
+    const { counters } = await this.counters.read(row.tenant_id, row.run_id, row.day);
+    const status = row.decision === 'PARTIAL' ? 'PARTIAL' : 'ALLOW';
+    const asked = row.model === request.model ? requested : this.estimate(request, row.model, now, requested.money);
+    const answer = this.reserveAnswer(
+      { status, dimension: 0, granted: BigInt(row.cost_micros), counters, epoch: '' },
+      rowContext,
+      now,
+      { ...base, model: row.model, day: row.day },
+      {
+        reservationId: row.reservation_id,
+        expiresAt: row.expires_at,
+        downgraded: row.model !== row.requested_model,
+        request,
+        amount: { tokens: BigInt(row.tokens), money: asked.money },
+      },
+    );
+    return { ...answer, replayed: true };
+  }
+
+  /** Gives a hold back whose reservation row was not written (when that fails too, it expires with the hold). */
+  private async giveBack(request: ReserveRequest, day: string, reservationId: string): Promise<void> {
+    await this.counters
+      .settle({ tenantId: request.tenant_id, runId: request.run_id, day, reservationId, apply: null })
+      .catch(() => undefined);
+  }
+
+  /**
+   * Voids an attempt of a reservation that was never answered: releases its row (freeing its idempotency
+   * key) and its hold, under the counters lock. Throws CountersRebuildingError while the counters are gone
+   * (nothing changed then: the row stays open, and the rebuild holds it until this is retried).
+   */
+  private async voidAttempt(reservationId: string, now: Date): Promise<void> {
+    await this.db.withCounters(
+      async (tx) => {
+        const row = await this.ledger.releaseReservation(tx, reservationId, now, { void: true });
+        if (!row || row.status !== 'open') return;
+        await this.counters.settle({
+          tenantId: row.tenant_id,
+          runId: row.run_id,
+          day: row.day,
+          reservationId,
+          apply: null,
+        });
+      },
+      { asyncCommit: true },
+    );
   }
 
   private async account(reservationId: string, request: CommitRequest): Promise<CommitResponse> {
@@ -319,11 +470,15 @@ export class AdmissionService {
   }
 
   /** A run's declared caps are stored so the stream and wall-time checks hold the run to them too. */
-  private async recordDeclaredCaps(request: ReserveRequest, declared: NonNullable<ReturnType<typeof runCapsFromWire>>) {
+  private async recordDeclaredCaps(
+    request: ReserveRequest,
+    declared: NonNullable<ReturnType<typeof runCapsFromWire>>,
+    now: Date,
+  ) {
     const run = await this.cache.run(request.tenant_id, request.run_id);
     const merged = tightest(run?.caps ?? null, declared);
     if (run && JSON.stringify(merged, bigintJson) === JSON.stringify(run.caps, bigintJson)) return;
-    await this.repository.mergeRunCaps(request.tenant_id, request.run_id, request.project_id, declared);
+    await this.repository.mergeRunCaps(request.tenant_id, request.run_id, request.project_id, declared, now);
     this.cache.forgetRun(request.tenant_id, request.run_id);
   }
 

@@ -65,7 +65,9 @@ export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutd
       total += expired;
       if (expired < 500) break;
     }
-    await this.db.transaction((tx) => this.ledger.expireForgotten(tx, new Date(now.getTime() - FORGOTTEN_AFTER_MS)));
+    await this.db.transaction((tx) =>
+      this.ledger.expireForgotten(tx, new Date(now.getTime() - FORGOTTEN_AFTER_MS), now),
+    );
     this.metrics.reservationsExpired.inc(total);
     this.metrics.reservationsOpen.set(await this.counters.openReservations());
     return total;

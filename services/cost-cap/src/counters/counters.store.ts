@@ -136,6 +136,10 @@ export class CountersStore implements OnApplicationShutdown {
   reservationKey(id: string): string {
     return `${this.prefix}resv:${id}`;
   }
+  private keyLockKey(tenantId: string, idempotencyKey: string): string {
+    const hash = createHash('sha1').update(idempotencyKey).digest('hex');
+    return `${this.prefix}idem:${tenantId.length}:${tenantId}:${hash}`;
+  }
   private markerKey(entryKey: string): string {
     return `${this.prefix}applied:${createHash('sha1').update(entryKey).digest('hex')}`;
   }
@@ -268,6 +272,26 @@ export class CountersStore implements OnApplicationShutdown {
       },
       stopped: Boolean(run[6]),
     };
+  }
+
+  /**
+   * Takes the lock of one idempotency key of a tenant for at most `ttlMs`, so that requests repeating a key
+   * are decided one after the other; returns its token, or null when another request holds it. Only an
+   * optimisation of the ordering: the unique index in PostgreSQL still decides which reservation stands.
+   */
+  async lockIdempotencyKey(tenantId: string, idempotencyKey: string, ttlMs: number): Promise<string | null> {
+    const token = randomUUID();
+    const reply = await this.redis.set(this.keyLockKey(tenantId, idempotencyKey), token, 'PX', ttlMs, 'NX');
+    return reply === 'OK' ? token : null;
+  }
+
+  async unlockIdempotencyKey(tenantId: string, idempotencyKey: string, token: string): Promise<void> {
+    await this.redis.eval(
+      `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+      1,
+      this.keyLockKey(tenantId, idempotencyKey),
+      token,
+    );
   }
 
   async epoch(): Promise<string | null> {

@@ -68,10 +68,11 @@ export class OverridesRepository {
     return row!.audit_id;
   }
 
+  /** Newest first. (A bare `audit_id` in ORDER BY would be the text output column: "10" before "9".) */
   async listAudit(tenantId: string, limit: number): Promise<AuditRow[]> {
     return this.db.query<AuditRow>(
       `SELECT audit_id::text, at, tenant_id, actor, action, target, old_value, new_value, reason, expires_at
-         FROM cap_audit WHERE tenant_id = $1 ORDER BY audit_id DESC LIMIT $2`,
+         FROM cap_audit WHERE tenant_id = $1 ORDER BY cap_audit.audit_id DESC LIMIT $2`,
       [tenantId, limit],
     );
   }
@@ -84,13 +85,21 @@ export class OverridesRepository {
     return row ?? null;
   }
 
-  async savePolicy(tx: Tx, tenantId: string, projectId: string, values: PolicyValues, actor: string): Promise<void> {
+  async savePolicy(
+    tx: Tx,
+    tenantId: string,
+    projectId: string,
+    values: PolicyValues,
+    actor: string,
+    at: Date,
+  ): Promise<void> {
     await tx.query(
-      `INSERT INTO cap_policies (tenant_id, project_id, ${POLICY_COLUMNS.join(', ')}, updated_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO cap_policies (tenant_id, project_id, ${POLICY_COLUMNS.join(', ')}, updated_by, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (tenant_id, project_id) DO UPDATE SET
-         ${POLICY_COLUMNS.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_by = EXCLUDED.updated_by, updated_at = now()`,
-      [tenantId, projectId, ...POLICY_COLUMNS.map((c) => values[c]), actor],
+         ${POLICY_COLUMNS.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_by = EXCLUDED.updated_by,
+         updated_at = EXCLUDED.updated_at`,
+      [tenantId, projectId, ...POLICY_COLUMNS.map((c) => values[c]), actor, at],
     );
   }
 
@@ -199,11 +208,11 @@ export class OverridesRepository {
   }
 
   /** Lifts today's block of a tenant when its new limit is above what it spent. */
-  async unblockDay(tx: Tx, tenantId: string, day: string, limit: bigint): Promise<boolean> {
+  async unblockDay(tx: Tx, tenantId: string, day: string, limit: bigint, at: Date): Promise<boolean> {
     const rows = await tx.query(
-      `UPDATE caps SET blocked = false, daily_cap_micros = $3, updated_at = now()
+      `UPDATE caps SET blocked = false, daily_cap_micros = $3, updated_at = $4
         WHERE tenant_id = $1 AND date = $2 AND blocked AND spent_micros < $3 RETURNING 1`,
-      [tenantId, day, limit.toString()],
+      [tenantId, day, limit.toString(), at],
     );
     return rows.length > 0;
   }

@@ -67,7 +67,7 @@ export class OverridesService {
 
   async state(tenantId: string) {
     const now = this.clock.now();
-    const settings = await this.settings.loadTenant(tenantId);
+    const settings = await this.settings.loadTenant(tenantId, now);
     const context = await this.limits.context(tenantId, '', '', now, now);
     const { counters } = await this.counters.read(tenantId, null, context.day);
     const daily = context.limits.tenantDailyCost;
@@ -142,7 +142,7 @@ export class OverridesService {
             changes[column] === undefined ? (old?.[column] ?? null) : changes[column],
           ]),
         ) as unknown as PolicyValues;
-        await this.repository.savePolicy(tx, tenantId, projectId, next, request.actor);
+        await this.repository.savePolicy(tx, tenantId, projectId, next, request.actor, now);
         await this.repository.audit(tx, {
           tenantId,
           actor: request.actor,
@@ -223,14 +223,17 @@ export class OverridesService {
         at: now,
         expiresAt,
       });
-      if (request.cap === 'tenant_daily_cost' && (await this.repository.unblockDay(tx, tenantId, context.day, value))) {
+      if (
+        request.cap === 'tenant_daily_cost' &&
+        (await this.repository.unblockDay(tx, tenantId, context.day, value, now))
+      ) {
         await this.command(tx, auditId, { type: 'unblock_tenant', tenant_id: tenantId, cause: 'raise' }, request, now);
       }
     });
     if (request.cap === 'run_wall_time' && request.run_id && run?.stoppedReason === 'wall_time') {
       await this.rebuild.retrying(() =>
         this.db.withCounters(async (tx) => {
-          if (await this.ledger.clearStop(tx, tenantId, request.run_id!)) {
+          if (await this.ledger.clearStop(tx, tenantId, request.run_id!, now)) {
             await this.counters.setStop(tenantId, request.run_id!, null);
           }
         }),

@@ -1,10 +1,17 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { Clock } from '@agentmeter/domain';
 import { CostCapConfig } from '../config';
 import { CountersStore } from '../counters/counters.store';
 import { LOGGER } from '../logger';
-import { type PublisherFreeze, type RunRecord, SettingsRepository, type TenantSettings } from './settings.repository';
+import {
+  EXPIRED_RAISES_KEPT_MS,
+  type PublisherFreeze,
+  type RunRecord,
+  SettingsRepository,
+  type TenantSettings,
+} from './settings.repository';
 
 /** How often each replica checks the settings version (the fallback when a pub/sub message is lost). */
 export const SETTINGS_POLL_MS = 250;
@@ -19,6 +26,11 @@ interface Cached<T> {
   loadedAt: number;
 }
 
+/** Settings loaded for the service clock's time `loadedFor` (which raises they hold depends on it). */
+interface CachedTenant extends Cached<TenantSettings> {
+  loadedFor: number;
+}
+
 /**
  * The caps configuration as each replica sees it: cached in memory, invalidated across replicas within a
  * second of a change. A change bumps a version key and publishes the tenant on a Redis channel; every
@@ -28,7 +40,7 @@ interface Cached<T> {
  */
 @Injectable()
 export class SettingsCache implements OnModuleInit, OnApplicationShutdown {
-  private readonly tenants = new Map<string, Cached<TenantSettings>>();
+  private readonly tenants = new Map<string, CachedTenant>();
   private readonly runs = new Map<string, Cached<RunRecord | null>>();
   private freezes: Cached<Map<string, PublisherFreeze>> | null = null;
   private subscriber: Redis | undefined;
@@ -42,6 +54,7 @@ export class SettingsCache implements OnModuleInit, OnApplicationShutdown {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly repository: SettingsRepository,
     private readonly counters: CountersStore,
+    private readonly clock: Clock,
   ) {
     this.versionKey = `${config.REDIS_KEY_PREFIX}cc:settings-version`;
     this.channel = `${config.REDIS_KEY_PREFIX}cc:settings`;
@@ -62,7 +75,16 @@ export class SettingsCache implements OnModuleInit, OnApplicationShutdown {
   }
 
   tenant(tenantId: string): Promise<TenantSettings> {
-    return this.cached(this.tenants, tenantId, MAX_AGE_MS, () => this.repository.loadTenant(tenantId));
+    const now = this.clock.now();
+    const hit = this.tenants.get(tenantId);
+    // The age of a copy is machine time (how stale it is); the raises it holds depend on the service clock's
+    // time it was loaded for: with the clock set back before that, a raise in force now may be missing.
+    const fresh = hit && Date.now() - hit.loadedAt <= MAX_AGE_MS;
+    if (fresh && now.getTime() >= hit.loadedFor - EXPIRED_RAISES_KEPT_MS) return hit.value;
+    const entry = { value: this.repository.loadTenant(tenantId, now), loadedAt: Date.now(), loadedFor: now.getTime() };
+    entry.value.catch(() => this.tenants.delete(tenantId)); // a failed load is retried by the next call
+    this.tenants.set(tenantId, entry);
+    return entry.value;
   }
 
   run(tenantId: string, runId: string): Promise<RunRecord | null> {

@@ -79,6 +79,9 @@ export const TIGHTEST_CAPS = `jsonb_build_object(${['tokens', 'wall_time_s', 'co
   )
   .join(', ')})`;
 
+/** A tenant's settings hold the raises that expired less than this before the time they were loaded for. */
+export const EXPIRED_RAISES_KEPT_MS = 60_000;
+
 const big = (value: string | null | undefined) => (value === null || value === undefined ? null : BigInt(value));
 
 /** Reads of the caps configuration. Every method on tenant-owned rows takes the tenant. */
@@ -86,7 +89,11 @@ const big = (value: string | null | undefined) => (value === null || value === u
 export class SettingsRepository {
   constructor(private readonly db: CostCapDatabase) {}
 
-  async loadTenant(tenantId: string): Promise<TenantSettings> {
+  /**
+   * @param now the service clock's time: raises that expired more than a minute before it are not loaded
+   *   (PostgreSQL's now() is not the service's time: tests and replays pin the clock).
+   */
+  async loadTenant(tenantId: string, now: Date): Promise<TenantSettings> {
     const [tenant] = await this.db.readSettings<{ time_zone: string }>(
       `SELECT time_zone FROM tenants WHERE tenant_id = $1`,
       [tenantId],
@@ -98,8 +105,9 @@ export class SettingsRepository {
       [tenantId],
     );
     const overrides = await this.db.readSettings<OverrideRow>(
-      `SELECT * FROM cap_overrides WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > now() - interval '1 minute'`,
-      [tenantId],
+      `SELECT * FROM cap_overrides
+        WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > $2`,
+      [tenantId, new Date(now.getTime() - EXPIRED_RAISES_KEPT_MS)],
     );
     const ladder = await this.db.readSettings<{ model: string; cheaper_model: string }>(
       `SELECT model, cheaper_model FROM model_ladders WHERE tenant_id = $1`,
@@ -148,11 +156,11 @@ export class SettingsRepository {
   }
 
   /** Records caps a run declared with an admission request; they only ever tighten what is stored. */
-  async mergeRunCaps(tenantId: string, runId: string, projectId: string, caps: RunCapValues): Promise<void> {
+  async mergeRunCaps(tenantId: string, runId: string, projectId: string, caps: RunCapValues, at: Date): Promise<void> {
     await this.db.query(
-      `INSERT INTO cost_runs (tenant_id, run_id, project_id, caps) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (tenant_id, run_id) DO UPDATE SET caps = ${TIGHTEST_CAPS}, updated_at = now()`,
-      [tenantId, runId, projectId, JSON.stringify(capsJson(caps))],
+      `INSERT INTO cost_runs (tenant_id, run_id, project_id, caps, updated_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (tenant_id, run_id) DO UPDATE SET caps = ${TIGHTEST_CAPS}, updated_at = EXCLUDED.updated_at`,
+      [tenantId, runId, projectId, JSON.stringify(capsJson(caps)), at],
     );
   }
 }

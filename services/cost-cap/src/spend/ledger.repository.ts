@@ -49,6 +49,7 @@ export interface ReservationRow {
   status: ReservationStatus;
   created_at: Date;
   expires_at: Date;
+  idempotency_key: string | null;
 }
 
 export interface NewReservation {
@@ -69,6 +70,8 @@ export interface NewReservation {
   external: bigint;
   createdAt: Date;
   expiresAt: Date;
+  /** The client's key of this reservation (unique per tenant), if it sent one. */
+  idempotencyKey: string | null;
 }
 
 export interface RunStart {
@@ -87,18 +90,22 @@ export class LedgerRepository {
 
   /**
    * Records a reservation the counters just granted, in one statement: its own transaction, holding the
-   * counters lock shared, committed without waiting for the WAL flush (a hold, not money).
+   * counters lock shared, committed without waiting for the WAL flush (a hold, not money). Returns false,
+   * writing nothing, when the tenant already has a reservation with the same idempotency key.
    */
-  async recordReservation(r: NewReservation): Promise<void> {
-    await this.db.query(
+  async recordReservation(r: NewReservation): Promise<boolean> {
+    const rows = await this.db.query(
       `WITH held AS (
          SELECT pg_advisory_xact_lock_shared(${COUNTERS_LOCK}), set_config('synchronous_commit', 'off', true)
        )
        INSERT INTO reservations (reservation_id, tenant_id, project_id, run_id, role, attempt, kind, model,
-         requested_model, provider, decision, day, tokens, cost_micros, external_micros, status, created_at, expires_at)
+         requested_model, provider, decision, day, tokens, cost_micros, external_micros, status, created_at, expires_at,
+         idempotency_key)
        SELECT $1::uuid, $2, $3, $4, $5, $6::int, $7, $8, $9, $10, $11, $12::date, $13::bigint, $14::bigint,
-              $15::bigint, 'open', $16::timestamptz, $17::timestamptz
-         FROM held`,
+              $15::bigint, 'open', $16::timestamptz, $17::timestamptz, $18
+         FROM held
+       ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+       RETURNING 1`,
       [
         r.reservationId,
         r.tenantId,
@@ -117,8 +124,19 @@ export class LedgerRepository {
         r.external.toString(),
         r.createdAt,
         r.expiresAt,
+        r.idempotencyKey,
       ],
     );
+    return rows.length > 0;
+  }
+
+  /** The tenant's reservation made with this idempotency key, if any. */
+  async findByIdempotencyKey(tenantId: string, key: string): Promise<ReservationRow | null> {
+    const [row] = await this.db.query<ReservationRow>(
+      `SELECT * FROM reservations WHERE tenant_id = $1 AND idempotency_key = $2`,
+      [tenantId, key],
+    );
+    return row ?? null;
   }
 
   /**
@@ -175,17 +193,30 @@ export class LedgerRepository {
     return { reservation: reservation as ReservationRow, entry };
   }
 
-  /** Releases an open reservation in one statement; returns it as it was (null when there is none). */
-  async releaseReservation(tx: Tx, reservationId: string, at: Date): Promise<ReservationRow | null> {
+  /**
+   * Releases an open reservation in one statement; returns it as it was (null when there is none). `void`:
+   * the reservation was never answered to a client (a retried attempt), so its idempotency key is freed for
+   * the attempt that replaces it.
+   */
+  async releaseReservation(
+    tx: Tx,
+    reservationId: string,
+    at: Date,
+    options: { void?: boolean } = {},
+  ): Promise<ReservationRow | null> {
     const [row] = await tx.query<ReservationRow>(
       `WITH r AS (
          SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE
        ), released AS (
-         UPDATE reservations SET status = 'released', settled_at = $2 FROM r
-          WHERE reservations.reservation_id = r.reservation_id AND r.status = 'open' RETURNING 1
+         UPDATE reservations
+            SET status = CASE WHEN r.status = 'open' THEN 'released' ELSE r.status END,
+                settled_at = CASE WHEN r.status = 'open' THEN $2 ELSE r.settled_at END,
+                idempotency_key = CASE WHEN $3::boolean THEN NULL ELSE r.idempotency_key END
+           FROM r
+          WHERE reservations.reservation_id = r.reservation_id AND (r.status = 'open' OR $3::boolean) RETURNING 1
        )
        SELECT * FROM r`,
-      [reservationId, at],
+      [reservationId, at, options.void === true],
     );
     return row ?? null;
   }
@@ -201,11 +232,11 @@ export class LedgerRepository {
   }
 
   /** Open reservations long past their expiry whose hold Redis no longer has (lost with its data). */
-  async expireForgotten(tx: Tx, before: Date): Promise<number> {
+  async expireForgotten(tx: Tx, before: Date, at: Date): Promise<number> {
     const rows = await tx.query(
-      `UPDATE reservations SET status = 'expired', settled_at = now()
+      `UPDATE reservations SET status = 'expired', settled_at = $2
         WHERE status = 'open' AND expires_at < $1 RETURNING 1`,
-      [before],
+      [before, at],
     );
     return rows.length;
   }
@@ -250,17 +281,18 @@ export class LedgerRepository {
     return row ?? null;
   }
 
-  async startRuns(tx: Tx, runs: RunStart[]): Promise<void> {
+  /** `now` (the service clock) stamps updated_at, which the rebuild compares with its clock's time. */
+  async startRuns(tx: Tx, runs: RunStart[], now: Date): Promise<void> {
     for (const run of runs) {
       await tx.query(
-        `INSERT INTO cost_runs (tenant_id, run_id, project_id, playbook, caps, started_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        `INSERT INTO cost_runs (tenant_id, run_id, project_id, playbook, caps, started_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (tenant_id, run_id) DO UPDATE SET
            playbook = COALESCE(EXCLUDED.playbook, cost_runs.playbook),
            caps = CASE WHEN EXCLUDED.caps IS NULL THEN cost_runs.caps
                        WHEN cost_runs.caps IS NULL THEN EXCLUDED.caps ELSE ${TIGHTEST_CAPS} END,
            started_at = LEAST(cost_runs.started_at, EXCLUDED.started_at),
-           updated_at = now()`,
+           updated_at = EXCLUDED.updated_at`,
         [
           run.tenantId,
           run.runId,
@@ -268,6 +300,7 @@ export class LedgerRepository {
           run.playbook,
           run.caps ? JSON.stringify(capsJson(run.caps)) : null,
           run.startedAt,
+          now,
         ],
       );
     }
@@ -276,13 +309,14 @@ export class LedgerRepository {
   async finishRuns(
     tx: Tx,
     runs: Array<{ tenantId: string; runId: string; projectId: string; at: Date }>,
+    now: Date,
   ): Promise<void> {
     for (const run of runs) {
       await tx.query(
-        `INSERT INTO cost_runs (tenant_id, run_id, project_id, finished_at) VALUES ($1, $2, $3, $4)
+        `INSERT INTO cost_runs (tenant_id, run_id, project_id, finished_at, updated_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id, run_id) DO UPDATE SET
-           finished_at = GREATEST(cost_runs.finished_at, EXCLUDED.finished_at), updated_at = now()`,
-        [run.tenantId, run.runId, run.projectId, run.at],
+           finished_at = GREATEST(cost_runs.finished_at, EXCLUDED.finished_at), updated_at = EXCLUDED.updated_at`,
+        [run.tenantId, run.runId, run.projectId, run.at, now],
       );
     }
   }
@@ -290,18 +324,18 @@ export class LedgerRepository {
   /** Marks a run stopped by a cap; false when it had finished or was already stopped. */
   async stopRun(tx: Tx, tenantId: string, runId: string, reason: string, at: Date): Promise<boolean> {
     const rows = await tx.query(
-      `UPDATE cost_runs SET stopped_reason = $3, stopped_at = $4, updated_at = now()
+      `UPDATE cost_runs SET stopped_reason = $3, stopped_at = $4, updated_at = $4
         WHERE tenant_id = $1 AND run_id = $2 AND finished_at IS NULL AND stopped_reason IS NULL RETURNING 1`,
       [tenantId, runId, reason, at],
     );
     return rows.length > 0;
   }
 
-  async clearStop(tx: Tx, tenantId: string, runId: string): Promise<boolean> {
+  async clearStop(tx: Tx, tenantId: string, runId: string, at: Date): Promise<boolean> {
     const rows = await tx.query(
-      `UPDATE cost_runs SET stopped_reason = NULL, stopped_at = NULL, updated_at = now()
+      `UPDATE cost_runs SET stopped_reason = NULL, stopped_at = NULL, updated_at = $3
         WHERE tenant_id = $1 AND run_id = $2 AND stopped_reason IS NOT NULL RETURNING 1`,
-      [tenantId, runId],
+      [tenantId, runId, at],
     );
     return rows.length > 0;
   }

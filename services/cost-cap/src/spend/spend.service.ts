@@ -97,8 +97,8 @@ export class SpendService {
     const { fresh, attempted, claimed } = await this.rebuild.retrying(
       () =>
         this.db.withCounters(async (tx) => {
-          await this.ledger.startRuns(tx, starts);
-          await this.ledger.finishRuns(tx, finishes);
+          await this.ledger.startRuns(tx, starts, now);
+          await this.ledger.finishRuns(tx, finishes, now);
           const fresh = await this.ledger.insertEntries(
             tx,
             items.map((item) => item.entry),

@@ -58,8 +58,9 @@ export class TimersProcessor implements OnApplicationBootstrap, OnApplicationShu
     this.connection?.disconnect();
   }
 
+  /** `at` is a time of the service clock; BullMQ wants a machine timestamp. */
   private async postpone(job: Job<CostCapTimerJob>, at: Date, token: string | undefined): Promise<never> {
-    await job.moveToDelayed(at.getTime(), token);
+    await job.moveToDelayed(Date.now() + this.timers.delayUntil(at), token);
     throw new DelayedError();
   }
 }

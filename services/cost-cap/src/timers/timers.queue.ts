@@ -3,6 +3,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
+import { Clock } from '@agentmeter/domain';
 import { CostCapConfig } from '../config';
 
 export const WALL_TIME_THRESHOLDS = [80, 100] as const;
@@ -10,7 +11,8 @@ export const WALL_TIME_THRESHOLDS = [80, 100] as const;
 /**
  * Schedules cost-cap's timers as delayed BullMQ jobs with deterministic ids (scheduling twice is a
  * no-op): the 80 % and 100 % points of a running run's wall-time cap, and the expiry of a temporary raise.
- * Delays are computed on the machine clock, which is what BullMQ fires on.
+ * A timer is due at a time of the service clock (the one every decision uses); BullMQ fires on the machine
+ * clock, so it gets the delay until then (delayUntil). With the real clock the two are the same.
  */
 @Injectable()
 export class TimersQueue implements OnApplicationShutdown {
@@ -18,7 +20,10 @@ export class TimersQueue implements OnApplicationShutdown {
   readonly queue: Queue<CostCapTimerJob>;
   readonly prefix: string;
 
-  constructor(@Inject(CostCapConfig) config: CostCapConfig) {
+  constructor(
+    @Inject(CostCapConfig) config: CostCapConfig,
+    private readonly clock: Clock,
+  ) {
     this.prefix = `${config.REDIS_KEY_PREFIX}bull`;
     this.connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
     this.queue = new Queue(CostCapQueues.Timers, {
@@ -48,7 +53,7 @@ export class TimersQueue implements OnApplicationShutdown {
       await this.queue.add(
         CostCapJobNames.WallTime,
         { name: CostCapJobNames.WallTime, tenantId, runId, threshold },
-        { jobId: wallTimeJobId(tenantId, runId, threshold), delay: Math.max(0, at - Date.now()) },
+        { jobId: wallTimeJobId(tenantId, runId, threshold), delay: this.delayUntil(new Date(at)) },
       );
     }
   }
@@ -64,8 +69,13 @@ export class TimersQueue implements OnApplicationShutdown {
     await this.queue.add(
       CostCapJobNames.OverrideExpiry,
       { name: CostCapJobNames.OverrideExpiry, overrideId },
-      { jobId: `raise-${overrideId}`, delay: Math.max(0, expiresAt.getTime() - Date.now()) },
+      { jobId: `raise-${overrideId}`, delay: this.delayUntil(expiresAt) },
     );
+  }
+
+  /** Milliseconds from the service clock's now until `at` (0 when it is due). */
+  delayUntil(at: Date): number {
+    return Math.max(0, at.getTime() - this.clock.now().getTime());
   }
 
   async wallTimeJob(tenantId: string, runId: string, threshold: 80 | 100) {
