@@ -179,4 +179,58 @@ describe('EventsService against PostgreSQL', () => {
     expect(await db.query(`SELECT count(*)::int AS n FROM events`)).toEqual([{ n: 0 }]);
     expect(await db.query(`SELECT count(*)::int AS n FROM runs`)).toEqual([{ n: 0 }]);
   });
+
+  it('stores interventions and impersonation sessions, a session started and ended in one batch', async () => {
+    const { events: ingest, db } = await service();
+    const run = events.find((e) => e.type === 'run_started')!;
+    const { tenant_id, project_id, run_id } = run.data as { tenant_id: string; project_id: string; run_id: string };
+    const envelope = (id: string, type: string, time: string, data: object) =>
+      AgentEventSchema.parse({
+        specversion: '1.0',
+        id,
+        source: 'console/test',
+        type,
+        time,
+        subject: tenant_id,
+        data: { tenant_id, ...data },
+      }) as AgentEvent;
+    const audit = [
+      envelope('ov-1', 'user_override', '2026-11-01T10:00:00Z', {
+        project_id,
+        run_id,
+        user_id: 'u-1',
+        action: 'raise_cap',
+        reason: 'demo tomorrow',
+      }),
+      envelope('im-1', 'impersonation_started', '2026-11-01T10:01:00Z', {
+        session_id: 's-1',
+        actor_id: 'support-1',
+        target_user_id: 'u-1',
+        reason: 'ticket 42',
+      }),
+      envelope('im-2', 'impersonation_ended', '2026-11-01T10:31:00Z', { session_id: 's-1', actor_id: 'support-1' }),
+    ];
+    // With the workload's first events: the projections and the audit rows of one batch, twice.
+    await ingest.ingest([...events.slice(0, 50), ...audit]);
+    await ingest.ingest([...audit].reverse());
+
+    expect(await db.query(`SELECT user_id, action, reason FROM interventions`)).toEqual([
+      { user_id: 'u-1', action: 'raise_cap', reason: 'demo tomorrow' },
+    ]);
+    expect(
+      await db.query(
+        `SELECT session_id, actor_id, target_user_id, reason, started_at, ended_at FROM impersonation_sessions`,
+      ),
+    ).toEqual([
+      {
+        session_id: 's-1',
+        actor_id: 'support-1',
+        target_user_id: 'u-1',
+        reason: 'ticket 42',
+        started_at: new Date('2026-11-01T10:01:00Z'),
+        ended_at: new Date('2026-11-01T10:31:00Z'),
+      },
+    ]);
+    expect(await db.query(`SELECT count(*)::int AS n FROM events`)).toEqual([{ n: 53 }]);
+  });
 });

@@ -93,9 +93,18 @@ export class EventsRepository {
    */
   async storeNew(batch: BatchWrite): Promise<void> {
     if (batch.events.length === 0) return;
-    const statements = [insertEvents(batch.events, 'new'), ...projectionStatements(batch, 'new')];
+    const projections = projectionStatements(batch, 'new');
+    const combined = asOneStatement(
+      insertEvents(batch.events, 'new'),
+      projections.filter((statement) => statement.params.length === 1),
+    );
+    const others = projections.filter((statement) => statement.params.length !== 1);
+    if (others.length === 0) {
+      await this.dataSource.query(combined.sql, combined.params); // one statement: its own transaction
+      return;
+    }
     await this.dataSource.transaction(async (manager) => {
-      for (const { sql, params } of statements) await manager.query(sql, params);
+      for (const { sql, params } of [combined, ...others]) await manager.query(sql, params);
     });
   }
 
@@ -116,6 +125,30 @@ export class EventsRepository {
       return fresh;
     });
   }
+}
+
+/**
+ * The writes of a batch as one statement: `main` (the event log insert) and the projections as
+ * data-modifying WITH clauses, each reading its own JSON document ($1 of each is renumbered). One round
+ * trip: a transaction of several statements sat idle between them whenever the event loop was busy with
+ * another partition's batch, holding its row locks on runs and usage rollups meanwhile (docs/benchmarks.md).
+ *
+ * PostgreSQL runs the main query first, so a stored event fails the statement before any projection
+ * work, then the unreferenced WITH clauses to completion, the last listed first (ExecPostprocessPlan
+ * over es_auxmodifytables, built with lcons). The clauses are listed in reverse so that they run in
+ * `projectionStatements` order: the rows shared with other batches (runs, stages, then the usage
+ * rollups, usage_daily before usage_model_daily like the re-pricing and retention jobs) are locked last
+ * and held shortest. If a later PostgreSQL ran them in another order, only lock hold times would change:
+ * concurrent batches run the same statement shape and still lock alike.
+ */
+function asOneStatement(main: Statement, clauses: Statement[]): Statement {
+  if (clauses.length === 0) return main;
+  const listed = [...clauses].reverse();
+  const sql = listed.map((clause, i) => `w${i} AS (${clause.sql.replace(/\$1(?!\d)/g, `$${i + 2}`)})`);
+  return {
+    sql: `WITH ${sql.join(',\n')}\n${main.sql}`,
+    params: [main.params[0], ...listed.map((clause) => clause.params[0])],
+  };
 }
 
 /** A statement and its parameters, built before the transaction that runs it. */
@@ -163,7 +196,10 @@ function insertEvents(events: AgentEvent[], mode: Mode): Statement {
   return { sql, params: [JSON.stringify(rows)] };
 }
 
-/** Every write of a batch after the event log, in a fixed table order (concurrent batches lock alike). */
+/**
+ * Every write of a batch after the event log, in a fixed table order (concurrent batches lock alike;
+ * usage_daily before usage_model_daily, as re-pricing and retention lock them).
+ */
 function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
   const llm: LlmCall[] = [];
   const tools: ToolCall[] = [];
@@ -177,12 +213,13 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
     insertLlmCalls(llm, batch.costOf, mode),
     insertToolCalls(tools, mode),
     insertCharges(charges),
+    upsertFailures(batch.events),
+    ...insertAudit(batch.events),
+    // Rows other batches write too, last: locked for the shortest time.
     upsertRuns(batch.projection.runs),
     upsertStages(batch.projection.stages),
     addUsage(batch.usage),
     addModelUsage(batch.modelUsage),
-    upsertFailures(batch.events),
-    ...insertAudit(batch.events),
   ].filter((statement): statement is Statement => statement !== null);
 }
 
