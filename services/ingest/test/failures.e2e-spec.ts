@@ -253,36 +253,41 @@ describe('ingest under failure', () => {
     const database = new URL(s.db.url).pathname.slice(1);
     const admin = new Client({ connectionString: s.db.url.replace(`/${database}`, '/postgres') });
     await admin.connect();
-    await publishEvents(kafka, s.eventsTopic, workload.events);
-    const ingest = await s.start();
-    await eventually(
-      async () => {
-        if ((await count(s.sql, 'events')) < workload.events.length / 4) throw new Error('waiting for a quarter');
-      },
-      120_000,
-      20,
-    );
-    await s.sql.end();
+    try {
+      await publishEvents(kafka, s.eventsTopic, workload.events);
+      const ingest = await s.start();
+      await eventually(
+        async () => {
+          if ((await count(s.sql, 'events')) < workload.events.length / 4) throw new Error('waiting for a quarter');
+        },
+        120_000,
+        20,
+      );
+      await s.sql.end();
 
-    // The outage: no new connections to this database, and every open one is cut.
-    await admin.query(`ALTER DATABASE "${database}" WITH ALLOW_CONNECTIONS false`);
-    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [database]);
-    // Ingest notices (its readiness fails) while the outage lasts...
-    await eventually(
-      async () => {
-        const ready = await fetch(`${ingest.url}/health/ready`);
-        if (ready.status !== 503) throw new Error(`ingest still ready (${ready.status})`);
-      },
-      30_000,
-      50,
-    );
-    const stored = Number(
-      (await admin.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1`, [database])).rows[0].n,
-    );
-    expect(stored).toBe(0);
-    // ...and resumes by itself when the database is back.
-    await admin.query(`ALTER DATABASE "${database}" WITH ALLOW_CONNECTIONS true`);
-    await admin.end();
+      // The outage: no new connections to this database, and every open one is cut.
+      await admin.query(`ALTER DATABASE "${database}" WITH ALLOW_CONNECTIONS false`);
+      // (with a timeout, pg_terminate_backend waits until each backend has exited)
+      await admin.query(`SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = $1`, [database]);
+      // Ingest notices (its readiness fails) while the outage lasts...
+      await eventually(
+        async () => {
+          const ready = await fetch(`${ingest.url}/health/ready`);
+          if (ready.status !== 503) throw new Error(`ingest still ready (${ready.status})`);
+        },
+        30_000,
+        50,
+      );
+      const connections = Number(
+        (await admin.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1`, [database])).rows[0].n,
+      );
+      expect(connections).toBe(0);
+    } finally {
+      // ...and resumes by itself when the database is back (also when an expectation above failed, so
+      // that nothing is left open).
+      await admin.query(`ALTER DATABASE "${database}" WITH ALLOW_CONNECTIONS true`);
+      await admin.end();
+    }
 
     await waitForGroupCaughtUp(kafka, s.groupId, s.eventsTopic, 180_000);
     const sql = new Client({ connectionString: s.db.url });
