@@ -37,6 +37,7 @@ import { bodyErrorHandler, ProblemFilter } from './errors/problem.filter';
 import { CsvInterceptor } from './http/csv.interceptor';
 import { Limits } from './http/limits';
 import { RateLimitGuard } from './http/rate-limit.guard';
+import { SharedRateLimitStorage } from './http/rate-limit.storage';
 import { TimeoutInterceptor } from './http/timeout.interceptor';
 import { ConfigController } from './links/config.controller';
 import { LinksService } from './links/links.service';
@@ -59,6 +60,7 @@ Public()(ObservabilityController);
 @Module({})
 export class QueryModule {
   static forRoot(config: QueryConfig): DynamicModule {
+    const logger = createLogger('query', config.LOG_LEVEL);
     return {
       module: QueryModule,
       imports: [
@@ -67,7 +69,10 @@ export class QueryModule {
           poolSize: config.DATABASE_POOL_SIZE,
           applicationName: 'agentmeter-query',
         }),
-        ThrottlerModule.forRoot({ throttlers: [{ ttl: config.QUERY_RATE_WINDOW_MS, limit: config.QUERY_RATE_LIMIT }] }),
+        ThrottlerModule.forRoot({
+          throttlers: [{ ttl: config.QUERY_RATE_WINDOW_MS, limit: config.QUERY_RATE_LIMIT }],
+          storage: SharedRateLimitStorage.fromConfig(config, logger),
+        }),
       ],
       controllers: [
         ObservabilityController,
@@ -84,7 +89,7 @@ export class QueryModule {
       ],
       providers: [
         { provide: QueryConfig, useValue: config },
-        { provide: LOGGER, useValue: createLogger('query', config.LOG_LEVEL) },
+        { provide: LOGGER, useValue: logger },
         Clock,
         JwtVerifier,
         ApiKeysRepository,

@@ -41,9 +41,12 @@ const Schema = z
     QUERY_MAX_RANGE_DAYS: z.coerce.number().int().min(1).max(400).default(90),
     QUERY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
     QUERY_BODY_LIMIT_BYTES: z.coerce.number().int().min(256).max(10_485_760).default(16_384),
-    /** Requests per credential per window (429 with Retry-After above it). */
+    /** Requests per credential per window (429 with Retry-After above it), counted across replicas in Redis. */
     QUERY_RATE_LIMIT: z.coerce.number().int().min(1).default(600),
     QUERY_RATE_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
+    REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+    /** Prefix of every Redis key this service writes (the rate-limit counters). */
+    REDIS_KEY_PREFIX: z.string().default('agentmeter:'),
     /** A running run silent this long counts as stuck. */
     QUERY_STUCK_AFTER_MINUTES: z.coerce.number().int().min(1).default(60),
     /** How often the run stream checks watched runs for changes (one query for all of them). */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ControlCommand, topicName, Topics } from '@agentmeter/contracts';
 import { createTestTopics, readAll, testEnvironment, testKafka } from '@agentmeter/testing';
@@ -333,6 +334,32 @@ describe('query API security and limits', () => {
     }
   });
 
+  it('shares the limit between replicas in Redis, and counts in-process while Redis is unreachable', async () => {
+    const shared = { QUERY_RATE_LIMIT: '4', QUERY_RATE_WINDOW_MS: '60000' };
+    const prefix = `${testEnvironment().redisPrefix}replicas:`;
+    const replicas = [
+      await startQuery(s.database.url, { ...shared, REDIS_KEY_PREFIX: prefix }),
+      await startQuery(s.database.url, { ...shared, REDIS_KEY_PREFIX: prefix }),
+    ];
+    // Port 9 (discard) of this host: nothing listens, connections are refused at once.
+    const isolated = await startQuery(s.database.url, { ...shared, REDIS_URL: 'redis://127.0.0.1:9' });
+    try {
+      const a = await token(tenant1, ['bu'], 'rate-shared');
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await call(replicas[i % 2]!.url, a, '/runs?limit=1')).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+      const keys = await redisKeys(`${prefix}*`);
+      expect(keys.length).toBeGreaterThan(0);
+      expect(keys.join(' ')).not.toContain('rate-shared'); // the subject is hashed into the key
+
+      const alone: number[] = [];
+      for (let i = 0; i < 5; i++) alone.push((await call(isolated.url, a, '/runs?limit=1')).status);
+      expect(alone).toEqual([200, 200, 200, 200, 429]);
+    } finally {
+      await Promise.all([...replicas, isolated].map((replica) => replica.stop()));
+    }
+  });
+
   it('authenticates API keys (stored hashed, scoped to a tenant and role) until revoked', async () => {
     const owner = await token(tenant1, ['owner'], 'owner-keys');
     const created = await call(q.url, owner, '/api-keys', { method: 'POST', body: { name: 'ci', role: 'finance' } });
@@ -510,4 +537,13 @@ function leaks(value: unknown, path = ''): string[] {
   if (typeof value === 'string' && (/^[0-9a-f]{32}$/.test(value) || /grafana|tempo/i.test(value)))
     return [`${path}=${value}`];
   return [];
+}
+
+async function redisKeys(pattern: string): Promise<string[]> {
+  const redis = new Redis(testEnvironment().redisUrl);
+  try {
+    return await redis.keys(pattern);
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -4,7 +4,13 @@ import type { DataSource } from 'typeorm';
 import { AgentEvent as AgentEventSchema, type AgentEvent, type AgentEventInput } from '@agentmeter/contracts';
 import { createDataSource, PartitionManager, PricingRepository } from '@agentmeter/database';
 import { createLogger } from '@agentmeter/telemetry';
-import { createTestDatabase, generateWorkload, type TestDatabase, type Workload } from '@agentmeter/testing';
+import {
+  createTestDatabase,
+  generateWorkload,
+  testEnvironment,
+  type TestDatabase,
+  type Workload,
+} from '@agentmeter/testing';
 import { EventsRepository } from '../../ingest/src/events/events.repository';
 import { EventsService } from '../../ingest/src/events/events.service';
 import { IngestMetrics } from '../../ingest/src/events/ingest.metrics';
@@ -127,6 +133,9 @@ export async function startQuery(databaseUrl: string, env: Record<string, string
     TEMPO_URL: 'https://tempo.example.test',
     ARTIFACT_URL_TEMPLATE: 'https://artifacts.example.test/{run_id}/{artifact_path}?v={artifact_version}',
     STREAM_POLL_MS: '100',
+    REDIS_URL: testEnvironment().redisUrl,
+    // A prefix of its own per instance unless the test shares one (several replicas of one deployment).
+    REDIS_KEY_PREFIX: `${testEnvironment().redisPrefix}${Math.random().toString(36).slice(2, 8)}:`,
     ...env,
   });
   const app = await bootstrap(config);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type ExecutionContext, Injectable } from '@nestjs/common';
 import { ThrottlerGuard } from '@nestjs/throttler';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
@@ -6,8 +7,8 @@ import type { AuthenticatedRequest } from '../auth/auth.guard';
  * A rate limit per credential (not per route, not per IP): QUERY_RATE_LIMIT requests per
  * QUERY_RATE_WINDOW_MS for each JWT subject or API key, answered 429 with Retry-After beyond it. Runs after
  * AuthGuard (registered after it), so it knows the credential; open routes (health, metrics) are not limited.
- * The counters live in this process: with N replicas behind a balancer a credential gets up to N times the
- * limit (documented in docs/security.md).
+ * The counters are shared by the replicas in Redis (SharedRateLimitStorage); their keys hold a hash of the
+ * credential, not the subject itself.
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
@@ -21,6 +22,6 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override generateKey(_context: ExecutionContext, tracker: string, name: string): string {
-    return `${name}\u0000${tracker}`;
+    return createHash('sha256').update(`${name}\u0000${tracker}`).digest('base64url');
   }
 }
