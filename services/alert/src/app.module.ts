@@ -26,7 +26,8 @@ import { TargetChecker } from './contacts/target-checker';
 import { AlertQueuesClient } from './delivery/alert-queues';
 import { GroupsRepository } from './delivery/groups.repository';
 import { GroupsService } from './delivery/groups.service';
-import { ProblemFilter } from './errors/problem.filter';
+import { ProblemFilter } from '@agentmeter/http';
+import { ALERT_PROBLEMS } from './errors/problems';
 import { AlertEventsConsumer } from './events/alert-events.consumer';
 import { AlertEventsRepository } from './events/alert-events.repository';
 import { AlertEventsService } from './events/alert-events.service';
@@ -75,7 +76,11 @@ export class AlertModule {
       providers: [
         { provide: AlertConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('alert', config.LOG_LEVEL) },
-        { provide: APP_FILTER, inject: [LOGGER], useFactory: (logger: Logger) => new ProblemFilter(logger) },
+        {
+          provide: APP_FILTER,
+          inject: [LOGGER],
+          useFactory: (logger: Logger) => new ProblemFilter(logger, ALERT_PROBLEMS),
+        },
         Clock,
         AlertMetrics,
         ApiTokenGuard,

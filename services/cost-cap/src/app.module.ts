@@ -2,11 +2,12 @@ import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { json, type NextFunction, type Request, type Response } from 'express';
+import { json } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PricingRepository } from '@agentmeter/database';
 import { Clock } from '@agentmeter/domain';
+import { bodyErrorHandler, ProblemFilter } from '@agentmeter/http';
 import {
   createLogger,
   initMetrics,
@@ -26,7 +27,7 @@ import { RebuildService } from './counters/rebuild.service';
 import { CrossingsService } from './crossings/crossings.service';
 import { CostCapDatabase } from './db/database';
 import { ApiTokenGuard, Public } from './http/auth.guard';
-import { ProblemFilter } from './http/problem.filter';
+import { COST_CAP_PROBLEMS } from './http/errors';
 import { LOGGER } from './logger';
 import { CostCapMetrics } from './metrics/cost-cap.metrics';
 import { OutboxPublisher } from './outbox/outbox.publisher';
@@ -74,7 +75,11 @@ export class CostCapModule {
         { provide: LOGGER, useValue: createLogger('cost-cap', config.LOG_LEVEL) },
         { provide: Clock, useValue: options.clock ?? new Clock() },
         { provide: APP_GUARD, useClass: ApiTokenGuard },
-        { provide: APP_FILTER, inject: [LOGGER], useFactory: (logger: Logger) => new ProblemFilter(logger) },
+        {
+          provide: APP_FILTER,
+          inject: [LOGGER],
+          useFactory: (logger: Logger) => new ProblemFilter(logger, COST_CAP_PROBLEMS),
+        },
         { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
         CostCapDatabase,
         CostCapMetrics,
@@ -134,18 +139,7 @@ export async function bootstrap(
   // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: they are
   // answered here, as problems too.
   app.use(json({ limit: '1mb' }));
-  app.use((error: Error & { status?: number }, _request: Request, response: Response, next: NextFunction) => {
-    if (!error.status || error.status >= 500) return next(error);
-    response
-      .status(error.status)
-      .type('application/problem+json')
-      .json({
-        type: 'about:blank',
-        title: 'Bad Request',
-        status: error.status,
-        detail: `invalid request body: ${error.message}`,
-      });
-  });
+  app.use(bodyErrorHandler);
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -33,7 +33,8 @@ import { AuthGuard, Public } from './auth/auth.guard';
 import { JwtVerifier } from './auth/jwt.verifier';
 import { WhoAmIController } from './auth/whoami.controller';
 import { databaseUrlOf, loadConfig, QueryConfig } from './config';
-import { bodyErrorHandler, ProblemFilter } from './errors/problem.filter';
+import { bodyErrorHandler, ProblemFilter } from '@agentmeter/http';
+import { QUERY_PROBLEMS } from './errors/problems';
 import { CsvInterceptor } from './http/csv.interceptor';
 import { Limits } from './http/limits';
 import { RateLimitGuard } from './http/rate-limit.guard';
@@ -100,7 +101,11 @@ export class QueryModule {
         { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor },
         { provide: APP_INTERCEPTOR, useClass: CsvInterceptor },
-        { provide: APP_FILTER, inject: [LOGGER], useFactory: (logger: Logger) => new ProblemFilter(logger) },
+        {
+          provide: APP_FILTER,
+          inject: [LOGGER],
+          useFactory: (logger: Logger) => new ProblemFilter(logger, QUERY_PROBLEMS),
+        },
         Limits,
         LinksService,
         TenantsRepository,

@@ -4,7 +4,8 @@ import type { CreateContactBody } from '@agentmeter/contracts';
 import { SecretBox } from '@agentmeter/domain';
 import { AuditRepository } from '../audit/audit.repository';
 import { AlertConfig } from '../config';
-import { DisabledError, NotFoundError } from '../errors/problem.filter';
+import { NotFoundError } from '@agentmeter/http';
+import { DisabledError } from '../errors/problems';
 import { ContactsRepository, type ContactRow } from './contacts.repository';
 import { TargetChecker } from './target-checker';
 

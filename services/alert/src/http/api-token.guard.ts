@@ -2,7 +2,8 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@ne
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import { AlertConfig } from '../config';
-import { DisabledError, UnauthenticatedError } from '../errors/problem.filter';
+import { UnauthenticatedError } from '@agentmeter/http';
+import { DisabledError } from '../errors/problems';
 
 /**
  * The admin API and Alertmanager's webhook need `Authorization: Bearer <ALERT_API_TOKEN>`. The query API

@@ -1,4 +1,4 @@
-import { InvalidRequestError } from '../errors/problem.filter';
+import { InvalidRequestError } from '@agentmeter/http';
 
 /** A required tenant_id query parameter. */
 export function requiredTenant(value: unknown): string {

@@ -1,6 +1,6 @@
 import type { PipeTransform } from '@nestjs/common';
 import { z } from 'zod';
-import { InvalidRequestError } from '../errors/problem.filter';
+import { InvalidRequestError } from '@agentmeter/http';
 
 /** Validates a request body with a contract schema; the 400 names each bad field. */
 export class ZodBody<S extends z.ZodType> implements PipeTransform<unknown, z.output<S>> {

@@ -1,7 +1,7 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuditRepository } from '../audit/audit.repository';
-import { InvalidRequestError } from '../errors/problem.filter';
+import { InvalidRequestError } from '@agentmeter/http';
 import { ApiTokenGuard } from '../http/api-token.guard';
 import { requiredTenant } from '../http/tenant-query';
 import { LifecycleRepository } from './lifecycle.repository';

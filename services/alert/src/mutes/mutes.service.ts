@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { WEEKDAYS, type CreateMuteBody, type CreateMuteTimingBody } from '@agentmeter/contracts';
 import { clockMinutes, Clock } from '@agentmeter/domain';
 import { AuditRepository } from '../audit/audit.repository';
-import { NotFoundError } from '../errors/problem.filter';
+import { NotFoundError } from '@agentmeter/http';
 import { MutesRepository, type MuteRow, type MuteTimingRow } from './mutes.repository';
 
 /** Mutes and mute timings; every change is audited with its actor and reason in the same transaction. */

@@ -9,7 +9,7 @@ import {
   type AlertThresholds,
 } from '@agentmeter/contracts';
 import { AuditRepository } from '../audit/audit.repository';
-import { InvalidRequestError, NotFoundError } from '../errors/problem.filter';
+import { InvalidRequestError, NotFoundError } from '@agentmeter/http';
 import { ThresholdsRepository } from './thresholds.repository';
 
 /** Rules raised by other services (agent.alerts.v1, "service.*") have only the lifecycle parameters. */

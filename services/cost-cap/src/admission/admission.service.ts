@@ -29,7 +29,8 @@ import { CountersRebuildingError, CountersStore, type ReserveResult } from '../c
 import { RebuildService } from '../counters/rebuild.service';
 import { CrossingsService, formatCapValue } from '../crossings/crossings.service';
 import { CostCapDatabase } from '../db/database';
-import { ConflictError, NotFoundError, UnprocessableError } from '../http/errors';
+import { ConflictError, NotFoundError } from '@agentmeter/http';
+import { UnprocessableError } from '../http/errors';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
 import { PricingService } from '../pricing/pricing.service';

@@ -3,7 +3,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadat
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { CostCapConfig } from '../config';
-import { UnauthenticatedError } from './errors';
+import { UnauthenticatedError } from '@agentmeter/http';
 
 const PUBLIC = 'agentmeter:public';
 /** Marks what needs no credential (health, metrics, the OpenAPI document). */

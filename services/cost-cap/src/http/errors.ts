@@ -1,17 +1,15 @@
-/** Domain errors of cost-cap; the problem filter maps each code to an HTTP status. */
-export class InvalidRequestError extends Error {
-  readonly code = 'INVALID_REQUEST';
-}
-export class NotFoundError extends Error {
-  readonly code = 'NOT_FOUND';
-}
-export class ConflictError extends Error {
-  readonly code = 'CONFLICT';
-}
+import { HttpStatus } from '@nestjs/common';
+import type { ProblemMapping } from '@agentmeter/http';
+
 /** A request that is well-formed but cannot be acted on (an estimate for a model without a price). */
 export class UnprocessableError extends Error {
   readonly code = 'UNPROCESSABLE';
 }
-export class UnauthenticatedError extends Error {
-  readonly code = 'UNAUTHENTICATED';
-}
+
+/** How cost-cap answers its domain errors, beyond the common ones of @agentmeter/http. */
+export const COST_CAP_PROBLEMS: Record<string, ProblemMapping> = {
+  UNPROCESSABLE: { status: HttpStatus.UNPROCESSABLE_ENTITY },
+  // Counters being rebuilt from the ledger (CountersRebuildingError): a retry in a moment succeeds.
+  REBUILDING: { status: HttpStatus.SERVICE_UNAVAILABLE, retryAfter: true },
+  INVALID_MONEY: { status: HttpStatus.BAD_REQUEST },
+};

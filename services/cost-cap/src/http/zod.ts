@@ -1,7 +1,7 @@
 import { type PipeTransform } from '@nestjs/common';
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { z } from 'zod';
-import { InvalidRequestError } from './errors';
+import { InvalidRequestError } from '@agentmeter/http';
 
 /** Validates a request body with a zod contract; a failure is a 400 naming each bad field. */
 export class ZodPipe<T extends z.ZodType> implements PipeTransform<unknown, z.output<T>> {

@@ -12,7 +12,7 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuditedRequest, LadderRequest, PutCapsRequest, RaiseRequest } from '@agentmeter/contracts';
-import { InvalidRequestError } from '../http/errors';
+import { InvalidRequestError } from '@agentmeter/http';
 import { openApi, ZodPipe } from '../http/zod';
 import { OverridesService } from './overrides.service';
 

@@ -23,7 +23,7 @@ import { CountersStore } from '../counters/counters.store';
 import { RebuildService } from '../counters/rebuild.service';
 import { formatCapValue } from '../crossings/crossings.service';
 import { CostCapDatabase, type Tx } from '../db/database';
-import { ConflictError, InvalidRequestError, NotFoundError } from '../http/errors';
+import { ConflictError, InvalidRequestError, NotFoundError } from '@agentmeter/http';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
 import { OutboxRepository } from '../outbox/outbox.repository';
 import { SettingsCache } from '../settings/settings.cache';

@@ -3,7 +3,7 @@ import type { ControlCommandOf } from '@agentmeter/contracts';
 import { Clock } from '@agentmeter/domain';
 import { AuditRepository } from '../audit/audit.repository';
 import { type Caller, requireTenant, tenantOf } from '../auth/caller';
-import { NotFoundError } from '../errors/problem.filter';
+import { NotFoundError } from '@agentmeter/http';
 import { RunsService } from '../runs/runs.service';
 import { TenantsRepository } from '../tenants/tenants.repository';
 import type { ActionResult, MuteBody, RaiseCapBody, ReopenPhaseBody, UnmuteBody } from './actions.schemas';

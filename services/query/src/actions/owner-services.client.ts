@@ -13,7 +13,7 @@ import {
 import type { z } from 'zod';
 import { createKafka } from '@agentmeter/kafka';
 import { QueryConfig } from '../config';
-import { UnavailableError, UpstreamFailedError } from '../errors/problem.filter';
+import { UnavailableError, UpstreamFailedError } from '../errors/problems';
 import { LOGGER } from '../logger';
 
 export interface UpstreamAnswer {

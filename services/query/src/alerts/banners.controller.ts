@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { Allow, CurrentCaller } from '../auth/auth.guard';
 import type { Caller } from '../auth/caller';
-import { UnavailableError } from '../errors/problem.filter';
+import { UnavailableError } from '../errors/problems';
 import { CsvExport } from '../http/csv.interceptor';
 import { openApiSchema, ValidQuery } from '../http/validation';
 

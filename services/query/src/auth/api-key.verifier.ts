@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Clock } from '@agentmeter/domain';
 import { QueryConfig } from '../config';
 import { ApiKeysRepository } from './api-keys.repository';
-import { UnauthenticatedError } from './jwt.verifier';
+import { UnauthenticatedError } from '@agentmeter/http';
 import type { Principal } from './principal';
 
 /** `amk_<16 hex key id>_<43 base64url chars = 256 random bits>` */

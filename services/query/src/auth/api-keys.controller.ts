@@ -3,7 +3,7 @@ import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestj
 import { z } from 'zod';
 import { Clock, mayIssueKeyFor, ROLES } from '@agentmeter/domain';
 import { AuditRepository } from '../audit/audit.repository';
-import { ForbiddenError, NotFoundError } from '../errors/problem.filter';
+import { ForbiddenError, NotFoundError } from '@agentmeter/http';
 import { CsvExport } from '../http/csv.interceptor';
 import { Id, openApiSchema, parseId, ValidBody, ValidQuery } from '../http/validation';
 import { ApiKeyVerifier, newApiKey } from './api-key.verifier';

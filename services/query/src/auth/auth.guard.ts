@@ -10,10 +10,10 @@ import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { PERMISSIONS, scopeFor, type Permission } from '@agentmeter/domain';
-import { ForbiddenError } from '../errors/problem.filter';
+import { ForbiddenError, UnauthenticatedError } from '@agentmeter/http';
 import { ApiKeyVerifier, isApiKey } from './api-key.verifier';
 import { type Caller } from './caller';
-import { JwtVerifier, UnauthenticatedError } from './jwt.verifier';
+import { JwtVerifier } from './jwt.verifier';
 import type { Principal } from './principal';
 
 const PUBLIC = 'agentmeter:public';

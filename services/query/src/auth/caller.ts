@@ -1,5 +1,5 @@
 import type { Permission, TenantScope } from '@agentmeter/domain';
-import { NotFoundError } from '../errors/problem.filter';
+import { NotFoundError } from '@agentmeter/http';
 import type { Principal } from './principal';
 
 /** A verified principal and the tenant scope its roles give for the route being served. */

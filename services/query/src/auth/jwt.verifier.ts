@@ -1,11 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { UnauthenticatedError } from '@agentmeter/http';
 import { QueryConfig } from '../config';
 import { Claims, type Principal } from './principal';
-
-export class UnauthenticatedError extends Error {
-  readonly code = 'UNAUTHENTICATED';
-}
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 

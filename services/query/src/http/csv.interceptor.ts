@@ -13,7 +13,7 @@ import { applyDecorators } from '@nestjs/common';
 import { stringify } from 'csv-stringify';
 import type { Request, Response } from 'express';
 import { map, type Observable } from 'rxjs';
-import { InvalidRequestError } from '../errors/problem.filter';
+import { InvalidRequestError } from '@agentmeter/http';
 
 type Row = Record<string, unknown>;
 

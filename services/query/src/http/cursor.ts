@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InvalidRequestError } from '../errors/problem.filter';
+import { InvalidRequestError } from '@agentmeter/http';
 
 /**
  * Opaque keyset cursors: the sort key of the last row of a page, base64url JSON. They carry no tenant (the

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DAY_MS, parsePeriodDays } from '@agentmeter/domain';
 import { QueryConfig } from '../config';
-import { InvalidRequestError } from '../errors/problem.filter';
+import { InvalidRequestError } from '@agentmeter/http';
 
 export const DEFAULT_PAGE_SIZE = 50;
 const DEFAULT_RANGE_DAYS = 30;

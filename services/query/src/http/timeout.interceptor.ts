@@ -9,7 +9,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import { type Observable, throwError, timeout } from 'rxjs';
 import { QueryConfig } from '../config';
-import { TimeoutError } from '../errors/problem.filter';
+import { TimeoutError } from '../errors/problems';
 
 const LONG_LIVED = 'agentmeter:long-lived';
 

@@ -2,7 +2,7 @@ import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { ApiBody, ApiQuery } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { InvalidRequestError } from '../errors/problem.filter';
+import { InvalidRequestError } from '@agentmeter/http';
 
 /** Every query accepts `format=csv|json` (CSV export, see csv.interceptor.ts). */
 const FORMAT = { format: z.enum(['json', 'csv']).optional() };

@@ -13,7 +13,7 @@ import { type Caller, requireTenant, tenantOf } from '../auth/caller';
 import { AnalyticsRepository } from '../analytics/analytics.repository';
 import { QueryConfig } from '../config';
 import { AmbiguousRunError } from '../runs/runs.service';
-import { NotFoundError } from '../errors/problem.filter';
+import { NotFoundError } from '@agentmeter/http';
 import { LinksService } from '../links/links.service';
 import { type View, ViewPolicy } from '../tenants/view.policy';
 import { CapsReader } from './caps.reader';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Clock, formatUsd } from '@agentmeter/domain';
 import { type Caller, tenantOf } from '../auth/caller';
-import { NotFoundError } from '../errors/problem.filter';
+import { NotFoundError } from '@agentmeter/http';
 import { decodeCursor, encodeCursor } from '../http/cursor';
 import { Limits } from '../http/limits';
 import { LinksService } from '../links/links.service';

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AuditRepository } from '../audit/audit.repository';
 import { Allow, CurrentCaller } from '../auth/auth.guard';
 import { type Caller, requireTenant } from '../auth/caller';
-import { NotFoundError } from '../errors/problem.filter';
+import { NotFoundError } from '@agentmeter/http';
 import { openApiSchema, parseId, ValidBody } from '../http/validation';
 import { TenantsRepository } from './tenants.repository';
 import { ViewPolicy } from './view.policy';

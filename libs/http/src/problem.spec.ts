@@ -1,0 +1,73 @@
+import { type ArgumentsHost, BadRequestException, HttpStatus } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { NotFoundError, ProblemFilter } from './problem';
+
+function harness(problems = {}) {
+  const logged: unknown[] = [];
+  const logger = { error: (...args: unknown[]) => logged.push(args) } as unknown as Logger;
+  const sent: { status?: number; type?: string; body?: Record<string, unknown>; headers: Record<string, string> } = {
+    headers: {},
+  };
+  const response = {
+    headersSent: false,
+    setHeader: (name: string, value: string) => (sent.headers[name] = value),
+    status(code: number) {
+      sent.status = code;
+      return this;
+    },
+    type(type: string) {
+      sent.type = type;
+      return this;
+    },
+    json(body: Record<string, unknown>) {
+      sent.body = body;
+      return this;
+    },
+  };
+  const host = { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
+  const filter = new ProblemFilter(logger, problems);
+  return { answer: (error: unknown) => (filter.catch(error, host), sent), logged };
+}
+
+describe('ProblemFilter', () => {
+  it('answers a common domain error with its status, message and code as problem+json', () => {
+    const sent = harness().answer(new NotFoundError('no run r-1'));
+    expect(sent).toMatchObject({
+      status: 404,
+      type: 'application/problem+json',
+      body: { type: 'about:blank', title: 'Not Found', status: 404, detail: 'no run r-1', code: 'NOT_FOUND' },
+    });
+  });
+
+  it("adds a service's codes, with Retry-After and a fixed detail where mapped", () => {
+    const { answer } = harness({
+      REBUILDING: { status: HttpStatus.SERVICE_UNAVAILABLE, retryAfter: true },
+      '57014': { status: HttpStatus.SERVICE_UNAVAILABLE, detail: 'too slow' },
+    });
+    const rebuilding = answer(Object.assign(new Error('counters rebuilding'), { code: 'REBUILDING' }));
+    expect(rebuilding).toMatchObject({ status: 503, headers: { 'Retry-After': '1' }, body: { code: 'REBUILDING' } });
+    const cancelled = answer(
+      Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }),
+    );
+    expect(cancelled).toMatchObject({ status: 503, headers: {}, body: { detail: 'too slow' } });
+  });
+
+  it('keeps the status of HTTP exceptions, and hides anything else behind a logged error id', () => {
+    const { answer, logged } = harness();
+    expect(answer(new BadRequestException('bad cursor'))).toMatchObject({
+      status: 400,
+      body: { detail: 'bad cursor' },
+    });
+    const internal = answer(Object.assign(new Error('password=hunter2 in SQL'), { code: 'toString' }));
+    expect(internal.status).toBe(500);
+    expect(internal.body).toEqual({
+      type: 'about:blank',
+      title: 'Internal Server Error',
+      status: 500,
+      detail: 'internal error',
+      error_id: expect.any(String),
+    });
+    expect(JSON.stringify(internal.body)).not.toContain('hunter2');
+    expect(JSON.stringify(logged)).toContain(internal.body!.error_id as string);
+  });
+});

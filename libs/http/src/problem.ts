@@ -1,0 +1,121 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+
+/** How a domain error code is answered. */
+export interface ProblemMapping {
+  status: number;
+  /** Answer with `Retry-After: 1` (the condition is expected to pass). */
+  retryAfter?: boolean;
+  /** The detail to show instead of the error's message. */
+  detail?: string;
+}
+
+/** A domain error: its `code` decides the answer (see ProblemFilter); its message is the detail. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class InvalidRequestError extends DomainError {
+  constructor(message: string) {
+    super('INVALID_REQUEST', message);
+  }
+}
+export class UnauthenticatedError extends DomainError {
+  constructor(message: string) {
+    super('UNAUTHENTICATED', message);
+  }
+}
+export class ForbiddenError extends DomainError {
+  constructor(message: string) {
+    super('FORBIDDEN', message);
+  }
+}
+export class NotFoundError extends DomainError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+export class ConflictError extends DomainError {
+  constructor(message: string) {
+    super('CONFLICT', message);
+  }
+}
+
+/** The codes every service shares; each adds its own. */
+export const COMMON_PROBLEMS: Readonly<Record<string, ProblemMapping>> = {
+  INVALID_REQUEST: { status: HttpStatus.BAD_REQUEST },
+  UNAUTHENTICATED: { status: HttpStatus.UNAUTHORIZED },
+  FORBIDDEN: { status: HttpStatus.FORBIDDEN },
+  NOT_FOUND: { status: HttpStatus.NOT_FOUND },
+  CONFLICT: { status: HttpStatus.CONFLICT },
+};
+
+/**
+ * The one error convention of AgentMeter's HTTP APIs: RFC 9457 problem+json. An error whose `code` is
+ * mapped answers with that status, its message as the detail and the code; Nest's HTTP exceptions keep
+ * their status; anything else is a 500 with an error id that is in the log, and never the internals.
+ */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly problems: Readonly<Record<string, ProblemMapping>>;
+
+  constructor(
+    private readonly logger: Logger,
+    problems: Readonly<Record<string, ProblemMapping>> = {},
+  ) {
+    this.problems = { ...COMMON_PROBLEMS, ...problems };
+  }
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const code = (error as { code?: unknown }).code;
+    const mapped = typeof code === 'string' && Object.hasOwn(this.problems, code) ? this.problems[code] : undefined;
+    if (mapped) {
+      if (mapped.retryAfter) response.setHeader('Retry-After', '1');
+      return sendProblem(response, mapped.status, mapped.detail ?? (error as Error).message, { code });
+    }
+    if (error instanceof HttpException) {
+      const body = error.getResponse();
+      const detail = typeof body === 'string' ? body : String((body as { message?: unknown }).message ?? error.message);
+      return sendProblem(response, error.getStatus(), detail);
+    }
+    const errorId = randomUUID();
+    this.logger.error({ err: error, error_id: errorId }, 'unhandled error');
+    sendProblem(response, HttpStatus.INTERNAL_SERVER_ERROR, 'internal error', { error_id: errorId });
+  }
+}
+
+export function sendProblem(response: Response, status: number, detail: string, extra: object = {}): void {
+  if (response.headersSent) {
+    response.end();
+    return;
+  }
+  response
+    .status(status)
+    .type('application/problem+json')
+    .json({ type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extra });
+}
+
+/**
+ * Express error handler for what fails before Nest routes a request, registered after the body parsers:
+ * a body over the limit (413) and a malformed one (400), answered as problems too.
+ */
+export function bodyErrorHandler(error: unknown, _req: Request, res: Response, next: NextFunction): void {
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const detail =
+      status === 413
+        ? `request body larger than the limit of ${(error as { limit?: number }).limit ?? '?'} bytes`
+        : `malformed request body: ${(error as Error).message}`;
+    return sendProblem(res, status, detail);
+  }
+  next(error);
+}
