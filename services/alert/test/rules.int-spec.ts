@@ -143,8 +143,8 @@ describe('time-based rules against PostgreSQL', () => {
   it('daily tokens: fires per tenant-day and ends quietly with the day', async () => {
     const usage = async (tenant: string, day: string, tokens: number) =>
       db.query(
-        `INSERT INTO usage_daily VALUES ($1, $2, 'p', 'implementer', 'llm', 'gpt-4.1', 'openai', '', '', '', 1, 1, 0, 10,
-           '{1,0,0,0,0,0,0,0,0,0,0,0,0}', $3, $3, 0, 0, 0)`,
+        `INSERT INTO usage_model_daily (day, tenant_id, model, provider, call_count, input_tokens, output_tokens,
+           cached_tokens, cost_micros, unpriced_calls) VALUES ($1, $2, 'gpt-4.1', 'openai', 1, $3, $3, 0, 0, 0)`,
         [day, tenant, tokens / 2],
       );
     await usage('big', '2026-11-25', 6_000_000);

@@ -10,7 +10,7 @@ export interface TenantWindows {
 
 /**
  * The facts time-based rules evaluate, read from ingest's tables (runs, events, llm_calls, tool_calls,
- * usage_daily) and the alert tables. Every read spans all tenants, hence the names.
+ * usage_model_daily) and the alert tables. Every read spans all tenants, hence the names.
  */
 @Injectable()
 export class RulesRepository {
@@ -103,8 +103,9 @@ export class RulesRepository {
 
   async dailyTokensOfAllTenants(day: string): Promise<Array<{ tenantId: string; tokens: bigint }>> {
     const rows: Array<{ tenant_id: string; tokens: string }> = await this.db.query(
+      // The per-model rollup: the same sums as usage_daily's llm rows, a handful of rows per tenant-day.
       `SELECT tenant_id, sum(input_tokens + output_tokens)::text AS tokens
-         FROM usage_daily WHERE day = $1::date AND kind = 'llm' GROUP BY tenant_id`,
+         FROM usage_model_daily WHERE day = $1::date GROUP BY tenant_id`,
       [day],
     );
     return rows.map((r) => ({ tenantId: r.tenant_id, tokens: BigInt(r.tokens) }));
