@@ -319,6 +319,7 @@ export class AdmissionService {
         downgraded: row.model !== row.requested_model,
         request,
         amount: { tokens: BigInt(row.tokens), money: asked.money },
+        replayed: true,
       },
     );
     return { ...answer, replayed: true };
@@ -557,6 +558,8 @@ export class AdmissionService {
       downgraded: boolean;
       request: ReserveRequest;
       amount: { tokens: bigint; money: bigint };
+      /** The answer repeats an earlier reservation (same idempotency key): counted as `replayed`. */
+      replayed?: boolean;
     },
   ): ReserveResponse {
     const stopped = result.status === 'DENY_STOPPED';
@@ -564,7 +567,7 @@ export class AdmissionService {
     if (result.status === 'ALLOW' || result.status === 'PARTIAL') {
       const decision: AdmissionDecision =
         result.status === 'PARTIAL' ? 'publish_partial' : held.downgraded ? 'allow_cheaper_model' : 'allow';
-      return this.answer(decision, 'none', {
+      return this.answer(decision, held.replayed ? 'replayed' : 'none', {
         ...base,
         reservation_id: held.reservationId,
         expires_at: held.expiresAt.toISOString(),

@@ -12,7 +12,7 @@ import { metricsRegistry } from '@agentmeter/telemetry';
 export class CostCapMetrics {
   readonly decisions = new Counter({
     name: 'agentmeter_cost_cap_decisions_total',
-    help: 'Admission decisions by outcome (allow, allow_cheaper_model, publish_partial, deny, rebuilding) and the scope that decided (none when nothing limited it).',
+    help: 'Admission decisions by outcome (allow, allow_cheaper_model, publish_partial, deny, rebuilding) and the scope that decided (none when nothing limited it; replayed for a repeated idempotency_key, which decides nothing).',
     labelNames: ['outcome', 'scope'] as const,
     registers: [metricsRegistry],
   });
