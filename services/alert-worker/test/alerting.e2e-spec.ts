@@ -177,6 +177,14 @@ describe('alerting end to end', () => {
     });
     expect(invalid.status).toBe(400);
     expect(invalid.body.detail).toMatch(/tenant_id/);
+    const malformed = await fetch(`${alerts[0]!.url}/admin/contacts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: '{"tenant_id":',
+    });
+    expect(malformed.status).toBe(400);
+    expect(malformed.headers.get('content-type')).toContain('application/problem+json');
+    expect(((await malformed.json()) as { detail: string }).detail).toMatch(/malformed request body/);
   });
 
   it('delivers each tenant its alerts once on every channel, grouped, through failures, and mutes a muted tenant', async () => {

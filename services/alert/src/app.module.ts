@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
 import { APP_FILTER, NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { json } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
@@ -26,7 +27,7 @@ import { TargetChecker } from './contacts/target-checker';
 import { AlertQueuesClient } from './delivery/alert-queues';
 import { GroupsRepository } from './delivery/groups.repository';
 import { GroupsService } from './delivery/groups.service';
-import { ProblemFilter } from '@agentmeter/http';
+import { bodyErrorHandler, ProblemFilter } from '@agentmeter/http';
 import { ALERT_PROBLEMS } from './errors/problems';
 import { AlertEventsConsumer } from './events/alert-events.consumer';
 import { AlertEventsRepository } from './events/alert-events.repository';
@@ -139,8 +140,15 @@ export async function bootstrap(config: AlertConfig = loadConfig()): Promise<INe
   if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
     logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
   }
-  const app = await NestFactory.create(AlertModule.forRoot(config), { logger: new JsonLogger(logger) });
+  const app = await NestFactory.create(AlertModule.forRoot(config), {
+    logger: new JsonLogger(logger),
+    bodyParser: false,
+  });
   app.enableShutdownHooks();
+  // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: answered here,
+  // as problems too. 1 MiB holds an Alertmanager notification of many alerts.
+  app.use(json({ limit: '1mb' }));
+  app.use(bodyErrorHandler);
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
