@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { ALERT_DELIVERY_QUEUES } from '@agentmeter/contracts';
 import { metricsRegistry } from '@agentmeter/telemetry';
 
 export interface QueueProbe {
@@ -36,6 +37,10 @@ export class WorkerMetrics {
   });
 
   constructor() {
+    // Every channel and attempt outcome from 0, so rate() and increase() count a series' first delivery too.
+    for (const channel of Object.keys(ALERT_DELIVERY_QUEUES)) {
+      for (const outcome of ['sent', 'retry', 'dead'] as const) this.deliveries.inc({ channel, outcome }, 0);
+    }
     const probes = () => this.probes;
     new Gauge({
       name: 'agentmeter_alert_queue_jobs',

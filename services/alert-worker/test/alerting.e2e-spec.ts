@@ -393,7 +393,16 @@ describe('alerting end to end', () => {
     const alertMetrics = await (await fetch(`${alerts[0]!.url}/metrics`)).text();
     expect(alertMetrics).toMatch(/agentmeter_alerts_fired_total\{rule="/);
     const workerMetrics = await Promise.all(workers.map(async (w) => (await fetch(`${w.url}/metrics`)).text()));
-    expect(workerMetrics.join('\n')).toMatch(/agentmeter_alert_deliveries_total\{channel="email",outcome="sent"/);
+    const sentEmails = workerMetrics
+      .flatMap((text) => [
+        ...text.matchAll(/^agentmeter_alert_deliveries_total\{channel="email",outcome="sent"[^}]*\} (\d+)/gm),
+      ])
+      .reduce((sum, match) => sum + Number(match[1]), 0);
+    expect(sentEmails).toBeGreaterThan(0);
+    // Every channel and outcome is exported from the start, at 0 until it happens.
+    for (const text of workerMetrics) {
+      expect(text).toMatch(/^agentmeter_alert_deliveries_total\{channel="banner",outcome="dead"[^}]*\} \d+/m);
+    }
     expect(workerMetrics[0]).toMatch(/agentmeter_alert_queue_jobs\{queue="alert-email",state="waiting"/);
     expect(workerMetrics[0]).toMatch(/agentmeter_alert_queue_oldest_age_seconds\{queue="alert-slack"/);
   });
