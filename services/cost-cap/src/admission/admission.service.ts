@@ -28,7 +28,7 @@ import { CostCapConfig } from '../config';
 import { CountersRebuildingError, CountersStore, type ReserveResult } from '../counters/counters.store';
 import { RebuildService } from '../counters/rebuild.service';
 import { CrossingsService, formatCapValue } from '../crossings/crossings.service';
-import { CostCapDatabase } from '../db/database';
+import { CostCapDatabase, type Tx } from '../db/database';
 import { ConflictError, NotFoundError } from '@agentmeter/http';
 import { UnprocessableError } from '../http/errors';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
@@ -308,7 +308,7 @@ export class AdmissionService {
     const { counters } = await this.counters.read(row.tenant_id, row.run_id, row.day);
     const status = row.decision === 'PARTIAL' ? 'PARTIAL' : 'ALLOW';
     const asked = row.model === request.model ? requested : this.estimate(request, row.model, now, requested.money);
-    const answer = this.reserveAnswer(
+    return this.reserveAnswer(
       { status, dimension: 0, granted: BigInt(row.cost_micros), counters, epoch: '' },
       rowContext,
       now,
@@ -322,7 +322,6 @@ export class AdmissionService {
         replayed: true,
       },
     );
-    return { ...answer, replayed: true };
   }
 
   /** Gives a hold back whose reservation row was not written (when that fails too, it expires with the hold). */
@@ -338,20 +337,32 @@ export class AdmissionService {
    * (nothing changed then: the row stays open, and the rebuild holds it until this is retried).
    */
   private async voidAttempt(reservationId: string, now: Date): Promise<void> {
-    await this.db.withCounters(
-      async (tx) => {
-        const row = await this.ledger.releaseReservation(tx, reservationId, now, { void: true });
-        if (!row || row.status !== 'open') return;
-        await this.counters.settle({
-          tenantId: row.tenant_id,
-          runId: row.run_id,
-          day: row.day,
-          reservationId,
-          apply: null,
-        });
-      },
-      { asyncCommit: true },
-    );
+    await this.db.withCounters((tx) => this.releaseHeld(tx, reservationId, now, { void: true }), {
+      asyncCommit: true,
+    });
+  }
+
+  /**
+   * Releases a reservation's row and, if it was open, gives its hold back in Redis (inside the counters
+   * lock the caller holds). Returns the row as it was before, or null when there is none.
+   */
+  private async releaseHeld(
+    tx: Tx,
+    reservationId: string,
+    now: Date,
+    options: { void?: boolean } = {},
+  ): Promise<ReservationRow | null> {
+    const row = await this.ledger.releaseReservation(tx, reservationId, now, options);
+    if (row?.status === 'open') {
+      await this.counters.settle({
+        tenantId: row.tenant_id,
+        runId: row.run_id,
+        day: row.day,
+        reservationId,
+        apply: null,
+      });
+    }
+    return row;
   }
 
   private async account(reservationId: string, request: CommitRequest): Promise<CommitResponse> {
@@ -444,16 +455,9 @@ export class AdmissionService {
     const status = await this.rebuild.retrying(() =>
       this.db.withCounters(
         async (tx) => {
-          const row = await this.ledger.releaseReservation(tx, reservationId, now);
+          const row = await this.releaseHeld(tx, reservationId, now);
           if (!row) throw new NotFoundError(`reservation ${reservationId} not found`);
           if (row.status !== 'open') return row.status;
-          await this.counters.settle({
-            tenantId: row.tenant_id,
-            runId: row.run_id,
-            day: row.day,
-            reservationId,
-            apply: null,
-          });
           this.metrics.reservationsSettled.inc({ how: 'released' });
           return 'released' as const;
         },
@@ -569,6 +573,7 @@ export class AdmissionService {
         result.status === 'PARTIAL' ? 'publish_partial' : held.downgraded ? 'allow_cheaper_model' : 'allow';
       return this.answer(decision, held.replayed ? 'replayed' : 'none', {
         ...base,
+        ...(held.replayed ? { replayed: true } : {}),
         reservation_id: held.reservationId,
         expires_at: held.expiresAt.toISOString(),
         reserved: {

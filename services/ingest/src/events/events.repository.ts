@@ -94,6 +94,8 @@ export class EventsRepository {
   async storeNew(batch: BatchWrite): Promise<void> {
     if (batch.events.length === 0) return;
     const projections = projectionStatements(batch, 'new');
+    // Statements reading one JSON document join the WITH; impersonation sessions, written one event at a
+    // time (a session's start and end may share a batch and a row), follow in the same transaction.
     const combined = asOneStatement(
       insertEvents(batch.events, 'new'),
       projections.filter((statement) => statement.params.length === 1),
