@@ -1,1 +1,3 @@
 export * from './problem';
+export * from './validation';
+export * from './security-headers';

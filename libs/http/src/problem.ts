@@ -76,6 +76,11 @@ export class ProblemFilter implements ExceptionFilter {
 
   catch(error: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
+    if (isUnauthenticated(error)) {
+      // The reason stays in the log: a caller learns only that its credential was not accepted.
+      this.logger.debug({ reason: (error as Error).message }, 'credential refused');
+      return sendUnauthenticated(response);
+    }
     const code = (error as { code?: unknown }).code;
     const mapped = typeof code === 'string' && Object.hasOwn(this.problems, code) ? this.problems[code] : undefined;
     if (mapped) {
@@ -91,6 +96,20 @@ export class ProblemFilter implements ExceptionFilter {
     this.logger.error({ err: error, error_id: errorId }, 'unhandled error');
     sendProblem(response, HttpStatus.INTERNAL_SERVER_ERROR, 'internal error', { error_id: errorId });
   }
+}
+
+/** What every 401 answers (RFC 6750): the same header and detail whatever was wrong with the credential. */
+export const UNAUTHENTICATED_DETAIL = 'a valid bearer token or API key is required';
+export const WWW_AUTHENTICATE = 'Bearer error="invalid_token"';
+
+export function sendUnauthenticated(response: Response): void {
+  if (!response.headersSent) response.setHeader('WWW-Authenticate', WWW_AUTHENTICATE);
+  sendProblem(response, HttpStatus.UNAUTHORIZED, UNAUTHENTICATED_DETAIL);
+}
+
+function isUnauthenticated(error: unknown): boolean {
+  if (error instanceof HttpException) return error.getStatus() === HttpStatus.UNAUTHORIZED;
+  return (error as { code?: unknown } | null)?.code === 'UNAUTHENTICATED';
 }
 
 export function sendProblem(response: Response, status: number, detail: string, extra: object = {}): void {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
 import type { Logger } from 'pino';
@@ -27,7 +27,7 @@ import { TargetChecker } from './contacts/target-checker';
 import { AlertQueuesClient } from './delivery/alert-queues';
 import { GroupsRepository } from './delivery/groups.repository';
 import { GroupsService } from './delivery/groups.service';
-import { bodyErrorHandler, ProblemFilter } from '@agentmeter/http';
+import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
 import { ALERT_PROBLEMS } from './errors/problems';
 import { AlertEventsConsumer } from './events/alert-events.consumer';
 import { AlertEventsRepository } from './events/alert-events.repository';
@@ -77,6 +77,7 @@ export class AlertModule {
       providers: [
         { provide: AlertConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('alert', config.LOG_LEVEL) },
+        { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
         {
           provide: APP_FILTER,
           inject: [LOGGER],
@@ -145,6 +146,7 @@ export async function bootstrap(config: AlertConfig = loadConfig()): Promise<INe
     bodyParser: false,
   });
   app.enableShutdownHooks();
+  useSecurityHeaders(app);
   // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: answered here,
   // as problems too. 1 MiB holds an Alertmanager notification of many alerts.
   app.use(json({ limit: '1mb' }));

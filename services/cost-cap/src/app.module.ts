@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PricingRepository } from '@agentmeter/database';
 import { Clock } from '@agentmeter/domain';
-import { bodyErrorHandler, ProblemFilter } from '@agentmeter/http';
+import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
 import {
   createLogger,
   initMetrics,
@@ -75,6 +75,7 @@ export class CostCapModule {
         { provide: LOGGER, useValue: createLogger('cost-cap', config.LOG_LEVEL) },
         { provide: Clock, useValue: options.clock ?? new Clock() },
         { provide: APP_GUARD, useClass: ApiTokenGuard },
+        { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
         {
           provide: APP_FILTER,
           inject: [LOGGER],
@@ -136,6 +137,7 @@ export async function bootstrap(
     bodyParser: false,
   });
   app.enableShutdownHooks();
+  useSecurityHeaders(app);
   // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: they are
   // answered here, as problems too.
   app.use(json({ limit: '1mb' }));

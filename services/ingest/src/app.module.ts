@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { type DynamicModule, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PartitionManager, PricingRepository } from '@agentmeter/database';
@@ -28,6 +28,8 @@ import { RetentionProcessor } from './retention/retention.processor';
 import { RetentionRepository } from './retention/retention.repository';
 import { RetentionService } from './retention/retention.service';
 import { Clock } from '@agentmeter/domain';
+import { bodyErrorHandler, ProblemFilter, RequestHygieneInterceptor, useSecurityHeaders } from '@agentmeter/http';
+import type { Logger } from 'pino';
 
 @Module({})
 export class IngestModule {
@@ -45,6 +47,9 @@ export class IngestModule {
       providers: [
         { provide: IngestConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('ingest', config.LOG_LEVEL) },
+        // Answers of the HTTP routes (OTLP receiver) are problem+json like every service's.
+        { provide: APP_FILTER, inject: [LOGGER], useFactory: (logger: Logger) => new ProblemFilter(logger) },
+        { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
         IngestMetrics,
         { provide: PartitionManager, inject: [DataSource], useFactory: (db: DataSource) => new PartitionManager(db) },
         { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
@@ -81,7 +86,9 @@ export async function bootstrap(config: IngestConfig = loadConfig()): Promise<IN
     logger: new JsonLogger(createLogger('ingest', config.LOG_LEVEL)),
   });
   app.enableShutdownHooks();
+  useSecurityHeaders(app);
   app.use(OTLP_TRACES_PATH, otlpBodyParser); // before Nest's 100 kB JSON parser, see otlpBodyParser
+  app.use(bodyErrorHandler);
   await app.listen(config.PORT, '0.0.0.0');
   return app;
 }

@@ -33,7 +33,7 @@ import { AuthGuard, Public } from './auth/auth.guard';
 import { JwtVerifier } from './auth/jwt.verifier';
 import { WhoAmIController } from './auth/whoami.controller';
 import { databaseUrlOf, loadConfig, QueryConfig } from './config';
-import { bodyErrorHandler, ProblemFilter } from '@agentmeter/http';
+import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
 import { QUERY_PROBLEMS } from './errors/problems';
 import { CsvInterceptor } from './http/csv.interceptor';
 import { Limits } from './http/limits';
@@ -99,6 +99,7 @@ export class QueryModule {
         // Guards run in this order: authenticate and authorize, then count the request for its credential.
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
         { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor },
         { provide: APP_INTERCEPTOR, useClass: CsvInterceptor },
         {
@@ -158,6 +159,7 @@ export async function bootstrap(config: QueryConfig = loadConfig()): Promise<INe
     logger: new JsonLogger(createLogger('query', config.LOG_LEVEL)),
     bodyParser: false,
   });
+  useSecurityHeaders(app);
   // Every body is read under the limit (413 above it): JSON is parsed, anything else kept raw (and refused
   // by the route's validation). Errors of this stage are problem+json too.
   app.use(json({ limit: config.QUERY_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));

@@ -20,6 +20,10 @@ const Schema = z
     AUTH_JWKS_URL: optionalUrl,
     AUTH_JWT_ISSUER: z.string().default('agentmeter'),
     AUTH_JWT_AUDIENCE: z.string().default('agentmeter-api'),
+    /** Longest lifetime a JWT may have (exp - iat, or exp - now without iat); longer ones are refused. */
+    AUTH_JWT_MAX_LIFETIME_S: z.coerce.number().int().min(60).max(2_592_000).default(86_400),
+    /** Clock skew allowed between the token issuer and this service, for exp, iat and nbf. */
+    AUTH_JWT_CLOCK_SKEW_S: z.coerce.number().int().min(0).max(300).default(30),
     /** How long a verified API key is trusted before its row is read again (revocation delay). */
     AUTH_API_KEY_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
 

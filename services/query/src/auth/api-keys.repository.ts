@@ -49,11 +49,12 @@ export class ApiKeysRepository {
 
   /** Revokes a key of the tenant (any tenant when null); false when there is no such key. */
   async revoke(tenantId: string | null, keyId: string, at: Date): Promise<boolean> {
-    const rows: unknown[] = await this.db.query(
+    // TypeORM answers an UPDATE with [rows, affected count], not with the rows alone.
+    const [rows] = (await this.db.query(
       `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3)
         WHERE key_id = $2 AND ($1::text IS NULL OR tenant_id = $1) RETURNING key_id`,
       [tenantId, keyId, at],
-    );
+    )) as [unknown[], number];
     return rows.length > 0;
   }
 }

@@ -1,4 +1,4 @@
-import { csvRows, flatten, longRows } from './csv.interceptor';
+import { csvRows, flatten, longRows, neutraliseCell, toCsv } from './csv.interceptor';
 
 describe('CSV rows', () => {
   it('flattens nested objects into dotted columns and arrays into a JSON cell', () => {
@@ -23,5 +23,23 @@ describe('CSV rows', () => {
       { section: 'list', item: 0, field: 'a', value: 1 },
       { section: 'list', item: 1, field: '', value: 'b' },
     ]);
+  });
+});
+
+describe('CSV injection', () => {
+  it.each(['=1+1', '+1+1', '-1+cmd|x', '@SUM(A1)', '\tx', '\rx', '=HYPERLINK("http://x")'])(
+    'prefixes %j with a single quote',
+    (cell) => expect(neutraliseCell(cell)).toBe(`'${cell}`),
+  );
+
+  it.each(['plain', '-0.500000', '+3', '12.5', '', "'=quoted already"])('leaves %j as it is', (cell) =>
+    expect(neutraliseCell(cell)).toBe(cell),
+  );
+
+  it('neutralises cells and column names of a whole export', async () => {
+    const file = toCsv([{ project: '=cmd', cost: '-1.000000', '@col': 'ok' }], 'x');
+    let text = '';
+    for await (const chunk of file.getStream()) text += String(chunk);
+    expect(text).toBe(`project,cost,'@col\n'=cmd,-1.000000,ok\n`);
   });
 });

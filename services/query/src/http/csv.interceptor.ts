@@ -82,12 +82,29 @@ export function toCsv(rows: Row[], filename: string): StreamableFile {
     }
   }
   const csv = Readable.from(rows).pipe(
-    stringify({ header: true, columns: columns.length > 0 ? columns : ['empty'], cast: { boolean: String } }),
+    stringify({
+      header: true,
+      columns: (columns.length > 0 ? columns : ['empty']).map((key) => ({ key, header: neutraliseCell(key) })),
+      cast: { boolean: String, string: neutraliseCell },
+    }),
   );
   return new StreamableFile(csv, {
     type: 'text/csv; charset=utf-8',
     disposition: `attachment; filename="${filename}.csv"`,
   });
+}
+
+/** A cell a spreadsheet would read as a formula: starts with =, +, -, @, tab or carriage return. */
+const FORMULA = /^[=+\-@\t\r]/;
+/** A plain number is a value, not a formula, whatever its sign (so money and deltas stay numbers). */
+const PLAIN_NUMBER = /^[+-]?\d+(?:\.\d+)?$/;
+
+/**
+ * CSV injection (OWASP): a text cell that a spreadsheet would evaluate is prefixed with a single quote, so it
+ * is shown as text. Applied to every string cell and column name of every CSV answer.
+ */
+export function neutraliseCell(value: string): string {
+  return FORMULA.test(value) && !PLAIN_NUMBER.test(value) ? `'${value}` : value;
 }
 
 /** Nested objects become dotted keys; arrays become a JSON cell; null stays empty. */
