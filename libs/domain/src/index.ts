@@ -13,3 +13,4 @@ export * from './caps-sampling';
 export * from './admission';
 export * from './ladder';
 export * from './alert';
+export * from './field-policy';

@@ -1,10 +1,14 @@
 import { type ArgumentsHost, BadRequestException, HttpStatus } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { NotFoundError, ProblemFilter } from './problem';
+import { UnauthorizedException } from '@nestjs/common';
+import { NotFoundError, ProblemFilter, UnauthenticatedError } from './problem';
 
 function harness(problems = {}) {
   const logged: unknown[] = [];
-  const logger = { error: (...args: unknown[]) => logged.push(args) } as unknown as Logger;
+  const logger = {
+    error: (...args: unknown[]) => logged.push(args),
+    debug: () => undefined,
+  } as unknown as Logger;
   const sent: { status?: number; type?: string; body?: Record<string, unknown>; headers: Record<string, string> } = {
     headers: {},
   };
@@ -30,6 +34,17 @@ function harness(problems = {}) {
 }
 
 describe('ProblemFilter', () => {
+  it.each([
+    ['a domain error', new UnauthenticatedError('invalid token: "exp" claim timestamp check failed')],
+    ['a Nest exception', new UnauthorizedException('unknown token')],
+  ])('answers every 401 (%s) with WWW-Authenticate and the same generic detail', (_name, error) => {
+    const sent = harness().answer(error);
+    expect(sent.status).toBe(401);
+    expect(sent.headers['WWW-Authenticate']).toBe('Bearer error="invalid_token"');
+    expect(sent.body!.detail).toBe('a valid bearer token or API key is required');
+    expect(JSON.stringify(sent.body)).not.toMatch(/exp|unknown token/);
+  });
+
   it('answers a common domain error with its status, message and code as problem+json', () => {
     const sent = harness().answer(new NotFoundError('no run r-1'));
     expect(sent).toMatchObject({

@@ -36,6 +36,7 @@ import { databaseUrlOf, loadConfig, QueryConfig } from './config';
 import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
 import { QUERY_PROBLEMS } from './errors/problems';
 import { CsvInterceptor } from './http/csv.interceptor';
+import { FieldPolicyInterceptor } from './http/field-policy.interceptor';
 import { Limits } from './http/limits';
 import { RateLimitGuard } from './http/rate-limit.guard';
 import { SharedRateLimitStorage } from './http/rate-limit.storage';
@@ -102,6 +103,8 @@ export class QueryModule {
         { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
         { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor },
         { provide: APP_INTERCEPTOR, useClass: CsvInterceptor },
+        // Inside CsvInterceptor: the field policy applies to the JSON answer before it becomes CSV.
+        { provide: APP_INTERCEPTOR, useClass: FieldPolicyInterceptor },
         {
           provide: APP_FILTER,
           inject: [LOGGER],

@@ -57,6 +57,8 @@ const Schema = z
     STREAM_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
     STREAM_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
     STREAM_MAX_SECONDS: z.coerce.number().int().min(1).max(86_400).default(3_600),
+    /** Live streams one credential may hold open at once on one replica (429 beyond it). */
+    STREAM_MAX_PER_CREDENTIAL: z.coerce.number().int().min(1).max(1_000).default(10),
 
     /** Owning services that carry out actions. */
     COST_CAP_URL: optionalUrl,

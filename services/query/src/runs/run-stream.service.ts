@@ -2,9 +2,12 @@ import { Inject, Injectable, type MessageEvent, type OnModuleDestroy } from '@ne
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { Observable } from 'rxjs';
+import { withoutHidden } from '@agentmeter/domain';
 import type { Caller } from '../auth/caller';
 import { QueryConfig } from '../config';
+import { TooManyStreamsError } from '../errors/problems';
 import { LOGGER } from '../logger';
+import { ViewPolicy } from '../tenants/view.policy';
 import { RunsRepository, type RunRow } from './runs.repository';
 import { RunsService } from './runs.service';
 
@@ -31,12 +34,15 @@ const TERMINAL = new Set(['succeeded', 'failed']);
 @Injectable()
 export class RunStreamService implements OnModuleDestroy {
   private readonly watched = new Map<string, Watched>();
+  /** Live streams per credential on this replica (STREAM_MAX_PER_CREDENTIAL). */
+  private readonly streamsPerCredential = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private polling = false;
 
   constructor(
     private readonly runs: RunsService,
     private readonly repository: RunsRepository,
+    private readonly views: ViewPolicy,
     @Inject(QueryConfig) private readonly config: QueryConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -46,7 +52,24 @@ export class RunStreamService implements OnModuleDestroy {
    * tenant's run answers 404 like every other route, before any stream starts.
    */
   async serve(caller: Caller, runId: string, req: Request, res: Response): Promise<void> {
-    const events = await this.open(caller, runId);
+    const credential = caller.principal.credential;
+    if ((this.streamsPerCredential.get(credential) ?? 0) >= this.config.STREAM_MAX_PER_CREDENTIAL) {
+      throw new TooManyStreamsError(
+        `at most ${this.config.STREAM_MAX_PER_CREDENTIAL} live streams per credential: close one first`,
+      );
+    }
+    const [events, hidden] = await Promise.all([this.open(caller, runId), this.views.hiddenFor(caller.principal)]);
+    // Counted from here (after the 404 check) until the stream ends, whichever side ends it.
+    this.streamsPerCredential.set(credential, (this.streamsPerCredential.get(credential) ?? 0) + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const left = (this.streamsPerCredential.get(credential) ?? 1) - 1;
+      if (left > 0) this.streamsPerCredential.set(credential, left);
+      else this.streamsPerCredential.delete(credential);
+    };
+    res.on('close', release);
     res.status(200).set({
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -57,12 +80,17 @@ export class RunStreamService implements OnModuleDestroy {
     const subscription = events.subscribe({
       next: (event) => {
         const id = event.id ? `id: ${event.id}\n` : '';
-        res.write(`event: ${event.type ?? 'message'}\n${id}data: ${JSON.stringify(event.data)}\n\n`);
+        // The field policy, as for every other answer (field-policy.interceptor.ts).
+        const data = JSON.stringify(withoutHidden(event.data, hidden));
+        res.write(`event: ${event.type ?? 'message'}\n${id}data: ${data}\n\n`);
       },
       error: () => res.end(),
       complete: () => res.end(),
     });
-    req.on('close', () => subscription.unsubscribe());
+    req.on('close', () => {
+      subscription.unsubscribe();
+      release();
+    });
   }
 
   /** Resolves the run first (404 before the stream starts), then streams it. */
@@ -107,6 +135,11 @@ export class RunStreamService implements OnModuleDestroy {
         clearTimeout(maxAge);
       };
     });
+  }
+
+  /** Live streams of a credential on this replica (tests). */
+  openStreams(credential: string): number {
+    return this.streamsPerCredential.get(credential) ?? 0;
   }
 
   /** Number of runs watched now (metrics and tests). */

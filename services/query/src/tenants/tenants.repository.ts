@@ -22,11 +22,12 @@ export class TenantsRepository {
   }
 
   async updateSettings(tenantId: string, ownerSeesTokens: boolean): Promise<TenantSettings | undefined> {
-    const rows: TenantSettings[] = await this.db.query(
+    // TypeORM answers an UPDATE with [rows, affected count].
+    const [rows] = (await this.db.query(
       `UPDATE tenants SET owner_sees_tokens = $2 WHERE tenant_id = $1
        RETURNING tenant_id, name, time_zone, owner_sees_tokens`,
       [tenantId, ownerSeesTokens],
-    );
+    )) as [TenantSettings[], number];
     return rows[0];
   }
 }

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { Clock, seesObservability, seesTokens } from '@agentmeter/domain';
+import { Clock, type FieldClass, hiddenClasses, seesClass } from '@agentmeter/domain';
 import type { Principal } from '../auth/principal';
 import { TenantsRepository } from './tenants.repository';
 
-/** Property-level rules of one answer (docs/security.md "Properties"). */
+/** Property-level rules of one answer (docs/security.md "Field policy"), from libs/domain FIELD_POLICY. */
 export interface View {
   /** trace ids and Grafana/Tempo links (OP and Admin). */
   traces: boolean;
@@ -24,10 +24,20 @@ export class ViewPolicy {
   ) {}
 
   async viewOf(principal: Principal, tenantId: string): Promise<View> {
-    const traces = seesObservability(principal.roles);
+    const traces = seesClass(principal.roles, 'traces');
     // Only a principal whose sole token-relevant role is Owner depends on the setting.
-    if (seesTokens(principal.roles, false)) return { traces, tokens: true };
+    if (seesClass(principal.roles, 'tokens', false)) return { traces, tokens: true };
     return { traces, tokens: await this.ownerSeesTokens(tenantId) };
+  }
+
+  /**
+   * The field classes hidden from a principal in every answer (the query API removes them from JSON, CSV and
+   * streams alike). Token visibility can depend only on the principal's own tenant: a principal that reads
+   * other tenants (Admin) sees tokens whatever their setting.
+   */
+  async hiddenFor(principal: Principal): Promise<ReadonlySet<FieldClass>> {
+    if (seesClass(principal.roles, 'tokens', false)) return hiddenClasses(principal.roles);
+    return hiddenClasses(principal.roles, await this.ownerSeesTokens(principal.tenantId));
   }
 
   private async ownerSeesTokens(tenantId: string): Promise<boolean> {
