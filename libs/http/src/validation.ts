@@ -27,7 +27,8 @@ import { InvalidRequestError } from './problem';
 /** Keys that could reach an object's prototype if anything ever copied them with assignment. */
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
-// C0 controls but tab (09), LF (0A), CR (0D); DEL; C1 controls.
+// C0 controls but tab (09), LF (0A), CR (0D); DEL; C1 controls: exactly what this rule is about.
+// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const MAX_DEPTH = 32;
@@ -125,6 +126,19 @@ export function openApiSchema(schema: z.ZodType, io: 'input' | 'output' = 'outpu
 const QUERY_NAMES = 'agentmeter:query-names';
 const TAKES_BODY = 'agentmeter:takes-body';
 
+function declareQueryNames(handler: object, names: string[]): void {
+  const known = (Reflect.getMetadata(QUERY_NAMES, handler) as string[] | undefined) ?? [];
+  Reflect.defineMetadata(QUERY_NAMES, [...new Set([...known, ...names])], handler);
+}
+
+/**
+ * Declares query parameters that a handler reads some other way than through ValidQuery or @Query (an
+ * interceptor such as CSV export's `format`), so that RequestHygieneInterceptor accepts them.
+ */
+export function DeclareQuery(...names: string[]): MethodDecorator {
+  return (_target, _key, descriptor) => declareQueryNames(descriptor.value as object, names);
+}
+
 /**
  * The request's query string, validated by a strict zod object schema (unknown parameters are refused), and
  * documented in OpenAPI from the same schema. `extra` adds parameters every route of a service shares.
@@ -134,7 +148,7 @@ export function ValidQuery<T extends z.ZodObject>(schema: T, extra: z.ZodRawShap
   const document: ParameterDecorator = (target, key, _index) => {
     if (key === undefined) return;
     const descriptor = Object.getOwnPropertyDescriptor(target, key)!;
-    Reflect.defineMetadata(QUERY_NAMES, Object.keys(strict.shape), descriptor.value as object);
+    declareQueryNames(descriptor.value as object, Object.keys(strict.shape));
     for (const [name, field] of Object.entries(strict.shape)) {
       const json = openApiSchema(field as z.ZodType, 'input');
       const description = typeof json.description === 'string' ? json.description : undefined;
@@ -236,7 +250,8 @@ export class RequestHygieneInterceptor implements NestInterceptor {
     const body: unknown = request.body;
     const bodyProblem = inputProblem(body);
     if (bodyProblem) throw new InvalidRequestError(`invalid request body: ${bodyProblem}`);
-    if (!route.body && hasContent(body)) throw new InvalidRequestError('invalid request body: this route takes no body');
+    if (!route.body && hasContent(body))
+      throw new InvalidRequestError('invalid request body: this route takes no body');
     return next.handle();
   }
 }

@@ -13,7 +13,7 @@ import { applyDecorators } from '@nestjs/common';
 import { stringify } from 'csv-stringify';
 import type { Request, Response } from 'express';
 import { map, type Observable } from 'rxjs';
-import { InvalidRequestError } from '@agentmeter/http';
+import { DeclareQuery, InvalidRequestError } from '@agentmeter/http';
 
 type Row = Record<string, unknown>;
 
@@ -28,7 +28,7 @@ const CSV = 'agentmeter:csv';
 
 /** Marks an answer as exportable as CSV (`Accept: text/csv` or `?format=csv`). */
 export const CsvExport = (shape: CsvShape) =>
-  applyDecorators(SetMetadata(CSV, shape), ApiProduces('application/json', 'text/csv'));
+  applyDecorators(SetMetadata(CSV, shape), ApiProduces('application/json', 'text/csv'), DeclareQuery('format'));
 
 export function wantsCsv(request: Request): boolean {
   const format = request.query?.format;

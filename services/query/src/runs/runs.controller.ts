@@ -58,6 +58,7 @@ export class RunsController {
   @Allow('runs.read')
   @LongLived()
   @ApiProduces('text/event-stream')
+  @ApiOkResponse({ description: 'metrics, heartbeat and end events', schema: { type: 'string' } })
   @ApiOperation({
     summary: "Server-Sent Events of a run's changes",
     description: 'events: metrics (the /metrics answer, at once and on every change), heartbeat, end (terminal state)',
