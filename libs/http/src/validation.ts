@@ -189,6 +189,8 @@ interface RouteArgument {
 /** What a handler declares it reads from the request: query parameter names (null: any) and a body. */
 interface RouteInput {
   queryNames: ReadonlySet<string> | null;
+  /** Parameters read with @Query('name'): one string each (ValidQuery schemas decide for their own). */
+  singleNames: ReadonlySet<string>;
   /** Takes a body, or reads the raw request itself (then its own code decides). */
   body: boolean;
 }
@@ -207,17 +209,20 @@ function routeInputOf(context: ExecutionContext): RouteInput {
   let anyQuery = false;
   let body = Reflect.getMetadata(TAKES_BODY, handler) === true;
   const names = new Set(declared);
+  const singleNames = new Set<string>();
   for (const [key, argument] of Object.entries(args)) {
     if (key.includes(CUSTOM_ROUTE_ARGS_METADATA)) continue;
     const type = Number(key.split(':')[0]);
     if (type === RouteParamtypes.QUERY) {
-      if (typeof argument.data === 'string') names.add(argument.data);
-      else anyQuery = true;
+      if (typeof argument.data === 'string') {
+        names.add(argument.data);
+        singleNames.add(argument.data);
+      } else anyQuery = true;
     } else if (type === RouteParamtypes.BODY || type === RouteParamtypes.RAW_BODY || type === RouteParamtypes.REQUEST) {
       body = true;
     }
   }
-  const input = { queryNames: anyQuery ? null : names, body };
+  const input = { queryNames: anyQuery ? null : names, singleNames, body };
   routeInputs.set(handler, input);
   return input;
 }
@@ -245,6 +250,8 @@ export class RequestHygieneInterceptor implements NestInterceptor {
         );
       }
     }
+    const repeated = [...route.singleNames].find((name) => query[name] !== undefined && typeof query[name] !== 'string');
+    if (repeated) throw new InvalidRequestError(`invalid query: ${repeated}: give it once, as text`);
     const queryProblem = inputProblem(query);
     if (queryProblem) throw new InvalidRequestError(`invalid query: ${queryProblem}`);
     const body: unknown = request.body;

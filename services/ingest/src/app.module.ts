@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PartitionManager, PricingRepository } from '@agentmeter/database';
 import {
@@ -89,6 +90,17 @@ export async function bootstrap(config: IngestConfig = loadConfig()): Promise<IN
   useSecurityHeaders(app);
   app.use(OTLP_TRACES_PATH, otlpBodyParser); // before Nest's 100 kB JSON parser, see otlpBodyParser
   app.use(bodyErrorHandler);
+  // Its HTTP routes in OpenAPI too, like every service's, so that tooling and tests can walk them.
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('AgentMeter ingest')
+      .setDescription('OTLP/HTTP trace receiver (docs/otlp.md), health and metrics.')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document);
   await app.listen(config.PORT, '0.0.0.0');
   return app;
 }
