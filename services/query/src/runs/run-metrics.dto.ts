@@ -2,13 +2,16 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 /** Response shapes of GET /runs/{run_id}/metrics (seed 000, stories 9.1 to 9.4). */
 
+/** docs/security.md "Field policy". */
+const NO_MONEY = 'absent for Support';
 const HIDDEN = 'absent when the tenant shows Owners only $ and time (tenant setting owner_sees_tokens)';
 
 export class TokenTotals {
   @ApiPropertyOptional({ description: HIDDEN }) prompt_tokens?: number;
   @ApiPropertyOptional({ description: HIDDEN }) completion_tokens?: number;
   @ApiPropertyOptional({ description: HIDDEN }) total_tokens?: number;
-  @ApiProperty({ description: 'decimal USD, exact to the micro-dollar', example: '0.012345' }) cost_usd!: string;
+  @ApiPropertyOptional({ description: `decimal USD, exact to the micro-dollar; ${NO_MONEY}`, example: '0.012345' })
+  cost_usd?: string;
   @ApiProperty() llm_calls!: number;
 }
 
@@ -21,7 +24,7 @@ export class StageMetrics {
   prompt_tokens?: number | null;
   @ApiPropertyOptional({ nullable: true, type: Number }) completion_tokens?: number | null;
   @ApiPropertyOptional({ nullable: true, type: Number }) total_tokens?: number | null;
-  @ApiProperty({ description: "decimal USD of the stage's LLM calls" }) cost_usd!: string;
+  @ApiPropertyOptional({ description: `decimal USD of the stage's LLM calls; ${NO_MONEY}` }) cost_usd?: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) started_at!: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finished_at!: string | null;
   @ApiProperty({ nullable: true, type: Number, description: 'finished_at - started_at; null while running' })
