@@ -250,7 +250,9 @@ export class RequestHygieneInterceptor implements NestInterceptor {
         );
       }
     }
-    const repeated = [...route.singleNames].find((name) => query[name] !== undefined && typeof query[name] !== 'string');
+    const repeated = [...route.singleNames].find(
+      (name) => query[name] !== undefined && typeof query[name] !== 'string',
+    );
     if (repeated) throw new InvalidRequestError(`invalid query: ${repeated}: give it once, as text`);
     const queryProblem = inputProblem(query);
     if (queryProblem) throw new InvalidRequestError(`invalid query: ${queryProblem}`);
