@@ -16,7 +16,7 @@ import { InvalidRequestError } from './problem';
 
 /*
  * The one validation of request input for every HTTP service (docs/security.md "Bad requests"). Three layers:
- * - RequestHygieneInterceptor (global): the text of every query value and JSON body, whatever the route:
+ * - RequestHygieneInterceptor (global): the text of every path parameter, query value and JSON body:
  *   no control characters but tab, LF and CR, no lone surrogates, no key named __proto__, constructor or
  *   prototype; no query parameter the route does not declare; no body on a route that takes none.
  * - ZodPipe / ValidBody: the route's zod schema, then no field that the schema does not know.
@@ -254,6 +254,8 @@ export class RequestHygieneInterceptor implements NestInterceptor {
       (name) => query[name] !== undefined && typeof query[name] !== 'string',
     );
     if (repeated) throw new InvalidRequestError(`invalid query: ${repeated}: give it once, as text`);
+    const paramProblem = inputProblem(request.params ?? {});
+    if (paramProblem) throw new InvalidRequestError(`invalid path: ${paramProblem}`);
     const queryProblem = inputProblem(query);
     if (queryProblem) throw new InvalidRequestError(`invalid query: ${queryProblem}`);
     const body: unknown = request.body;

@@ -94,6 +94,7 @@ describe('bad requests on every route of every service', () => {
   let database: TestDatabase;
   let kafka: Kafka;
   const targets: Target[] = [];
+  let alertWorker: RunningService | undefined;
   const routes = new Map<string, Route[]>();
 
   beforeAll(async () => {
@@ -107,7 +108,7 @@ describe('bad requests on every route of every service', () => {
       REDIS_KEY_PREFIX: redisPrefix,
       LOG_LEVEL: 'error',
     };
-    const [query, costCap, alert, ingest] = await Promise.all([
+    const [query, costCap, alert, ingest, worker] = await Promise.all([
       startService('query', { ...common, AUTH_JWT_SECRET: jwtSecret }),
       startService('cost-cap', {
         ...common,
@@ -128,7 +129,10 @@ describe('bad requests on every route of every service', () => {
         INGEST_GROUP_ID: `${topicPrefix}ingest`,
         INGEST_SESSION_TIMEOUT_MS: '6000',
       }),
+      // Only health and metrics over HTTP: started for its headers.
+      startService('alert-worker', { ...common, ALERT_ENCRYPTION_KEY: randomBytes(32).toString('base64') }),
     ]);
+    alertWorker = worker;
     const admin = await new SignJWT({ tenant_id: `bad-${suffix}`, roles: ['admin'] })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject('walker')
@@ -148,7 +152,7 @@ describe('bad requests on every route of every service', () => {
 
   afterAll(async () => {
     if (process.env.E2E_DEBUG) for (const t of targets) console.log(t.service.output());
-    await Promise.all(targets.map((t) => t.service.stop()));
+    await Promise.all([...targets.map((t) => t.service.stop()), alertWorker?.stop()]);
     await database?.drop();
   });
 
@@ -223,6 +227,35 @@ describe('bad requests on every route of every service', () => {
       expect(ui.status).toBe(200);
       expect(await ui.text()).toContain('swagger-ui');
       expect(ui.headers.get('content-security-policy')).toContain("script-src 'self'");
+    },
+  );
+
+  it('alert-worker sends the security headers too, and no X-Powered-By', async () => {
+    for (const path of ['/health', '/metrics', '/no-such-route']) {
+      const response = await fetch(`${alertWorker!.url}${path}`);
+      await response.text();
+      expect({ path, poweredBy: response.headers.get('x-powered-by') }).toEqual({ path, poweredBy: null });
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('content-security-policy')).toBe("default-src 'none';frame-ancestors 'none'");
+    }
+  });
+
+  it.each(['query', 'cost-cap', 'alert', 'ingest'])(
+    '%s answers control characters and lone surrogates in path parameters with a 4xx',
+    async (name) => {
+      const target = targets.find((t) => t.name === name)!;
+      const failures: string[] = [];
+      for (const route of routes.get(name)!.filter((r) => r.path.includes('{'))) {
+        for (const value of ['a%00b', '%07', '%0B', 'x%ED%A0%80']) {
+          const path = route.path.replace(/\{[^}]+\}/g, value);
+          const answer = await send(target, { method: route.method, path }, '', {
+            type: 'application/json',
+            body: '{}',
+          });
+          if (!acceptable(answer)) failures.push(`${route.method} ${path}: ${describe_(answer)}`);
+        }
+      }
+      expect(failures).toEqual([]);
     },
   );
 
