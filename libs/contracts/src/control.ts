@@ -123,6 +123,9 @@ export const ControlCommand = z.discriminatedUnion('type', [
 export type ControlCommand = z.output<typeof ControlCommand>;
 export type ControlCommandOf<T extends ControlCommandType> = ControlCommand & { type: T };
 
+/** The content type header of every message on agent.control.v1. */
+export const CONTROL_CONTENT_TYPE = 'application/json';
+
 /** Kafka message key of a command: one tenant's (or playbook's) commands stay in order. */
 export function controlCommandKey(command: ControlCommand): string {
   return 'playbook' in command ? `playbook:${command.playbook}` : command.tenant_id;

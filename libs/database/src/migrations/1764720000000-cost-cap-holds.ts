@@ -9,6 +9,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   in Redis is reloaded from them and the ledger.
  * - reservations.request_hash: the fingerprint of the reserve request, so a repeated idempotency_key with a
  *   different body is refused (409) rather than answered with the first reservation.
+ * - cost_cap_outbox.trace_headers: the trace context of the decision that enqueued a message, published
+ *   with it (the outbox publishes after the request is over).
  */
 export class CostCapHolds1764720000000 implements MigrationInterface {
   name = 'CostCapHolds1764720000000';
@@ -22,11 +24,13 @@ export class CostCapHolds1764720000000 implements MigrationInterface {
       ALTER TABLE reservations ADD COLUMN request_hash text;
       CREATE INDEX reservations_unsettled_run ON reservations (tenant_id, run_id) WHERE status IN ('open', 'expired');
       CREATE INDEX reservations_unsettled_day ON reservations (tenant_id, day) WHERE status IN ('open', 'expired');
+      ALTER TABLE cost_cap_outbox ADD COLUMN trace_headers jsonb;
     `);
   }
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
+      ALTER TABLE cost_cap_outbox DROP COLUMN trace_headers;
       DROP INDEX reservations_unsettled_day;
       DROP INDEX reservations_unsettled_run;
       ALTER TABLE reservations DROP COLUMN request_hash;
