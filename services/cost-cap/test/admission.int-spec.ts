@@ -375,7 +375,7 @@ describe('admission', () => {
     );
     expect(first.map((r) => r.body.decision)).toEqual(Array(5).fill('allow'));
     clock.advance(3_000); // every hold outlived its reservation; the calls are still running
-    expect(await h.app.get(ExpirySweeper).sweep()).toBeGreaterThanOrEqual(5);
+    await h.app.get(ExpirySweeper).sweep(); // (the sweeper's own timer may have marked them first)
     const { rows } = await h.pg.query(`SELECT DISTINCT status FROM reservations WHERE tenant_id = $1`, [tenantId]);
     expect(rows).toEqual([{ status: 'expired' }]);
     const second = await Promise.all(
