@@ -63,7 +63,7 @@ const Schema = z.object({
     .default(24),
   /** Remaining-budget gauges: at most this many tenants (those closest to their cap). */
   COST_CAP_METRICS_TENANTS: z.coerce.number().int().min(0).max(1000).default(50),
-  /** Run counters idle this long leave Redis (and are not rebuilt). */
+  /** Run counters idle this long leave Redis (a rebuild skips them; a run that spends again is loaded from the ledger). */
   COST_CAP_RUN_IDLE_DAYS: z.coerce.number().int().min(1).max(365).default(30),
 });
 
