@@ -7,6 +7,13 @@ run="$root/.local/run"
 mkdir -p "$run"
 SERVICES=(ingest query cost-cap alert alert-worker)
 
+# cost-cap fails closed: a tenant without caps of its own is held to these deployment defaults, and one
+# without any daily cap is denied (docs/cost-cap.md "Fail closed"). Override any of them in the environment.
+export COST_CAP_DEFAULT_DAILY_USD="${COST_CAP_DEFAULT_DAILY_USD:-50}"
+export COST_CAP_DEFAULT_RUN_USD="${COST_CAP_DEFAULT_RUN_USD:-5}"
+export COST_CAP_DEFAULT_RUN_TOKENS="${COST_CAP_DEFAULT_RUN_TOKENS:-2000000}"
+export COST_CAP_REQUIRE_DAILY_CAP="${COST_CAP_REQUIRE_DAILY_CAP:-true}"
+
 pid_of() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null && cat "$run/$1.pid"; }
 
 port_of() { case "$1" in query) echo "${QUERY_PORT:-3000}" ;; ingest) echo "${INGEST_PORT:-3001}" ;;

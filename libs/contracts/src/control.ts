@@ -123,6 +123,9 @@ export const ControlCommand = z.discriminatedUnion('type', [
 export type ControlCommand = z.output<typeof ControlCommand>;
 export type ControlCommandOf<T extends ControlCommandType> = ControlCommand & { type: T };
 
+/** The content type header of every message on agent.control.v1. */
+export const CONTROL_CONTENT_TYPE = 'application/json';
+
 /** Kafka message key of a command: one tenant's (or playbook's) commands stay in order. */
 export function controlCommandKey(command: ControlCommand): string {
   return 'playbook' in command ? `playbook:${command.playbook}` : command.tenant_id;
@@ -157,13 +160,16 @@ export const ReserveRequest = z
     }),
     /** Caps the run carries (as in run_started); they can only tighten the tenant's defaults. */
     run_caps: RunCaps.optional(),
-    /** How long the reservation holds if never committed or released. */
+    /**
+     * When the call is expected to be over. Past it the reservation is `expired` but its hold still counts
+     * until it is committed or released (a late commit never overshoots a cap); extend it while the call runs.
+     */
     ttl_s: z.number().int().min(1).max(86_400).optional(),
     /**
      * Makes a retried reserve safe: a request with a key the tenant already used for a reservation gets
      * that reservation back (same id, nothing held again) instead of a second one, also after a restart of
      * cost-cap. Use one key per intended reservation (e.g. run, phase, attempt and call). A denial holds
-     * nothing and is not remembered. Reusing a key for another run, role, attempt, kind or model is a 409.
+     * nothing and is not remembered. Reusing a key with a different body (estimate included) is a 409.
      */
     idempotency_key: z.string().min(1).max(200).optional(),
   })
@@ -195,7 +201,7 @@ export const OverrideInForce = z.object({
 /** One cap's state. Amounts are in the cap's unit: decimal USD for cost and external, tokens as an integer string. */
 export const ScopeState = z.object({
   scope: z.enum(['run', 'tenant', 'playbook']),
-  cap: z.enum(['tokens', 'wall_time', 'cost', 'external', 'paused', 'publisher_frozen']),
+  cap: z.enum(['tokens', 'wall_time', 'cost', 'external', 'paused', 'publisher_frozen', 'finished']),
   limit: z.string().nullable(),
   spent: z.string(),
   reserved: z.string(),
@@ -225,7 +231,7 @@ export const ReserveResponse = z.object({
   partial: z.object({ left_usd: z.string(), instructions: z.string() }).nullable(),
   /** deny: the cap that refused, and why. */
   denied_by: ScopeState.extend({
-    reason: z.enum(['cap_reached', 'insufficient', 'stopped', 'paused', 'frozen']),
+    reason: z.enum(['cap_reached', 'insufficient', 'stopped', 'paused', 'frozen', 'finished', 'no_daily_cap']),
     /** The same, as a sentence (who paused and why, what is left, when it resets). */
     detail: z.string(),
   }).nullable(),
@@ -269,8 +275,21 @@ export type CommitResponse = z.output<typeof CommitResponse>;
 
 export const ReleaseResponse = z.object({
   reservation_id: z.string(),
-  status: z.enum(['released', 'committed', 'expired']),
+  /** released (now or before), committed, or lapsed (expired before holds lasted until settled). */
+  status: z.enum(['released', 'committed', 'expired', 'lapsed']),
 });
+export type ReleaseResponse = z.output<typeof ReleaseResponse>;
+
+/** POST /v1/admission/reservations/{id}/extend: the call still runs; hold it ttl_s more from now. */
+export const ExtendRequest = z.object({ ttl_s: z.number().int().min(1).max(86_400) });
+export type ExtendRequest = z.output<typeof ExtendRequest>;
+
+export const ExtendResponse = z.object({
+  reservation_id: z.string(),
+  status: z.literal('open'),
+  expires_at: timestamp,
+});
+export type ExtendResponse = z.output<typeof ExtendResponse>;
 
 // ---------------------------------------------------------------------------------------------------
 // Overrides API (/v1/tenants/..., /v1/overrides/..., /v1/playbooks/...). Every change names its actor

@@ -1,4 +1,4 @@
-import { formatUsd, parseUsd, tokenCost } from './money';
+import { formatUsd, parseUsd, parseUsdUp, tokenCost } from './money';
 
 describe('money', () => {
   it.each([
@@ -32,5 +32,17 @@ describe('money', () => {
     expect(tokenCost(1_000_000n, 2_500_000n)).toBe(2_500_000n);
     expect(tokenCost(1n, 2_500_000n)).toBe(3n); // 2.5 micros rounds up
     expect(tokenCost(0n, 2_500_000n)).toBe(0n);
+  });
+
+  it.each([
+    ['0.0000001', 1n],
+    ['0.0000000', 0n],
+    ['0.010000', 10_000n],
+    ['0.0100001', 10_001n],
+    ['1.9999999', 2_000_000n],
+    ['5', 5_000_000n],
+    ['-0.0000019', -1n],
+  ])('rounds an estimate %p up to %p micros', (text, micros) => {
+    expect(parseUsdUp(text)).toBe(micros);
   });
 });

@@ -24,6 +24,19 @@ export function parseUsd(value: string): Micros {
   return sign ? -micros : micros;
 }
 
+/**
+ * Parses a decimal USD string rounding up (toward +infinity) to the micro-dollar: what an estimate holds, so a
+ * positive estimate never holds 0 and a held amount is never below the one asked.
+ */
+export function parseUsdUp(value: string): Micros {
+  const match = DECIMAL.exec(value.trim());
+  if (!match) throw new InvalidMoneyError(`not a decimal amount: "${value}"`);
+  const [, sign, whole = '0', fraction = ''] = match;
+  const micros = BigInt(whole) * MICROS_PER_USD + BigInt(fraction.slice(0, 6).padEnd(6, '0'));
+  if (sign) return -micros; // toward +infinity: a negative amount's extra digits are dropped
+  return /[1-9]/.test(fraction.slice(6)) ? micros + 1n : micros;
+}
+
 /** Formats micros as a decimal USD string with exactly six decimals. */
 export function formatUsd(micros: Micros): string {
   const negative = micros < 0n;

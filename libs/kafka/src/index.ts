@@ -1,2 +1,3 @@
 export * from './kafka-client';
 export * from './batch-consumer';
+export * from './message-headers';

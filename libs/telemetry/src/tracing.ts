@@ -4,6 +4,16 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 
 let sdk: NodeSDK | undefined;
 
+type SpanProcessors = NonNullable<ConstructorParameters<typeof NodeSDK>[0]>['spanProcessors'];
+
+/** Keeps spans recording (so their context propagates) and sends them nowhere. */
+const DROP_SPANS: NonNullable<SpanProcessors>[number] = {
+  onStart: () => undefined,
+  onEnd: () => undefined,
+  forceFlush: () => Promise.resolve(),
+  shutdown: () => Promise.resolve(),
+};
+
 /**
  * Starts OpenTelemetry for a service. Must run before anything imports http, pg, ioredis or kafkajs,
  * which is why each service's main.ts imports its telemetry.ts first. Spans are exported over OTLP/HTTP
@@ -15,7 +25,9 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv): void 
   const exporting = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
   sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? serviceName,
-    ...(exporting ? { traceExporter: new OTLPTraceExporter() } : { spanProcessors: [] }),
+    // Without an exporter, a processor that drops spans: with none at all the SDK installs no tracer provider,
+    // and no trace context would propagate (Kafka headers such as control messages' traceparent, HTTP).
+    ...(exporting ? { traceExporter: new OTLPTraceExporter() } : { spanProcessors: [DROP_SPANS] }),
     instrumentations: [
       getNodeAutoInstrumentations({
         '@opentelemetry/instrumentation-fs': { enabled: false },

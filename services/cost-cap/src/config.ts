@@ -39,7 +39,18 @@ const Schema = z.object({
   COST_CAP_DEFAULT_RUN_EXTERNAL_USD: usd,
   COST_CAP_DEFAULT_RUN_TOKENS: count,
   COST_CAP_DEFAULT_RUN_WALL_TIME_S: count,
-  /** Lifetime of a reservation that is never committed or released (a request may ask for less or more). */
+  /**
+   * Fail closed: deny every admission of a tenant without a daily $ cap (its own, its raise, or the deployment's
+   * COST_CAP_DEFAULT_DAILY_USD). Off by default: a tenant without caps has no limit.
+   */
+  COST_CAP_REQUIRE_DAILY_CAP: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((value) => value === 'true' || value === '1'),
+  /**
+   * When a reservation's call is expected to be over (a request may ask for less or more). Past it the
+   * reservation is expired but its hold counts until committed or released; the caller may extend it.
+   */
   COST_CAP_RESERVATION_TTL_S: z.coerce.number().int().min(1).max(86_400).default(300),
   /** Validator sampling: freeze a playbook's Publisher above this failure share of its recent samples. */
   COST_CAP_VALIDATOR_FAILURE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.2),
@@ -52,7 +63,7 @@ const Schema = z.object({
     .default(24),
   /** Remaining-budget gauges: at most this many tenants (those closest to their cap). */
   COST_CAP_METRICS_TENANTS: z.coerce.number().int().min(0).max(1000).default(50),
-  /** Run counters idle this long leave Redis (and are not rebuilt). */
+  /** Run counters idle this long leave Redis (a rebuild skips them; a run that spends again is loaded from the ledger). */
   COST_CAP_RUN_IDLE_DAYS: z.coerce.number().int().min(1).max(365).default(30),
 });
 

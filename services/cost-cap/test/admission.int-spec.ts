@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { ReserveResponse } from '@agentmeter/contracts';
 import { eventually } from '@agentmeter/testing';
 import { ExpirySweeper } from '../src/admission/expiry.sweeper';
+import { CountersStore } from '../src/counters/counters.store';
 import { RebuildService } from '../src/counters/rebuild.service';
 import { LedgerRepository, type NewReservation } from '../src/spend/ledger.repository';
 import { type ApiResponse, FakeClock, type Harness, pool, reserveBody, startInProcess } from './harness';
@@ -365,24 +366,170 @@ describe('admission', () => {
     clock.set(saved);
   });
 
-  it('expires a reservation never settled and gives its hold back', async () => {
+  it('keeps an expired reservation held until it is committed or released: a late commit never overshoots', async () => {
     const tenantId = tenant();
-    await setCaps(tenantId, { daily_cap_usd: '0.01' });
-    const held = await reserve(reserveBody({ tenant_id: tenantId, ttl_s: 30 }));
-    expect(held.body.decision).toBe('allow');
-    expect((await reserve(reserveBody({ tenant_id: tenantId }))).body.decision).toBe('deny');
+    await setCaps(tenantId, { daily_cap_usd: '0.05' });
     const saved = clock.now();
+    const first = await Promise.all(
+      Array.from({ length: 5 }, () => reserve(reserveBody({ tenant_id: tenantId, ttl_s: 1 }))),
+    );
+    expect(first.map((r) => r.body.decision)).toEqual(Array(5).fill('allow'));
+    clock.advance(3_000); // every hold outlived its reservation; the calls are still running
+    await h.app.get(ExpirySweeper).sweep(); // (the sweeper's own timer may have marked them first)
+    const { rows } = await h.pg.query(`SELECT DISTINCT status FROM reservations WHERE tenant_id = $1`, [tenantId]);
+    expect(rows).toEqual([{ status: 'expired' }]);
+    const second = await Promise.all(
+      Array.from({ length: 5 }, () => reserve(reserveBody({ tenant_id: tenantId, ttl_s: 1 }))),
+    );
+    expect(second.map((r) => r.body.decision)).toEqual(Array(5).fill('deny'));
+    expect(second[0]!.body.denied_by).toMatchObject({ reason: 'insufficient', reserved: '0.050000' });
+    // The late commits are accounted (the money was spent) and the ledger holds exactly the cap.
+    for (const r of [...first, ...second].filter((r) => r.body.reservation_id)) {
+      const late = await commit(r.body.reservation_id!, '0.01');
+      expect(late.body).toMatchObject({ late: true, duplicate: false });
+    }
+    expect(await ledgerSum('tenant_id = $1', [tenantId])).toBe(50_000n);
+    expect((await reserve(reserveBody({ tenant_id: tenantId }))).body.denied_by).toMatchObject({
+      reason: 'cap_reached',
+    });
+
+    // Released, an expired reservation gives its hold back.
+    const other = tenant();
+    await setCaps(other, { daily_cap_usd: '0.01' });
+    const held = await reserve(reserveBody({ tenant_id: other, ttl_s: 30 }));
     clock.advance(30_000);
     await h.app.get(ExpirySweeper).sweep();
-    const { rows } = await h.pg.query(`SELECT status FROM reservations WHERE reservation_id = $1`, [
-      held.body.reservation_id,
-    ]);
-    expect(rows[0].status).toBe('expired');
-    expect((await reserve(reserveBody({ tenant_id: tenantId }))).body.decision).toBe('allow');
-    // A late commit is still accounted: the money was spent.
-    const late = await commit(held.body.reservation_id!, '0.01');
-    expect(late.body).toMatchObject({ late: true, duplicate: false });
+    expect((await reserve(reserveBody({ tenant_id: other }))).body.decision).toBe('deny');
+    const released = await h.api('POST', `/v1/admission/reservations/${held.body.reservation_id}/release`);
+    expect(released.body).toEqual({ reservation_id: held.body.reservation_id, status: 'released' });
+    expect((await reserve(reserveBody({ tenant_id: other }))).body.decision).toBe('allow');
     clock.set(saved);
+  });
+
+  it('extends a reservation whose call is still running, and counts it until it is committed', async () => {
+    const tenantId = tenant();
+    await setCaps(tenantId, { daily_cap_usd: '0.02' });
+    const saved = clock.now();
+    const held = await reserve(reserveBody({ tenant_id: tenantId, ttl_s: 1 }));
+    const id = held.body.reservation_id!;
+    clock.advance(900);
+    const extended = await h.api<{ expires_at: string; status: string }>(
+      'POST',
+      `/v1/admission/reservations/${id}/extend`,
+      { ttl_s: 600 },
+    );
+    expect(extended.status).toBe(200);
+    expect(extended.body).toEqual({
+      reservation_id: id,
+      status: 'open',
+      expires_at: new Date(clock.now().getTime() + 600_000).toISOString(),
+    });
+    clock.advance(300_000);
+    await h.app.get(ExpirySweeper).sweep();
+    const status = async () =>
+      (await h.pg.query(`SELECT status FROM reservations WHERE reservation_id = $1`, [id])).rows[0].status;
+    expect(await status()).toBe('open');
+    // Expired, it can still be extended (it is open again); its hold never stopped counting.
+    clock.advance(600_000);
+    await h.app.get(ExpirySweeper).sweep();
+    expect(await status()).toBe('expired');
+    expect((await h.api('POST', `/v1/admission/reservations/${id}/extend`, { ttl_s: 60 })).body).toMatchObject({
+      status: 'open',
+    });
+    expect(await status()).toBe('open');
+    const admitted = await Promise.all(Array.from({ length: 4 }, () => reserve(reserveBody({ tenant_id: tenantId }))));
+    expect(admitted.filter((r) => r.body.decision === 'allow')).toHaveLength(1);
+    for (const r of [held, ...admitted].filter((r) => r.body.reservation_id)) {
+      expect((await commit(r.body.reservation_id!, '0.01')).status).toBe(200);
+    }
+    expect(await ledgerSum('tenant_id = $1', [tenantId])).toBe(20_000n);
+    // Settled, nothing to extend; an id that is not a reservation's is a 404.
+    expect((await h.api('POST', `/v1/admission/reservations/${id}/extend`, { ttl_s: 60 })).status).toBe(409);
+    const notUuid = await h.api('POST', '/v1/admission/reservations/not-a-uuid/extend', { ttl_s: 60 });
+    expect(notUuid.status).toBe(404);
+    expect(notUuid.headers.get('content-type')).toContain('application/problem+json');
+    expect((await h.api('POST', `/v1/admission/reservations/${randomUUID()}/extend`, { ttl_s: 60 })).status).toBe(404);
+    expect((await h.api('POST', `/v1/admission/reservations/${id}/extend`, { ttl_s: 0 })).status).toBe(400);
+    clock.set(saved);
+  });
+
+  it.each([
+    ['one run key', 'run'],
+    ['one tenant-day key', 'day'],
+    ['the hashes of held reservations', 'holds'],
+  ] as const)('admits exactly the cap when Redis loses %s under concurrent load', async (_name, lose) => {
+    const tenantId = tenant();
+    const K = 37;
+    await setCaps(tenantId, { daily_cap_usd: lose === 'day' ? `${K * 0.01}` : '5.00' });
+    const runCaps = lose === 'day' ? undefined : { max_cost_usd: `${K * 0.01}` };
+    const store = h.app.get(CountersStore);
+    const day = '2026-03-01'; // the tenant's zone is UTC; the clock is pinned to this day
+    let admitted = 0;
+    let lost = false;
+    const open: string[] = [];
+    const tasks = Array.from({ length: 120 }, (_, i) => async () => {
+      const response = await withRetry(() =>
+        reserve(
+          reserveBody({
+            tenant_id: tenantId,
+            run_id: lose === 'day' ? `run-${i % 6}` : 'run-1',
+            run_caps: runCaps,
+            estimate: { cost_usd: '0.010000' },
+          }),
+        ),
+      );
+      expect(response.status).toBe(200);
+      if (response.body.decision !== 'allow') return;
+      admitted += 1;
+      open.push(response.body.reservation_id!);
+      if (admitted === 20 && !lost) {
+        lost = true;
+        if (lose === 'run') await h.redis.del(store.runKey(tenantId, 'run-1'));
+        else if (lose === 'day') await h.redis.del(store.dayKey(tenantId, day));
+        else await h.redis.del(...open.map((id) => store.reservationKey(id)));
+      }
+      // Half of the holds are committed at once, the others once the load is over.
+      if (i % 2 === 0) await withRetry(() => commit(response.body.reservation_id!, '0.010000'));
+      else return response.body.reservation_id!;
+    });
+    const later = (await pool(tasks, 30)).filter((id): id is string => typeof id === 'string');
+    for (const id of later) expect((await withRetry(() => commit(id, '0.010000'))).status).toBe(200);
+    expect(lost).toBe(true);
+    expect(admitted).toBe(K);
+    expect(await ledgerSum('tenant_id = $1', [tenantId])).toBe(BigInt(K) * 10_000n);
+    // Redis agrees with the ledger: the cap is reached, nothing is held any more.
+    const state = await h.api<{ daily: { spent: string; reserved: string } }>('GET', `/v1/tenants/${tenantId}/caps`);
+    expect(state.body.daily).toMatchObject({ spent: (K * 0.01).toFixed(6), reserved: '0.000000' });
+    const next = await reserve(reserveBody({ tenant_id: tenantId, run_id: 'run-1', run_caps: runCaps }));
+    expect(next.body).toMatchObject({ decision: 'deny', denied_by: { reason: 'cap_reached' } });
+  });
+
+  it('answers 409 to an idempotency_key repeated with a different body (estimate included)', async () => {
+    const tenantId = tenant();
+    await setCaps(tenantId, { daily_cap_usd: '1.00' });
+    const body = reserveBody({ tenant_id: tenantId, idempotency_key: 'k-1', estimate: { cost_usd: '0.01' } });
+    const first = await reserve(body);
+    expect(first.body.decision).toBe('allow');
+    const other = await h.api<{ detail: string }>('POST', '/v1/admission/reserve', {
+      ...body,
+      estimate: { cost_usd: '0.50' },
+    });
+    expect(other.status).toBe(409);
+    expect(other.headers.get('content-type')).toContain('application/problem+json');
+    expect(other.body.detail).toContain('k-1');
+    expect((await reserve({ ...body, ttl_s: 5 })).status).toBe(409);
+    // The same body (keys in another order) is a replay.
+    const same = await reserve({ estimate: { cost_usd: '0.01' }, ...body });
+    expect(same.body).toMatchObject({ reservation_id: first.body.reservation_id, replayed: true });
+  });
+
+  it('rounds an estimate up to the micro-dollar: a positive estimate never holds nothing', async () => {
+    const tenantId = tenant();
+    await setCaps(tenantId, { daily_cap_usd: '0.000002' });
+    const tiny = () => reserve(reserveBody({ tenant_id: tenantId, estimate: { cost_usd: '0.0000001' } }));
+    expect((await tiny()).body).toMatchObject({ decision: 'allow', reserved: { cost_usd: '0.000001' } });
+    expect((await tiny()).body.decision).toBe('allow');
+    expect((await tiny()).body).toMatchObject({ decision: 'deny', denied_by: { reason: 'insufficient' } });
   });
 
   it('downgrades retries along the ladder, never the Validator, and cuts the Publisher to what is left', async () => {

@@ -8,15 +8,31 @@ import {
 } from '@agentmeter/domain';
 import { prng, testEnvironment } from '@agentmeter/testing';
 import { loadConfig } from '../src/config';
-import { CountersRebuildingError, CountersStore } from '../src/counters/counters.store';
+import {
+  type CounterSnapshot,
+  CountersMissingError,
+  CountersRebuildingError,
+  CountersStore,
+} from '../src/counters/counters.store';
 
 /**
  * The Redis script decides exactly like the reference decideAdmission() of libs/domain, on random states,
- * limits and requests (the unit tests of the domain then cover the script too).
+ * limits and requests (the unit tests of the domain then cover the script too). The test writes and deletes
+ * only the keys it names (never a SCAN or KEYS): Redis may hold any number of other keys.
  */
 describe('the reservation script', () => {
   const prefix = `${testEnvironment().redisPrefix}lua-${randomBytes(4).toString('hex')}:`;
   let store: CountersStore;
+  const created = new Set<string>();
+
+  /** Writes the keys of a snapshot (in the current epoch) and remembers them for the clean-up. */
+  async function write(snapshot: CounterSnapshot, generation = 'g1'): Promise<void> {
+    for (const run of snapshot.runs) created.add(store.runKey(run.tenantId, run.runId));
+    for (const day of snapshot.days) created.add(store.dayKey(day.tenantId, day.day));
+    for (const r of snapshot.reservations) created.add(store.reservationKey(r.reservationId));
+    await store.writeScopes(snapshot, generation);
+  }
+  const newEpoch = () => store.redis.set(store.epochKey, randomUUID());
 
   beforeAll(async () => {
     store = new CountersStore(
@@ -26,12 +42,13 @@ describe('the reservation script', () => {
         COST_CAP_API_TOKEN: 'x'.repeat(16),
       }),
     );
-    await store.writeSnapshot({ runs: [], days: [], reservations: [] });
+    created.add(store.epochKey).add(store.expiryKey);
+    await newEpoch();
   });
 
   afterAll(async () => {
-    const keys = await store.redis.keys(`${prefix}*`);
-    if (keys.length > 0) await store.redis.del(...keys);
+    const keys = [...created];
+    for (let i = 0; i < keys.length; i += 500) await store.redis.del(...keys.slice(i, i + 500));
     store.onApplicationShutdown();
   });
 
@@ -55,7 +72,7 @@ describe('the reservation script', () => {
       request.tokens = request.kind === 'llm' ? request.tokens : 0n;
       const tenantId = `t${i}`;
       const runId = `r${i}`;
-      await store.writeSnapshot({
+      await write({
         runs: [
           {
             tenantId,
@@ -80,8 +97,10 @@ describe('the reservation script', () => {
         reservations: [],
       });
       const expected = decideAdmission(counters, limits, stopped, request);
+      const reservationId = randomUUID();
+      created.add(store.reservationKey(reservationId));
       const actual = await store.reserve({
-        reservationId: randomUUID(),
+        reservationId,
         tenantId,
         runId,
         day: '2026-11-25',
@@ -120,18 +139,106 @@ describe('the reservation script', () => {
     await expect(
       store.settle({ tenantId: 't', runId: 'r', day: '2026-11-25', reservationId: null, apply: null }),
     ).rejects.toBeInstanceOf(CountersRebuildingError);
-    await store.writeSnapshot({ runs: [], days: [], reservations: [] });
+    await newEpoch();
   });
 
   it('adds a ledger entry once per epoch, however often it is applied', async () => {
-    const apply = { entryKey: 'event:s\u001fe1', tokens: 5n, cost: 7n, external: 0n };
+    const apply = { entryKey: `event:s\u001f${randomUUID()}`, tokens: 5n, cost: 7n, external: 0n };
     const args = { tenantId: 'once', runId: 'r', day: '2026-11-25', reservationId: null, apply };
+    created.add(store.markerKey(apply.entryKey));
+    await write(emptyScopes('once', 'r', '2026-11-25'));
     expect((await store.settle(args)).applied).toBe(true);
     const again = await store.settle(args);
     expect(again.applied).toBe(false);
     expect(again.counters.run_cost.committed).toBe(7n);
     // A new epoch (a rebuild from the ledger) makes the marker stale: applying is then the caller's decision.
-    await store.writeSnapshot({ runs: [], days: [], reservations: [] });
+    await newEpoch();
+    expect((await store.settle(args)).applied).toBe(true);
+    // So does a new generation of one of its keys (loaded again from the ledger).
+    await write(emptyScopes('once', 'r', '2026-11-25'), 'g2');
     expect((await store.settle(args)).applied).toBe(true);
   });
+
+  it('never reads a missing counter key as zero: the scripts name the keys to load', async () => {
+    const day = '2026-11-25';
+    const limits = { run_tokens: null, run_cost: 100n, run_external: null, tenant_cost: 100n };
+    const reserve = (tenantId: string, runId: string, money: bigint) => {
+      const reservationId = randomUUID();
+      created.add(store.reservationKey(reservationId));
+      return store
+        .reserve({
+          reservationId,
+          tenantId,
+          runId,
+          day,
+          kind: 'charge' as const,
+          tokens: 0n,
+          money,
+          partial: false,
+          limits,
+          expiresAt: new Date(Date.now() + 60_000),
+        })
+        .then((result) => ({ ...result, reservationId }));
+    };
+    // A new run of a new tenant: both keys missing, nothing held.
+    const failure = await reserve('fresh', 'r', 10n).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(CountersMissingError);
+    expect((failure as CountersMissingError).scopes).toEqual([
+      { kind: 'run', tenantId: 'fresh', runId: 'r' },
+      { kind: 'day', tenantId: 'fresh', day },
+    ]);
+    expect(await store.redis.exists(store.runKey('fresh', 'r'), store.dayKey('fresh', day))).toBe(0);
+    // Applying an entry needs both keys too; nothing is half-written.
+    const apply = { entryKey: `event:s\u001f${randomUUID()}`, tokens: 0n, cost: 5n, external: 0n };
+    await expect(
+      store.settle({ tenantId: 'fresh', runId: 'r', day, reservationId: null, apply }),
+    ).rejects.toBeInstanceOf(CountersMissingError);
+
+    // A hold made in one generation is not subtracted from a key loaded again since (which counts only the
+    // rows it was loaded from).
+    await write(emptyScopes('gen', 'r', day), 'g1');
+    const held = await reserve('gen', 'r', 60n);
+    expect(held.status).toBe('ALLOW');
+    expect(held.generations).toEqual({ run: 'g1', day: 'g1' });
+    const epoch = (await store.epoch())!;
+    const lost = await store.load(
+      epoch,
+      { kind: 'day', tenantId: 'gen', day, cost: 30n, holds: [] }, // the row of the hold is not written yet
+      true,
+    );
+    expect(lost).toEqual([]);
+    const released = await store.settle({
+      tenantId: 'gen',
+      runId: 'r',
+      day,
+      reservationId: held.reservationId,
+      apply: null,
+    });
+    expect(released.released).toBe(true);
+    expect(released.counters.run_cost.reserved).toBe(0n); // same generation: given back
+    expect(released.counters.tenant_cost).toEqual({ committed: 30n, reserved: 0n }); // loaded without it
+    // Loading is skipped when the key is there (unless forced) or the epoch changed.
+    expect(await store.load(epoch, { kind: 'day', tenantId: 'gen', day, cost: 0n, holds: [] }, false)).toBeNull();
+    expect(await store.load('other', { kind: 'day', tenantId: 'gen', day, cost: 0n, holds: [] }, true)).toBeNull();
+  });
 });
+
+function emptyScopes(tenantId: string, runId: string, day: string): CounterSnapshot {
+  return {
+    runs: [
+      {
+        tenantId,
+        runId,
+        tokens: 0n,
+        cost: 0n,
+        external: 0n,
+        heldTokens: 0n,
+        heldCost: 0n,
+        heldExternal: 0n,
+        stop: null,
+      },
+    ],
+    days: [{ tenantId, day, cost: 0n, heldCost: 0n }],
+    reservations: [],
+  };
+}

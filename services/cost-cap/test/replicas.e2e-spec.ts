@@ -39,7 +39,8 @@ describe('two cost-cap replicas', () => {
     iso = await isolation();
     kafka = iso.kafka;
     const env = { ...iso.env, LOG_LEVEL: 'warn' };
-    a = await startService('cost-cap', env);
+    // Replica a traces (nothing exported): its control messages carry the trace context of their decision.
+    a = await startService('cost-cap', { ...env, OTEL_SDK_DISABLED: 'false' });
     b = await startService('cost-cap', env);
     pg = new Client({ connectionString: iso.db.url });
     await pg.connect();
@@ -207,6 +208,17 @@ describe('two cost-cap replicas', () => {
       return found!;
     });
     expect(block).toMatchObject({ cause: 'paused', issued_by: 'admin@am', reason: 'abuse report' });
+    // Published like the query API's commands (libs/kafka controlMessage): key, content type, trace context.
+    const message = (await readAll(kafka, topicName(iso.topicPrefix, Topics.Control))).find(
+      (m) => (JSON.parse(m.value!) as ControlCommand).command_id === block.command_id,
+    );
+    expect(message).toMatchObject({
+      key: tenantId,
+      headers: {
+        'content-type': 'application/json',
+        traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/),
+      },
+    });
   });
 
   it('freezes the Publisher of a failing playbook with a command and an Admin alert', async () => {

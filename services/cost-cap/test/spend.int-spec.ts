@@ -182,10 +182,15 @@ describe('spend from the stream', () => {
     const hit = published.find((e) => e.type === 'cap_hit' && e.data.scope === 'tenant')!;
     expect(hit.data).toMatchObject({ day: expect.any(String), resets_at: expect.any(String) });
 
-    const commands = (await readAll(h.kafka, topicName(h.topicPrefix, Topics.Control)))
-      .map((m) => JSON.parse(m.value!) as ControlCommand)
-      .filter((c) => 'tenant_id' in c && c.tenant_id === tenantId);
+    const messages = (await readAll(h.kafka, topicName(h.topicPrefix, Topics.Control))).filter((m) => {
+      const c = JSON.parse(m.value!) as ControlCommand;
+      return 'tenant_id' in c && c.tenant_id === tenantId;
+    });
+    const commands = messages.map((m) => JSON.parse(m.value!) as ControlCommand);
     expect(commands.map((c) => c.type).sort()).toEqual(['block_tenant', 'short_circuit_run']);
+    // As the query API's commands: keyed by tenant, JSON (libs/kafka controlMessage).
+    for (const m of messages)
+      expect(m).toMatchObject({ key: tenantId, headers: { 'content-type': 'application/json' } });
     expect(commands.find((c) => c.type === 'short_circuit_run')).toMatchObject({
       run_id: 'run-1',
       instruction: 'partial_artifact_and_summary',

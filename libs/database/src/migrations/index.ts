@@ -6,6 +6,7 @@ import { Alert1764500000000 } from './1764500000000-alert';
 import { Query1764600000000 } from './1764600000000-query';
 import { UsageModelDaily1764700000000 } from './1764700000000-usage-model-daily';
 import { CostCapIdempotency1764710000000 } from './1764710000000-cost-cap-idempotency';
+import { CostCapHolds1764720000000 } from './1764720000000-cost-cap-holds';
 import { RunsDropInterventions1764800000000 } from './1764800000000-runs-drop-interventions';
 import { EventsPayloadJson1764810000000 } from './1764810000000-events-payload-json';
 
@@ -19,6 +20,7 @@ export const MIGRATIONS = [
   Query1764600000000,
   UsageModelDaily1764700000000,
   CostCapIdempotency1764710000000,
+  CostCapHolds1764720000000,
   RunsDropInterventions1764800000000,
   EventsPayloadJson1764810000000,
 ];

@@ -8,7 +8,15 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { CommitRequest, CommitResponse, ReleaseResponse, ReserveRequest, ReserveResponse } from '@agentmeter/contracts';
+import {
+  CommitRequest,
+  CommitResponse,
+  ExtendRequest,
+  ExtendResponse,
+  ReleaseResponse,
+  ReserveRequest,
+  ReserveResponse,
+} from '@agentmeter/contracts';
 import { openApi, ZodPipe } from '../http/zod';
 import { AdmissionService } from './admission.service';
 
@@ -60,5 +68,22 @@ export class AdmissionController {
   @ApiNotFoundResponse({ description: 'No such reservation.' })
   release(@Param('reservation_id') reservationId: string) {
     return this.admission.release(reservationId);
+  }
+
+  @Post('reservations/:reservation_id/extend')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Extend a reservation whose call is still running',
+    description:
+      'Moves its expiry to now + ttl_s (an expired reservation is open again). A hold counts until it is committed or released whatever its expiry; extending keeps the reservation reported as open.',
+  })
+  @ApiBody({ schema: openApi(ExtendRequest) })
+  @ApiOkResponse({ schema: openApi(ExtendResponse, 'output') })
+  @ApiNotFoundResponse({ description: 'No such reservation.' })
+  extend(
+    @Param('reservation_id') reservationId: string,
+    @Body(new ZodPipe(ExtendRequest)) body: ExtendRequest,
+  ): Promise<ExtendResponse> {
+    return this.admission.extend(reservationId, body);
   }
 }

@@ -1,9 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type {
   AdmissionDecision,
   CommitRequest,
   CommitResponse,
+  ExtendRequest,
+  ExtendResponse,
   ReserveRequest,
   ReserveResponse,
   ScopeState as WireScope,
@@ -21,11 +23,17 @@ import {
   modelForAttempt,
   nextDayStart,
   parseUsd,
+  parseUsdUp,
   type ScopeState,
 } from '@agentmeter/domain';
 import { type CapContext, LimitsService, runCapsFromWire, tightest } from '../caps/limits.service';
 import { CostCapConfig } from '../config';
-import { CountersRebuildingError, CountersStore, type ReserveResult } from '../counters/counters.store';
+import {
+  CountersMissingError,
+  CountersRebuildingError,
+  CountersStore,
+  type ReserveResult,
+} from '../counters/counters.store';
 import { RebuildService } from '../counters/rebuild.service';
 import { CrossingsService, formatCapValue } from '../crossings/crossings.service';
 import { CostCapDatabase, type Tx } from '../db/database';
@@ -83,8 +91,23 @@ export class AdmissionService {
     return this.timed('commit', () => this.account(reservationId, request));
   }
 
-  release(reservationId: string): Promise<{ reservation_id: string; status: 'released' | 'committed' | 'expired' }> {
+  release(reservationId: string): Promise<{ reservation_id: string; status: 'released' | 'committed' | 'lapsed' }> {
     return this.timed('release', () => this.unhold(reservationId));
+  }
+
+  /**
+   * Moves an unsettled reservation's expiry to now + ttl_s (an expired one is open again). Its hold never
+   * stopped counting (docs/cost-cap.md "Reservations and holds"): extending only says the call is still running.
+   */
+  async extend(reservationId: string, request: ExtendRequest): Promise<ExtendResponse> {
+    if (!UUID.test(reservationId)) throw new NotFoundError(`reservation ${reservationId} not found`);
+    const expiresAt = new Date(this.clock.now().getTime() + request.ttl_s * 1000);
+    const row = await this.ledger.extendReservation(reservationId, expiresAt);
+    if (!row) throw new NotFoundError(`reservation ${reservationId} not found`);
+    if (row.status !== 'open' && row.status !== 'expired') {
+      throw new ConflictError(`reservation ${reservationId} is ${row.status}: nothing to extend`);
+    }
+    return { reservation_id: reservationId, status: 'open', expires_at: expiresAt.toISOString() };
   }
 
   private async timed<T>(operation: string, work: () => Promise<T>): Promise<T> {
@@ -152,27 +175,12 @@ export class AdmissionService {
       if (earlier) return this.replay(earlier, request, context, now, base, requested);
     }
 
-    // Operator switches come first: they do not depend on spend.
-    const pause = context.settings.pause;
-    const freeze =
-      request.role.toLowerCase() === PUBLISHER_ROLE && request.playbook
-        ? await this.cache.freeze(request.playbook)
-        : null;
-    if (pause || freeze) {
+    // Operator switches and the run's state come first: they do not depend on spend.
+    const refused = await this.refusal(request, context);
+    if (refused) {
       const { counters, stopped } = await this.counters.read(request.tenant_id, request.run_id, context.day);
       const scopes = this.scopes(counters, stopped, context, now);
-      const denied: NonNullable<ReserveResponse['denied_by']> = pause
-        ? {
-            ...switchScope('tenant', 'paused'),
-            reason: 'paused',
-            detail: `tenant paused by ${pause.pausedBy} at ${pause.pausedAt.toISOString()}: ${pause.reason}`,
-          }
-        : {
-            ...switchScope('playbook', 'publisher_frozen'),
-            reason: 'frozen',
-            detail: `Publisher frozen for playbook "${freeze!.playbook}" by ${freeze!.frozenBy}: ${freeze!.reason}`,
-          };
-      return this.answer('deny', denied.scope, { ...base, ...none, denied_by: denied, scopes });
+      return this.answer('deny', refused.scope, { ...base, ...none, denied_by: refused, scopes });
     }
 
     const ttl = request.ttl_s ?? this.config.COST_CAP_RESERVATION_TTL_S;
@@ -226,6 +234,7 @@ export class AdmissionService {
             createdAt: now,
             expiresAt,
             idempotencyKey: request.idempotency_key ?? null,
+            requestHash: request.idempotency_key === undefined ? null : requestHash(request),
           });
         } catch (error) {
           // Not recorded: give the hold back (if that fails too, it expires with the reservation).
@@ -238,16 +247,18 @@ export class AdmissionService {
           return { taken: true as const };
         }
         // The hold was made before the row existed, outside the counters lock. If a rebuild started in
-        // between, its snapshot may lack this row while Redis lost the hold, or hold it while this request
-        // held nothing: the reservation is then void (released everywhere, never answered) and the request
+        // between, or the run's or tenant-day's key was loaded again from the ledger (it went missing), the
+        // rebuilt counters may lack this row while Redis lost the hold, or hold it while this request held
+        // nothing: the reservation is then void (released everywhere, never answered) and the request
         // retried against the rebuilt counters.
-        if ((await this.counters.epoch()) !== result.epoch) {
+        const now_ = await this.counters.generations(request.tenant_id, request.run_id, context.day);
+        if (now_.epoch !== result.epoch || now_.run !== result.generations.run || now_.day !== result.generations.day) {
           voids.push(reservationId);
           await this.voidAttempt(reservationId, now).then(
             () => voids.pop(),
             () => undefined,
           );
-          throw new CountersRebuildingError();
+          throw now_.epoch !== result.epoch ? new CountersRebuildingError() : new CountersMissingError([]);
         }
         return { result, reservationId };
       });
@@ -273,6 +284,53 @@ export class AdmissionService {
   }
 
   /**
+   * A denial that does not depend on spend: a paused tenant, a frozen Publisher, a run that finished, a
+   * tenant without a daily cap when COST_CAP_REQUIRE_DAILY_CAP is set.
+   */
+  private async refusal(
+    request: ReserveRequest,
+    context: CapContext,
+  ): Promise<NonNullable<ReserveResponse['denied_by']> | null> {
+    const pause = context.settings.pause;
+    if (pause) {
+      return {
+        ...switchScope('tenant', 'paused'),
+        reason: 'paused',
+        detail: `tenant paused by ${pause.pausedBy} at ${pause.pausedAt.toISOString()}: ${pause.reason}`,
+      };
+    }
+    const freeze =
+      request.role.toLowerCase() === PUBLISHER_ROLE && request.playbook
+        ? await this.cache.freeze(request.playbook)
+        : null;
+    if (freeze) {
+      return {
+        ...switchScope('playbook', 'publisher_frozen'),
+        reason: 'frozen',
+        detail: `Publisher frozen for playbook "${freeze.playbook}" by ${freeze.frozenBy}: ${freeze.reason}`,
+      };
+    }
+    const finishedAt = context.run?.finishedAt;
+    if (finishedAt) {
+      return {
+        ...switchScope('run', 'finished'),
+        reason: 'finished',
+        detail: `run ${request.run_id} finished at ${finishedAt.toISOString()}: a finished run spends nothing more`,
+      };
+    }
+    if (this.config.COST_CAP_REQUIRE_DAILY_CAP && context.limits.tenantDailyCost.value === null) {
+      return {
+        ...switchScope('tenant', 'cost'),
+        limit: null,
+        remaining: null,
+        reason: 'no_daily_cap',
+        detail: `tenant ${request.tenant_id} has no daily cap and this deployment requires one (COST_CAP_REQUIRE_DAILY_CAP): set one with PUT /v1/tenants/${request.tenant_id}/caps`,
+      };
+    }
+    return null;
+  }
+
+  /**
    * The answer to a request repeating an idempotency key: the reservation it made, as it was answered (the
    * amounts held, the model), with the caps as they are now.
    */
@@ -291,6 +349,8 @@ export class AdmissionService {
       attempt: row.attempt !== request.attempt,
       kind: row.kind !== request.kind,
       model: row.requested_model !== request.model,
+      // Rows written before fingerprints were kept compare by the fields above only.
+      body: row.request_hash !== null && row.request_hash !== requestHash(request),
     })
       .filter(([, differ]) => differ)
       .map(([field]) => field);
@@ -309,7 +369,14 @@ export class AdmissionService {
     const status = row.decision === 'PARTIAL' ? 'PARTIAL' : 'ALLOW';
     const asked = row.model === request.model ? requested : this.estimate(request, row.model, now, requested.money);
     return this.reserveAnswer(
-      { status, dimension: 0, granted: BigInt(row.cost_micros), counters, epoch: '' },
+      {
+        status,
+        dimension: 0,
+        granted: BigInt(row.cost_micros),
+        counters,
+        epoch: '',
+        generations: { run: '', day: '' },
+      },
       rowContext,
       now,
       { ...base, model: row.model, day: row.day },
@@ -337,6 +404,7 @@ export class AdmissionService {
    * (nothing changed then: the row stays open, and the rebuild holds it until this is retried).
    */
   private async voidAttempt(reservationId: string, now: Date): Promise<void> {
+    // A voided hold may be gone from Redis with reason (a rebuild or a load did not count it): nothing to reload.
     await this.db.withCounters((tx) => this.releaseHeld(tx, reservationId, now, { void: true }), {
       asyncCommit: true,
     });
@@ -351,18 +419,33 @@ export class AdmissionService {
     reservationId: string,
     now: Date,
     options: { void?: boolean } = {},
-  ): Promise<ReservationRow | null> {
+  ): Promise<{ row: ReservationRow | null; lost: boolean }> {
     const row = await this.ledger.releaseReservation(tx, reservationId, now, options);
-    if (row?.status === 'open') {
-      await this.counters.settle({
+    if (row && unsettled(row)) {
+      const settled = await this.counters.settle({
         tenantId: row.tenant_id,
         runId: row.run_id,
         day: row.day,
         reservationId,
         apply: null,
       });
+      return { row, lost: !settled.released };
     }
-    return row;
+    return { row, lost: false };
+  }
+
+  /**
+   * An unsettled reservation whose hold Redis no longer had (its hash was lost while its run and day keys
+   * kept counting it): those keys are loaded again from the ledger, or the hold would count for ever.
+   */
+  private async reloadLostHold(row: ReservationRow): Promise<void> {
+    await this.rebuild.load(
+      [
+        { kind: 'run', tenantId: row.tenant_id, runId: row.run_id },
+        { kind: 'day', tenantId: row.tenant_id, day: row.day },
+      ],
+      true,
+    );
   }
 
   private async account(reservationId: string, request: CommitRequest): Promise<CommitResponse> {
@@ -413,7 +496,8 @@ export class AdmissionService {
             cost: actual.cost ?? BigInt(row.cost_micros),
           },
           isNew: amounts !== null,
-          late: row.status === 'expired',
+          late: row.status === 'expired' || row.status === 'lapsed',
+          lostHold: unsettled(row) && !settled.released ? row : null,
           scopes: this.scopes(settled.counters, settled.stopped, context, now),
           attempted,
           claimed,
@@ -433,6 +517,7 @@ export class AdmissionService {
         scopes: outcome.scopes,
       };
     }
+    if (outcome.lostHold) await this.reloadLostHold(outcome.lostHold);
     this.crossings.committed(outcome.attempted, outcome.claimed);
     if (outcome.claimed.length > 0) this.outbox.kick();
     this.metrics.spend.inc({ origin: 'commit', outcome: outcome.isNew ? 'new' : 'duplicate' });
@@ -449,22 +534,18 @@ export class AdmissionService {
 
   private async unhold(
     reservationId: string,
-  ): Promise<{ reservation_id: string; status: 'released' | 'committed' | 'expired' }> {
+  ): Promise<{ reservation_id: string; status: 'released' | 'committed' | 'lapsed' }> {
     const now = this.clock.now();
     if (!UUID.test(reservationId)) throw new NotFoundError(`reservation ${reservationId} not found`);
-    const status = await this.rebuild.retrying(() =>
-      this.db.withCounters(
-        async (tx) => {
-          const row = await this.releaseHeld(tx, reservationId, now);
-          if (!row) throw new NotFoundError(`reservation ${reservationId} not found`);
-          if (row.status !== 'open') return row.status;
-          this.metrics.reservationsSettled.inc({ how: 'released' });
-          return 'released' as const;
-        },
-        { asyncCommit: true },
-      ),
+    const { row, lost } = await this.rebuild.retrying(() =>
+      this.db.withCounters((tx) => this.releaseHeld(tx, reservationId, now), { asyncCommit: true }),
     );
-    return { reservation_id: reservationId, status };
+    if (!row) throw new NotFoundError(`reservation ${reservationId} not found`);
+    if (lost) await this.reloadLostHold(row);
+    if (!unsettled(row))
+      return { reservation_id: reservationId, status: row.status as 'released' | 'committed' | 'lapsed' };
+    this.metrics.reservationsSettled.inc({ how: 'released' });
+    return { reservation_id: reservationId, status: 'released' };
   }
 
   private async findReservation(reservationId: string): Promise<ReservationRow> {
@@ -501,9 +582,10 @@ export class AdmissionService {
   ): { tokens: bigint; money: bigint } {
     const { cost_usd, prompt_tokens, completion_tokens } = request.estimate;
     const tokens = request.kind === 'llm' ? BigInt(prompt_tokens ?? 0) + BigInt(completion_tokens ?? 0) : 0n;
-    if (request.kind === 'charge') return { tokens, money: parseUsd(cost_usd!) };
+    // An estimate rounds up to the micro-dollar: a positive one never holds 0.
+    if (request.kind === 'charge') return { tokens, money: parseUsdUp(cost_usd!) };
     const hasTokens = prompt_tokens !== undefined || completion_tokens !== undefined;
-    if (fallback === undefined && cost_usd !== undefined) return { tokens, money: parseUsd(cost_usd) };
+    if (fallback === undefined && cost_usd !== undefined) return { tokens, money: parseUsdUp(cost_usd) };
     const priced = hasTokens
       ? this.pricing.cost({
           tenantId: request.tenant_id,
@@ -514,7 +596,7 @@ export class AdmissionService {
           completionTokens: BigInt(completion_tokens ?? 0),
         })
       : null;
-    if (priced !== null) return { tokens, money: priced };
+    if (priced !== null) return { tokens, money: priced === 0n && tokens > 0n ? 1n : priced };
     if (fallback !== undefined) return { tokens, money: fallback };
     throw new UnprocessableError(
       `no price for model "${model}"${request.provider ? ` of ${request.provider}` : ''}: send estimate.cost_usd`,
@@ -632,10 +714,35 @@ export class AdmissionService {
   }
 }
 
+/** Its hold still counts: open, or expired without its spend known yet. */
+function unsettled(row: ReservationRow): boolean {
+  return row.status === 'open' || row.status === 'expired';
+}
+
+/**
+ * Fingerprint of a reserve request (all of its body but the key itself, keys sorted): a key repeated with
+ * another body is a 409, not a replay.
+ */
+function requestHash(request: ReserveRequest): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([key, field]) => key !== 'idempotency_key' && field !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([key, field]) => [key, canonical(field)]),
+    );
+  };
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(request)))
+    .digest('hex');
+}
+
 const none = { reservation_id: null, expires_at: null, reserved: { cost_usd: '0.000000', tokens: '0' }, partial: null };
 
 /** An operator switch as a cap of zero: nothing passes until it is turned off (it never resets by itself). */
-function switchScope(scope: 'tenant' | 'playbook', cap: 'paused' | 'publisher_frozen'): WireScope {
+function switchScope(scope: WireScope['scope'], cap: WireScope['cap']): WireScope {
   return { scope, cap, limit: '0', spent: '0', reserved: '0', remaining: '0', resets_at: null, override: null };
 }
 

@@ -3,13 +3,29 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import type { Counters, DimensionLimits, ReservationKind } from '@agentmeter/domain';
 import { CostCapConfig } from '../config';
-import { EXPIRE_DUE, RESERVE, SETTLE, SET_STOP } from './counters.lua';
+import { LOAD, RESERVE, SETTLE, SET_STOP } from './counters.lua';
 
 /** Thrown when Redis has no counter epoch: the counters must be rebuilt before anything is counted. */
 export class CountersRebuildingError extends Error {
   readonly code = 'REBUILDING';
   constructor() {
     super('spend counters are being rebuilt from the ledger; retry shortly');
+  }
+}
+
+/** A counter scope: one run's key, or one tenant-day's. */
+export type CounterScope =
+  { kind: 'run'; tenantId: string; runId: string } | { kind: 'day'; tenantId: string; day: string };
+
+/**
+ * Thrown when a script needs a counter key Redis does not have (lost, expired, or never written): the
+ * caller loads those scopes from the ledger (RebuildService.load) and tries again. An empty list: a key
+ * was loaded again under a hold in flight (see AdmissionService), nothing to load but retry.
+ */
+export class CountersMissingError extends Error {
+  readonly code = 'COUNTERS_MISSING';
+  constructor(readonly scopes: CounterScope[]) {
+    super('spend counters of a run or tenant-day are missing in Redis; they are loaded from the ledger');
   }
 }
 
@@ -24,6 +40,8 @@ export interface ReserveResult {
   /** The counter generation the hold was made in (see AdmissionService: a reservation row written after
    *  a rebuild started is only valid if the epoch did not change). */
   epoch: string;
+  /** The generations of the run and day keys the hold was made on. */
+  generations: { run: string; day: string };
 }
 
 export interface SettleResult {
@@ -70,28 +88,45 @@ export interface CounterSnapshot {
     stop: string | null;
   }>;
   days: Array<{ tenantId: string; day: string; cost: bigint; heldCost: bigint }>;
-  reservations: Array<{
-    reservationId: string;
-    tenantId: string;
-    runId: string;
-    day: string;
-    tokens: bigint;
-    cost: bigint;
-    external: bigint;
-    expiresAt: Date;
-  }>;
+  reservations: SnapshotHold[];
 }
+
+/** An unsettled reservation's hold, as PostgreSQL has it. */
+export interface SnapshotHold {
+  reservationId: string;
+  tenantId: string;
+  runId: string;
+  day: string;
+  tokens: bigint;
+  cost: bigint;
+  external: bigint;
+  expiresAt: Date;
+}
+
+/** One counter key as the ledger has it, with the holds it counts (RebuildService.load). */
+export type ScopeLoad =
+  | {
+      kind: 'run';
+      tenantId: string;
+      runId: string;
+      tokens: bigint;
+      cost: bigint;
+      external: bigint;
+      stop: string | null;
+      holds: SnapshotHold[];
+    }
+  | { kind: 'day'; tenantId: string; day: string; cost: bigint; holds: SnapshotHold[] };
 
 const DAY_TTL_S = 3 * 86_400;
 /** Markers outlive any retry of the same entry (HTTP retries, Kafka redeliveries). */
 const MARKER_TTL_S = 2 * 86_400;
-/** A reservation's key outlives its expiry; the sweeper removes it at expiry. */
-const RESERVATION_GRACE_S = 86_400;
+/** A hold lasts until settled (docs/cost-cap.md): its key outlives any reasonable call, like its run's key. */
+const HOLD_TTL_S = 30 * 86_400;
 
 interface CounterCommands {
   costCapReserve(...args: Array<string | number>): Promise<string[]>;
   costCapSettle(...args: Array<string | number>): Promise<Array<string | number>>;
-  costCapExpire(...args: Array<string | number>): Promise<string[]>;
+  costCapLoad(...args: Array<string | number>): Promise<string[]>;
   costCapStop(...args: Array<string | number>): Promise<string>;
 }
 
@@ -112,7 +147,7 @@ export class CountersStore implements OnApplicationShutdown {
       CounterCommands;
     this.redis.defineCommand('costCapReserve', { numberOfKeys: 5, lua: RESERVE });
     this.redis.defineCommand('costCapSettle', { numberOfKeys: 6, lua: SETTLE });
-    this.redis.defineCommand('costCapExpire', { numberOfKeys: 2, lua: EXPIRE_DUE });
+    this.redis.defineCommand('costCapLoad', { numberOfKeys: 2, lua: LOAD });
     this.redis.defineCommand('costCapStop', { numberOfKeys: 2, lua: SET_STOP });
   }
 
@@ -140,13 +175,12 @@ export class CountersStore implements OnApplicationShutdown {
     const hash = createHash('sha1').update(idempotencyKey).digest('hex');
     return `${this.prefix}idem:${tenantId.length}:${tenantId}:${hash}`;
   }
-  private markerKey(entryKey: string): string {
+  markerKey(entryKey: string): string {
     return `${this.prefix}applied:${createHash('sha1').update(entryKey).digest('hex')}`;
   }
 
   async reserve(args: ReserveArgs): Promise<ReserveResult> {
     const limit = (value: bigint | null) => (value === null ? '' : value.toString());
-    const reservationTtl = Math.max(1, Math.ceil((args.expiresAt.getTime() - Date.now()) / 1000)) + RESERVATION_GRACE_S;
     const reply = await this.redis.costCapReserve(
       this.epochKey,
       this.runKey(args.tenantId, args.runId),
@@ -165,12 +199,14 @@ export class CountersStore implements OnApplicationShutdown {
       args.expiresAt.getTime(),
       this.runTtlS,
       DAY_TTL_S,
-      reservationTtl,
+      Math.max(HOLD_TTL_S, this.runTtlS),
     );
     if (reply[0] === 'REBUILD') throw new CountersRebuildingError();
+    if (reply[0] === 'MISSING') throw this.missing(reply, args.tenantId, args.runId, args.day);
     const n = reply.slice(0, 11).map((value, index) => (index === 0 ? 0n : BigInt(value ?? 0)));
     return {
       epoch: reply[11]!,
+      generations: { run: reply[12]!, day: reply[13]! },
       status: reply[0] as ReserveStatus,
       dimension: Number(reply[1]),
       granted: n[2]!,
@@ -185,7 +221,7 @@ export class CountersStore implements OnApplicationShutdown {
 
   async settle(args: SettleArgs): Promise<SettleResult> {
     const [command, args_] = this.settleCommand(args);
-    return parseSettle(await this.redis.costCapSettle(...command, ...args_));
+    return this.parseSettle(await this.redis.costCapSettle(...command, ...args_), args);
   }
 
   /** Many settles in one round trip (a consumer batch). */
@@ -198,10 +234,20 @@ export class CountersStore implements OnApplicationShutdown {
       void (pipeline as unknown as CounterCommands).costCapSettle(...keys, ...argv);
     }
     const results = (await pipeline.exec()) ?? [];
-    return results.map(([error, reply]) => {
+    const missing: CounterScope[] = [];
+    const settled = results.map(([error, reply], i) => {
       if (error) throw error;
-      return parseSettle(reply as Array<string | number>);
+      try {
+        return this.parseSettle(reply as Array<string | number>, list[i]!);
+      } catch (failure) {
+        if (!(failure instanceof CountersMissingError)) throw failure;
+        missing.push(...failure.scopes);
+        return null;
+      }
     });
+    // Nothing was changed for a settle that lacked a key; the caller's transaction is retried after the load.
+    if (missing.length > 0) throw new CountersMissingError(missing);
+    return settled as SettleResult[];
   }
 
   private settleCommand(args: SettleArgs): [string[], Array<string | number>] {
@@ -224,19 +270,6 @@ export class CountersStore implements OnApplicationShutdown {
       DAY_TTL_S,
     ];
     return [keys, argv];
-  }
-
-  /** Releases the holds of reservations due at `now`; returns their ids. */
-  async expireDue(now: Date, max = 500): Promise<string[]> {
-    const reply = await this.redis.costCapExpire(
-      this.epochKey,
-      this.expiryKey,
-      now.getTime(),
-      max,
-      this.reservationKey(''),
-    );
-    if (reply[0] === 'REBUILD') throw new CountersRebuildingError();
-    return reply;
   }
 
   async setStop(tenantId: string, runId: string, reason: string | null): Promise<void> {
@@ -298,6 +331,89 @@ export class CountersStore implements OnApplicationShutdown {
     return this.redis.get(this.epochKey);
   }
 
+  /** The epoch and the generations of a run's and a tenant-day's keys (null when absent). */
+  async generations(
+    tenantId: string,
+    runId: string,
+    day: string,
+  ): Promise<{ epoch: string | null; run: string | null; day: string | null }> {
+    const pipeline = this.redis.pipeline();
+    pipeline.get(this.epochKey);
+    pipeline.hget(this.runKey(tenantId, runId), 'g');
+    pipeline.hget(this.dayKey(tenantId, day), 'g');
+    const replies = ((await pipeline.exec()) ?? []) as Array<[Error | null, string | null]>;
+    for (const [error] of replies) if (error) throw error;
+    return { epoch: replies[0]![1], run: replies[1]![1], day: replies[2]![1] };
+  }
+
+  /** True when the key of this scope is present (with its generation). */
+  async hasScope(scope: CounterScope): Promise<boolean> {
+    return (await this.redis.hget(this.scopeKey(scope), 'g')) !== null;
+  }
+
+  scopeKey(scope: CounterScope): string {
+    return scope.kind === 'run' ? this.runKey(scope.tenantId, scope.runId) : this.dayKey(scope.tenantId, scope.day);
+  }
+
+  /**
+   * Writes one counter key as the ledger has it (the caller holds the counters lock exclusively), with a new
+   * generation given to the holds it counts. Returns null when the epoch is no longer `epoch` or (unless
+   * `force`) the key is already there; else the holds whose hash was missing (written again, with this key's
+   * generation only: the caller reloads their other key too).
+   */
+  async load(epoch: string, scope: ScopeLoad, force: boolean): Promise<SnapshotHold[] | null> {
+    const fields =
+      scope.kind === 'run'
+        ? {
+            tc: scope.tokens,
+            tr: sum(scope.holds, (h) => h.tokens),
+            cc: scope.cost,
+            cr: sum(scope.holds, (h) => h.cost),
+            ec: scope.external,
+            er: sum(scope.holds, (h) => h.external),
+            ...(scope.stop ? { stop: scope.stop } : {}),
+          }
+        : { cc: scope.cost, cr: sum(scope.holds, (h) => h.cost) };
+    const pairs = Object.entries(fields).flatMap(([field, value]) => [field, value.toString()]);
+    const holds = scope.holds.flatMap((h) => [
+      h.reservationId,
+      this.runKey(h.tenantId, h.runId),
+      this.dayKey(h.tenantId, h.day),
+      h.tokens.toString(),
+      h.cost.toString(),
+      h.external.toString(),
+    ]);
+    const reply = await this.redis.costCapLoad(
+      this.epochKey,
+      this.scopeKey(scope),
+      epoch,
+      force ? '1' : '0',
+      scope.kind === 'run' ? 'rg' : 'dg',
+      randomUUID(),
+      scope.kind === 'run' ? this.runTtlS : DAY_TTL_S,
+      this.reservationKey(''),
+      Math.max(HOLD_TTL_S, this.runTtlS),
+      pairs.length / 2,
+      ...pairs,
+      ...holds,
+    );
+    if (reply[0] !== 'OK') return null;
+    const lost = new Set(reply.slice(1));
+    return scope.holds.filter((h) => lost.has(h.reservationId));
+  }
+
+  private missing(reply: Array<string | number>, tenantId: string, runId: string, day: string): CountersMissingError {
+    const scopes: CounterScope[] = [];
+    if (String(reply[1]) === '1') scopes.push({ kind: 'run', tenantId, runId });
+    if (String(reply[2]) === '1') scopes.push({ kind: 'day', tenantId, day });
+    return new CountersMissingError(scopes);
+  }
+
+  private parseSettle(reply: Array<string | number>, args: SettleArgs): SettleResult {
+    if (reply[0] === 'MISSING') throw this.missing(reply, args.tenantId, args.runId, args.day);
+    return parseSettle(reply);
+  }
+
   async openReservations(): Promise<number> {
     return this.redis.zcard(this.expiryKey);
   }
@@ -314,7 +430,17 @@ export class CountersStore implements OnApplicationShutdown {
   async writeSnapshot(snapshot: CounterSnapshot): Promise<string> {
     for (const pattern of ['run:*', 'day:*', 'resv:*']) await this.deleteMatching(`${this.prefix}${pattern}`);
     await this.redis.del(this.expiryKey);
-    const now = Date.now();
+    await this.writeScopes(snapshot, `snapshot-${randomUUID()}`);
+    const epoch = randomUUID();
+    await this.redis.set(this.epochKey, epoch);
+    return epoch;
+  }
+
+  /**
+   * Writes the keys of a snapshot, all of generation `generation`, over whatever is there (no other key is
+   * touched: writeSnapshot clears first; tests write the few keys they use).
+   */
+  async writeScopes(snapshot: CounterSnapshot, generation: string): Promise<void> {
     let pipeline = this.redis.pipeline();
     let queued = 0;
     const flushIfFull = async () => {
@@ -332,6 +458,7 @@ export class CountersStore implements OnApplicationShutdown {
         cr: run.heldCost.toString(),
         ec: run.external.toString(),
         er: run.heldExternal.toString(),
+        g: generation,
       };
       if (run.stop) fields.stop = run.stop;
       pipeline.hset(key, fields);
@@ -340,7 +467,7 @@ export class CountersStore implements OnApplicationShutdown {
     }
     for (const day of snapshot.days) {
       const key = this.dayKey(day.tenantId, day.day);
-      pipeline.hset(key, { cc: day.cost.toString(), cr: day.heldCost.toString() });
+      pipeline.hset(key, { cc: day.cost.toString(), cr: day.heldCost.toString(), g: generation });
       pipeline.expire(key, DAY_TTL_S);
       await flushIfFull();
     }
@@ -352,15 +479,14 @@ export class CountersStore implements OnApplicationShutdown {
         t: r.tokens.toString(),
         c: r.cost.toString(),
         e: r.external.toString(),
+        rg: generation,
+        dg: generation,
       });
-      pipeline.expire(key, Math.max(1, Math.ceil((r.expiresAt.getTime() - now) / 1000)) + RESERVATION_GRACE_S);
+      pipeline.expire(key, Math.max(HOLD_TTL_S, this.runTtlS));
       pipeline.zadd(this.expiryKey, r.expiresAt.getTime(), r.reservationId);
       await flushIfFull();
     }
     await execOrThrow(pipeline);
-    const epoch = randomUUID();
-    await this.redis.set(this.epochKey, epoch);
-    return epoch;
   }
 
   private async deleteMatching(pattern: string): Promise<void> {
@@ -387,6 +513,10 @@ function parseSettle(reply: Array<string | number>): SettleResult {
     },
     stopped: n[11] === 1n,
   };
+}
+
+function sum(holds: SnapshotHold[], amount: (hold: SnapshotHold) => bigint): bigint {
+  return holds.reduce((total, hold) => total + amount(hold), 0n);
 }
 
 async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {

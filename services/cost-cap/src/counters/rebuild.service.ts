@@ -6,7 +6,7 @@ import { CostCapDatabase } from '../db/database';
 import { LOGGER } from '../logger';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
 import { LedgerRepository } from '../spend/ledger.repository';
-import { CountersRebuildingError, CountersStore } from './counters.store';
+import { type CounterScope, CountersMissingError, CountersRebuildingError, CountersStore } from './counters.store';
 
 /** How long a caller waits for a rebuild before answering "retry later". */
 const WAIT_FOR_REBUILD_MS = 5_000;
@@ -27,6 +27,12 @@ const WAIT_FOR_REBUILD_MS = 5_000;
  *    markers stale, which is right: the snapshot counts exactly the committed rows.
  * Several replicas may ask at once; the lock serialises them and a replica that finds an epoch set by
  * another skips its own rebuild.
+ *
+ * One key at a time (load): a script that needs a run or tenant-day key Redis lacks (one key lost, or expired,
+ * or a new run) answers MISSING instead of reading zeros. The key is then loaded from the ledger under the
+ * same exclusive lock (so no settle is half-done), with a new generation: a reservation whose hold was
+ * added to the key before it went missing and whose row is written after the load sees the generation
+ * change and is voided and retried (AdmissionService), exactly like an epoch change.
  */
 @Injectable()
 export class RebuildService implements OnModuleInit {
@@ -77,6 +83,11 @@ export class RebuildService implements OnModuleInit {
       try {
         return await work();
       } catch (error) {
+        if (error instanceof CountersMissingError) {
+          if (Date.now() >= deadline) throw new CountersRebuildingError();
+          await this.load(error.scopes);
+          continue;
+        }
         if (!(error instanceof CountersRebuildingError)) throw error;
         const left = deadline - Date.now();
         if (left <= 0) throw error;
@@ -86,6 +97,41 @@ export class RebuildService implements OnModuleInit {
         ]);
         if (!rebuilt) throw error;
       }
+    }
+  }
+
+  /**
+   * Loads counter keys from the ledger, under the counters lock held exclusively: those absent (unless another
+   * replica loaded them first), and with `force` those present too (a hold Redis lost from a key that still
+   * counts it). A hold whose own hash was lost gets it back, and its other key is reloaded as well.
+   */
+  async load(scopes: CounterScope[], force = false): Promise<void> {
+    if (scopes.length === 0) return;
+    const loaded = await this.db.exclusiveCounters(async (tx) => {
+      const epoch = await this.counters.epoch();
+      if (!epoch) return 0; // the whole counters are gone: the caller's retry rebuilds them
+      const queue = scopes.map((scope) => ({ scope, force }));
+      const done = new Set<string>();
+      while (queue.length > 0) {
+        const { scope, force: forced } = queue.shift()!;
+        const key = this.counters.scopeKey(scope);
+        if (done.has(key)) continue; // loaded in this pass: it counts every unsettled hold of its scope
+        const lost = await this.counters.load(epoch, await this.ledger.scopeLoad(tx, scope), forced);
+        if (lost === null) continue;
+        done.add(key);
+        for (const hold of lost) {
+          const other: CounterScope =
+            scope.kind === 'run'
+              ? { kind: 'day', tenantId: hold.tenantId, day: hold.day }
+              : { kind: 'run', tenantId: hold.tenantId, runId: hold.runId };
+          queue.push({ scope: other, force: true });
+        }
+      }
+      return done.size;
+    });
+    if (loaded > 0) {
+      this.metrics.scopeLoads.inc(loaded);
+      this.logger.debug({ scopes: scopes.length, loaded, force }, 'counter keys loaded from the ledger');
     }
   }
 
@@ -99,7 +145,6 @@ export class RebuildService implements OnModuleInit {
       // yesterday in the zones furthest west.
       const snapshot = await this.ledger.snapshot(
         tx,
-        now,
         addDays(today, -2),
         new Date(now.getTime() - this.config.COST_CAP_RUN_IDLE_DAYS * 86_400_000),
       );

@@ -25,12 +25,12 @@ export class CostCapMetrics {
   });
   readonly reservationsOpen = new Gauge({
     name: 'agentmeter_cost_cap_reservations_open',
-    help: 'Reservations held and not yet committed, released or expired (all replicas).',
+    help: 'Reservations whose hold counts (open, or expired with the spend not known yet), all replicas.',
     registers: [metricsRegistry],
   });
   readonly reservationsExpired = new Counter({
     name: 'agentmeter_cost_cap_reservations_expired_total',
-    help: 'Reservations released because they were never committed or released in time.',
+    help: 'Reservations past their expiry without commit or release (their hold still counts until settled).',
     registers: [metricsRegistry],
   });
   readonly reservationsSettled = new Counter({
@@ -60,6 +60,11 @@ export class CostCapMetrics {
   readonly unpriced = new Counter({
     name: 'agentmeter_cost_cap_unpriced_calls_total',
     help: 'LLM calls accounted without a cost (none provided and no price for the model): tokens only.',
+    registers: [metricsRegistry],
+  });
+  readonly scopeLoads = new Counter({
+    name: 'agentmeter_cost_cap_counter_loads_total',
+    help: 'Counter keys (one run or tenant-day) loaded from the ledger because Redis lacked them.',
     registers: [metricsRegistry],
   });
   readonly rebuilds = new Counter({

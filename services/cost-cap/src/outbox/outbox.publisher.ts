@@ -1,12 +1,18 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Partitioners, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { topicName, Topics } from '@agentmeter/contracts';
-import { createKafka } from '@agentmeter/kafka';
+import { type ControlCommand, topicName, Topics } from '@agentmeter/contracts';
+import { controlMessage, createKafka } from '@agentmeter/kafka';
 import { CostCapConfig } from '../config';
 import { LOGGER } from '../logger';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
 import { OutboxRepository, type OutboxTopic, type PendingMessage } from './outbox.repository';
+
+/** Content type of the messages of each topic (control: libs/kafka controlMessage, shared with the query API). */
+const CONTENT_TYPES: Record<Exclude<OutboxTopic, 'control'>, string> = {
+  events: 'application/cloudevents+json; charset=UTF-8',
+  alerts: 'application/json',
+};
 
 /** Unpublished messages are retried this often (after a Kafka outage or a crash between commit and send). */
 const SWEEP_MS = 1_000;
@@ -98,11 +104,15 @@ export class OutboxPublisher implements OnModuleInit, OnApplicationShutdown {
       acks: -1,
       topicMessages: [...byTopic].map(([topic, list]) => ({
         topic: this.topics[topic],
-        messages: list.map((message) => ({
-          key: message.key,
-          value: JSON.stringify(message.payload),
-          headers: topic === 'events' ? { 'content-type': 'application/cloudevents+json; charset=UTF-8' } : undefined,
-        })),
+        messages: list.map((message) =>
+          topic === 'control'
+            ? { ...controlMessage(message.payload as ControlCommand, message.trace), key: message.key }
+            : {
+                key: message.key,
+                value: JSON.stringify(message.payload),
+                headers: { ...message.trace, 'content-type': CONTENT_TYPES[topic] },
+              },
+        ),
       })),
     });
     for (const [topic, list] of byTopic) this.metrics.published.inc({ topic }, list.length);

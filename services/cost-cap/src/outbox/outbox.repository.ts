@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { traceHeaders } from '@agentmeter/kafka';
 import { CostCapDatabase, type Tx } from '../db/database';
 
 export type OutboxTopic = 'events' | 'control' | 'alerts';
@@ -13,6 +14,8 @@ export interface OutboxMessage {
 
 export interface PendingMessage extends OutboxMessage {
   createdAt: Date;
+  /** The trace context of the decision that enqueued it (traceparent, tracestate), published with it. */
+  trace: Record<string, string>;
 }
 
 /** Kafka messages decided in a transaction, published after it commits. */
@@ -22,15 +25,18 @@ export class OutboxRepository {
 
   async enqueue(tx: Tx, messages: OutboxMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    // Published after the request or batch is over: its trace context is kept with the message.
+    const trace = JSON.stringify(traceHeaders());
     await tx.query(
-      `INSERT INTO cost_cap_outbox (message_id, topic, message_key, payload)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
+      `INSERT INTO cost_cap_outbox (message_id, topic, message_key, payload, trace_headers)
+       SELECT m.*, $5::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) AS m
        ON CONFLICT (message_id) DO NOTHING`,
       [
         messages.map((m) => m.messageId),
         messages.map((m) => m.topic),
         messages.map((m) => m.key),
         messages.map((m) => JSON.stringify(m.payload)),
+        trace,
       ],
     );
   }
@@ -47,8 +53,9 @@ export class OutboxRepository {
         message_key: string;
         payload: unknown;
         created_at: Date;
+        trace_headers: Record<string, string> | null;
       }>(
-        `SELECT message_id, topic, message_key, payload, created_at FROM cost_cap_outbox
+        `SELECT message_id, topic, message_key, payload, created_at, trace_headers FROM cost_cap_outbox
           WHERE published_at IS NULL ORDER BY created_at, message_id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [limit],
       );
@@ -60,6 +67,7 @@ export class OutboxRepository {
           key: row.message_key,
           payload: row.payload,
           createdAt: row.created_at,
+          trace: row.trace_headers ?? {},
         })),
       );
       await tx.query(`UPDATE cost_cap_outbox SET published_at = now() WHERE message_id = ANY($1::text[])`, [

@@ -13,6 +13,7 @@ import {
   Clock,
   formatUsd,
   isTimeZone,
+  ladderProblems,
   type Limit,
   overrideActive,
   type OverrideTarget,
@@ -25,12 +26,16 @@ import { formatCapValue } from '../crossings/crossings.service';
 import { CostCapDatabase, type Tx } from '../db/database';
 import { ConflictError, InvalidRequestError, NotFoundError } from '@agentmeter/http';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
+import { UnprocessableError } from '../http/errors';
 import { OutboxRepository } from '../outbox/outbox.repository';
+import { PricingService } from '../pricing/pricing.service';
 import { SettingsCache } from '../settings/settings.cache';
 import { SettingsRepository } from '../settings/settings.repository';
 import { LedgerRepository } from '../spend/ledger.repository';
 import { TimersQueue } from '../timers/timers.queue';
 import { type AuditRow, OverridesRepository, POLICY_COLUMNS, type PolicyValues } from './overrides.repository';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const TARGET_CAPS: Record<OverrideTarget, CapName> = {
   tenant_daily_cost: 'cost',
@@ -62,6 +67,7 @@ export class OverridesService {
     private readonly publisher: OutboxPublisher,
     private readonly timers: TimersQueue,
     private readonly rebuild: RebuildService,
+    private readonly pricing: PricingService,
     private readonly clock: Clock,
   ) {}
 
@@ -259,6 +265,7 @@ export class OverridesService {
   }
 
   async revoke(overrideId: string, request: AuditedRequest) {
+    if (!UUID.test(overrideId)) throw new NotFoundError(`no raise ${overrideId} in force`);
     const now = this.clock.now();
     const row = await this.db.transaction(async (tx) => {
       const row = await this.repository.revokeOverride(tx, overrideId, request.actor, now);
@@ -353,14 +360,12 @@ export class OverridesService {
   }
 
   async setLadder(tenantId: string, request: LadderRequest) {
-    const models = new Set<string>();
-    for (const step of request.steps) {
-      if (step.model === step.cheaper_model)
-        throw new InvalidRequestError(`steps: ${step.model} cannot step to itself`);
-      if (models.has(step.model)) throw new InvalidRequestError(`steps: ${step.model} appears twice`);
-      models.add(step.model);
-    }
     const now = this.clock.now();
+    // Every step must go down in price: a "downgrade" to a dearer model, or a loop, would spend more on retries.
+    const problems = ladderProblems(request.steps, (model) => this.pricing.referencePrice(tenantId, model, now));
+    const structural = problems.filter((problem) => problem.kind === 'structure');
+    if (structural.length > 0) throw new InvalidRequestError(structural.map((p) => p.message).join('; '));
+    if (problems.length > 0) throw new UnprocessableError(problems.map((p) => p.message).join('; '));
     await this.db.transaction(async (tx) => {
       const old = await this.repository.replaceLadder(tx, tenantId, request.steps);
       await this.repository.audit(tx, {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { PricingRepository } from '@agentmeter/database';
-import { callCost, type Micros, PriceBook } from '@agentmeter/domain';
+import { callCost, type Micros, PriceBook, type ReferencePrice } from '@agentmeter/domain';
 import { LOGGER } from '../logger';
 
 /** How often the in-memory price table is reloaded. */
@@ -56,6 +56,23 @@ export class PricingService implements OnModuleInit, OnModuleDestroy {
     }
     this.book = new PriceBook(prices);
     this.providers = new Map([...providers].map(([model, set]) => [model, [...set]]));
+  }
+
+  /**
+   * What a reference call (1M prompt and 1M completion tokens) of the model costs the tenant at `at`, cheapest
+   * and dearest over the providers that price it; null when none does. Compares models (ladder steps).
+   */
+  referencePrice(tenantId: string, model: string, at: Date): ReferencePrice | null {
+    const costs = (this.providers.get(model) ?? [])
+      .map((provider) =>
+        this.cost({ tenantId, provider, model, at, promptTokens: 1_000_000n, completionTokens: 1_000_000n }),
+      )
+      .filter((cost): cost is Micros => cost !== null);
+    if (costs.length === 0) return null;
+    return {
+      min: costs.reduce((a, b) => (b < a ? b : a)),
+      max: costs.reduce((a, b) => (b > a ? b : a)),
+    };
   }
 
   /** The cost of the tokens, or null when the model has no price. */

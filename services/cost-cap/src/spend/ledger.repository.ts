@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { ReservationKind } from '@agentmeter/domain';
-import type { CounterSnapshot } from '../counters/counters.store';
+import type { CounterScope, CounterSnapshot, ScopeLoad, SnapshotHold } from '../counters/counters.store';
 import { COUNTERS_LOCK, CostCapDatabase, type Tx } from '../db/database';
 import { capsJson, TIGHTEST_CAPS } from '../settings/settings.repository';
 import type { RunCapValues } from '@agentmeter/domain';
@@ -28,7 +28,14 @@ export interface SpendEntry {
   occurredAt: Date;
 }
 
-export type ReservationStatus = 'open' | 'committed' | 'released' | 'expired';
+/**
+ * open: held, before its expiry; expired: past its expiry, still held (its spend is not known yet); committed,
+ * released: settled; lapsed: expired under the earlier rule that gave the hold back at expiry.
+ */
+export type ReservationStatus = 'open' | 'committed' | 'released' | 'expired' | 'lapsed';
+
+/** Reservations whose hold still counts against the caps. */
+const UNSETTLED = `status IN ('open', 'expired')`;
 
 export interface ReservationRow {
   reservation_id: string;
@@ -50,6 +57,7 @@ export interface ReservationRow {
   created_at: Date;
   expires_at: Date;
   idempotency_key: string | null;
+  request_hash: string | null;
 }
 
 export interface NewReservation {
@@ -72,6 +80,8 @@ export interface NewReservation {
   expiresAt: Date;
   /** The client's key of this reservation (unique per tenant), if it sent one. */
   idempotencyKey: string | null;
+  /** Fingerprint of the request that made it (a key repeated with another body is refused). */
+  requestHash: string | null;
 }
 
 export interface RunStart {
@@ -100,9 +110,9 @@ export class LedgerRepository {
        )
        INSERT INTO reservations (reservation_id, tenant_id, project_id, run_id, role, attempt, kind, model,
          requested_model, provider, decision, day, tokens, cost_micros, external_micros, status, created_at, expires_at,
-         idempotency_key)
+         idempotency_key, request_hash)
        SELECT $1::uuid, $2, $3, $4, $5, $6::int, $7, $8, $9, $10, $11, $12::date, $13::bigint, $14::bigint,
-              $15::bigint, 'open', $16::timestamptz, $17::timestamptz, $18
+              $15::bigint, 'open', $16::timestamptz, $17::timestamptz, $18, $19
          FROM held
        ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING 1`,
@@ -125,6 +135,7 @@ export class LedgerRepository {
         r.createdAt,
         r.expiresAt,
         r.idempotencyKey,
+        r.requestHash,
       ],
     );
     return rows.length > 0;
@@ -171,12 +182,13 @@ export class LedgerRepository {
                 COALESCE($4::bigint, cost_micros),
                 CASE WHEN kind = 'charge' THEN COALESCE($4::bigint, cost_micros) ELSE 0 END,
                 CASE WHEN $4::bigint IS NULL THEN 'estimate' ELSE $5 END, 'commit', reservation_id, $6
-           FROM r WHERE status IN ('open', 'expired')
+           FROM r WHERE status IN ('open', 'expired', 'lapsed')
          ON CONFLICT (entry_key) DO NOTHING
          RETURNING tokens::text, cost_micros::text, external_micros::text
        ), settled AS (
          UPDATE reservations SET status = 'committed', settled_at = $6 FROM r
-          WHERE reservations.reservation_id = r.reservation_id AND r.status IN ('open', 'expired') RETURNING 1
+          WHERE reservations.reservation_id = r.reservation_id AND r.status IN ('open', 'expired', 'lapsed')
+         RETURNING 1
        )
        SELECT r.*, (SELECT row_to_json(entry) FROM entry) AS entry FROM r`,
       [
@@ -194,7 +206,8 @@ export class LedgerRepository {
   }
 
   /**
-   * Releases an open reservation in one statement; returns it as it was (null when there is none). `void`:
+   * Releases an unsettled reservation (open or expired) in one statement; returns it as it was (null when
+   * there is none). `void`:
    * the reservation was never answered to a client (a retried attempt), so its idempotency key is freed for
    * the attempt that replaces it.
    */
@@ -209,11 +222,12 @@ export class LedgerRepository {
          SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE
        ), released AS (
          UPDATE reservations
-            SET status = CASE WHEN r.status = 'open' THEN 'released' ELSE r.status END,
-                settled_at = CASE WHEN r.status = 'open' THEN $2 ELSE r.settled_at END,
+            SET status = CASE WHEN r.status IN ('open', 'expired') THEN 'released' ELSE r.status END,
+                settled_at = CASE WHEN r.status IN ('open', 'expired') THEN $2 ELSE r.settled_at END,
                 idempotency_key = CASE WHEN $3::boolean THEN NULL ELSE r.idempotency_key END
            FROM r
-          WHERE reservations.reservation_id = r.reservation_id AND (r.status = 'open' OR $3::boolean) RETURNING 1
+          WHERE reservations.reservation_id = r.reservation_id AND (r.status IN ('open', 'expired') OR $3::boolean)
+         RETURNING 1
        )
        SELECT * FROM r`,
       [reservationId, at, options.void === true],
@@ -221,24 +235,40 @@ export class LedgerRepository {
     return row ?? null;
   }
 
-  async expireReservations(tx: Tx, ids: string[], at: Date): Promise<number> {
-    if (ids.length === 0) return 0;
-    const rows = await tx.query(
-      `UPDATE reservations SET status = 'expired', settled_at = $2
-        WHERE reservation_id = ANY($1::uuid[]) AND status = 'open' RETURNING 1`,
-      [ids, at],
+  /**
+   * Marks the open reservations past their expiry `expired`; their holds stay counted until they are
+   * committed or released (docs/cost-cap.md "Reservations and holds"). Returns how many.
+   */
+  async expireDue(now: Date): Promise<number> {
+    const rows = await this.db.query(
+      `UPDATE reservations SET status = 'expired' WHERE status = 'open' AND expires_at <= $1 RETURNING 1`,
+      [now],
     );
     return rows.length;
   }
 
-  /** Open reservations long past their expiry whose hold Redis no longer has (lost with its data). */
-  async expireForgotten(tx: Tx, before: Date, at: Date): Promise<number> {
-    const rows = await tx.query(
-      `UPDATE reservations SET status = 'expired', settled_at = $2
-        WHERE status = 'open' AND expires_at < $1 RETURNING 1`,
-      [before, at],
+  /**
+   * Moves an unsettled reservation's expiry to `expiresAt` (it is open again); returns it as it was, or null
+   * when there is none.
+   */
+  async extendReservation(reservationId: string, expiresAt: Date): Promise<ReservationRow | null> {
+    const [row] = await this.db.query<ReservationRow>(
+      `WITH r AS (
+         SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE
+       ), extended AS (
+         UPDATE reservations SET status = 'open', expires_at = $2 FROM r
+          WHERE reservations.reservation_id = r.reservation_id AND r.status IN ('open', 'expired') RETURNING 1
+       )
+       SELECT * FROM r`,
+      [reservationId, expiresAt],
     );
-    return rows.length;
+    return row ?? null;
+  }
+
+  /** Unsettled reservations (their holds count): how many. */
+  async countUnsettled(): Promise<number> {
+    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM reservations WHERE ${UNSETTLED}`);
+    return row?.n ?? 0;
   }
 
   /** Adds spend entries; returns the keys that were new (the rest were already accounted). */
@@ -342,9 +372,9 @@ export class LedgerRepository {
 
   /**
    * Everything Redis must hold, read under the exclusive counters lock: committed spend of the recent
-   * tenant-days and of the runs that may still spend, and the open reservations' holds.
+   * tenant-days and of the runs that may still spend, and the holds of unsettled reservations.
    */
-  async snapshot(tx: Tx, now: Date, fromDay: string, activeSince: Date): Promise<CounterSnapshot> {
+  async snapshot(tx: Tx, fromDay: string, activeSince: Date): Promise<CounterSnapshot> {
     const reservations = await tx.query<{
       reservation_id: string;
       tenant_id: string;
@@ -356,8 +386,7 @@ export class LedgerRepository {
       expires_at: Date;
     }>(
       `SELECT reservation_id, tenant_id, run_id, day, tokens, cost_micros, external_micros, expires_at
-         FROM reservations WHERE status = 'open' AND expires_at > $1`,
-      [now],
+         FROM reservations WHERE ${UNSETTLED}`,
     );
     const days = await tx.query<{ tenant_id: string; day: string; cost: string }>(
       `SELECT tenant_id, day, sum(cost_micros)::text AS cost FROM spend_ledger WHERE day >= $1::date
@@ -375,7 +404,7 @@ export class LedgerRepository {
       `WITH relevant AS (
          SELECT tenant_id, run_id FROM cost_runs
           WHERE (finished_at IS NULL AND COALESCE(started_at, updated_at) >= $2) OR updated_at >= $2
-         UNION SELECT tenant_id, run_id FROM reservations WHERE status = 'open' AND expires_at > $3
+         UNION SELECT tenant_id, run_id FROM reservations WHERE ${UNSETTLED}
          UNION SELECT DISTINCT tenant_id, run_id FROM spend_ledger WHERE day >= $1::date
        )
        SELECT r.tenant_id, r.run_id,
@@ -385,7 +414,7 @@ export class LedgerRepository {
          LEFT JOIN spend_ledger l ON l.tenant_id = r.tenant_id AND l.run_id = r.run_id
          LEFT JOIN cost_runs c ON c.tenant_id = r.tenant_id AND c.run_id = r.run_id AND c.finished_at IS NULL
         GROUP BY r.tenant_id, r.run_id`,
-      [fromDay, activeSince, now],
+      [fromDay, activeSince],
     );
 
     const runKey = (tenantId: string, runId: string) => `${tenantId}\u0000${runId}`;
@@ -440,6 +469,62 @@ export class LedgerRepository {
         external: BigInt(r.external_micros),
         expiresAt: r.expires_at,
       })),
+    };
+  }
+
+  /**
+   * One counter key as the ledger has it (read under the exclusive counters lock): the committed spend of
+   * a run (all of it) or a tenant-day, its stop mark, and the unsettled holds it counts.
+   */
+  async scopeLoad(tx: Tx, scope: CounterScope): Promise<ScopeLoad> {
+    const holdRows = await tx.query<{
+      reservation_id: string;
+      tenant_id: string;
+      run_id: string;
+      day: string;
+      tokens: string;
+      cost_micros: string;
+      external_micros: string;
+      expires_at: Date;
+    }>(
+      `SELECT reservation_id, tenant_id, run_id, day, tokens, cost_micros, external_micros, expires_at
+         FROM reservations WHERE tenant_id = $1 AND ${scope.kind === 'run' ? 'run_id' : 'day'} = $2 AND ${UNSETTLED}`,
+      [scope.tenantId, scope.kind === 'run' ? scope.runId : scope.day],
+    );
+    const holds: SnapshotHold[] = holdRows.map((r) => ({
+      reservationId: r.reservation_id,
+      tenantId: r.tenant_id,
+      runId: r.run_id,
+      day: r.day,
+      tokens: BigInt(r.tokens),
+      cost: BigInt(r.cost_micros),
+      external: BigInt(r.external_micros),
+      expiresAt: r.expires_at,
+    }));
+    if (scope.kind === 'day') {
+      const [row] = await tx.query<{ cost: string }>(
+        `SELECT COALESCE(sum(cost_micros), 0)::text AS cost FROM spend_ledger WHERE tenant_id = $1 AND day = $2::date`,
+        [scope.tenantId, scope.day],
+      );
+      return { kind: 'day', tenantId: scope.tenantId, day: scope.day, cost: BigInt(row!.cost), holds };
+    }
+    const [row] = await tx.query<{ tokens: string; cost: string; external: string; stop: string | null }>(
+      `SELECT COALESCE(sum(tokens), 0)::text AS tokens, COALESCE(sum(cost_micros), 0)::text AS cost,
+              COALESCE(sum(external_micros), 0)::text AS external,
+              (SELECT stopped_reason FROM cost_runs
+                WHERE tenant_id = $1 AND run_id = $2 AND finished_at IS NULL) AS stop
+         FROM spend_ledger WHERE tenant_id = $1 AND run_id = $2`,
+      [scope.tenantId, scope.runId],
+    );
+    return {
+      kind: 'run',
+      tenantId: scope.tenantId,
+      runId: scope.runId,
+      tokens: BigInt(row!.tokens),
+      cost: BigInt(row!.cost),
+      external: BigInt(row!.external),
+      stop: row!.stop,
+      holds,
     };
   }
 }

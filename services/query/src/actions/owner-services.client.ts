@@ -4,14 +4,13 @@ import type { Logger } from 'pino';
 import {
   type AuditedRequest,
   type ControlCommand,
-  controlCommandKey,
   type PutCapsRequest,
   type RaiseRequest,
   topicName,
   Topics,
 } from '@agentmeter/contracts';
 import type { z } from 'zod';
-import { createKafka } from '@agentmeter/kafka';
+import { controlMessage, createKafka } from '@agentmeter/kafka';
 import { QueryConfig } from '../config';
 import { UnavailableError, UpstreamFailedError } from '../errors/problems';
 import { LOGGER } from '../logger';
@@ -127,13 +126,7 @@ export class CoordinatorPublisher implements OnApplicationShutdown {
       const [meta] = await producer.send({
         topic,
         acks: -1,
-        messages: [
-          {
-            key: controlCommandKey(command),
-            value: JSON.stringify(command),
-            headers: { 'content-type': 'application/json' },
-          },
-        ],
+        messages: [controlMessage(command)],
       });
       return { status: 202, body: { topic, partition: meta?.partition, offset: meta?.baseOffset } };
     } catch (error) {
