@@ -1,14 +1,14 @@
 import { createHmac } from 'node:crypto';
-import {
-  pseudonymiseIdentifier,
-  redactText,
-  redactValue,
-  type Pseudonymiser,
-  type RedactionKind,
-} from './redaction';
+import { pseudonymiseIdentifier, redactText, redactValue, type Pseudonymiser, type RedactionKind } from './redaction';
 
 /** The shortest accepted PSEUDONYM_KEY: 32 characters of a random string carry 192 bits and more. */
 export const MIN_PSEUDONYM_KEY_LENGTH = 32;
+
+/**
+ * The key outside production when PSEUDONYM_KEY is unset. It is public, so its pseudonyms protect nothing:
+ * every service config refuses to start without PSEUDONYM_KEY when NODE_ENV=production.
+ */
+export const DEVELOPMENT_PSEUDONYM_KEY = 'agentmeter-development-pseudonym-key-not-secret';
 
 const WHOLE_EMAIL_RE = /^[^\s@]+@[^\s@]+$/;
 const PHONE_LIKE_RE = /^\+?[\d\s().-]{8,}$/;
@@ -66,8 +66,9 @@ export class Redactor {
     this.pseudonymise = (value, prefix) => key.pseudonym(value, prefix);
   }
 
-  static withKey(key: string): Redactor {
-    return new Redactor(new PseudonymKey(key));
+  /** The service's redactor from its configuration (PSEUDONYM_KEY, validated by config.ts). */
+  static withKey(key: string | undefined): Redactor {
+    return new Redactor(new PseudonymKey(key ?? DEVELOPMENT_PSEUDONYM_KEY));
   }
 
   /** Free text: a reason, a name, a note, an error message. */

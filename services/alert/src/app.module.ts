@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
-import { Clock } from '@agentmeter/domain';
+import { Clock, Redactor } from '@agentmeter/domain';
 import {
   createLogger,
   initMetrics,
@@ -27,7 +27,7 @@ import { TargetChecker } from './contacts/target-checker';
 import { AlertQueuesClient } from './delivery/alert-queues';
 import { GroupsRepository } from './delivery/groups.repository';
 import { GroupsService } from './delivery/groups.service';
-import { bodyErrorHandler, ProblemFilter } from '@agentmeter/http';
+import { bodyErrorHandler, ProblemFilter, RedactionInterceptor } from '@agentmeter/http';
 import { ALERT_PROBLEMS } from './errors/problems';
 import { AlertEventsConsumer } from './events/alert-events.consumer';
 import { AlertEventsRepository } from './events/alert-events.repository';
@@ -84,6 +84,8 @@ export class AlertModule {
         },
         Clock,
         AlertMetrics,
+        { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
+        { provide: APP_INTERCEPTOR, useClass: RedactionInterceptor },
         ApiTokenGuard,
         AuditRepository,
         ThresholdsRepository,

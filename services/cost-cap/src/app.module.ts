@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PricingRepository } from '@agentmeter/database';
-import { Clock } from '@agentmeter/domain';
-import { bodyErrorHandler, ProblemFilter } from '@agentmeter/http';
+import { Clock, Redactor } from '@agentmeter/domain';
+import { bodyErrorHandler, ProblemFilter, RedactionInterceptor } from '@agentmeter/http';
 import {
   createLogger,
   initMetrics,
@@ -75,6 +75,8 @@ export class CostCapModule {
         { provide: LOGGER, useValue: createLogger('cost-cap', config.LOG_LEVEL) },
         { provide: Clock, useValue: options.clock ?? new Clock() },
         { provide: APP_GUARD, useClass: ApiTokenGuard },
+        { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
+        { provide: APP_INTERCEPTOR, useClass: RedactionInterceptor },
         {
           provide: APP_FILTER,
           inject: [LOGGER],

@@ -27,7 +27,7 @@ import { PricingService } from './pricing/pricing.service';
 import { RetentionProcessor } from './retention/retention.processor';
 import { RetentionRepository } from './retention/retention.repository';
 import { RetentionService } from './retention/retention.service';
-import { Clock } from '@agentmeter/domain';
+import { Clock, Redactor } from '@agentmeter/domain';
 
 @Module({})
 export class IngestModule {
@@ -46,6 +46,7 @@ export class IngestModule {
         { provide: IngestConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('ingest', config.LOG_LEVEL) },
         IngestMetrics,
+        { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
         { provide: PartitionManager, inject: [DataSource], useFactory: (db: DataSource) => new PartitionManager(db) },
         { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
         PricingService,

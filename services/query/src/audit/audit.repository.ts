@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { Redactor } from '@agentmeter/domain';
 
 export interface AuditEntry {
   tenantId: string | null;
@@ -42,12 +43,26 @@ export interface AuditFilter {
   limit: number;
 }
 
-/** The audit log of actions taken through the API: written before an action, completed after it. */
+/**
+ * The audit log of actions taken through the API: written before an action, completed after it. The actor
+ * (a JWT subject may be an e-mail address) is stored as its pseudonym, and the free text redacted
+ * (docs/security.md "Redaction and pseudonymisation").
+ */
 @Injectable()
 export class AuditRepository {
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    private readonly redactor: Redactor,
+  ) {}
 
-  async begin(entry: AuditEntry): Promise<string> {
+  async begin(original: AuditEntry): Promise<string> {
+    const entry: AuditEntry = {
+      ...original,
+      actor: this.redactor.identifier(original.actor, 'user'),
+      target: this.redactor.identifier(original.target, 'id'),
+      reason: original.reason === null ? null : this.redactor.text(original.reason).text,
+      params: this.redactor.value(original.params).value,
+    };
     const rows: Array<{ id: string }> = await this.db.query(
       `INSERT INTO audit_log (tenant_id, actor, actor_tenant_id, actor_roles, credential, action, target, reason,
          params, outcome, executor)
@@ -72,7 +87,7 @@ export class AuditRepository {
     await this.db.query(`UPDATE audit_log SET outcome = $2, detail = $3, finished_at = now() WHERE id = $1`, [
       id,
       outcome,
-      detail.slice(0, 4_000),
+      this.redactor.text(detail.slice(0, 4_000)).text,
     ]);
   }
 
