@@ -55,6 +55,12 @@ describe('Redactor', () => {
     expect(redactor.event(out)).toEqual({ event: out, found: [] }); // idempotent
   });
 
+  it('reads a path-like identifier segment by segment', () => {
+    expect(redactor.identifier('otlp/+1 415 555 0100', 'source')).toMatch(/^source:hmac:/);
+    expect(redactor.identifier('otlp/4111111111111111', 'source')).toMatch(/^source:hmac:/);
+    expect(redactor.identifier('otlp/planner-agent', 'source')).toBe('otlp/planner-agent');
+  });
+
   it('keeps identifiers that hold nothing sensitive', () => {
     expect(redactor.identifier('user-42', 'user')).toBe('user-42');
     expect(redactor.value({ user_id: 'u-1', actor: 'ops-bot' }).value).toEqual({ user_id: 'u-1', actor: 'ops-bot' });

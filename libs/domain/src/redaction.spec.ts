@@ -83,6 +83,7 @@ describe('redactText', () => {
     ['{"password":"two words"}', '{"password":"[REDACTED:secret_assignment]"}'],
     ['DB_PASS=changeme', 'DB_PASS=[REDACTED:secret_assignment]'],
     ['mail jane@example.com today', 'mail [REDACTED:email] today'],
+    ['key jane@example.com-retry-2', 'key [REDACTED:email]-retry-2'],
     ['call +1 415 555 0100.', 'call [REDACTED:phone].'],
     ['line1\\n+1 415 555 0100', 'line1\\n[REDACTED:phone]'],
     ['card 4111-1111-1111-1111.', 'card [REDACTED:payment_card].'],

@@ -170,7 +170,7 @@ const PLACEHOLDER_RE =
   /^(?:null|none|nil|undefined|true|false|n\/a|empty|redacted|hidden|masked|\*+|x{3,}|\.{3}|<[^>]*>|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[sd]|\{\{[^}]*\}\})$/i;
 
 const EMAIL_RE =
-  /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/g;
+  /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9])/g;
 
 // International (+44 20 7946 0958, +1 (415) 555-0100, +14155550100), North American ((415) 555-0100,
 // 415-555-0100, 415.555.0100) and national trunk-prefix (020 7946 0958, 06 12 34 56 78) formats. Bare
@@ -556,9 +556,15 @@ export type Pseudonymiser = (value: string, prefix: string) => string;
 // The pseudonymiser of the redaction in progress, like `sink` below.
 let pseudonymiser: Pseudonymiser | undefined;
 
-/** An identifier that holds nothing to redact is kept; one that does becomes its pseudonym, whole. */
+/**
+ * An identifier that holds nothing to redact is kept; one that does becomes its pseudonym, whole. Path-like
+ * identifiers ("otlp/<service name>") are also read segment by segment: in free text a phone or card
+ * number right after a slash is a path or URL part, in an identifier it is the identifier.
+ */
 function pseudonymiseIfSensitive(value: string, prefix: string): string {
-  if (cannotHoldSecret(value) || redactString(value) === value) return value;
+  if (cannotHoldSecret(value)) return value;
+  const segments = value.includes('/') ? value.replaceAll('/', ' ') : value;
+  if (redactString(value) === value && (segments === value || redactString(segments) === segments)) return value;
   return pseudonymiser!(value, prefix);
 }
 

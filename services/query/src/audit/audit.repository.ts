@@ -59,6 +59,8 @@ export class AuditRepository {
     const entry: AuditEntry = {
       ...original,
       actor: this.redactor.identifier(original.actor, 'user'),
+      // "jwt:<subject>" or "apikey:<key id>": the subject may be an e-mail address.
+      credential: credentialOf(original.credential, this.redactor),
       target: this.redactor.identifier(original.target, 'id'),
       reason: original.reason === null ? null : this.redactor.text(original.reason).text,
       params: this.redactor.value(original.params).value,
@@ -103,4 +105,10 @@ export class AuditRepository {
       [filter.tenantId, filter.action ?? null, filter.from, filter.to, filter.beforeId, filter.limit],
     );
   }
+}
+
+function credentialOf(credential: string, redactor: Redactor): string {
+  const colon = credential.indexOf(':');
+  if (colon < 0) return redactor.identifier(credential, 'user');
+  return credential.slice(0, colon + 1) + redactor.identifier(credential.slice(colon + 1), 'user');
 }
