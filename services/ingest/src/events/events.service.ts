@@ -32,8 +32,8 @@ export class EventsService {
   ) {}
 
   async ingest(batch: AgentEvent[]): Promise<void> {
-    // Redacted first: a redacted id or source is what the event log stores and recognises again.
-    const unique = dedupe(batch.map((event) => this.redact(event)));
+    // A redelivered event is redacted to the same id and source, so the event log still recognises it.
+    const unique = dedupe(batch).map((event) => this.redact(event));
     const costs = new Map<LlmCall, CallCost>();
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
