@@ -12,15 +12,22 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 export KAFKA_BROKERS ?= 127.0.0.1:9092
 export KAFKA_PARTITIONS ?= 3
 
-# Local secrets (API token signing, internal service tokens, the alert encryption key, OTLP tokens), made
-# once and kept in .local (never committed).
+# Local secrets (API token signing, internal service tokens, the alert encryption key, OTLP tokens, the key
+# of identifier pseudonyms), made once and kept in .local (never committed).
 SECRETS := .local/secrets.env
 $(SECRETS):
 	@mkdir -p .local && umask 077 && rand() { head -c 48 /dev/urandom | base64 | tr -d '/+=\n'; } && { \
 	  echo "AUTH_JWT_SECRET=$$(rand)"; echo "COST_CAP_API_TOKEN=$$(rand)"; echo "ALERT_API_TOKEN=$$(rand)"; \
-	  echo "ALERT_ENCRYPTION_KEY=$$(head -c 32 /dev/urandom | base64)"; echo "OTLP_TOKENS=*=$$(rand)"; } > $@
+	  echo "ALERT_ENCRYPTION_KEY=$$(head -c 32 /dev/urandom | base64)"; echo "OTLP_TOKENS=*=$$(rand)"; \
+	  echo "PSEUDONYM_KEY=$$(rand)"; } > $@
 -include $(SECRETS)
-export AUTH_JWT_SECRET COST_CAP_API_TOKEN ALERT_API_TOKEN ALERT_ENCRYPTION_KEY OTLP_TOKENS
+# A secrets file made before PSEUDONYM_KEY existed gets one (kept from then on: a new key renames every user).
+ifneq ($(wildcard $(SECRETS)),)
+ifndef PSEUDONYM_KEY
+PSEUDONYM_KEY := $(shell umask 077 && k=$$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n') && echo "PSEUDONYM_KEY=$$k" >> $(SECRETS) && echo $$k)
+endif
+endif
+export AUTH_JWT_SECRET COST_CAP_API_TOKEN ALERT_API_TOKEN ALERT_ENCRYPTION_KEY OTLP_TOKENS PSEUDONYM_KEY
 
 .PHONY: help
 help: ## list targets

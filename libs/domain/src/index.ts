@@ -5,6 +5,7 @@ export * from './clock';
 export * from './retention';
 export * from './pricing';
 export * from './redaction';
+export * from './pseudonym';
 export * from './query-access';
 export * from './analytics';
 export * from './caps';

@@ -118,6 +118,12 @@ const pkcs8Key = pem('PRIVATE KEY', 49, '\n');
 const opensshKey = pem('OPENSSH ' + 'PRIVATE KEY', 50, '\n');
 const escapedKey = pem('EC ' + 'PRIVATE KEY', 51, '\\n');
 
+// Card numbers published by the networks for testing (they pass the Luhn check, charge nothing).
+const visa = ['4111', '1111', '1111', '1111'];
+const mastercard = ['5555', '5555', '5555', '4444'];
+const amex = ['3782', '822463', '10005'];
+const discover = ['6011', '1111', '1111', '1117'];
+
 const email = 'jane.doe.fake@example.com';
 const email2 = 'ops+alerts@corp.example.org';
 
@@ -299,6 +305,25 @@ export const REDACTION_CORPUS: readonly RedactionSample[] = [
   },
   { kind: 'phone', context: 'prose', sample: 'ring 020 7946 0321 for access', secret: '020 7946 0321' },
   { kind: 'phone', context: 'prose', sample: 'escalate to +1 (415) 555-0142 now', secret: '(415) 555-0142' },
+  {
+    kind: 'payment_card',
+    context: 'prose',
+    sample: `charge declined for card ${visa.join(' ')} (exp 12/29)`,
+    secret: visa.join(' '),
+  },
+  { kind: 'payment_card', context: 'bare', sample: mastercard.join(''), secret: mastercard.join('') },
+  {
+    kind: 'payment_card',
+    context: 'json',
+    sample: `{"card_number":"${amex.join('-')}","brand":"amex"}`,
+    secret: amex.join('-'),
+  },
+  {
+    kind: 'payment_card',
+    context: 'escaped-json',
+    sample: `{\\"pan\\":\\"${discover.join('-')}\\"}`,
+    secret: discover.join('-'),
+  },
 ];
 
 export interface RedactionValueSample {

@@ -83,8 +83,13 @@ describe('redactText', () => {
     ['{"password":"two words"}', '{"password":"[REDACTED:secret_assignment]"}'],
     ['DB_PASS=changeme', 'DB_PASS=[REDACTED:secret_assignment]'],
     ['mail jane@example.com today', 'mail [REDACTED:email] today'],
+    ['key jane@example.com-retry-2', 'key [REDACTED:email]-retry-2'],
     ['call +1 415 555 0100.', 'call [REDACTED:phone].'],
     ['line1\\n+1 415 555 0100', 'line1\\n[REDACTED:phone]'],
+    ['card 4111-1111-1111-1111.', 'card [REDACTED:payment_card].'],
+    ['amex 378282246310005', 'amex [REDACTED:payment_card]'],
+    ['pan=4111111111111111&x=1', 'pan=[REDACTED:payment_card]&x=1'],
+    ['19 digits 4000 0000 0000 0000 006', '19 digits [REDACTED:payment_card]'],
   ])('%s', (input, expected) => {
     expect(redactText(input).text).toBe(expected);
   });
@@ -127,6 +132,9 @@ describe('redactText', () => {
     ['hex sha', 'commit 9fceb02d0ae598e95dc970b74767f19372d61af8'],
     ['short id', 'run-7f3a'],
     ['dashed date', 'due 2026-11-27'],
+    ['card-like digits failing the Luhn check', 'order 4111 1111 1111 1112 and 5555555555554445'],
+    ['long id starting with 1', 'invoice 1234567812345670'],
+    ['20-digit run', 'ref 41111111111111110000'],
   ])('leaves %s alone: %s', (_name, input) => {
     expect(redactText(input)).toEqual({ text: input, found: [] });
   });
@@ -213,6 +221,31 @@ describe('redactValue', () => {
     expect(JSON.stringify(value)).toBe(
       '{"__proto__":{"password":"[REDACTED:sensitive_field]"},"a":"[REDACTED:email]"}',
     );
+  });
+
+  it('redacts a card number sent as a JSON number, and no other number', () => {
+    const { value, found } = redactValue({ card: 4111111111111111, tokens: 5210, at: 1764064800123 });
+    expect(value).toEqual({ card: '[REDACTED:payment_card]', tokens: 5210, at: 1764064800123 });
+    expect(found).toEqual(['payment_card']);
+  });
+
+  it('pseudonymises identifier fields only when given a pseudonymiser', () => {
+    const pseudonymise = (value: string, prefix: string) => `${prefix}:hmac:${value.length}`;
+    const input = {
+      user_id: 'jane@example.com',
+      actor: '+1 415 555 0100',
+      tenant_id: 'acme',
+      run_id: 'run for jane@example.com',
+      nested: { targetUserId: 'bob@example.com', reason: 'asked by bob@example.com' },
+    };
+    expect(redactValue(input, { pseudonymise }).value).toEqual({
+      user_id: 'user:hmac:16',
+      actor: 'user:hmac:15',
+      tenant_id: 'acme',
+      run_id: 'id:hmac:24',
+      nested: { targetUserId: 'user:hmac:15', reason: 'asked by [REDACTED:email]' },
+    });
+    expect(redactValue(input).value).toMatchObject({ user_id: '[REDACTED:email]', actor: '[REDACTED:phone]' });
   });
 
   it('passes strings, numbers and non-JSON objects through', () => {

@@ -9,11 +9,15 @@
  * - credentials recognisable by context: `Bearer x`, `Authorization: x`, `password=x`, `api_key: "x"`,
  *   the password of `scheme://user:password@host`, an AWS secret key after aws/secret wording;
  * - the whole value of a field whose name says it holds a secret (password, token, api_key, ...);
- * - e-mail addresses and phone numbers;
+ * - e-mail addresses, phone numbers and payment card numbers (13 to 19 digits passing the Luhn check);
  * - coordinates and street-level detail of objects that describe a place (city/region/country stay).
  *
  * Each removal leaves a marker `[REDACTED:<kind>]`, so a reader still sees that something was there
  * and what it was; markers are never redacted again, which makes redaction idempotent.
+ *
+ * Identifier fields (user_id, actor, tenant_id, ... see classifyKey) are not erased when given a
+ * pseudonymiser: a value holding any of the above is replaced whole by a stable keyed hash, so the same
+ * user keeps one identity for attribution (docs/security.md "Redaction and pseudonymisation").
  */
 
 export const REDACTION_KINDS = [
@@ -48,6 +52,7 @@ export const REDACTION_KINDS = [
   'sensitive_field',
   'email',
   'phone',
+  'payment_card',
   'location',
 ] as const;
 
@@ -165,13 +170,37 @@ const PLACEHOLDER_RE =
   /^(?:null|none|nil|undefined|true|false|n\/a|empty|redacted|hidden|masked|\*+|x{3,}|\.{3}|<[^>]*>|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[sd]|\{\{[^}]*\}\})$/i;
 
 const EMAIL_RE =
-  /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/g;
+  /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9])/g;
 
 // International (+44 20 7946 0958, +1 (415) 555-0100, +14155550100), North American ((415) 555-0100,
 // 415-555-0100, 415.555.0100) and national trunk-prefix (020 7946 0958, 06 12 34 56 78) formats. Bare
 // digit runs are never phones: they are counts, unix times and ids far more often.
 const PHONE_RE =
   /(?:(?<![\w+./-])|(?<=\\[nrt]))(?:\+\d{1,3}(?:(?:[ .-]?\(\d{1,4}\))?(?:[ .-]\d{1,5}){1,6}|\d{7,14})|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}([.-])\d{3}\1\d{4}|0\d{1,4}(?: \d{2,8}){1,4})(?!\w|[./-]\d)/g;
+
+// Payment card numbers (PAN): 13 to 19 digits starting 2-6 (Mastercard, Visa, Amex, Diners, JCB,
+// Discover, UnionPay), bare or in groups of four (Amex 4-6-5) separated by one space or dash each; a match
+// is a card only when its digits pass the Luhn check, which nine in ten random digit runs fail.
+const CARD_RE =
+  /(?:(?<![\w+./-])|(?<=\\[nrt]))(?:[2-6]\d{3}(?:([ -]?)\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|([ -]?)\d{6}\2\d{5})|[2-6]\d{12,18})(?![\w]|[./-]\d)/g;
+
+/** The Luhn (mod 10) check of a payment card number, over its digits. */
+export function passesLuhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = digits.length - 1, double = false; i >= 0; i--, double = !double) {
+    let digit = digits.charCodeAt(i) - 48;
+    if (double) {
+      digit *= 2;
+      if (digit > 9) digit -= 9;
+    }
+    sum += digit;
+  }
+  return sum % 10 === 0;
+}
+
+function isCardNumber(digits: string): boolean {
+  return digits.length >= 13 && digits.length <= 19 && passesLuhn(digits);
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Fast path: strings that cannot hold anything above. Every format rule needs 20+ characters, every
@@ -187,8 +216,10 @@ function cannotHoldSecret(text: string): boolean {
   const length = text.length;
   if (length < 6) return true; // "a@b.co" is the shortest thing any rule matches
   if (length < SHORTEST_FORMAT_MATCH && SHORT_SAFE_RE.test(text)) return true;
-  return length <= 64 && ID_LIKE_RE.test(text);
+  // A hex id made of digits only may be a card number.
+  return length <= 64 && ID_LIKE_RE.test(text) && !(length <= 19 && ALL_DIGITS_RE.test(text));
 }
+const ALL_DIGITS_RE = /^\d+$/;
 
 // ---------------------------------------------------------------------------------------------------
 
@@ -253,6 +284,10 @@ function replaceEmail(): string {
   return hit('email');
 }
 
+function replaceCard(match: string): string {
+  return isCardNumber(match.replace(/[ -]/g, '')) ? hit('payment_card') : match;
+}
+
 function replacePhone(match: string): string {
   let digits = 0;
   for (let i = 0; i < match.length; i++) {
@@ -287,10 +322,14 @@ function redactString(text: string): string {
   out = out.replace(AUTHORIZATION_RE, replaceAuthorization);
   out = out.replace(ASSIGNMENT_RE, replaceAssignment);
   if (hasAt) out = out.replace(EMAIL_RE, replaceEmail);
+  out = out.replace(CARD_RE, replaceCard);
   return out.replace(PHONE_RE, replacePhone);
 }
 
-/** Replaces every secret, e-mail address and phone number in `text` with a `[REDACTED:<kind>]` marker. */
+/**
+ * Replaces every secret, e-mail address, phone number and payment card number in `text` with a
+ * `[REDACTED:<kind>]` marker.
+ */
 export function redactText(text: string): { text: string; found: RedactionKind[] } {
   const found: RedactionKind[] = [];
   const outer = sink;
@@ -312,6 +351,10 @@ const enum KeyClass {
   PlaceTrigger,
   /** Dropped from an object that is a place, but harmless elsewhere (zip, line1, altitude, ...). */
   PlaceDetail,
+  /** Names a person: user_id, actor, created_by, email, ... (pseudonymised as `user:hmac:...`). */
+  UserIdentifier,
+  /** Any other identifier: tenant_id, run_id, session_id, id, ... (pseudonymised as `id:hmac:...`). */
+  Identifier,
 }
 
 // Names are compared lower-cased without separators, so apiKey, api_key, API-KEY and x-api-key agree.
@@ -376,6 +419,12 @@ const PLACE_DETAILS = new Set([
   'what3words',
 ]);
 
+// Identifier names. A wrong guess costs nothing: a value that holds no secret or personal data is kept
+// either way, and one that does is pseudonymised instead of masked.
+const USER_IDENTIFIER_RE =
+  /^(?:(?:enduser|targetuser|user|actor|owner|principal|member|customer|assignee)(?:id|name)?|[a-z]*by|sub|email|emailaddress)$/;
+const IDENTIFIER_KEY_RE = /^(?:id|ID)$|[_.-](?:id|ID)$|[a-z0-9]Id$/;
+
 // Field names repeat endlessly (the same twenty on every event), so each is classified once. The cap
 // keeps payloads that use ids as keys from growing the cache without bound.
 const KEY_CLASS_CACHE = new Map<string, KeyClass>();
@@ -392,7 +441,11 @@ function classifyKey(key: string): KeyClass {
         ? KeyClass.PlaceTrigger
         : PLACE_DETAILS.has(name)
           ? KeyClass.PlaceDetail
-          : KeyClass.Plain;
+          : USER_IDENTIFIER_RE.test(name)
+            ? KeyClass.UserIdentifier
+            : IDENTIFIER_KEY_RE.test(key)
+              ? KeyClass.Identifier
+              : KeyClass.Plain;
   if (KEY_CLASS_CACHE.size < KEY_CLASS_CACHE_LIMIT) KEY_CLASS_CACHE.set(key, keyClass);
   return keyClass;
 }
@@ -458,6 +511,7 @@ function mapObject(
 
 function walk(value: unknown): unknown {
   if (typeof value === 'string') return redactString(value);
+  if (typeof value === 'number') return redactNumber(value);
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return mapArray(value, walk);
   // Dates, Buffers, Maps and class instances are not JSON; they pass through untouched.
@@ -472,6 +526,10 @@ function walk(value: unknown): unknown {
   return mapObject(value, (key, item) => {
     const keyClass = classifyKey(key);
     if (keyClass === KeyClass.Sensitive) return maskAll(item);
+    if (pseudonymiser && typeof item === 'string') {
+      if (keyClass === KeyClass.UserIdentifier) return pseudonymiseIfSensitive(item, 'user');
+      if (keyClass === KeyClass.Identifier) return pseudonymiseIfSensitive(item, 'id');
+    }
     if (isPlace && (keyClass === KeyClass.PlaceTrigger || keyClass === KeyClass.PlaceDetail)) {
       // A nested address object is reduced on its own (its street goes, its city stays).
       if (typeof item === 'object' && item !== null && !Array.isArray(item)) return walk(item);
@@ -482,19 +540,79 @@ function walk(value: unknown): unknown {
   });
 }
 
+/** A number with the digits of a payment card (JSON producers sometimes send one unquoted). */
+function redactNumber(value: number): unknown {
+  if (value < 1e12 || !Number.isSafeInteger(value)) return value;
+  const digits = String(value);
+  return digits.charCodeAt(0) >= 50 && digits.charCodeAt(0) <= 54 && isCardNumber(digits) ? hit('payment_card') : value;
+}
+
+/**
+ * Turns an identifier into a stable pseudonym. `prefix` says what it names ("user", "id", "source"); the
+ * result must hold nothing redaction would remove, e.g. `user:hmac:<16 hex>`.
+ */
+export type Pseudonymiser = (value: string, prefix: string) => string;
+
+// The pseudonymiser of the redaction in progress, like `sink` below.
+let pseudonymiser: Pseudonymiser | undefined;
+
+/**
+ * An identifier that holds nothing to redact is kept; one that does becomes its pseudonym, whole. Path-like
+ * identifiers ("otlp/<service name>") are also read segment by segment: in free text a phone or card
+ * number right after a slash is a path or URL part, in an identifier it is the identifier.
+ */
+function pseudonymiseIfSensitive(value: string, prefix: string): string {
+  if (cannotHoldSecret(value)) return value;
+  const segments = value.includes('/') ? value.replaceAll('/', ' ') : value;
+  if (redactString(value) === value && (segments === value || redactString(segments) === segments)) return value;
+  return pseudonymiser!(value, prefix);
+}
+
+export interface RedactOptions {
+  /** Pseudonymise identifier fields instead of redacting inside them. */
+  pseudonymise?: Pseudonymiser;
+}
+
 /**
  * Redacts a JSON value deeply: sensitive field names mask their whole value, places lose coordinates and
- * street-level detail, and every other string goes through redactText. Numbers, booleans and the shape
- * of everything else are kept. The input is never mutated; unchanged subtrees are shared with the result
- * (copy-on-write), so a caller that wants to mutate the result must copy it first.
+ * street-level detail, numbers that are card numbers become a marker, and every other string goes through
+ * redactText; with a pseudonymiser, identifier fields that hold anything redactText would remove become a
+ * pseudonym instead. Numbers, booleans and the shape of everything else are kept. The input is never
+ * mutated; unchanged subtrees are shared with the result (copy-on-write), so a caller that wants to mutate
+ * the result must copy it first.
  */
-export function redactValue<T>(value: T): { value: T; found: RedactionKind[] } {
+export function redactValue<T>(value: T, options: RedactOptions = {}): { value: T; found: RedactionKind[] } {
   const found: RedactionKind[] = [];
-  const outer = sink;
+  const outerSink = sink;
+  const outerPseudonymiser = pseudonymiser;
   sink = found;
+  pseudonymiser = options.pseudonymise;
   try {
     return { value: walk(value) as T, found };
   } finally {
-    sink = outer;
+    sink = outerSink;
+    pseudonymiser = outerPseudonymiser;
+  }
+}
+
+/**
+ * One identifier (an envelope's source or subject, a JWT subject used as an actor): kept when it holds
+ * nothing to redact, else its pseudonym.
+ */
+export function pseudonymiseIdentifier(
+  value: string,
+  prefix: string,
+  pseudonymise: Pseudonymiser,
+): { value: string; found: RedactionKind[] } {
+  const found: RedactionKind[] = [];
+  const outerSink = sink;
+  const outerPseudonymiser = pseudonymiser;
+  sink = found;
+  pseudonymiser = pseudonymise;
+  try {
+    return { value: pseudonymiseIfSensitive(value, prefix), found };
+  } finally {
+    sink = outerSink;
+    pseudonymiser = outerPseudonymiser;
   }
 }

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { testEnvironment } from './environment';
+import { TEST_PSEUDONYM_KEY } from './redaction';
 import { eventually } from './eventually';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -51,6 +52,7 @@ export async function startService(name: string, env: Record<string, string>): P
       KAFKA_TOPIC_PREFIX: test.topicPrefix,
       REDIS_URL: test.redisUrl,
       REDIS_KEY_PREFIX: test.redisPrefix,
+      PSEUDONYM_KEY: TEST_PSEUDONYM_KEY,
       ...env,
       PORT: String(port),
     },

@@ -6,7 +6,7 @@ import { json } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
-import { Clock } from '@agentmeter/domain';
+import { Clock, Redactor } from '@agentmeter/domain';
 import {
   createLogger,
   initMetrics,
@@ -27,7 +27,13 @@ import { TargetChecker } from './contacts/target-checker';
 import { AlertQueuesClient } from './delivery/alert-queues';
 import { GroupsRepository } from './delivery/groups.repository';
 import { GroupsService } from './delivery/groups.service';
-import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
+import {
+  bodyErrorHandler,
+  ProblemFilter,
+  RedactionInterceptor,
+  RequestHygieneInterceptor,
+  useSecurityHeaders,
+} from '@agentmeter/http';
 import { ALERT_PROBLEMS } from './errors/problems';
 import { AlertEventsConsumer } from './events/alert-events.consumer';
 import { AlertEventsRepository } from './events/alert-events.repository';
@@ -85,6 +91,8 @@ export class AlertModule {
         },
         Clock,
         AlertMetrics,
+        { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
+        { provide: APP_INTERCEPTOR, useClass: RedactionInterceptor },
         ApiTokenGuard,
         AuditRepository,
         ThresholdsRepository,

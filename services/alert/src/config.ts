@@ -7,7 +7,7 @@ const flag = z
   .transform((value) => value === 'true');
 
 /** The alert service's configuration; the only place that reads the environment. */
-const Schema = z.object({
+const Fields = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3003),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
@@ -66,6 +66,13 @@ const Schema = z.object({
   ALERT_STALE_AFTER_MS: z.coerce.number().int().min(1_000).default(300_000),
   /** Attempts per delivery (the worker's backoff spaces them); the last failure dead-letters it. */
   ALERT_DELIVERY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  NODE_ENV: z.string().default('development'),
+  /** Key of identifier pseudonyms (docs/security.md); required in production. */
+  PSEUDONYM_KEY: z.string().min(32, 'PSEUDONYM_KEY must be at least 32 characters').optional(),
+});
+const Schema = Fields.refine((config) => config.NODE_ENV !== 'production' || config.PSEUDONYM_KEY !== undefined, {
+  path: ['PSEUDONYM_KEY'],
+  message: 'PSEUDONYM_KEY is required when NODE_ENV=production',
 });
 
 function isKey(value: string): boolean {

@@ -6,8 +6,14 @@ import { json } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PricingRepository } from '@agentmeter/database';
-import { Clock } from '@agentmeter/domain';
-import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
+import { Clock, Redactor } from '@agentmeter/domain';
+import {
+  bodyErrorHandler,
+  ProblemFilter,
+  RedactionInterceptor,
+  RequestHygieneInterceptor,
+  useSecurityHeaders,
+} from '@agentmeter/http';
 import {
   createLogger,
   initMetrics,
@@ -75,7 +81,9 @@ export class CostCapModule {
         { provide: LOGGER, useValue: createLogger('cost-cap', config.LOG_LEVEL) },
         { provide: Clock, useValue: options.clock ?? new Clock() },
         { provide: APP_GUARD, useClass: ApiTokenGuard },
+        { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
         { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
+        { provide: APP_INTERCEPTOR, useClass: RedactionInterceptor },
         {
           provide: APP_FILTER,
           inject: [LOGGER],

@@ -7,7 +7,7 @@ const usd = z
 const count = z.coerce.number().int().min(0).optional();
 
 /** The cost-cap service's configuration; the only place that reads the environment. */
-const Schema = z.object({
+const Fields = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3002),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
@@ -65,6 +65,13 @@ const Schema = z.object({
   COST_CAP_METRICS_TENANTS: z.coerce.number().int().min(0).max(1000).default(50),
   /** Run counters idle this long leave Redis (a rebuild skips them; a run that spends again is loaded from the ledger). */
   COST_CAP_RUN_IDLE_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  NODE_ENV: z.string().default('development'),
+  /** Key of identifier pseudonyms (docs/security.md); required in production. */
+  PSEUDONYM_KEY: z.string().min(32, 'PSEUDONYM_KEY must be at least 32 characters').optional(),
+});
+const Schema = Fields.refine((config) => config.NODE_ENV !== 'production' || config.PSEUDONYM_KEY !== undefined, {
+  path: ['PSEUDONYM_KEY'],
+  message: 'PSEUDONYM_KEY is required when NODE_ENV=production',
 });
 
 /** Injection token of the frozen configuration. */

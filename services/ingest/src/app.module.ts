@@ -28,7 +28,7 @@ import { PricingService } from './pricing/pricing.service';
 import { RetentionProcessor } from './retention/retention.processor';
 import { RetentionRepository } from './retention/retention.repository';
 import { RetentionService } from './retention/retention.service';
-import { Clock } from '@agentmeter/domain';
+import { Clock, Redactor } from '@agentmeter/domain';
 import { bodyErrorHandler, ProblemFilter, RequestHygieneInterceptor, useSecurityHeaders } from '@agentmeter/http';
 import type { Logger } from 'pino';
 
@@ -52,6 +52,7 @@ export class IngestModule {
         { provide: APP_FILTER, inject: [LOGGER], useFactory: (logger: Logger) => new ProblemFilter(logger) },
         { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
         IngestMetrics,
+        { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
         { provide: PartitionManager, inject: [DataSource], useFactory: (db: DataSource) => new PartitionManager(db) },
         { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
         PricingService,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** The ingest service's configuration; the only place that reads the environment. */
-const Schema = z.object({
+const Fields = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3001),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
@@ -49,6 +49,13 @@ const Schema = z.object({
   INGEST_GROUP_ID: z.string().min(1).default('agentmeter-ingest'),
   INGEST_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
   INGEST_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
+  NODE_ENV: z.string().default('development'),
+  /** Key of identifier pseudonyms (docs/security.md); required in production. */
+  PSEUDONYM_KEY: z.string().min(32, 'PSEUDONYM_KEY must be at least 32 characters').optional(),
+});
+const Schema = Fields.refine((config) => config.NODE_ENV !== 'production' || config.PSEUDONYM_KEY !== undefined, {
+  path: ['PSEUDONYM_KEY'],
+  message: 'PSEUDONYM_KEY is required when NODE_ENV=production',
 });
 
 /** Injection token of the frozen configuration. */

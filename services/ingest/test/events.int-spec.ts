@@ -2,7 +2,7 @@ import { AgentEvent as AgentEventSchema, type AgentEvent } from '@agentmeter/con
 import { createDataSource, PartitionManager, PricingRepository } from '@agentmeter/database';
 import { LATENCY_BUCKETS_MS } from '@agentmeter/domain';
 import { createLogger } from '@agentmeter/telemetry';
-import { createTestDatabase, generateWorkload, prng, type TestDatabase } from '@agentmeter/testing';
+import { createTestDatabase, generateWorkload, prng, type TestDatabase, testRedactor } from '@agentmeter/testing';
 import type { DataSource } from 'typeorm';
 import { EventsRepository } from '../src/events/events.repository';
 import { EventsService } from '../src/events/events.service';
@@ -33,7 +33,10 @@ describe('EventsService against PostgreSQL', () => {
     sources.push(db);
     const pricing = new PricingService(new PricingRepository(db), createLogger('ingest-test', 'silent'));
     await pricing.refresh();
-    return { events: new EventsService(new EventsRepository(db), new PartitionManager(db), metrics, pricing), db };
+    return {
+      events: new EventsService(new EventsRepository(db), new PartitionManager(db), metrics, pricing, testRedactor()),
+      db,
+    };
   }
 
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { AgentEvent as AgentEventSchema, type AgentEvent } from '@agentmeter/con
 import { createDataSource, PartitionManager, PricingRepository } from '@agentmeter/database';
 import type { ModelPrice } from '@agentmeter/domain';
 import { createLogger } from '@agentmeter/telemetry';
-import { createTestDatabase, type TestDatabase } from '@agentmeter/testing';
+import { createTestDatabase, type TestDatabase, testRedactor } from '@agentmeter/testing';
 import type { DataSource } from 'typeorm';
 import { EventsRepository } from '../src/events/events.repository';
 import { EventsService } from '../src/events/events.service';
@@ -171,7 +171,13 @@ describe('pricing against PostgreSQL', () => {
     await db.query(`INSERT INTO tenants (tenant_id) VALUES ('t-override')`);
     await prices.setPrice(override, 'negotiated');
     await pricing.refresh();
-    const events = new EventsService(new EventsRepository(db), new PartitionManager(db), new IngestMetrics(), pricing);
+    const events = new EventsService(
+      new EventsRepository(db),
+      new PartitionManager(db),
+      new IngestMetrics(),
+      pricing,
+      testRedactor(),
+    );
     await events.ingest([A, B, C, D, E, F, G]);
   });
 

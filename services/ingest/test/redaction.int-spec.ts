@@ -1,7 +1,7 @@
 import { AgentEvent as AgentEventSchema, type AgentEvent, type AgentEventInput } from '@agentmeter/contracts';
 import { createDataSource, PartitionManager, PricingRepository } from '@agentmeter/database';
 import { createLogger } from '@agentmeter/telemetry';
-import { createTestDatabase, type TestDatabase } from '@agentmeter/testing';
+import { createTestDatabase, type TestDatabase, testRedactor } from '@agentmeter/testing';
 import type { DataSource } from 'typeorm';
 import { REDACTION_CORPUS } from '../../../libs/domain/src/redaction-corpus';
 import { EventsRepository } from '../src/events/events.repository';
@@ -89,7 +89,13 @@ describe('redaction before storage', () => {
   it('leaves no secret of the corpus in any table', async () => {
     const pricing = new PricingService(new PricingRepository(db), createLogger('redaction-test', 'silent'));
     await pricing.onModuleInit();
-    const service = new EventsService(new EventsRepository(db), new PartitionManager(db), new IngestMetrics(), pricing);
+    const service = new EventsService(
+      new EventsRepository(db),
+      new PartitionManager(db),
+      new IngestMetrics(),
+      pricing,
+      testRedactor(),
+    );
     await service.ingest(events());
     pricing.onModuleDestroy();
 

@@ -8,7 +8,7 @@ import { json, raw } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
-import { Clock } from '@agentmeter/domain';
+import { Clock, Redactor } from '@agentmeter/domain';
 import {
   createLogger,
   initMetrics,
@@ -33,7 +33,13 @@ import { AuthGuard, Public } from './auth/auth.guard';
 import { JwtVerifier } from './auth/jwt.verifier';
 import { WhoAmIController } from './auth/whoami.controller';
 import { databaseUrlOf, loadConfig, QueryConfig } from './config';
-import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
+import {
+  bodyErrorHandler,
+  ProblemFilter,
+  RedactionInterceptor,
+  RequestHygieneInterceptor,
+  useSecurityHeaders,
+} from '@agentmeter/http';
 import { QUERY_PROBLEMS } from './errors/problems';
 import { CsvInterceptor } from './http/csv.interceptor';
 import { FieldPolicyInterceptor } from './http/field-policy.interceptor';
@@ -93,6 +99,7 @@ export class QueryModule {
         { provide: QueryConfig, useValue: config },
         { provide: LOGGER, useValue: logger },
         Clock,
+        { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
         JwtVerifier,
         ApiKeysRepository,
         ApiKeyVerifier,
@@ -101,6 +108,7 @@ export class QueryModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
+        { provide: APP_INTERCEPTOR, useClass: RedactionInterceptor },
         { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor },
         { provide: APP_INTERCEPTOR, useClass: CsvInterceptor },
         // Inside CsvInterceptor: the field policy applies to the JSON answer before it becomes CSV.

@@ -76,8 +76,18 @@ const Schema = z
           .filter(Boolean),
       ),
     KAFKA_TOPIC_PREFIX: z.string().default(''),
+    NODE_ENV: z.string().default('development'),
+    /** Key of identifier pseudonyms (docs/security.md); required in production. */
+    PSEUDONYM_KEY: z.string().min(32, 'PSEUDONYM_KEY must be at least 32 characters').optional(),
   })
   .superRefine((config, ctx) => {
+    if (config.NODE_ENV === 'production' && config.PSEUDONYM_KEY === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PSEUDONYM_KEY'],
+        message: 'PSEUDONYM_KEY is required when NODE_ENV=production',
+      });
+    }
     if (!config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL) {
       ctx.addIssue({
         code: 'custom',

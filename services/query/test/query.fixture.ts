@@ -10,6 +10,7 @@ import {
   testEnvironment,
   type TestDatabase,
   type Workload,
+  testRedactor,
 } from '@agentmeter/testing';
 import { EventsRepository } from '../../ingest/src/events/events.repository';
 import { EventsService } from '../../ingest/src/events/events.service';
@@ -45,7 +46,13 @@ export async function seed(prefix: string, now = new Date()): Promise<Seeded> {
   const db = await createDataSource({ url: database.url, poolSize: 4 }).initialize();
   const pricing = new PricingService(new PricingRepository(db), createLogger('query-test', 'silent'));
   await pricing.refresh();
-  const ingest = new EventsService(new EventsRepository(db), new PartitionManager(db), new IngestMetrics(), pricing);
+  const ingest = new EventsService(
+    new EventsRepository(db),
+    new PartitionManager(db),
+    new IngestMetrics(),
+    pricing,
+    testRedactor(),
+  );
   const workload = generateWorkload({
     seed: 61,
     tenants: 2,

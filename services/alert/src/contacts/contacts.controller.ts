@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuditedBody, CreateContactBody } from '@agentmeter/contracts';
+import { KeepBodyFields } from '@agentmeter/http';
 import { ApiTokenGuard } from '../http/api-token.guard';
 import { optionalTenant } from '../http/tenant-query';
 import { openApiSchema, ZodBody } from '../http/zod-body.pipe';
@@ -26,6 +27,8 @@ export class ContactsController {
     description: 'A webhook contact answers with its signing secret once (generated when not given).',
   })
   @ApiBody({ schema: openApiSchema(CreateContactBody) })
+  // The destination itself: an e-mail address alerts are sent to, or a URL and secret stored encrypted.
+  @KeepBodyFields('target', 'signing_secret')
   create(@Body(new ZodBody(CreateContactBody)) body: CreateContactBody) {
     return this.contacts.create(body);
   }

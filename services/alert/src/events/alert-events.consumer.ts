@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
+import { Redactor } from '@agentmeter/domain';
 import { BatchConsumer, createKafka, type Decoded } from '@agentmeter/kafka';
 import { AlertConfig } from '../config';
 import { LOGGER } from '../logger';
@@ -16,7 +17,12 @@ import { ALERTING_EVENT_TYPES, AlertEventsService } from './alert-events.service
 export class AlertEventsConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly consumer: BatchConsumer<AgentEvent | null>;
 
-  constructor(@Inject(AlertConfig) config: AlertConfig, @Inject(LOGGER) logger: Logger, events: AlertEventsService) {
+  constructor(
+    @Inject(AlertConfig) config: AlertConfig,
+    @Inject(LOGGER) logger: Logger,
+    events: AlertEventsService,
+    redactor: Redactor,
+  ) {
     const kafka = createKafka(
       { brokers: config.KAFKA_BROKERS, clientId: 'agentmeter-alert', topicPrefix: config.KAFKA_TOPIC_PREFIX },
       logger,
@@ -32,7 +38,9 @@ export class AlertEventsConsumer implements OnApplicationBootstrap, OnApplicatio
       {
         decode: (message: KafkaMessage): Decoded<AgentEvent | null> => {
           const result = decodeKafkaEvent(message.value, message.headers ?? {});
-          return { ok: true, value: result.ok && ALERTING_EVENT_TYPES.has(result.event.type) ? result.event : null };
+          if (!result.ok || !ALERTING_EVENT_TYPES.has(result.event.type)) return { ok: true, value: null };
+          // The same pass as ingest, before a sample's detail (a failure reason) is stored: docs/security.md.
+          return { ok: true, value: redactor.event(result.event).event };
         },
         handle: async (batch) => void (await events.handle(batch.filter((e): e is AgentEvent => e !== null))),
       },

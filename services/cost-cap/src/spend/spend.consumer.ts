@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type AgentEvent, decodeKafkaEvent, topicName, Topics } from '@agentmeter/contracts';
+import { Redactor } from '@agentmeter/domain';
 import { BatchConsumer, createKafka, type Decoded } from '@agentmeter/kafka';
 import { CostCapConfig } from '../config';
 import { LOGGER } from '../logger';
@@ -31,6 +32,7 @@ export class SpendConsumer implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(LOGGER) logger: Logger,
     spend: SpendService,
     metrics: CostCapMetrics,
+    redactor: Redactor,
   ) {
     const kafka = createKafka(
       { brokers: config.KAFKA_BROKERS, clientId: 'agentmeter-cost-cap', topicPrefix: config.KAFKA_TOPIC_PREFIX },
@@ -52,7 +54,9 @@ export class SpendConsumer implements OnApplicationBootstrap, OnApplicationShutd
             metrics.skipped.inc({ reason: result.reason.split(':')[0] ?? 'invalid' });
             return { ok: true, value: null };
           }
-          return { ok: true, value: RELEVANT.has(result.event.type) ? result.event : null };
+          if (!RELEVANT.has(result.event.type)) return { ok: true, value: null };
+          // The same pass as ingest: identifiers get the pseudonyms ingest stores (docs/security.md).
+          return { ok: true, value: redactor.event(result.event).event };
         },
         handle: (batch) => spend.accountEvents(batch.filter((event): event is AgentEvent => event !== null)),
       },

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
-import { redactText } from '@agentmeter/domain';
+import { Redactor } from '@agentmeter/domain';
 import { BatchConsumer, createKafka, type Decoded } from '@agentmeter/kafka';
 import { IngestConfig } from '../config';
 import { LOGGER } from '../logger';
@@ -19,6 +19,7 @@ export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShut
     @Inject(LOGGER) logger: Logger,
     events: EventsService,
     metrics: IngestMetrics,
+    redactor: Redactor,
   ) {
     const kafka = createKafka(
       { brokers: config.KAFKA_BROKERS, clientId: 'agentmeter-ingest', topicPrefix: config.KAFKA_TOPIC_PREFIX },
@@ -42,7 +43,7 @@ export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShut
         },
         handle: (batch) => events.ingest(batch),
         // Dead letters keep the message but not its secrets: they are stored (in Kafka) and logged.
-        sanitize: (text) => redactText(text).text,
+        sanitize: (text) => sanitizeDeadLetter(text, redactor),
       },
       logger,
       metrics.consumerMetrics,
@@ -60,4 +61,22 @@ export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShut
   assertRunning(): void {
     if (!this.consumer.isRunning()) throw new Error('consumer not running');
   }
+}
+
+/**
+ * A message that is JSON is redacted as a value (strings unescaped, identifiers pseudonymised like stored
+ * events), so a secret escaped once more inside it is still found; anything else as text.
+ */
+export function sanitizeDeadLetter(text: string, redactor: Redactor): string {
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      const { value, found } = redactor.value(parsed);
+      return found.length === 0 ? redactor.text(text).text : JSON.stringify(value);
+    } catch {
+      // not JSON after all: redacted as text below
+    }
+  }
+  return redactor.text(text).text;
 }

@@ -1,6 +1,6 @@
 import { AgentEvent as AgentEventSchema, type AgentEvent } from '@agentmeter/contracts';
 import type { PartitionManager } from '@agentmeter/database';
-import { generateWorkload } from '@agentmeter/testing';
+import { generateWorkload, testRedactor } from '@agentmeter/testing';
 import { metricsRegistry } from '@agentmeter/telemetry';
 import type { PricingService } from '../pricing/pricing.service';
 import type { BatchWrite, EventsRepository } from './events.repository';
@@ -48,7 +48,11 @@ function harness(options: { stored?: AgentEvent[]; failWith?: string } = {}) {
     },
   } as unknown as PartitionManager;
   const pricing = { cost: () => ({ micros: 1_000n, source: 'computed' }) } as unknown as PricingService;
-  return { service: new EventsService(repository, partitions, metrics, pricing), calls, forgotten: () => forgotten };
+  return {
+    service: new EventsService(repository, partitions, metrics, pricing, testRedactor()),
+    calls,
+    forgotten: () => forgotten,
+  };
 }
 
 async function counted(outcome: 'stored' | 'duplicate'): Promise<number> {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import { PartitionManager } from '@agentmeter/database';
-import { projectEvents, redactValue, rollupModelUsage, rollupUsage, utcDay } from '@agentmeter/domain';
+import { projectEvents, Redactor, rollupModelUsage, rollupUsage, utcDay } from '@agentmeter/domain';
 import { PricingService } from '../pricing/pricing.service';
 import { EventsRepository, UNIQUE_VIOLATION, type BatchWrite, type CallCost } from './events.repository';
 import { IngestMetrics } from './ingest.metrics';
@@ -28,9 +28,11 @@ export class EventsService {
     private readonly partitions: PartitionManager,
     private readonly metrics: IngestMetrics,
     private readonly pricing: PricingService,
+    private readonly redactor: Redactor,
   ) {}
 
   async ingest(batch: AgentEvent[]): Promise<void> {
+    // A redelivered event is redacted to the same id and source, so the event log still recognises it.
     const unique = dedupe(batch).map((event) => this.redact(event));
     const costs = new Map<LlmCall, CallCost>();
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
@@ -61,12 +63,14 @@ export class EventsService {
     this.metrics.countBatch(unique, fresh.length === unique.length ? null : new Set(fresh), costOf);
   }
 
-  /** Secrets and PII leave the event here, before anything is stored (seed 001 "Retention & privacy"). */
+  /**
+   * Secrets and PII leave the event here, envelope included, before anything is stored; identifiers become
+   * pseudonyms (docs/security.md "Redaction and pseudonymisation").
+   */
   private redact(event: AgentEvent): AgentEvent {
-    const { value, found } = redactValue(event.data);
-    if (found.length === 0) return event;
+    const { event: redacted, found } = this.redactor.event(event);
     for (const kind of found) this.metrics.redactions.inc({ kind });
-    return { ...event, data: value } as AgentEvent;
+    return redacted;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { AgentEvent } from '@agentmeter/contracts';
+import { testRedactor } from '@agentmeter/testing';
 import { SpanStatusCode, type AttributeValue, type OtlpSpan } from './otlp.decoder';
 import { OtlpMetrics } from './otlp.metrics';
 import type { KeyedEvent, OtlpPublisher } from './otlp.publisher';
@@ -470,7 +471,7 @@ describe('OtlpService', () => {
   it('publishes the events keyed by run and answers how many spans it rejected', async () => {
     const published: KeyedEvent[][] = [];
     const publisher = { publish: async (events: KeyedEvent[]) => void published.push(events) };
-    const service = new OtlpService(publisher as unknown as OtlpPublisher, metrics);
+    const service = new OtlpService(publisher as unknown as OtlpPublisher, metrics, testRedactor());
     const result = await service.export(
       [
         span({ attributes: { 'gen_ai.usage.input_tokens': 1 } }),
@@ -492,7 +493,7 @@ describe('OtlpService', () => {
 
   it('fails, having answered nothing, when Kafka does not acknowledge', async () => {
     const publisher = { publish: () => Promise.reject(new Error('broker down')) };
-    const service = new OtlpService(publisher as unknown as OtlpPublisher, metrics);
+    const service = new OtlpService(publisher as unknown as OtlpPublisher, metrics, testRedactor());
     await expect(service.export([span({ attributes: { 'mcp.tool': 'x' } })], { tenant: '*' })).rejects.toThrow(
       'broker down',
     );
@@ -501,7 +502,7 @@ describe('OtlpService', () => {
   it('rejects spans of a tenant the credential does not cover', async () => {
     const published: KeyedEvent[][] = [];
     const publisher = { publish: async (events: KeyedEvent[]) => void published.push(events) };
-    const service = new OtlpService(publisher as unknown as OtlpPublisher, metrics);
+    const service = new OtlpService(publisher as unknown as OtlpPublisher, metrics, testRedactor());
     const result = await service.export([span({ attributes: { 'mcp.tool': 'x' } })], { tenant: 'someone-else' });
     expect(published).toEqual([[]]);
     expect(result).toEqual({

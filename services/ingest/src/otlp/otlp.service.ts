@@ -1,6 +1,7 @@
 import type { OtlpScope } from './otlp.auth';
 import { Injectable } from '@nestjs/common';
 import { parseAgentEvent, type AgentEventInput, type EventType } from '@agentmeter/contracts';
+import { Redactor } from '@agentmeter/domain';
 import { SpanStatusCode, type AttributeValue, type ExportResult, type OtlpSpan } from './otlp.decoder';
 import { OtlpMetrics } from './otlp.metrics';
 import { OtlpPublisher, type KeyedEvent } from './otlp.publisher';
@@ -65,14 +66,29 @@ export class OtlpService {
   constructor(
     private readonly publisher: OtlpPublisher,
     private readonly metrics: OtlpMetrics,
+    private readonly redactor: Redactor,
   ) {}
 
-  /** Publishes the calls the spans describe; resolves once Kafka acknowledged all of them. */
+  /**
+   * Publishes the calls the spans describe; resolves once Kafka acknowledged all of them. What a span says
+   * (attributes, status message) is outside text: it is redacted, and its identifiers pseudonymised, before
+   * it reaches the topic (docs/security.md).
+   */
   async export(spans: readonly OtlpSpan[], scope: OtlpScope): Promise<ExportResult> {
     const mapping = restrictToScope(mapSpans(spans), scope);
-    await this.publisher.publish(mapping.events);
+    await this.publisher.publish(mapping.events.map((keyed) => this.redact(keyed)));
     this.metrics.observe(mapping.outcomes);
-    return { rejectedSpans: mapping.rejections.length, errorMessage: summarize(mapping.rejections) };
+    return {
+      rejectedSpans: mapping.rejections.length,
+      errorMessage: this.redactor.text(summarize(mapping.rejections)).text,
+    };
+  }
+
+  /** The message key is the run id: a pseudonymised run id must not leave the original in the key. */
+  private redact({ key, event }: KeyedEvent): KeyedEvent {
+    const redacted = this.redactor.event(event).event;
+    if (redacted === event) return { key, event };
+    return { key: 'run_id' in redacted.data ? redacted.data.run_id : key, event: redacted };
   }
 }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { ControlCommandOf } from '@agentmeter/contracts';
-import { Clock } from '@agentmeter/domain';
+import { Clock, Redactor } from '@agentmeter/domain';
 import { AuditRepository } from '../audit/audit.repository';
 import { type Caller, requireTenant, tenantOf } from '../auth/caller';
 import { NotFoundError } from '@agentmeter/http';
@@ -36,20 +36,21 @@ export class ActionsService {
     private readonly alert: AlertClient,
     private readonly coordinator: CoordinatorPublisher,
     private readonly clock: Clock,
+    private readonly redactor: Redactor,
   ) {}
 
   async pause(caller: Caller, tenantId: string, reason: string, paused: boolean): Promise<ActionResult> {
     const id = await this.existingTenant(caller, tenantId);
     const action = paused ? 'tenant.pause' : 'tenant.unpause';
     return this.perform(caller, { tenantId: id, action, target: id, reason, params: {}, executor: 'cost-cap' }, () => {
-      const body = { actor: caller.principal.subject, reason };
+      const body = { actor: this.actorOf(caller), reason };
       return paused ? this.costCap.pauseTenant(id, body) : this.costCap.unpauseTenant(id, body);
     });
   }
 
   async raiseCap(caller: Caller, tenantId: string, body: RaiseCapBody): Promise<ActionResult> {
     const id = await this.existingTenant(caller, tenantId);
-    const actor = caller.principal.subject;
+    const actor = this.actorOf(caller);
     const entry = {
       tenantId: id,
       action: body.duration === 'permanent' ? 'caps.set' : 'caps.raise_72h',
@@ -116,7 +117,7 @@ export class ActionsService {
         tenant_id: id,
         ...(body.rule ? { rule: body.rule } : {}),
         ends_at: endsAt,
-        actor: caller.principal.subject,
+        actor: this.actorOf(caller),
         reason: body.reason,
       }),
     );
@@ -133,7 +134,7 @@ export class ActionsService {
       executor: 'alert' as const,
     };
     return this.perform(caller, entry, () =>
-      this.alert.unmute(muteId, { tenant_id: id, actor: caller.principal.subject, reason: body.reason }),
+      this.alert.unmute(muteId, { tenant_id: id, actor: this.actorOf(caller), reason: body.reason }),
     );
   }
 
@@ -160,7 +161,7 @@ export class ActionsService {
           version: 1,
           command_id: `query-audit-${auditId}`,
           issued_at: this.clock.now().toISOString(),
-          issued_by: caller.principal.subject,
+          issued_by: this.actorOf(caller),
           reason,
           tenant_id: run.tenant_id,
           project_id: run.project_id,
@@ -168,6 +169,14 @@ export class ActionsService {
         }),
       ),
     );
+  }
+
+  /**
+   * Who acts, as the owning services and the Coordinator hear it: a JWT subject that is an e-mail address
+   * or phone number travels as its pseudonym (docs/security.md "Redaction and pseudonymisation").
+   */
+  private actorOf(caller: Caller): string {
+    return this.redactor.identifier(caller.principal.subject, 'user');
   }
 
   private async existingTenant(caller: Caller, tenantId: string): Promise<string> {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { Redactor } from '@agentmeter/domain';
 
 export interface AuditEntry {
   tenantId: string | null;
@@ -42,12 +43,28 @@ export interface AuditFilter {
   limit: number;
 }
 
-/** The audit log of actions taken through the API: written before an action, completed after it. */
+/**
+ * The audit log of actions taken through the API: written before an action, completed after it. The actor
+ * (a JWT subject may be an e-mail address) is stored as its pseudonym, and the free text redacted
+ * (docs/security.md "Redaction and pseudonymisation").
+ */
 @Injectable()
 export class AuditRepository {
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    private readonly redactor: Redactor,
+  ) {}
 
-  async begin(entry: AuditEntry): Promise<string> {
+  async begin(original: AuditEntry): Promise<string> {
+    const entry: AuditEntry = {
+      ...original,
+      actor: this.redactor.identifier(original.actor, 'user'),
+      // "jwt:<subject>" or "apikey:<key id>": the subject may be an e-mail address.
+      credential: credentialOf(original.credential, this.redactor),
+      target: this.redactor.identifier(original.target, 'id'),
+      reason: original.reason === null ? null : this.redactor.text(original.reason).text,
+      params: this.redactor.value(original.params).value,
+    };
     const rows: Array<{ id: string }> = await this.db.query(
       `INSERT INTO audit_log (tenant_id, actor, actor_tenant_id, actor_roles, credential, action, target, reason,
          params, outcome, executor)
@@ -72,7 +89,7 @@ export class AuditRepository {
     await this.db.query(`UPDATE audit_log SET outcome = $2, detail = $3, finished_at = now() WHERE id = $1`, [
       id,
       outcome,
-      detail.slice(0, 4_000),
+      this.redactor.text(detail.slice(0, 4_000)).text,
     ]);
   }
 
@@ -88,4 +105,10 @@ export class AuditRepository {
       [filter.tenantId, filter.action ?? null, filter.from, filter.to, filter.beforeId, filter.limit],
     );
   }
+}
+
+function credentialOf(credential: string, redactor: Redactor): string {
+  const colon = credential.indexOf(':');
+  if (colon < 0) return redactor.identifier(credential, 'user');
+  return credential.slice(0, colon + 1) + redactor.identifier(credential.slice(colon + 1), 'user');
 }

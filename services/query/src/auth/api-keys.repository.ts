@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { Role } from '@agentmeter/domain';
+import { Redactor, type Role } from '@agentmeter/domain';
 
 export interface ApiKeyRow {
   key_id: string;
@@ -18,7 +18,10 @@ export interface ApiKeyRow {
 /** API keys of machine clients. Lookups by key id authenticate; the other methods are tenant-scoped. */
 @Injectable()
 export class ApiKeysRepository {
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    private readonly redactor: Redactor,
+  ) {}
 
   /** Authentication reads a key by its id before knowing the tenant, hence no tenant argument. */
   async findForAuthentication(keyId: string): Promise<ApiKeyRow | undefined> {
@@ -34,7 +37,16 @@ export class ApiKeysRepository {
     const rows: ApiKeyRow[] = await this.db.query(
       `INSERT INTO api_keys (key_id, tenant_id, role, name, secret_sha256, created_by, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-      [row.key_id, row.tenant_id, row.role, row.name, row.secret_sha256, row.created_by, row.expires_at],
+      [
+        row.key_id,
+        row.tenant_id,
+        row.role,
+        // A key's name is free text; who created it is a JWT subject, perhaps an e-mail (docs/security.md).
+        this.redactor.text(row.name).text,
+        row.secret_sha256,
+        this.redactor.identifier(row.created_by, 'user'),
+        row.expires_at,
+      ],
     );
     return rows[0]!;
   }
