@@ -274,11 +274,11 @@ describe('redaction at every boundary', () => {
         limit: '1500',
         reason: sample,
       });
-      await http('query reopen', q, 'POST', `/runs/run-${i}/reopen-phase?tenant_id=${T}`, admin, {
+      await http('query reopen', q, 'POST', `/runs/run-${i}/reopen-phase`, admin, {
         phase: 'implement',
         reason: sample,
       });
-      await http('query rerun', q, 'POST', `/runs/run-${i}/rerun-last-step?tenant_id=${T}`, admin, { reason: sample });
+      await http('query rerun', q, 'POST', `/runs/run-${i}/rerun-last-step`, admin, { reason: sample });
       const mute = await http('query mute', q, 'POST', '/alerts/mutes', admin, {
         tenant_id: T,
         duration_hours: 1,
