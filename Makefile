@@ -30,11 +30,16 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The console (web/) is its own package with its own lock file and node_modules (docs/console.md).
+web/node_modules/.installed: web/package.json web/package-lock.json
+	npm --prefix web ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 .PHONY: install
-install: node_modules/.installed ## install npm dependencies
+install: node_modules/.installed web/node_modules/.installed ## install npm dependencies
 
 .PHONY: build
-build: node_modules/.installed ## compile every service and tool into dist/
+build: node_modules/.installed web/node_modules/.installed ## compile every service and tool into dist/, the console into web/dist/
 	npm run --silent build
 
 .PHONY: infra

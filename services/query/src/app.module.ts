@@ -33,6 +33,9 @@ import { AuthGuard, Public } from './auth/auth.guard';
 import { JwtVerifier } from './auth/jwt.verifier';
 import { WhoAmIController } from './auth/whoami.controller';
 import { databaseUrlOf, loadConfig, QueryConfig } from './config';
+import { ConsoleController } from './console/console.controller';
+import { SignInLinks, UsedLinkCodes } from './console/sign-in-links';
+import { serveConsole } from './console/static';
 import { bodyErrorHandler, ProblemFilter } from '@agentmeter/http';
 import { QUERY_PROBLEMS } from './errors/problems';
 import { CsvInterceptor } from './http/csv.interceptor';
@@ -87,6 +90,7 @@ export class QueryModule {
         ApiKeysController,
         TenantsController,
         WhoAmIController,
+        ConsoleController,
       ],
       providers: [
         { provide: QueryConfig, useValue: config },
@@ -126,6 +130,8 @@ export class QueryModule {
         AlertClient,
         CoordinatorPublisher,
         ActionsService,
+        UsedLinkCodes,
+        SignInLinks,
         {
           provide: READINESS_CHECKS,
           inject: [DataSource],
@@ -158,6 +164,9 @@ export async function bootstrap(config: QueryConfig = loadConfig()): Promise<INe
     logger: new JsonLogger(createLogger('query', config.LOG_LEVEL)),
     bodyParser: false,
   });
+  // The console's pages and assets first: a browser's navigation to a page path gets index.html, every
+  // other request goes on to the API unchanged (docs/console.md).
+  serveConsole(app, config);
   // Every body is read under the limit (413 above it): JSON is parsed, anything else kept raw (and refused
   // by the route's validation). Errors of this stage are problem+json too.
   app.use(json({ limit: config.QUERY_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));
