@@ -26,14 +26,44 @@ const docs = helmet({
   },
 });
 
+/** Web pages served beside the API (the query service's console): which requests, and whom they may call. */
+export interface PagesPolicy {
+  isPage(request: Request): boolean;
+  /** Origins the pages fetch from besides their own (an OIDC issuer). */
+  connectSrc?: string[];
+}
+
+function pagesHelmet(policy: PagesPolicy) {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        // Same-origin scripts and styles only: the console's build has no inline script or style element.
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", ...(policy.connectSrc ?? [])],
+        frameAncestors: ["'none'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'", ...(policy.connectSrc ?? [])],
+      },
+    },
+  });
+}
+
 /**
  * The security headers of every AgentMeter HTTP service (docs/security.md "Headers"): helmet's set, a CSP
- * that allows nothing for API answers and SwaggerUI's own files under /docs, and no X-Powered-By.
- * Call before any route or body parser is registered, so that every answer (errors included) carries them.
+ * that allows nothing for API answers, SwaggerUI's own files under /docs, the console's own files for its
+ * pages, and no X-Powered-By. Call before any route or body parser is registered, so that every answer
+ * (errors included) carries them.
  */
-export function useSecurityHeaders(app: INestApplication): void {
+export function useSecurityHeaders(app: INestApplication, pages?: PagesPolicy): void {
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
-  app.use((request: Request, response: Response, next: NextFunction) =>
-    (DOCS.test(request.path) ? docs : api)(request, response, next),
-  );
+  const forPages = pages ? pagesHelmet(pages) : undefined;
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    const headers = DOCS.test(request.path) ? docs : forPages && pages!.isPage(request) ? forPages : api;
+    headers(request, response, next);
+  });
 }

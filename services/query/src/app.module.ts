@@ -40,6 +40,9 @@ import {
   RequestHygieneInterceptor,
   useSecurityHeaders,
 } from '@agentmeter/http';
+import { ConsoleController } from './console/console.controller';
+import { SignInLinks, UsedLinkCodes } from './console/sign-in-links';
+import { consolePagesPolicy, serveConsole } from './console/static';
 import { QUERY_PROBLEMS } from './errors/problems';
 import { CsvInterceptor } from './http/csv.interceptor';
 import { FieldPolicyInterceptor } from './http/field-policy.interceptor';
@@ -94,6 +97,7 @@ export class QueryModule {
         ApiKeysController,
         TenantsController,
         WhoAmIController,
+        ConsoleController,
       ],
       providers: [
         { provide: QueryConfig, useValue: config },
@@ -138,6 +142,8 @@ export class QueryModule {
         AlertClient,
         CoordinatorPublisher,
         ActionsService,
+        UsedLinkCodes,
+        SignInLinks,
         {
           provide: READINESS_CHECKS,
           inject: [DataSource],
@@ -170,7 +176,10 @@ export async function bootstrap(config: QueryConfig = loadConfig()): Promise<INe
     logger: new JsonLogger(createLogger('query', config.LOG_LEVEL)),
     bodyParser: false,
   });
-  useSecurityHeaders(app);
+  useSecurityHeaders(app, consolePagesPolicy(config));
+  // The console's pages and assets first: a browser's navigation to a page path gets index.html, every
+  // other request goes on to the API unchanged (docs/console.md).
+  serveConsole(app, config);
   // Every body is read under the limit (413 above it): JSON is parsed, anything else kept raw (and refused
   // by the route's validation). Errors of this stage are problem+json too.
   app.use(json({ limit: config.QUERY_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));

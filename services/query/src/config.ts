@@ -60,6 +60,18 @@ const Schema = z
     /** Live streams one credential may hold open at once on one replica (429 beyond it). */
     STREAM_MAX_PER_CREDENTIAL: z.coerce.number().int().min(1).max(1_000).default(10),
 
+    /**
+     * The console (docs/console.md): the built pages (web/dist) served on this port; unset: found next to
+     * the build (web/dist from the repository root), and no pages when that folder is missing.
+     */
+    CONSOLE_DIR: optionalString,
+    /** Lifetime of the session a one-click sign-in link or the key form gives the console. */
+    CONSOLE_SESSION_MINUTES: z.coerce.number().int().min(1).max(1_440).default(60),
+    /** OpenID Connect issuer and client id of the console's sign-in (Authorization Code + PKCE); unset: key sign-in. */
+    CONSOLE_OIDC_ISSUER: optionalUrl,
+    CONSOLE_OIDC_CLIENT_ID: optionalString,
+    CONSOLE_OIDC_SCOPE: z.string().default('openid profile'),
+
     /** Owning services that carry out actions. */
     COST_CAP_URL: optionalUrl,
     COST_CAP_API_TOKEN: optionalString,

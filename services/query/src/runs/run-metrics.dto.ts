@@ -30,8 +30,13 @@ export class StageMetrics {
   @ApiProperty({ nullable: true, type: Number, description: 'finished_at - started_at; null while running' })
   elapsed_ms!: number | null;
   @ApiProperty({ description: 'the stage with the longest elapsed time' }) longest!: boolean;
-  @ApiPropertyOptional({ description: 'only for OP and Admin' }) trace_id?: string | null;
-  @ApiPropertyOptional({ description: 'Tempo trace link; only for OP and Admin, when configured' })
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'only for OP and Admin' })
+  trace_id?: string | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'Tempo trace link; only for OP and Admin, when configured',
+  })
   trace_url?: string | null;
   @ApiPropertyOptional({ description: 'shown while the stage runs' }) note?: string;
 }
@@ -68,8 +73,17 @@ export class RunMetrics {
   @ApiProperty({ type: McpCache, nullable: true, description: 'null when the run made no MCP calls' })
   mcp_cache!: McpCache | null;
   @ApiProperty({ type: Freshness }) freshness!: Freshness;
-  @ApiProperty({ nullable: true, type: Object, description: 'environment provenance from run_started' })
+  @ApiProperty({
+    nullable: true,
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: 'environment provenance from run_started',
+  })
   environment!: Record<string, string> | null;
-  @ApiPropertyOptional({ description: 'Grafana run dashboard link; only for OP and Admin, when configured' })
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'Grafana run dashboard link; only for OP and Admin, when configured',
+  })
   grafana_url?: string | null;
 }

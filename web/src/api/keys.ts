@@ -1,0 +1,19 @@
+/**
+ * The query-key factory: every cached answer has its key here, so a stream, a mutation or a test writes
+ * into the same cache entry a page reads. Keys start with the credential's subject via the session (the
+ * cache is cleared on sign-out).
+ */
+export const keys = {
+  whoami: () => ['whoami'] as const,
+  settings: () => ['console-settings'] as const,
+  runs: {
+    all: () => ['runs'] as const,
+    list: (filters: Record<string, string | undefined>) => ['runs', 'list', filters] as const,
+    metrics: (runId: string) => ['runs', runId, 'metrics'] as const,
+    events: (runId: string) => ['runs', runId, 'events'] as const,
+  },
+  admin: { overview: (filters: Record<string, string | undefined>) => ['admin', 'overview', filters] as const },
+  tenants: { overview: (tenantId: string) => ['tenants', tenantId, 'overview'] as const },
+  projects: { overview: (projectId: string) => ['projects', projectId, 'overview'] as const },
+  analytics: (kind: string, filters: Record<string, string | undefined>) => ['analytics', kind, filters] as const,
+};

@@ -1,0 +1,66 @@
+import { lazy, Suspense, type ReactNode } from 'react';
+import { Navigate, type RouteObject, useLocation } from 'react-router';
+import { useSession } from './auth/session';
+import { Layout } from './components/Layout';
+import { Loading } from './components/states';
+import { HomePage } from './pages/HomePage';
+import { NotFoundPage } from './pages/NotFoundPage';
+import { SignInPage } from './pages/SignInPage';
+
+/**
+ * The route table of the console: every page path, once. The query service serves index.html for the same
+ * paths (services/query/src/console/pages.ts): add a page in both. Pages other than sign-in and home are
+ * loaded on first use, so the initial JavaScript stays small (docs/benchmarks.md).
+ */
+const RunDetailPage = lazy(() => import('./pages/RunDetailPage'));
+const LinkSignInPage = lazy(() => import('./pages/LinkSignInPage'));
+const OidcCallbackPage = lazy(() => import('./pages/OidcCallbackPage'));
+const PlannedPage = lazy(() => import('./pages/PlannedPage'));
+
+/** Links of the main navigation, shown when the caller holds the permission (API policy). */
+export const NAVIGATION: Array<{ to: string; label: string; permission?: string }> = [
+  { to: '/', label: 'Runs', permission: 'runs.read' },
+  { to: '/admin', label: 'Admin', permission: 'admin.overview' },
+  { to: '/analytics', label: 'Analytics', permission: 'analytics.metrics' },
+];
+
+function page(element: ReactNode) {
+  return <Suspense fallback={<Loading label="Loading page…" />}>{element}</Suspense>;
+}
+
+function RequireSession({ children }: { children: ReactNode }) {
+  const { session, ended } = useSession();
+  const location = useLocation();
+  if (!session) {
+    const to =
+      ended === 'expired'
+        ? '/sign-in?reason=expired'
+        : ended === 'signed-out'
+          ? '/sign-in'
+          : `/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`;
+    return <Navigate to={to} replace />;
+  }
+  return children;
+}
+
+export const routes: RouteObject[] = [
+  { path: '/sign-in', element: <SignInPage /> },
+  { path: '/sign-in/link', element: page(<LinkSignInPage />) },
+  { path: '/auth/callback', element: page(<OidcCallbackPage />) },
+  {
+    element: (
+      <RequireSession>
+        <Layout />
+      </RequireSession>
+    ),
+    children: [
+      { path: '/', element: <HomePage /> },
+      { path: '/runs/:runId', element: page(<RunDetailPage />) },
+      { path: '/admin', element: page(<PlannedPage title="Admin Overview" />) },
+      { path: '/tenants/:tenantId', element: page(<PlannedPage title="Tenant Overview" />) },
+      { path: '/projects/:projectId', element: page(<PlannedPage title="Project Overview" />) },
+      { path: '/analytics', element: page(<PlannedPage title="Analytics" />) },
+      { path: '*', element: <NotFoundPage /> },
+    ],
+  },
+];
