@@ -29,14 +29,17 @@ function micros(value: string): bigint {
 export function CostAndCaps({ run, events }: { run: Run; events: Event[] | undefined }) {
   const started = events?.find((event) => event.type === 'run_started');
   const caps = (started?.data.caps ?? null) as Caps | null;
+  // Money is absent for roles that may not see it (docs/security.md "Field policy").
+  const cost = run.totals.cost_usd;
   const costShare =
-    caps?.max_cost_usd && micros(caps.max_cost_usd) > 0n
-      ? Number((micros(run.totals.cost_usd) * 1000n) / micros(caps.max_cost_usd)) / 10
+    cost !== undefined && caps?.max_cost_usd && micros(caps.max_cost_usd) > 0n
+      ? Number((micros(cost) * 1000n) / micros(caps.max_cost_usd)) / 10
       : null;
   return (
     <Panel title="Cost and caps" id="cost">
       <p className="big-number" data-testid="run-cost">
-        {usd(run.totals.cost_usd)} <span className="muted">over {count(run.totals.llm_calls)} LLM calls</span>
+        {cost !== undefined ? usd(cost) : 'Cost hidden for your role'}{' '}
+        <span className="muted">over {count(run.totals.llm_calls)} LLM calls</span>
       </p>
       {events === undefined ? (
         <p className="muted">Caps are read from the run's timeline, which your role does not see.</p>
