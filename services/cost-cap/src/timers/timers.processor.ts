@@ -42,12 +42,13 @@ export class TimersProcessor implements OnApplicationBootstrap, OnApplicationShu
       if (!this.handlers[name]) throw new Error(`cost-cap: no handler for job ${name}`);
     }
     // BullMQ does not close a connection it was given: this one is closed at shutdown.
-    this.connection = this.timers.connection.duplicate();
+    this.connection = this.timers.duplicateConnection();
     this.worker = new Worker<CostCapTimerJob>(
       CostCapQueues.Timers,
       (job, token) => this.handlers[job.data.name](job as never, token),
       { connection: this.connection, prefix: this.timers.prefix, concurrency: 5 },
     );
+    this.worker.on('error', (error) => this.logger.warn({ err: error }, 'timers worker: connection error'));
     this.worker.on('failed', (job, error) =>
       this.logger.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, 'timer job failed'),
     );
