@@ -3,6 +3,7 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
+import { logConnectionErrors } from '@agentmeter/telemetry';
 import { LOGGER } from '../logger';
 import { OverridesService } from '../overrides/overrides.service';
 import { TimersQueue } from './timers.queue';
@@ -48,7 +49,7 @@ export class TimersProcessor implements OnApplicationBootstrap, OnApplicationShu
       (job, token) => this.handlers[job.data.name](job as never, token),
       { connection: this.connection, prefix: this.timers.prefix, concurrency: 5 },
     );
-    this.worker.on('error', (error) => this.logger.warn({ err: error }, 'timers worker: connection error'));
+    logConnectionErrors(this.worker, this.logger, 'timers worker');
     this.worker.on('failed', (job, error) =>
       this.logger.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, 'timer job failed'),
     );
