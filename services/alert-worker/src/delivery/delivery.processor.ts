@@ -57,7 +57,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationS
               : backoffDelayMs(attemptsMade, policy, Math.random),
         },
       });
-      worker.on('error', (error) => this.logger.error({ err: error, queue: name }, 'delivery worker error'));
+      logConnectionErrors(worker, this.logger, `delivery worker ${name}`);
       this.workers.push(worker);
       this.queues.push(
         logConnectionErrors(new Queue(name, { connection: this.connection, prefix: this.prefix }), this.logger, name),
