@@ -39,6 +39,7 @@ describe('outages of PostgreSQL and Redis', () => {
   let topicPrefix: string;
   let eventsTopic: string;
   const services: Record<string, RunningService> = {};
+  let exited: Error | undefined;
   const groups = { ingest: `${T}-ingest`, costCap: `${T}-cost-cap`, alert: `${T}-alert` };
 
   beforeAll(async () => {
@@ -123,8 +124,14 @@ describe('outages of PostgreSQL and Redis', () => {
     };
   }
 
-  /** Every service's readiness, as status and body text. */
+  /** Every service's readiness, as status and body text; throws naming a service that exited. */
   async function readiness(): Promise<Record<string, { status: number; text: string }>> {
+    for (const service of Object.values(services)) {
+      if (service.process.exitCode !== null || service.process.signalCode !== null) {
+        exited ??= new Error(`${service.name} exited (${service.process.exitCode ?? service.process.signalCode})`);
+      }
+    }
+    if (exited) throw exited;
     const entries = await Promise.all(
       Object.keys(services).map(async (name) => {
         const { status, text } = await call(name, 'GET', '/health/ready');
