@@ -60,7 +60,7 @@ describe('outages of PostgreSQL and Redis', () => {
       KAFKA_TOPIC_PREFIX: topicPrefix,
       LOG_LEVEL: 'warn',
     };
-    const started = await Promise.all([
+    const started = await Promise.allSettled([
       // Consumers keep the default session timeout (30 s): a batch that waits for the dependency is not a
       // dead member (the consumers' own supervision is tested in libs/kafka).
       startService('ingest', { ...shared, INGEST_GROUP_ID: groups.ingest }),
@@ -87,7 +87,10 @@ describe('outages of PostgreSQL and Redis', () => {
       }),
       startService('query', { ...shared, AUTH_JWT_SECRET: randomBytes(32).toString('hex') }),
     ]);
-    for (const service of started) services[service.name] = service;
+    // Those that started are stopped by afterAll, also when another did not start.
+    for (const result of started) if (result.status === 'fulfilled') services[result.value.name] = result.value;
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   });
 
   afterAll(async () => {

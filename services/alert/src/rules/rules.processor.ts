@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Worker } from 'bullmq';
+import { type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AlertJobNames, AlertQueues, AlertRules, type AlertRulesJob } from '@agentmeter/contracts';
@@ -38,7 +38,7 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
       'alert scheduler recovery',
       config.ALERT_RECOVERY_EVERY_MS,
       async () => {
-        await this.upsertSchedulers();
+        await this.upsertSchedulers(true);
         await this.rules.recoverScheduled();
       },
       logger,
@@ -68,14 +68,22 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
     this.recovery.start([this.queues.connection, this.workerConnection]);
   }
 
-  private async upsertSchedulers(): Promise<void> {
+  /**
+   * At start-up every scheduler is upserted (its settings may have changed); the recovery only puts back the
+   * missing ones, so the ticks of the others are left alone.
+   */
+  private async upsertSchedulers(onlyMissing = false): Promise<void> {
+    const upsert = async (...args: Parameters<Queue<AlertRulesJob>['upsertJobScheduler']>): Promise<void> => {
+      if (onlyMissing && (await this.queues.rules.getJobScheduler(args[0]))) return;
+      await this.queues.rules.upsertJobScheduler(...args);
+    };
     for (const rule of RulesService.evaluatedRules) {
       // Drift compares days of calls: every 15 minutes at most is plenty, and spares the database.
       const every =
         rule === AlertRules.ImplementerDrift
           ? Math.max(this.config.ALERT_EVALUATE_EVERY_MS, 15 * 60_000)
           : this.config.ALERT_EVALUATE_EVERY_MS;
-      await this.queues.rules.upsertJobScheduler(
+      await upsert(
         `evaluate-${rule}`,
         { every },
         {
@@ -85,7 +93,7 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
         },
       );
     }
-    await this.queues.rules.upsertJobScheduler(
+    await upsert(
       'sweep',
       { every: this.config.ALERT_SWEEP_EVERY_MS },
       {

@@ -36,7 +36,14 @@ export class RetentionProcessor implements OnApplicationBootstrap, OnApplication
       logger,
       'retention queue',
     );
-    this.recovery = new RecoveryLoop('retention scheduler recovery', 60_000, () => this.upsertScheduler(), logger);
+    this.recovery = new RecoveryLoop(
+      'retention scheduler recovery',
+      60_000,
+      async () => {
+        if (!(await this.queue.getJobScheduler(JobNames.Retention))) await this.upsertScheduler();
+      },
+      logger,
+    );
   }
 
   private get prefix(): string {
