@@ -46,8 +46,14 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 install: node_modules/.installed web/node_modules/.installed ## install npm dependencies
 
 .PHONY: build
-build: node_modules/.installed web/node_modules/.installed ## compile every service and tool into dist/, the console into web/dist/
+build: node_modules/.installed web/node_modules/.installed ## compile every service and tool into dist/, the console into web/dist/ (running services use their own copy)
 	npm run --silent build
+
+# The tools (migrate, token, demo, reprice, schemas) alone, into dist/tools: the helper targets never rebuild the
+# services' dist/ folders (deploy/local/services.sh runs each service from a copy taken when it starts).
+.PHONY: build-tools
+build-tools: node_modules/.installed
+	npx nest build tools
 
 .PHONY: infra
 infra: ## start PostgreSQL, Redis and Kafka (local, no Docker) and create topics
@@ -56,16 +62,16 @@ infra: ## start PostgreSQL, Redis and Kafka (local, no Docker) and create topics
 	deploy/local/kafka/topics.sh
 
 .PHONY: migrate
-migrate: build ## create the database if needed and apply migrations
+migrate: build-tools ## create the database if needed and apply migrations
 	node dist/tools/tools/src/migrate.js
 
 .PHONY: schemas
-schemas: build ## regenerate the committed JSON Schemas from the zod contracts
+schemas: build-tools ## regenerate the committed JSON Schemas from the zod contracts
 	node dist/tools/tools/src/schemas.js libs/contracts/schemas docs/events.md
 	npx prettier --log-level warn --write libs/contracts/schemas
 
 .PHONY: up
-up: $(SECRETS) infra migrate ## start everything (infra, migrations, services) and publish the demo workload
+up: $(SECRETS) infra build migrate ## start everything (infra, migrations, services) and publish the demo workload
 	deploy/local/services.sh start
 	node dist/tools/tools/src/demo.js
 	@run=$$(node -e 'const t=require("./.local/demo/ground-truth.json"); const r=t.runs.find(r=>r.status==="succeeded"); console.log(r.tenant_id+" "+r.run_id)'); \
@@ -119,7 +125,7 @@ down: ## stop what `make up` started
 	deploy/local/kafka/stop.sh
 
 .PHONY: demo
-demo: build ## publish the demo workload again (duplicates change nothing)
+demo: build-tools ## publish the demo workload again (duplicates change nothing)
 	node dist/tools/tools/src/demo.js
 
 .PHONY: sign-in-link
@@ -128,11 +134,11 @@ sign-in-link: $(SECRETS) build ## print a one-click console sign-in link: make s
 	  $(or $(TENANT),$$(node -e 'console.log(require("./.local/demo/ground-truth.json").runs[0].tenant_id)')) demo-user
 
 .PHONY: token
-token: $(SECRETS) build ## print an API token: make token ROLE=op TENANT=demo42-tenant-1
+token: $(SECRETS) build-tools ## print an API token: make token ROLE=op TENANT=demo42-tenant-1
 	@node dist/tools/tools/src/token.js $(or $(ROLE),op) $(or $(TENANT),demo42-tenant-1)
 
 .PHONY: reprice
-reprice: build ## reprice calls: make reprice FROM=2026-11-01 TO=2026-11-02 ACTOR=me REASON=... [MODEL=] [TENANT=]
+reprice: build-tools ## reprice calls: make reprice FROM=2026-11-01 TO=2026-11-02 ACTOR=me REASON=... [MODEL=] [TENANT=]
 	node dist/tools/tools/src/reprice.js --from '$(FROM)' --to '$(TO)' --actor '$(ACTOR)' --reason '$(REASON)' \
 	  $(if $(MODEL),--model '$(MODEL)') $(if $(TENANT),--tenant '$(TENANT)')
 

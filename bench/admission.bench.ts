@@ -40,6 +40,7 @@ import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { ALL_TOPICS, topicName } from '@agentmeter/contracts';
 import { dropDatabase, ensureDatabase, migrate } from '@agentmeter/database';
+import { createLogger } from '@agentmeter/telemetry';
 import { eventually } from '../libs/testing/src/eventually';
 import { freePort } from '../libs/testing/src/services';
 import { loadConfig } from '../services/cost-cap/src/config';
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'agentmeter-bench', brokers: BROKERS, logLevel: logLevel.ERROR });
   const baseline = new CountersStore(
     loadConfig({ REDIS_URL, REDIS_KEY_PREFIX: `${redisPrefix}baseline:`, COST_CAP_API_TOKEN: TOKEN }),
+    createLogger('bench', 'silent'),
   );
   let stopService: () => Promise<void> = async () => undefined;
   const cleanup = async () => {

@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from './migrations';
+import { LISTENED_CLIENT } from './pg-client';
 
 export interface DatabaseOptions {
   url: string;
@@ -20,7 +21,9 @@ export function createDataSource(options: DatabaseOptions): DataSource {
     entities: [],
     // Failed queries surface as errors to the caller's logger; TypeORM's own logging would print parameters.
     logging: false,
+    // TypeORM listens to its pool's 'error'; LISTENED_CLIENT covers the checked-out connections.
     extra: {
+      ...LISTENED_CLIENT,
       max: options.poolSize ?? 10,
       application_name: options.applicationName ?? 'agentmeter',
     },

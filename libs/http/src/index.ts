@@ -2,3 +2,4 @@ export * from './problem';
 export * from './validation';
 export * from './security-headers';
 export * from './redaction.interceptor';
+export * from './unavailable';

@@ -2,12 +2,14 @@ import { type ArgumentsHost, BadRequestException, HttpStatus } from '@nestjs/com
 import type { Logger } from 'pino';
 import { UnauthorizedException } from '@nestjs/common';
 import { NotFoundError, ProblemFilter, UnauthenticatedError } from './problem';
+import { unavailableDependency } from './unavailable';
 
 function harness(problems = {}) {
   const logged: unknown[] = [];
   const logger = {
     error: (...args: unknown[]) => logged.push(args),
     debug: () => undefined,
+    warn: (...args: unknown[]) => logged.push(args),
   } as unknown as Logger;
   const sent: { status?: number; type?: string; body?: Record<string, unknown>; headers: Record<string, string> } = {
     headers: {},
@@ -84,5 +86,34 @@ describe('ProblemFilter', () => {
     });
     expect(JSON.stringify(internal.body)).not.toContain('hunter2');
     expect(JSON.stringify(logged)).toContain(internal.body!.error_id as string);
+  });
+
+  it('answers lost connections to PostgreSQL, Redis or BullMQ with 503 and Retry-After, never 500', () => {
+    const { answer } = harness();
+    const failures = [
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      new Error('Connection terminated unexpectedly'),
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      // TypeORM wraps the driver's error.
+      Object.assign(new Error('Query failed'), { driverError: Object.assign(new Error('x'), { code: '08006' }) }),
+      Object.assign(new Error('Reached the max retries per request limit (which is 3).'), {
+        name: 'MaxRetriesPerRequestError',
+      }),
+      new Error('Connection is closed.'),
+      new AggregateError([Object.assign(new Error('connect ECONNREFUSED ::1:6379'), { code: 'ECONNREFUSED' })]),
+    ];
+    for (const failure of failures) {
+      const sent = answer(failure);
+      expect(sent).toMatchObject({
+        status: 503,
+        type: 'application/problem+json',
+        headers: { 'Retry-After': '2' },
+        body: { status: 503, code: 'DEPENDENCY_UNAVAILABLE' },
+      });
+    }
+    expect(unavailableDependency(failures[0])).toBe('postgres');
+    expect(unavailableDependency(failures[4])).toBe('redis');
+    expect(unavailableDependency(new Error('duplicate key'))).toBeNull();
+    expect(unavailableDependency(Object.assign(new Error('unique'), { code: '23505' }))).toBeNull();
   });
 });

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { unavailableDependency } from './unavailable';
 
 /** How a domain error code is answered. */
 export interface ProblemMapping {
@@ -58,10 +59,15 @@ export const COMMON_PROBLEMS: Readonly<Record<string, ProblemMapping>> = {
   CONFLICT: { status: HttpStatus.CONFLICT },
 };
 
+/** Seconds a client waits before retrying while PostgreSQL or Redis is unreachable. */
+export const DEPENDENCY_RETRY_AFTER_S = 2;
+
 /**
  * The one error convention of AgentMeter's HTTP APIs: RFC 9457 problem+json. An error whose `code` is
  * mapped answers with that status, its message as the detail and the code; Nest's HTTP exceptions keep
- * their status; anything else is a 500 with an error id that is in the log, and never the internals.
+ * their status; a lost connection to PostgreSQL or Redis (unavailable.ts) is a 503 with Retry-After and the
+ * code DEPENDENCY_UNAVAILABLE; anything else is a 500 with an error id that is in the log, and never the
+ * internals.
  */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
@@ -91,6 +97,14 @@ export class ProblemFilter implements ExceptionFilter {
       const body = error.getResponse();
       const detail = typeof body === 'string' ? body : String((body as { message?: unknown }).message ?? error.message);
       return sendProblem(response, error.getStatus(), detail);
+    }
+    const dependency = unavailableDependency(error);
+    if (dependency) {
+      this.logger.warn({ err: error, dependency }, 'dependency unavailable, answered 503');
+      response.setHeader('Retry-After', String(DEPENDENCY_RETRY_AFTER_S));
+      return sendProblem(response, HttpStatus.SERVICE_UNAVAILABLE, `${dependency} is unavailable, retry later`, {
+        code: 'DEPENDENCY_UNAVAILABLE',
+      });
     }
     const errorId = randomUUID();
     this.logger.error({ err: error, error_id: errorId }, 'unhandled error');

@@ -11,6 +11,20 @@ export interface ReadinessCheck {
 /** Each service provides this token with its ReadinessCheck[] and registers ObservabilityController. */
 export const READINESS_CHECKS = Symbol('READINESS_CHECKS');
 
+/**
+ * A check that has not answered by then fails: a client that queues commands while its server is away
+ * (BullMQ's Redis connections do) would otherwise keep the probe waiting for the whole outage.
+ */
+const CHECK_TIMEOUT_MS = 2_000;
+
+function withTimeout(check: ReadinessCheck): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${check.name}: no answer`)), CHECK_TIMEOUT_MS);
+  });
+  return Promise.race([check.check(), timeout]).finally(() => clearTimeout(timer));
+}
+
 @ApiExcludeController()
 @Controller()
 export class ObservabilityController {
@@ -26,7 +40,7 @@ export class ObservabilityController {
   /** Readiness: every dependency answers. */
   @Get('health/ready')
   async ready(): Promise<{ status: 'ok'; checks: Record<string, 'ok'> }> {
-    const results = await Promise.allSettled(this.checks.map((c) => c.check()));
+    const results = await Promise.allSettled(this.checks.map(withTimeout));
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [this.checks[i]!.name] : []));
     if (failed.length > 0) throw new ServiceUnavailableException(`not ready: ${failed.join(', ')}`);
     return { status: 'ok', checks: Object.fromEntries(this.checks.map((c) => [c.name, 'ok' as const])) };

@@ -6,3 +6,4 @@ export * from './database';
 export * from './kafka';
 export * from './services';
 export * from './redaction';
+export * from './private-servers';

@@ -129,12 +129,7 @@ export class AlertModule {
             { name: 'postgres', check: async () => void (await db.query('SELECT 1')) },
             { name: 'redis', check: () => queues.ping() },
             { name: 'kafka', check: async () => (events.assertRunning(), signals.assertRunning()) },
-            {
-              name: 'scheduler',
-              check: async () => {
-                if (!rules.isRunning()) throw new Error('rules worker not running');
-              },
-            },
+            { name: 'scheduler', check: () => rules.assertScheduling() },
           ],
         },
       ],

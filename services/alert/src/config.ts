@@ -62,6 +62,11 @@ const Fields = z.object({
   ALERT_EVALUATE_EVERY_MS: z.coerce.number().int().min(200).default(60_000),
   /** How often the sweep re-enqueues stuck work and resolves quiet event alerts. */
   ALERT_SWEEP_EVERY_MS: z.coerce.number().int().min(200).default(60_000),
+  /**
+   * How often each replica re-creates, from PostgreSQL, the BullMQ work a Redis restart lost (schedulers,
+   * group flushes, deliveries); also done at once when Redis is back. docs/operations.md.
+   */
+  ALERT_RECOVERY_EVERY_MS: z.coerce.number().int().min(200).default(10_000),
   /** A delivery still unfinished after this long without a live job is enqueued again by the sweep. */
   ALERT_STALE_AFTER_MS: z.coerce.number().int().min(1_000).default(300_000),
   /** Attempts per delivery (the worker's backoff spaces them); the last failure dead-letters it. */

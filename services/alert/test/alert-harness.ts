@@ -71,7 +71,7 @@ export async function alertReplica(
   const audit = new AuditRepository(db);
   const thresholds = new ThresholdsService(new ThresholdsRepository(db), audit);
   const mutesRepository = new MutesRepository(db);
-  const queues = new AlertQueuesClient(config);
+  const queues = new AlertQueuesClient(config, logger);
   const lifecycleRepository = new LifecycleRepository(db);
   const lifecycle = new LifecycleService(
     config,

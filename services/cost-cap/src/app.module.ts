@@ -116,8 +116,13 @@ export class CostCapModule {
         DailyCapsRefresher,
         {
           provide: READINESS_CHECKS,
-          inject: [CostCapDatabase, CountersStore, SpendConsumer],
-          useFactory: (db: CostCapDatabase, counters: CountersStore, consumer: SpendConsumer): ReadinessCheck[] => [
+          inject: [CostCapDatabase, CountersStore, SpendConsumer, TimersRecovery],
+          useFactory: (
+            db: CostCapDatabase,
+            counters: CountersStore,
+            consumer: SpendConsumer,
+            timers: TimersRecovery,
+          ): ReadinessCheck[] => [
             { name: 'postgres', check: async () => void (await db.query('SELECT 1')) },
             {
               name: 'redis',
@@ -126,6 +131,7 @@ export class CostCapModule {
               },
             },
             { name: 'kafka', check: async () => consumer.assertRunning() },
+            { name: 'scheduler', check: async () => timers.assertRecovered() },
           ],
         },
       ],

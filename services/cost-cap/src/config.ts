@@ -63,6 +63,12 @@ const Fields = z.object({
     .default(24),
   /** Remaining-budget gauges: at most this many tenants (those closest to their cap). */
   COST_CAP_METRICS_TENANTS: z.coerce.number().int().min(0).max(1000).default(50),
+  /**
+   * How often each replica checks that Redis still holds the counters (and so the BullMQ timers); when they
+   * are gone (Redis restarted empty) it rebuilds them from PostgreSQL and reschedules the timers. Also done
+   * at once when Redis is back. docs/operations.md.
+   */
+  COST_CAP_RECOVERY_EVERY_MS: z.coerce.number().int().min(200).default(10_000),
   /** Run counters idle this long leave Redis (a rebuild skips them; a run that spends again is loaded from the ledger). */
   COST_CAP_RUN_IDLE_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   NODE_ENV: z.string().default('development'),

@@ -6,6 +6,7 @@ import {
   type DimensionLimits,
   DIMENSIONS,
 } from '@agentmeter/domain';
+import { createLogger } from '@agentmeter/telemetry';
 import { prng, testEnvironment } from '@agentmeter/testing';
 import { loadConfig } from '../src/config';
 import {
@@ -41,6 +42,7 @@ describe('the reservation script', () => {
         REDIS_KEY_PREFIX: prefix,
         COST_CAP_API_TOKEN: 'x'.repeat(16),
       }),
+      createLogger('cost-cap-test', 'silent'),
     );
     created.add(store.epochKey).add(store.expiryKey);
     await newEpoch();

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ALERT_DELIVERY_QUEUES, AlertJobNames, type AlertDeliverJob } from '@agentmeter/contracts';
 import { backoffDelayMs } from '@agentmeter/domain';
+import { logConnectionErrors } from '@agentmeter/telemetry';
 import { WorkerConfig } from '../config';
 import { LOGGER } from '../logger';
 import { WorkerMetrics } from '../worker.metrics';
@@ -28,7 +29,11 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationS
     private readonly deliveries: DeliveryService,
     private readonly metrics: WorkerMetrics,
   ) {
-    this.connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.connection = logConnectionErrors(
+      new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true }),
+      logger,
+      'redis',
+    );
   }
 
   private get prefix(): string {
@@ -38,7 +43,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationS
   async onApplicationBootstrap(): Promise<void> {
     const policy = { baseMs: this.config.ALERT_DELIVERY_BACKOFF_MS, maxMs: this.config.ALERT_DELIVERY_BACKOFF_MAX_MS };
     for (const name of Object.values(ALERT_DELIVERY_QUEUES)) {
-      const workerConnection = this.connection.duplicate();
+      const workerConnection = logConnectionErrors(this.connection.duplicate(), this.logger, 'redis (worker)');
       this.workerConnections.push(workerConnection);
       const worker = new Worker<AlertDeliverJob>(name, (job) => this.process(job), {
         connection: workerConnection,
@@ -52,9 +57,11 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationS
               : backoffDelayMs(attemptsMade, policy, Math.random),
         },
       });
-      worker.on('error', (error) => this.logger.error({ err: error, queue: name }, 'delivery worker error'));
+      logConnectionErrors(worker, this.logger, `delivery worker ${name}`);
       this.workers.push(worker);
-      this.queues.push(new Queue(name, { connection: this.connection, prefix: this.prefix }));
+      this.queues.push(
+        logConnectionErrors(new Queue(name, { connection: this.connection, prefix: this.prefix }), this.logger, name),
+      );
     }
     this.metrics.watch(
       this.queues.map((queue) => ({

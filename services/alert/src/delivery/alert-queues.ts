@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import {
   ALERT_DELIVERY_BACKOFF,
   ALERT_DELIVERY_QUEUES,
@@ -10,7 +11,9 @@ import {
   type AlertRulesJob,
   type DeliveryChannel,
 } from '@agentmeter/contracts';
+import { logConnectionErrors } from '@agentmeter/telemetry';
 import { AlertConfig } from '../config';
+import { LOGGER } from '../logger';
 
 /**
  * The BullMQ queues the alert service writes to: its own rules queue (evaluations, group flushes, the
@@ -23,16 +26,29 @@ export class AlertQueuesClient implements OnApplicationShutdown {
   readonly rules: Queue<AlertRulesJob>;
   private readonly deliveries: Record<DeliveryChannel, Queue<AlertDeliverJob>>;
 
-  constructor(@Inject(AlertConfig) private readonly config: AlertConfig) {
-    this.connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
+  constructor(
+    @Inject(AlertConfig) private readonly config: AlertConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.connection = logConnectionErrors(
+      new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true }),
+      logger,
+      'redis',
+    );
     const options = { connection: this.connection, prefix: this.prefix };
-    this.rules = new Queue(AlertQueues.Rules, options);
+    const queue = <T>(name: string) => logConnectionErrors(new Queue<T>(name, options), logger, `queue ${name}`);
+    this.rules = queue<AlertRulesJob>(AlertQueues.Rules);
     this.deliveries = {
-      email: new Queue(ALERT_DELIVERY_QUEUES.email, options),
-      slack: new Queue(ALERT_DELIVERY_QUEUES.slack, options),
-      webhook: new Queue(ALERT_DELIVERY_QUEUES.webhook, options),
-      banner: new Queue(ALERT_DELIVERY_QUEUES.banner, options),
+      email: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.email),
+      slack: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.slack),
+      webhook: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.webhook),
+      banner: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.banner),
     };
+  }
+
+  /** A connection of its own for a worker (BullMQ does not close a connection it was given). */
+  duplicateConnection(): Redis {
+    return logConnectionErrors(this.connection.duplicate(), this.logger, 'redis (worker)');
   }
 
   get prefix(): string {
@@ -67,6 +83,22 @@ export class AlertQueuesClient implements OnApplicationShutdown {
         removeOnFail: { age: 14 * 86_400 },
       },
     );
+  }
+
+  /**
+   * Makes sure an open group past its flush time has a live flush job: adds it when missing (Redis lost it),
+   * and replaces a finished one (its attempts ran out while PostgreSQL was away). Flushing twice is harmless:
+   * the flush closes the group in the database first.
+   */
+  async ensureFlush(groupId: string): Promise<'alive' | 'added'> {
+    const job = await this.rules.getJob(`flush-${groupId}`);
+    if (job) {
+      const state = await job.getState();
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'alive';
+      await job.remove();
+    }
+    await this.flushGroupAt(groupId, 0);
+    return 'added';
   }
 
   /**

@@ -137,6 +137,25 @@ export class RulesService {
   }
 
   /**
+   * What a Redis restart loses, re-enqueued from PostgreSQL (the recovery loop, every ALERT_RECOVERY_EVERY_MS
+   * and when Redis is back): flushes of open groups past their flush time, and jobs of unfinished deliveries
+   * no worker holds. Job ids are deterministic and each delivery is claimed in the database before it is
+   * sent, so a job added twice sends once.
+   */
+  async recoverScheduled(now: Date = this.clock.now()): Promise<{ groups: number; deliveries: number }> {
+    let groups = 0;
+    for (const group of await this.groups.overdueGroupsOfAllTenants(now)) {
+      if ((await this.queues.ensureFlush(group.id)) === 'added') groups++;
+    }
+    let deliveries = 0;
+    for (const delivery of await this.groups.staleDeliveriesOfAllTenants(now, now)) {
+      if ((await this.queues.ensureDelivery(delivery.channel, delivery.id)) === 'added') deliveries++;
+    }
+    if (groups + deliveries > 0) this.logger.warn({ groups, deliveries }, 'alert jobs recovered from the database');
+    return { groups, deliveries };
+  }
+
+  /**
    * Housekeeping, every ALERT_SWEEP_EVERY_MS: groups whose flush job was lost, deliveries whose job was
    * lost or whose worker died mid-send, event alerts that went quiet, old samples.
    */

@@ -1,8 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import type { Counters, DimensionLimits, ReservationKind } from '@agentmeter/domain';
+import { logConnectionErrors } from '@agentmeter/telemetry';
 import { CostCapConfig } from '../config';
+import { LOGGER } from '../logger';
 import { LOAD, RESERVE, SETTLE, SET_STOP } from './counters.lua';
 
 /** Thrown when Redis has no counter epoch: the counters must be rebuilt before anything is counted. */
@@ -140,11 +143,16 @@ export class CountersStore implements OnApplicationShutdown {
   private readonly prefix: string;
   private readonly runTtlS: number;
 
-  constructor(@Inject(CostCapConfig) config: CostCapConfig) {
+  constructor(@Inject(CostCapConfig) config: CostCapConfig, @Inject(LOGGER) logger: Logger) {
     this.prefix = `${config.REDIS_KEY_PREFIX}cc:`;
     this.runTtlS = config.COST_CAP_RUN_IDLE_DAYS * 86_400;
-    this.redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false }) as Redis &
-      CounterCommands;
+    // While Redis is away a command fails after 3 reconnection attempts (MaxRetriesPerRequestError): the
+    // request is answered 503 + Retry-After (libs/http), never left waiting for the whole outage.
+    this.redis = logConnectionErrors(
+      new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false }),
+      logger,
+      'redis (counters)',
+    ) as Redis & CounterCommands;
     this.redis.defineCommand('costCapReserve', { numberOfKeys: 5, lua: RESERVE });
     this.redis.defineCommand('costCapSettle', { numberOfKeys: 6, lua: SETTLE });
     this.redis.defineCommand('costCapLoad', { numberOfKeys: 2, lua: LOAD });

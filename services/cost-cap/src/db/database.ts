@@ -1,6 +1,9 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Pool, type PoolClient, types } from 'pg';
+import type { Logger } from 'pino';
+import { LISTENED_CLIENT, listenPool } from '@agentmeter/database';
 import { CostCapConfig } from '../config';
+import { LOGGER } from '../logger';
 
 /**
  * The advisory lock between counter writers and the rebuild. Every change of the Redis counters happens
@@ -39,16 +42,25 @@ export class CostCapDatabase implements OnApplicationShutdown {
    */
   private readonly settingsPool: Pool;
 
-  constructor(@Inject(CostCapConfig) config: CostCapConfig) {
+  constructor(@Inject(CostCapConfig) config: CostCapConfig, @Inject(LOGGER) logger: Logger) {
     const options = {
+      ...LISTENED_CLIENT,
       connectionString: config.DATABASE_URL,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
           oid === DATE_OID ? (value: string) => value : types.getTypeParser(oid, format)) as typeof types.getTypeParser,
       },
     };
-    this.pool = new Pool({ ...options, max: config.DATABASE_POOL_SIZE, application_name: 'agentmeter-cost-cap' });
-    this.settingsPool = new Pool({ ...options, max: 4, application_name: 'agentmeter-cost-cap-settings' });
+    // A PostgreSQL restart breaks every connection: each pool drops its broken clients and connects anew.
+    const onError = (error: Error) => logger.warn({ err: error }, 'PostgreSQL connection lost');
+    this.pool = listenPool(
+      new Pool({ ...options, max: config.DATABASE_POOL_SIZE, application_name: 'agentmeter-cost-cap' }),
+      onError,
+    );
+    this.settingsPool = listenPool(
+      new Pool({ ...options, max: 4, application_name: 'agentmeter-cost-cap-settings' }),
+      onError,
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Clock } from '@agentmeter/domain';
+import { logConnectionErrors } from '@agentmeter/telemetry';
 import { CostCapConfig } from '../config';
 import { CountersStore } from '../counters/counters.store';
 import { LOGGER } from '../logger';
@@ -61,7 +62,7 @@ export class SettingsCache implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    this.subscriber = this.counters.redis.duplicate();
+    this.subscriber = logConnectionErrors(this.counters.redis.duplicate(), this.logger, 'redis (settings)');
     this.subscriber.on('message', (_channel: string, message: string) => this.forget(message));
     await this.subscriber.subscribe(this.channel);
     this.version = await this.counters.redis.get(this.versionKey);

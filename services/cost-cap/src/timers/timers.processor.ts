@@ -3,6 +3,7 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
+import { logConnectionErrors } from '@agentmeter/telemetry';
 import { LOGGER } from '../logger';
 import { OverridesService } from '../overrides/overrides.service';
 import { TimersQueue } from './timers.queue';
@@ -42,12 +43,13 @@ export class TimersProcessor implements OnApplicationBootstrap, OnApplicationShu
       if (!this.handlers[name]) throw new Error(`cost-cap: no handler for job ${name}`);
     }
     // BullMQ does not close a connection it was given: this one is closed at shutdown.
-    this.connection = this.timers.connection.duplicate();
+    this.connection = this.timers.duplicateConnection();
     this.worker = new Worker<CostCapTimerJob>(
       CostCapQueues.Timers,
       (job, token) => this.handlers[job.data.name](job as never, token),
       { connection: this.connection, prefix: this.timers.prefix, concurrency: 5 },
     );
+    logConnectionErrors(this.worker, this.logger, 'timers worker');
     this.worker.on('failed', (job, error) =>
       this.logger.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, 'timer job failed'),
     );

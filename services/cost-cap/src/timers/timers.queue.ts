@@ -2,9 +2,12 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
 import { Clock } from '@agentmeter/domain';
+import { logConnectionErrors } from '@agentmeter/telemetry';
 import { CostCapConfig } from '../config';
+import { LOGGER } from '../logger';
 
 export const WALL_TIME_THRESHOLDS = [80, 100] as const;
 
@@ -23,9 +26,14 @@ export class TimersQueue implements OnApplicationShutdown {
   constructor(
     @Inject(CostCapConfig) config: CostCapConfig,
     private readonly clock: Clock,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.prefix = `${config.REDIS_KEY_PREFIX}bull`;
-    this.connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+    this.connection = logConnectionErrors(
+      new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }),
+      logger,
+      'redis (timers)',
+    );
     this.queue = new Queue(CostCapQueues.Timers, {
       connection: this.connection,
       prefix: this.prefix,
@@ -36,6 +44,12 @@ export class TimersQueue implements OnApplicationShutdown {
         backoff: { type: 'exponential', delay: 1_000 },
       },
     });
+    logConnectionErrors(this.queue, logger, 'timers queue');
+  }
+
+  /** A connection of its own for the worker (BullMQ does not close a connection it was given). */
+  duplicateConnection(): Redis {
+    return logConnectionErrors(this.connection.duplicate(), this.logger, 'redis (timers worker)');
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,26 +1,49 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { JobNames, Queues, type IngestMaintenanceJob } from '@agentmeter/contracts';
+import { logConnectionErrors, RecoveryLoop } from '@agentmeter/telemetry';
 import { IngestConfig } from '../config';
+import { LOGGER } from '../logger';
 import { RetentionService } from './retention.service';
 
 /**
  * BullMQ edge of retention. A job scheduler (one per queue, whatever the number of ingest replicas)
  * runs it on a cron pattern; one run at start-up makes sure today's and the coming days' partitions exist.
+ * The scheduler lives in Redis: a recovery loop upserts it again after Redis restarted empty.
  */
 @Injectable()
 export class RetentionProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly connection: Redis;
   private readonly queue: Queue<IngestMaintenanceJob>;
   private worker: Worker<IngestMaintenanceJob> | undefined;
+  private workerConnection: Redis | undefined;
+  private readonly recovery: RecoveryLoop;
 
   constructor(
     @Inject(IngestConfig) private readonly config: IngestConfig,
     private readonly retention: RetentionService,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
-    this.queue = new Queue(Queues.IngestMaintenance, { connection: this.connection, prefix: this.prefix });
+    this.connection = logConnectionErrors(
+      new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true }),
+      logger,
+      'redis',
+    );
+    this.queue = logConnectionErrors(
+      new Queue(Queues.IngestMaintenance, { connection: this.connection, prefix: this.prefix }),
+      logger,
+      'retention queue',
+    );
+    this.recovery = new RecoveryLoop(
+      'retention scheduler recovery',
+      60_000,
+      async () => {
+        if (!(await this.queue.getJobScheduler(JobNames.Retention))) await this.upsertScheduler();
+      },
+      logger,
+    );
   }
 
   private get prefix(): string {
@@ -29,6 +52,26 @@ export class RetentionProcessor implements OnApplicationBootstrap, OnApplication
 
   async onApplicationBootstrap(): Promise<void> {
     await this.retention.run();
+    await this.upsertScheduler();
+    this.workerConnection = logConnectionErrors(this.connection.duplicate(), this.logger, 'redis (worker)');
+    this.worker = logConnectionErrors(
+      new Worker<IngestMaintenanceJob>(
+        Queues.IngestMaintenance,
+        async (job) => {
+          switch (job.data.name) {
+            case JobNames.Retention:
+              return this.retention.run(job.data.now ? new Date(job.data.now) : undefined);
+          }
+        },
+        { connection: this.workerConnection, prefix: this.prefix, concurrency: 1 },
+      ),
+      this.logger,
+      'retention worker',
+    );
+    this.recovery.start([this.connection]);
+  }
+
+  private async upsertScheduler(): Promise<void> {
     await this.queue.upsertJobScheduler(
       JobNames.Retention,
       { pattern: this.config.RETENTION_CRON, tz: 'UTC' },
@@ -38,20 +81,12 @@ export class RetentionProcessor implements OnApplicationBootstrap, OnApplication
         opts: { attempts: 5, backoff: { type: 'exponential', delay: 30_000 } },
       },
     );
-    this.worker = new Worker<IngestMaintenanceJob>(
-      Queues.IngestMaintenance,
-      async (job) => {
-        switch (job.data.name) {
-          case JobNames.Retention:
-            return this.retention.run(job.data.now ? new Date(job.data.now) : undefined);
-        }
-      },
-      { connection: this.connection.duplicate(), prefix: this.prefix, concurrency: 1 },
-    );
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.recovery.stop();
     await this.worker?.close();
+    this.workerConnection?.disconnect();
     await this.queue.close();
     this.connection.disconnect();
   }
