@@ -1,2 +1,6 @@
+import './kafkajs-patches';
+import './codecs';
 export * from './kafka-client';
 export * from './batch-consumer';
+export * from './consumer-metrics';
+export { registerKafkaCodecs, snappyDecompress } from './codecs';

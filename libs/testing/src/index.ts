@@ -5,3 +5,4 @@ export * from './eventually';
 export * from './database';
 export * from './kafka';
 export * from './services';
+export * from './private-kafka';

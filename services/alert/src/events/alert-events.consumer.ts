@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import { decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
+import { decodeKafkaMessage, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
 import { BatchConsumer, createKafka, type Decoded } from '@agentmeter/kafka';
 import { AlertConfig } from '../config';
 import { LOGGER } from '../logger';
@@ -31,7 +31,7 @@ export class AlertEventsConsumer implements OnApplicationBootstrap, OnApplicatio
       },
       {
         decode: (message: KafkaMessage): Decoded<AgentEvent | null> => {
-          const result = decodeKafkaEvent(message.value, message.headers ?? {});
+          const result = decodeKafkaMessage(message);
           return { ok: true, value: result.ok && ALERTING_EVENT_TYPES.has(result.event.type) ? result.event : null };
         },
         handle: async (batch) => void (await events.handle(batch.filter((e): e is AgentEvent => e !== null))),
@@ -49,6 +49,7 @@ export class AlertEventsConsumer implements OnApplicationBootstrap, OnApplicatio
   }
 
   assertRunning(): void {
-    if (!this.consumer.isRunning()) throw new Error('agent.events.v1 consumer not running');
+    if (!this.consumer.isRunning())
+      throw new Error(`agent.events.v1 consumer not running: ${this.consumer.describe()}`);
   }
 }
