@@ -18,8 +18,11 @@ export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 export interface BatchHandler<T> {
   /** Decodes one message; a failure sends it to the dead-letter topic with the reason. */
   decode(message: KafkaMessage): Decoded<T>;
-  /** Writes a batch durably. Throwing leaves the offsets uncommitted, so the batch is redelivered. */
-  handle(items: T[]): Promise<void>;
+  /**
+   * Writes a batch durably. Throwing leaves the offsets uncommitted, so the batch is redelivered. May
+   * return items it refused (decodable but not acceptable), which are dead-lettered with their reason.
+   */
+  handle(items: T[]): Promise<void | Array<{ item: T; reason: string }>>;
   /** Cleans what is forwarded to the dead-letter topic and logged (e.g. redacts secrets). */
   sanitize?(text: string): string;
 }
@@ -377,15 +380,23 @@ export class BatchConsumer<T> {
     try {
       await context.with(trace.setSpan(context.active(), span), async () => {
         const valid: T[] = [];
+        const sources = new Map<T, KafkaMessage>();
         const dead: Array<{ message: KafkaMessage; reason: string }> = [];
         for (const message of batch.messages) {
           const decoded = this.handler.decode(withVerifiedMarker(message));
-          if (decoded.ok) valid.push(decoded.value);
-          else dead.push({ message, reason: decoded.reason });
+          if (decoded.ok) {
+            valid.push(decoded.value);
+            sources.set(decoded.value, message);
+          } else dead.push({ message, reason: decoded.reason });
         }
         // Store first: if the write fails the batch is redelivered, and dead letters sent before a
         // failed write would be sent again.
-        if (valid.length > 0) await this.handler.handle(valid);
+        const refused = valid.length > 0 ? await this.handler.handle(valid) : undefined;
+        for (const { item, reason } of refused ?? []) {
+          const message = sources.get(item);
+          if (message) dead.push({ message, reason });
+        }
+        dead.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
         if (dead.length > 0) await this.deadLetter(batch.topic, batch.partition, dead);
       });
       const last = batch.messages[batch.messages.length - 1]!;

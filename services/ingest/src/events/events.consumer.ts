@@ -40,7 +40,7 @@ export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShut
           const result = decodeKafkaMessage(message);
           return result.ok ? { ok: true, value: result.event } : result;
         },
-        handle: (batch) => events.ingest(batch),
+        handle: async (batch) => (await events.ingest(batch)).map(({ event, reason }) => ({ item: event, reason })),
         // Dead letters keep the message but not its secrets: they are stored (in Kafka) and logged.
         sanitize: (text) => redactText(text).text,
       },
