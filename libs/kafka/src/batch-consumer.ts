@@ -315,7 +315,7 @@ export class BatchConsumer<T> {
   private reportLag(partition: number, lag: number | null): void {
     const labels = { group: this.options.groupId, topic: this.options.topic, partition: String(partition) };
     if (lag === null) this.shared.lag.remove(labels);
-    else this.shared.lag.set(labels, lag);
+    else this.shared.lag.set(labels, Math.max(lag, 0)); // negative only while a truncated log is re-read
     this.metrics?.onLag(this.options.topic, partition, lag);
   }
 
@@ -369,6 +369,7 @@ export class BatchConsumer<T> {
       },
       parent,
     );
+    let committed = false;
     // A slow write keeps the membership: heartbeats continue while the batch is processed.
     const beating = setInterval(
       () =>
@@ -405,12 +406,15 @@ export class BatchConsumer<T> {
         { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
       ]);
       clearInterval(beating);
-      await heartbeat();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.shared.messages.inc({ group: this.options.groupId, topic: batch.topic }, batch.messages.length);
       this.metrics?.onBatch(batch.topic, batch.partition, batch.messages.length, seconds);
       this.reportLag(batch.partition, Number(batch.offsetLag()));
+      committed = true;
+      // After the commit: an error here (a rebalance) makes kafkajs rejoin; the batch is done.
+      await heartbeat();
     } catch (error) {
+      if (committed) throw error;
       span.recordException(error as Error);
       span.setStatus({ code: SpanStatusCode.ERROR });
       this.logger.error(

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
@@ -22,6 +22,8 @@ import {
 import './codecs';
 
 const run = promisify(execFile);
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's CRC-32C, untyped
+const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (buffer: Buffer) => number;
 
 /**
  * The three consumers of agent.events.v1 (ingest, cost-cap, alert) as processes against a Kafka broker of
@@ -179,8 +181,15 @@ describe('consumers of agent.events.v1 on a broker of their own', () => {
       dir,
       readdirSync(dir).find((name) => name.endsWith('.log'))!,
     );
+    // The first 16 bytes of the batch's compressed records, with the batch's CRC made right again: the
+    // broker checks CRCs when it recovers its log after the kill -9 below, and would truncate the partition.
+    const batch = readFileSync(segment).subarray(0, 12);
+    const length = batch.readInt32BE(8);
+    const whole = Buffer.from(readFileSync(segment).subarray(0, 12 + length));
+    whole.fill(0x5a, 61, 77);
+    whole.writeUInt32BE(crc32C(whole.subarray(21)) >>> 0, 17);
     const fd = openSync(segment, 'r+');
-    writeSync(fd, Buffer.alloc(16, 0x5a), 0, 16, 61); // the first 16 bytes of the batch's compressed records
+    writeSync(fd, whole, 0, whole.length, 0);
     closeSync(fd);
 
     const shared = {
@@ -241,6 +250,36 @@ describe('consumers of agent.events.v1 on a broker of their own', () => {
     await caughtUp();
     await eventually(expectAllSumsExact, 60_000);
     expect((await readAll(kafka, dlqTopic)).length).toBe(1); // only the damaged batch
+  });
+
+  it("dead-letters another tenant's events for a run id it does not own; the owner's run is untouched", async () => {
+    const runId = `run-owned-${suffix}`;
+    await publish(events(runId, [7_000], 1));
+    await caughtUp();
+    await eventually(expectAllSumsExact, 60_000);
+    const intruder = `intruder-${suffix}`;
+    const now = new Date().toISOString();
+    const base = { specversion: '1.0', source: `e2e/${suffix}/intruder`, time: now, subject: intruder };
+    const data = { tenant_id: intruder, project_id: 'p', run_id: runId };
+    const hostile = [
+      { ...base, id: 'i1', type: 'run_started', data },
+      { ...base, id: 'i2', type: 'external_charge', data: { ...data, vendor: 'v', amount_usd: '5.000000' } },
+      { ...base, id: 'i3', type: 'validation_failed', data: { ...data, phase: 'x', role: 'y', reason: 'z' } },
+      { ...base, id: 'i4', type: 'run_failed', data },
+    ].map((event) => ({ key: runId, value: JSON.stringify(event) }));
+    await publish(hostile);
+    await caughtUp();
+
+    const dead = (await readAll(kafka, dlqTopic)).filter((d) => d.headers[DlqHeaders.Reason]?.startsWith('run_owned'));
+    expect(dead.map((d) => JSON.parse(d.value!).id).sort()).toEqual(['i1', 'i2', 'i3', 'i4']);
+    // ingest: nothing stored for the intruder, the run exists once, still running, with the owner's sums.
+    const runs = await sql.query(`SELECT tenant_id, status FROM runs WHERE run_id = $1`, [runId]);
+    expect(runs.rows).toEqual([{ tenant_id: tenant, status: 'running' }]);
+    expect((await sql.query(`SELECT 1 FROM events WHERE tenant_id = $1`, [intruder])).rowCount).toBe(0);
+    await expectAllSumsExact();
+    // cost-cap and alert key their state by tenant: the intruder only ever touches its own (tenant, run).
+    const ledger = await sql.query(`SELECT DISTINCT tenant_id FROM spend_ledger WHERE run_id = $1 ORDER BY 1`, [runId]);
+    expect(ledger.rows.map((r) => r.tenant_id).sort()).toEqual([intruder, tenant].sort());
   });
 
   it('survives a broker kill -9 and restart: readiness 503 meanwhile, then full groups and exact sums', async () => {
