@@ -265,7 +265,7 @@ describe('consumers of agent.events.v1 on a broker of their own', () => {
       { ...base, id: 'i1', type: 'run_started', data },
       { ...base, id: 'i2', type: 'external_charge', data: { ...data, vendor: 'v', amount_usd: '5.000000' } },
       { ...base, id: 'i3', type: 'validation_failed', data: { ...data, phase: 'x', role: 'y', reason: 'z' } },
-      { ...base, id: 'i4', type: 'run_failed', data },
+      { ...base, id: 'i4', type: 'run_finished', data },
     ].map((event) => ({ key: runId, value: JSON.stringify(event) }));
     await publish(hostile);
     await caughtUp();
