@@ -150,4 +150,32 @@ describe('BatchConsumer against Kafka', () => {
       await created.stop();
     }
   });
+
+  it('leaves its group on stop, so the group does not wait for a session timeout', async () => {
+    const prefix = await createTestTopics(kafka);
+    const topic = topicName(prefix, Topics.AgentEvents);
+    const groupId = `${prefix}leaving`;
+    const created = new BatchConsumer<string>(
+      kafka,
+      { groupId, topic, dlqTopic: `${topic}.dlq`, sessionTimeoutMs: 60_000 },
+      { decode: (message) => ({ ok: true, value: message.value!.toString() }), handle: async () => undefined },
+      logger,
+    );
+    await created.start();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await eventually(async () => {
+        const { groups } = await admin.describeGroups([groupId]);
+        expect(groups[0]!.members).toHaveLength(1);
+      });
+      await created.stop();
+      // With a 60 s session timeout, an empty group right after stop() can only come from LeaveGroup.
+      const { groups } = await admin.describeGroups([groupId]);
+      expect(groups[0]!.state).toBe('Empty');
+      expect(groups[0]!.members).toHaveLength(0);
+    } finally {
+      await admin.disconnect();
+    }
+  });
 });
