@@ -34,7 +34,7 @@ export const DlqHeaders = {
 
 /**
  * Headers of the record that the Kafka library (libs/kafka codecs) makes of a record batch it cannot
- * decode: its value is the batch's raw records, still compressed. decodeKafkaMessage answers it with the
+ * decode: its value is the raw batch (header and still compressed records). decodeKafkaMessage answers it with the
  * reason, so ingest dead-letters it and the other consumers skip it.
  */
 export const UndecodableBatchHeaders = {

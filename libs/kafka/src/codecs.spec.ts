@@ -65,20 +65,25 @@ describe('codecs', () => {
     ['snappy', CompressionTypes.Snappy],
     ['lz4', CompressionTypes.LZ4],
     ['zstd', CompressionTypes.ZSTD],
-  ])('turns a corrupt %s batch into one marked record at its last offset, raw bytes kept', async (name, codec) => {
-    const batch = await batchOf(codec, 5);
-    const raw = Buffer.from(batch.subarray(RECORDS_AT));
-    batch.fill(0x5a, RECORDS_AT, RECORDS_AT + Math.min(24, batch.length - RECORDS_AT));
-    const corrupt = Buffer.from(batch.subarray(RECORDS_AT));
-    expect(corrupt.equals(raw)).toBe(false);
-    const messages = await consume(batch);
-    expect(messages).toHaveLength(1);
-    expect(messages[0]!.offset).toBe('1004');
-    expect(messages[0]!.value!.equals(corrupt)).toBe(true);
-    expect(messages[0]!.headers[UndecodableBatchHeaders.Marker]!.toString()).toBe(UNDECODABLE_BATCH_NONCE);
-    const decoded = decodeKafkaMessage({ key: null, value: messages[0]!.value, headers: messages[0]!.headers });
-    expect(decoded).toEqual({ ok: false, reason: expect.stringMatching(new RegExp(`^undecodable_batch: ${name}: `)) });
-  });
+  ])(
+    'turns a corrupt %s batch into one marked record at its last offset holding the raw batch',
+    async (name, codec) => {
+      const batch = await batchOf(codec, 5);
+      const raw = Buffer.from(batch.subarray(RECORDS_AT));
+      batch.fill(0x5a, RECORDS_AT, RECORDS_AT + Math.min(24, batch.length - RECORDS_AT));
+      expect(batch.subarray(RECORDS_AT).equals(raw)).toBe(false);
+      const messages = await consume(batch);
+      expect(messages).toHaveLength(1);
+      expect(messages[0]!.offset).toBe('1004');
+      expect(messages[0]!.value!.equals(batch)).toBe(true); // the whole batch, header included
+      expect(messages[0]!.headers[UndecodableBatchHeaders.Marker]!.toString()).toBe(UNDECODABLE_BATCH_NONCE);
+      const decoded = decodeKafkaMessage({ key: null, value: messages[0]!.value, headers: messages[0]!.headers });
+      expect(decoded).toEqual({
+        ok: false,
+        reason: expect.stringMatching(new RegExp(`^undecodable_batch: ${name}: `)),
+      });
+    },
+  );
 
   it('turns a batch with a codec id Kafka does not define into one marked record', async () => {
     const batch = await batchOf(CompressionTypes.GZIP, 3);

@@ -34,8 +34,8 @@ const decodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/decoder
  *
  * A batch whose records cannot be decoded (corrupt compressed bytes, a codec id Kafka does not define,
  * records that do not parse after decompression) does not fail the fetch: its decompression yields one
- * record at the batch's last offset, marked with UndecodableBatchHeaders and holding the batch's raw
- * (still compressed) record bytes, which the BatchConsumer dead-letters like an invalid message; the
+ * record at the batch's last offset, marked with UndecodableBatchHeaders and holding the batch's raw bytes
+ * (its header and its still compressed records), which the BatchConsumer dead-letters like an invalid message; the
  * offset then moves past the batch. kafkajs's record batch decoder (protocol/recordBatch/v0/decoder.js)
  * decodes exactly the batch's declared record count from what decompress returns, so the batch's other
  * records become fillers with an offset below any fetch position, which kafkajs's Batch filters out.
@@ -163,7 +163,7 @@ function syntheticRecords(header: Buffer, raw: Buffer, reason: string): Buffer {
     encodeRecord({
       offsetDelta: header.readInt32BE(LAST_OFFSET_DELTA_AT),
       key: null,
-      value: Buffer.from(raw),
+      value: Buffer.concat([header, raw]), // the whole batch as the broker stores it
       headers: {
         [UndecodableBatchHeaders.Reason]: reason.slice(0, 1000),
         [UndecodableBatchHeaders.Marker]: UNDECODABLE_BATCH_NONCE,
