@@ -233,7 +233,7 @@ export class BatchConsumer<T> {
     consumer.on(consumer.events.HEARTBEAT, () => {
       if (!current()) return;
       member.lastHeartbeat = Date.now();
-      if (member.state === 'joined' && Date.now() - member.lastHeartbeat < this.staleAfterMs) member.failures = 0;
+      if (member.state === 'joined') member.failures = 0; // working again: the next failure backs off from the start
     });
     consumer.on(consumer.events.REBALANCING, () => {
       if (current()) this.setState(member, 'rebalancing', 'rebalancing');
@@ -253,6 +253,8 @@ export class BatchConsumer<T> {
         partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 3,
         eachBatch: (payload) => this.onBatch(consumer, payload),
       });
+      // stop() ran meanwhile and could not see this consumer yet.
+      if (this.stopping) await consumer.disconnect();
     } catch (error) {
       if (!this.started) throw error;
       this.onFailure(member, generation, 'start', error as Error);

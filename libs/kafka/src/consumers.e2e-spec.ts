@@ -234,6 +234,33 @@ describe('consumers of agent.events.v1 on a broker of their own', () => {
     for (const service of services) expect(service.process.exitCode).toBeNull();
   });
 
+  it('dead-letters invalid UTF-8 and a key that is not the run id; cost-cap and alert skip them', async () => {
+    const [started, charge] = events(`run-bad-${suffix}`, [50_000], 0);
+    expected.delete(`run-bad-${suffix}`);
+    const bytes = Buffer.from(charge!.value.replace('"vendor":"v"', '"vendor":"v\u00e9"'));
+    bytes[bytes.indexOf(Buffer.from('\u00e9')) + 1] = 0x41; // a UTF-8 lead byte without its continuation
+    const mismatched = events(`run-misskeyed-${suffix}`, [60_000], 0);
+    expected.delete(`run-misskeyed-${suffix}`);
+    const p = producer();
+    await p.connect();
+    try {
+      await p.send({
+        topic: eventsTopic,
+        acks: -1,
+        messages: [
+          { key: started!.key, value: bytes },
+          ...mismatched.map((m) => ({ key: `not-${m.key}`, value: m.value })),
+        ],
+      });
+    } finally {
+      await p.disconnect();
+    }
+    await caughtUp();
+    const reasons = (await readAll(kafka, dlqTopic)).map((d) => d.headers[DlqHeaders.Reason]!.split(':')[0]).sort();
+    expect(reasons).toEqual(['invalid_utf8', 'key_mismatch', 'key_mismatch', 'undecodable_batch']);
+    await expectAllSumsExact(); // nothing of either run anywhere
+  });
+
   it('stores, accounts and evaluates every codec, from kcat (librdkafka) and from kafkajs', async () => {
     let amount = 10_000;
     for (const codec of ['gzip', 'snappy', 'lz4', 'zstd']) {
@@ -249,7 +276,7 @@ describe('consumers of agent.events.v1 on a broker of their own', () => {
     }
     await caughtUp();
     await eventually(expectAllSumsExact, 60_000);
-    expect((await readAll(kafka, dlqTopic)).length).toBe(1); // only the damaged batch
+    expect((await readAll(kafka, dlqTopic)).length).toBe(4); // nothing more than before
   });
 
   it("dead-letters another tenant's events for a run id it does not own; the owner's run is untouched", async () => {
