@@ -151,6 +151,11 @@ describe('consumers of agent.events.v1 on a broker of their own', () => {
     for (const group of Object.values(groups)) await waitForGroupCaughtUp(kafka, group, eventsTopic, 120_000);
   }
 
+  /** Progress of the long scenario, on stderr with E2E_DEBUG (a timeout then says which step waited). */
+  function step(name: string): void {
+    if (process.env.E2E_DEBUG) process.stderr.write(`[consumers e2e] ${new Date().toISOString()} ${name}\n`);
+  }
+
   async function readiness(service: RunningService): Promise<number> {
     return (await fetch(`${service.url}/health/ready`)).status;
   }
@@ -314,6 +319,7 @@ describe('consumers of agent.events.v1 on a broker of their own', () => {
     const outlasting = producer();
     await outlasting.connect();
     await broker.kill();
+    step('broker killed');
     // Published while the broker is down: the producer's retries outlast the restart.
     const during = outlasting
       .send({
@@ -327,12 +333,16 @@ describe('consumers of agent.events.v1 on a broker of their own', () => {
     for (const service of services) {
       await eventually(async () => expect(await readiness(service)).toBe(503), 60_000, 250);
     }
+    step('every service not ready');
     await broker.start();
+    step('broker restarted');
     await during;
+    step('publish during the outage done');
     await publish(events(`run-after-restart-${suffix}`, [600], 1), CompressionTypes.Snappy);
     for (const service of services) {
       await eventually(async () => expect(await readiness(service)).toBe(200), 120_000, 250);
     }
+    step('every service ready');
     const admin = kafka.admin();
     await admin.connect();
     try {
@@ -347,8 +357,10 @@ describe('consumers of agent.events.v1 on a broker of their own', () => {
     } finally {
       await admin.disconnect();
     }
+    step('groups at full membership');
     await caughtUp();
+    step('caught up');
     await eventually(expectAllSumsExact, 60_000);
     for (const service of services) expect(service.process.exitCode).toBeNull();
-  });
+  }, 420_000); // a broker restart (JVM start and log recovery) is slow on a busy machine
 });
