@@ -1,3 +1,4 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Link } from '@opentelemetry/api';
 import {
   Partitioners,
@@ -280,7 +281,12 @@ export class BatchConsumer<T> {
     member.generation++; // events of the old consumer no longer count
     member.restartTimer = setTimeout(() => {
       void (async () => {
-        await old?.disconnect().catch(() => undefined);
+        // A consumer whose fetch loop hangs on an unreachable broker may never finish disconnecting: the
+        // replacement does not wait for it longer than a session timeout (the group drops it by then).
+        await Promise.race([
+          old?.disconnect().catch(() => undefined),
+          wait(this.sessionTimeoutMs, undefined, { ref: false }),
+        ]);
         if (this.stopping) return;
         this.setState(member, 'starting', 'restarting');
         await this.startMember(member);
