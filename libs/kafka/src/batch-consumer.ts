@@ -223,16 +223,28 @@ export class BatchConsumer<T> {
     member.consumer = consumer;
     member.assigned = [];
     member.lastHeartbeat = Date.now(); // the stall watchdog counts from the start
-    const current = () => member.generation === generation && !this.stopping;
+    const replaced = () => member.generation !== generation;
+    const current = () => !replaced() && !this.stopping;
+    // A replaced consumer whose disconnect did not finish (stuck on an unreachable broker) may come back to
+    // life when the broker does: any sign of it (a join, a heartbeat, a batch) disconnects it again.
+    let retiring: Promise<void> | undefined;
+    const retire = () => {
+      retiring ??= consumer
+        .disconnect()
+        .catch(() => undefined)
+        .finally(() => (retiring = undefined));
+    };
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      if (!current()) return;
+      if (replaced()) return retire();
+      if (this.stopping) return;
       member.assigned = payload.memberAssignment[this.options.topic] ?? [];
       member.lastHeartbeat = Date.now();
       this.setState(member, 'joined', 'joined');
       void this.sampleLag();
     });
     consumer.on(consumer.events.HEARTBEAT, () => {
-      if (!current()) return;
+      if (replaced()) return retire();
+      if (this.stopping) return;
       member.lastHeartbeat = Date.now();
       if (member.state === 'joined') member.failures = 0; // working again: the next failure backs off from the start
     });
@@ -252,7 +264,10 @@ export class BatchConsumer<T> {
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 3,
-        eachBatch: (payload) => this.onBatch(consumer, payload),
+        eachBatch: async (payload) => {
+          if (replaced()) return retire();
+          if (!this.stopping) await this.onBatch(consumer, payload);
+        },
       });
       // stop() ran meanwhile and could not see this consumer yet.
       if (this.stopping) await consumer.disconnect();
