@@ -56,7 +56,7 @@ build-tools: node_modules/.installed
 	npx nest build tools
 
 .PHONY: infra
-infra: ## start PostgreSQL, Redis and Kafka (local, no Docker) and create topics
+infra: kcat ## start PostgreSQL, Redis and Kafka (local, no Docker) and create topics
 	deploy/local/datastores.sh
 	deploy/local/kafka/start.sh
 	deploy/local/kafka/topics.sh
@@ -105,6 +105,16 @@ obs-up: ## start the observability stack when a Docker engine runs (part of `mak
 	 else \
 	   echo "[obs] no Docker engine with Compose v2 here: not starting the observability stack (services still serve /metrics)"; \
 	 fi
+
+# kcat (librdkafka) publishes with every codec in the codec tests, as producers outside this repository do.
+.PHONY: kcat
+kcat: ## install kcat (Debian package kcat) when missing, as root
+	@command -v kcat >/dev/null || { \
+	   [[ "$$(id -u)" == 0 ]] || { echo "[kafka] kcat is missing: sudo apt-get install -y kcat (Debian), or put it on PATH" >&2; exit 1; }; \
+	   echo "[kafka] installing kcat with apt-get (Debian package kcat)"; \
+	   DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null; \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kcat >/dev/null; \
+	 }
 
 # Only promtool is wanted from the prometheus package: under systemd, the server it starts is stopped again.
 .PHONY: obs-check

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import '@agentmeter/kafka'; // every Kafka codec on kafkajs (libs/kafka/src/codecs.ts)
 import { topicName, Topics } from '@agentmeter/contracts';
 import { generateWorkload, publishEvents } from '@agentmeter/testing';
 

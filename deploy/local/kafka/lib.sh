@@ -8,6 +8,8 @@
 #   KAFKA_BROKERS           bootstrap address for clients    (default 127.0.0.1:$KAFKA_PORT)
 #   KAFKA_HEAP_OPTS         broker heap                      (default -Xms256m -Xmx768m)
 #   KAFKA_HOME_DIR          state dir                        (default <repo>/.local/kafka)
+#   KAFKA_LIBS_DIR          broker jars                      (default $KAFKA_HOME_DIR/libs; tests
+#                           starting a private broker in a temp KAFKA_HOME_DIR point it at the shared jars)
 
 KAFKA_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$KAFKA_SCRIPT_DIR/../../.." && pwd)"
@@ -20,7 +22,7 @@ KAFKA_BROKERS="${KAFKA_BROKERS:-$KAFKA_HOST:$KAFKA_PORT}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 
 KAFKA_HOME_DIR="${KAFKA_HOME_DIR:-$REPO_ROOT/.local/kafka}"
-KAFKA_LIBS_DIR="$KAFKA_HOME_DIR/libs"
+KAFKA_LIBS_DIR="${KAFKA_LIBS_DIR:-$KAFKA_HOME_DIR/libs}"
 KAFKA_DATA_DIR="$KAFKA_HOME_DIR/data"
 KAFKA_LOGS_DIR="$KAFKA_HOME_DIR/logs"
 KAFKA_LOG_FILE="$KAFKA_LOGS_DIR/server.log"

@@ -1,4 +1,5 @@
-import { decodeKafkaEvent, parseAgentEvent, storable } from './envelope';
+import { decodeKafkaEvent, decodeKafkaMessage, parseAgentEvent, storable } from './envelope';
+import { UndecodableBatchHeaders } from './topics';
 
 const valid = {
   specversion: '1.0',
@@ -82,5 +83,45 @@ describe('decodeKafkaEvent', () => {
     const result = decodeKafkaEvent(value, {});
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.reason).toMatch(reason);
+  });
+});
+
+describe('decodeKafkaMessage', () => {
+  const event = valid;
+  const value = Buffer.from(JSON.stringify(event));
+  const runId = (event.data as { run_id: string }).run_id;
+
+  it('accepts an event keyed by its run id', () => {
+    expect(decodeKafkaMessage({ key: Buffer.from(runId), value }).ok).toBe(true);
+  });
+
+  it('refuses an event whose key is not its run id', () => {
+    expect(decodeKafkaMessage({ key: Buffer.from('other'), value })).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/^key_mismatch: /),
+    });
+    expect(decodeKafkaMessage({ key: null, value })).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/^key_mismatch: /),
+    });
+  });
+
+  it('refuses invalid UTF-8 instead of repairing it', () => {
+    const text = JSON.stringify({ ...event, id: 'evt-\u00e9' });
+    const bytes = Buffer.from(text);
+    const at = bytes.indexOf(Buffer.from('\u00e9'));
+    bytes[at + 1] = 0x41; // a UTF-8 lead byte without its continuation
+    expect(decodeKafkaMessage({ key: Buffer.from(runId), value: bytes })).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/^invalid_utf8/),
+    });
+  });
+
+  it('answers a record standing for an undecodable batch with its reason', () => {
+    const headers = { [UndecodableBatchHeaders.Reason]: Buffer.from('lz4: bad frame') };
+    expect(decodeKafkaMessage({ key: null, value: Buffer.from([1, 2, 3]), headers })).toEqual({
+      ok: false,
+      reason: 'undecodable_batch: lz4: bad frame',
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPES, EventData, type EventDataOf, type EventType } from './events';
+import { UndecodableBatchHeaders } from './topics';
 
 /**
  * CloudEvents 1.0 envelope (structured JSON mode). (source, id) identifies an event: a repeat is a
@@ -67,10 +68,7 @@ export const MAX_EVENT_BYTES = 1024 * 1024;
  * Decodes a Kafka message in either CloudEvents mode: structured (the whole envelope in the value) or
  * binary (attributes in ce_* headers, data in the value).
  */
-export function decodeKafkaEvent(
-  value: Buffer | null,
-  headers: Record<string, Buffer | string | (Buffer | string)[] | undefined>,
-): ParseResult {
+export function decodeKafkaEvent(value: Buffer | null, headers: KafkaHeaders): ParseResult {
   if (!value || value.length === 0) return { ok: false, reason: 'empty message value' };
   if (value.length > MAX_EVENT_BYTES) {
     return { ok: false, reason: `message too large: ${value.length} bytes > ${MAX_EVENT_BYTES}` };
@@ -82,8 +80,8 @@ export function decodeKafkaEvent(
   } catch (error) {
     return { ok: false, reason: `value is not JSON: ${(error as Error).message}` };
   }
-  // Raw NUL bytes and invalid UTF-8 cannot reach here (JSON refuses the first, decoding replaces the
-  // second): only JSON escapes can, so the text says whether the value needs a look.
+  // Raw NUL bytes cannot reach here (JSON refuses them) and decodeKafkaMessage refuses invalid UTF-8:
+  // only JSON escapes can, so the text says whether the value needs a look.
   if (UNSTORABLE_ESCAPE.test(text)) body = storable(body);
   const attributes: Record<string, string> = {};
   for (const [key, raw] of Object.entries(headers)) {
@@ -93,6 +91,50 @@ export function decodeKafkaEvent(
   }
   if (attributes.specversion) return parseAgentEvent({ ...attributes, data: body });
   return parseAgentEvent(body);
+}
+
+type KafkaHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The decode rules every consumer of agent.events.v1 shares, so that ingest (which dead-letters what
+ * fails them, with the reason) and cost-cap and alert (which skip it) agree on what an event is:
+ * - a record standing for a batch the Kafka library could not decode: "undecodable_batch: <why>";
+ * - a value that is not valid UTF-8: "invalid_utf8" (never repaired into U+FFFD);
+ * - the envelope and data rules of decodeKafkaEvent;
+ * - the Kafka key must be the event's data.run_id when it has one: "key_mismatch" (the key decides the
+ *   partition, and so the order of a run's events).
+ */
+export function decodeKafkaMessage(message: {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: KafkaHeaders;
+}): ParseResult {
+  const headers = message.headers ?? {};
+  const undecodable = headers[UndecodableBatchHeaders.Reason];
+  if (undecodable !== undefined) {
+    const reason = (Array.isArray(undecodable) ? undecodable[0] : undecodable)?.toString() ?? '';
+    return { ok: false, reason: `undecodable_batch: ${reason}` };
+  }
+  if (message.value && message.value.length <= MAX_EVENT_BYTES) {
+    try {
+      UTF8.decode(message.value);
+    } catch {
+      return { ok: false, reason: 'invalid_utf8: the value is not valid UTF-8' };
+    }
+  }
+  const result = decodeKafkaEvent(message.value, headers);
+  if (!result.ok) return result;
+  const runId = (result.event.data as { run_id?: string }).run_id;
+  const key = message.key?.toString('utf8') ?? null;
+  if (runId !== undefined && key !== runId) {
+    return {
+      ok: false,
+      reason: `key_mismatch: the Kafka key ${JSON.stringify(key?.slice(0, 200) ?? null)} is not data.run_id`,
+    };
+  }
+  return result;
 }
 
 /** A JSON escape of NUL or of a UTF-16 surrogate (a pair is fine, a lone one is not: looked at further). */

@@ -31,3 +31,14 @@ export const DlqHeaders = {
   SourceOffset: 'x-dlq-source-offset',
   FailedAt: 'x-dlq-failed-at',
 } as const;
+
+/**
+ * Headers of the record that the Kafka library (libs/kafka codecs) makes of a record batch it cannot
+ * decode: its value is the raw batch (header and still compressed records). decodeKafkaMessage answers it with the
+ * reason, so ingest dead-letters it and the other consumers skip it.
+ */
+export const UndecodableBatchHeaders = {
+  Reason: 'x-agentmeter-undecodable-batch',
+  /** A per-process secret: a producer cannot forge the marker. The consumer checks it, then drops it. */
+  Marker: 'x-agentmeter-undecodable-marker',
+} as const;

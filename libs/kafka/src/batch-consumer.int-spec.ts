@@ -1,7 +1,14 @@
 import type { Kafka } from 'kafkajs';
-import { topicName, Topics } from '@agentmeter/contracts';
-import { createLogger } from '@agentmeter/telemetry';
-import { createTestTopics, eventually, publishRaw, testKafka, waitForGroupCaughtUp } from '@agentmeter/testing';
+import { DlqHeaders, topicName, Topics } from '@agentmeter/contracts';
+import { createLogger, metricsRegistry } from '@agentmeter/telemetry';
+import {
+  createTestTopics,
+  eventually,
+  publishRaw,
+  readAll,
+  testKafka,
+  waitForGroupCaughtUp,
+} from '@agentmeter/testing';
 import { BatchConsumer, type BatchConsumerMetrics } from './batch-consumer';
 
 /** Lag as the metrics see it: partition -> last value reported by one consumer process. */
@@ -79,5 +86,96 @@ describe('BatchConsumer against Kafka', () => {
       expect(first.lag.size).toBeGreaterThan(0);
       expect(second.lag.size).toBeGreaterThan(0);
     }, 30_000);
+  });
+
+  it('recreates a member whose fetch loop died: not running meanwhile, running and consuming after', async () => {
+    const prefix = await createTestTopics(kafka);
+    const topic = topicName(prefix, Topics.AgentEvents);
+    const seen: string[] = [];
+    const created = new BatchConsumer<string>(
+      kafka,
+      { groupId: `${prefix}supervised`, topic, dlqTopic: `${topic}.dlq`, sessionTimeoutMs: 6_000, members: 2 },
+      {
+        decode: (message) => ({ ok: true, value: message.value!.toString() }),
+        handle: async (items) => void seen.push(...items),
+      },
+      logger,
+    );
+    consumers.push(created);
+    await created.start();
+    await eventually(async () => expect(created.isRunning()).toBe(true));
+    await publishRaw(kafka, topic, [{ key: 'a', value: 'before' }]);
+    await eventually(async () => expect(seen).toContain('before'));
+
+    await created.killFetchLoop(1);
+    expect(created.isRunning()).toBe(false);
+    expect(created.describe()).toMatch(/member 1: (down|starting)/);
+
+    await eventually(async () => expect(created.isRunning()).toBe(true), 60_000);
+    await publishRaw(
+      kafka,
+      topic,
+      Array.from({ length: 9 }, (_, i) => ({ key: `k${i}`, value: `after-${i}` })),
+    );
+    await eventually(async () => expect(seen.filter((v) => v.startsWith('after-')).sort()).toHaveLength(9), 60_000);
+    const metrics = await metricsRegistry.getSingleMetric('agentmeter_kafka_consumer_restarts_total')!.get();
+    expect(metrics.values.find((v) => v.labels.group === `${prefix}supervised`)?.value).toBe(1);
+  });
+
+  it('dead-letters what the handler refuses, in offset order with its reason', async () => {
+    const prefix = await createTestTopics(kafka);
+    const topic = topicName(prefix, Topics.AgentEvents);
+    const dlq = topicName(prefix, Topics.AgentEventsDlq);
+    const created = new BatchConsumer<{ v: string }>(
+      kafka,
+      { groupId: `${prefix}refusing`, topic, dlqTopic: dlq },
+      {
+        decode: (message) => ({ ok: true, value: { v: message.value!.toString() } }),
+        handle: async (items) =>
+          items.filter((item) => item.v.startsWith('bad')).map((item) => ({ item, reason: 'refused: no' })),
+      },
+      logger,
+    );
+    await created.start();
+    try {
+      await publishRaw(kafka, topic, [
+        { key: 'same', value: 'good-1' },
+        { key: 'same', value: 'bad-1' },
+        { key: 'same', value: 'good-2' },
+      ]);
+      await waitForGroupCaughtUp(kafka, `${prefix}refusing`, topic);
+      const dead = await readAll(kafka, dlq);
+      expect(dead.map((d) => [d.value, d.headers[DlqHeaders.Reason]])).toEqual([['bad-1', 'refused: no']]);
+    } finally {
+      await created.stop();
+    }
+  });
+
+  it('leaves its group on stop, so the group does not wait for a session timeout', async () => {
+    const prefix = await createTestTopics(kafka);
+    const topic = topicName(prefix, Topics.AgentEvents);
+    const groupId = `${prefix}leaving`;
+    const created = new BatchConsumer<string>(
+      kafka,
+      { groupId, topic, dlqTopic: `${topic}.dlq`, sessionTimeoutMs: 60_000 },
+      { decode: (message) => ({ ok: true, value: message.value!.toString() }), handle: async () => undefined },
+      logger,
+    );
+    await created.start();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await eventually(async () => {
+        const { groups } = await admin.describeGroups([groupId]);
+        expect(groups[0]!.members).toHaveLength(1);
+      });
+      await created.stop();
+      // With a 60 s session timeout, an empty group right after stop() can only come from LeaveGroup.
+      const { groups } = await admin.describeGroups([groupId]);
+      expect(groups[0]!.state).toBe('Empty');
+      expect(groups[0]!.members).toHaveLength(0);
+    } finally {
+      await admin.disconnect();
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Link } from '@opentelemetry/api';
 import {
   Partitioners,
@@ -9,15 +10,20 @@ import {
   type Producer,
 } from 'kafkajs';
 import type { Logger } from 'pino';
-import { DlqHeaders } from '@agentmeter/contracts';
+import { DlqHeaders, UndecodableBatchHeaders } from '@agentmeter/contracts';
+import { UNDECODABLE_BATCH_NONCE } from './codecs';
+import { KafkaConsumerMetrics } from './consumer-metrics';
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export interface BatchHandler<T> {
   /** Decodes one message; a failure sends it to the dead-letter topic with the reason. */
   decode(message: KafkaMessage): Decoded<T>;
-  /** Writes a batch durably. Throwing leaves the offsets uncommitted, so the batch is redelivered. */
-  handle(items: T[]): Promise<void>;
+  /**
+   * Writes a batch durably. Throwing leaves the offsets uncommitted, so the batch is redelivered. May
+   * return items it refused (decodable but not acceptable), which are dead-lettered with their reason.
+   */
+  handle(items: T[]): Promise<void | Array<{ item: T; reason: string }>>;
   /** Cleans what is forwarded to the dead-letter topic and logged (e.g. redacts secrets). */
   sanitize?(text: string): string;
 }
@@ -36,14 +42,26 @@ export interface BatchConsumerOptions {
    */
   members?: number;
   fromBeginning?: boolean;
-  /** How long the group waits for a silent (crashed) member before reassigning its partitions. */
+  /**
+   * How long the group waits for a silent (crashed) member before reassigning its partitions (default
+   * 10 s): a member replacing a killed one works after about this long.
+   */
   sessionTimeoutMs?: number;
+  /** Heartbeat period (default 1 s), also kept up while a batch is being written. */
+  heartbeatIntervalMs?: number;
   /**
    * How often the lag of this process's partitions is read from the broker (default 15 s), so it is
    * right while no batch arrives (a stuck or idle partition) and is not reported for partitions that a
    * rebalance moved away.
    */
   lagIntervalMs?: number;
+  /** A member without a successful heartbeat for this long is reported down (default 5 heartbeats, at least 5 s). */
+  staleAfterMs?: number;
+  /** A member without a successful heartbeat for this long is recreated (default: a rebalance and a session timeout). */
+  stallAfterMs?: number;
+  /** First delay before recreating a failed member (default 500 ms), doubled per failure up to maxBackoffMs. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
 }
 
 export interface BatchConsumerMetrics {
@@ -58,21 +76,51 @@ const MAX_SPAN_LINKS = 128;
 
 const tracer = trace.getTracer('agentmeter-kafka');
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+type MemberState = 'starting' | 'joined' | 'rebalancing' | 'down' | 'stopped';
+const MEMBER_STATES: readonly MemberState[] = ['starting', 'joined', 'rebalancing', 'down', 'stopped'];
+
+/** One group member of this process: its current kafkajs consumer and what the supervisor knows of it. */
+interface Member {
+  index: number;
+  consumer: Consumer | undefined;
+  /** Increments with each recreated consumer: events of a replaced consumer are ignored. */
+  generation: number;
+  state: MemberState;
+  /** Last successful heartbeat (or join): the proof that both the group membership and the loop live. */
+  lastHeartbeat: number;
+  assigned: number[];
+  failures: number;
+  restartTimer: NodeJS.Timeout | undefined;
+  reason: string;
+}
+
 /**
  * At-least-once batch consumption: decode, dead-letter what is invalid, write the rest with the
  * handler, and only then commit the offsets. Combined with idempotent writes that is exactly-once in
  * effect. Offsets are committed per batch, never automatically, so a crash redelivers at most the
  * batch in flight.
+ *
+ * Supervised: a member whose kafkajs consumer crashes (whatever kafkajs's own `restart` says), stops
+ * without being asked to, or stops heartbeating (fetch loop gone, membership lost, broker unreachable)
+ * is disconnected and recreated with exponential backoff. isRunning() is false while any member is
+ * not in its group with a recent heartbeat, which the services' readiness reports.
  */
 export class BatchConsumer<T> {
-  private readonly consumers: Consumer[] = [];
+  private readonly members: Member[] = [];
   private producer: Producer | undefined;
   private admin: Admin | undefined;
-  private running = false;
-  /** Partitions assigned to each member of this process, from its latest group join. */
-  private readonly assigned = new Map<Consumer, number[]>();
+  private stopping = false;
+  private started = false;
   private reported = new Set<number>();
   private lagTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private readonly shared = KafkaConsumerMetrics.get();
+  private readonly sessionTimeoutMs: number;
+  private readonly heartbeatIntervalMs: number;
+  private readonly staleAfterMs: number;
+  private readonly stallAfterMs: number;
 
   constructor(
     private readonly kafka: Kafka,
@@ -80,52 +128,218 @@ export class BatchConsumer<T> {
     private readonly handler: BatchHandler<T>,
     private readonly logger: Logger,
     private readonly metrics?: BatchConsumerMetrics,
-  ) {}
+  ) {
+    this.sessionTimeoutMs = options.sessionTimeoutMs ?? 10_000;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.min(1_000, Math.floor(this.sessionTimeoutMs / 5));
+    this.staleAfterMs = options.staleAfterMs ?? Math.max(5_000, 5 * this.heartbeatIntervalMs);
+    this.stallAfterMs =
+      options.stallAfterMs ?? Math.max(3 * this.sessionTimeoutMs, this.rebalanceTimeoutMs() + this.sessionTimeoutMs);
+  }
 
   async start(): Promise<void> {
     // Dead letters are at-least-once like everything else here; acks from all replicas (the default).
     this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await this.producer.connect();
-    for (let i = 0; i < (this.options.members ?? 1); i++) {
-      const consumer = this.kafka.consumer({
-        groupId: this.options.groupId,
-        sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
-        heartbeatInterval: 3_000,
-        maxBytesPerPartition: 4 * 1024 * 1024,
-        maxWaitTimeInMs: 200,
-      });
-      this.consumers.push(consumer);
-      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-        this.assigned.set(consumer, payload.memberAssignment[this.options.topic] ?? []);
-        void this.sampleLag();
-      });
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    for (let index = 0; index < (this.options.members ?? 1); index++) {
+      const member: Member = {
+        index,
+        consumer: undefined,
+        generation: 0,
+        state: 'starting',
+        lastHeartbeat: 0,
+        assigned: [],
+        failures: 0,
+        restartTimer: undefined,
+        reason: 'starting',
+      };
+      this.members.push(member);
+      this.setState(member, 'starting', 'starting');
+    }
+    // The first start fails loudly (wrong brokers, missing topic): the process does not come up.
+    await Promise.all(this.members.map((member) => this.startMember(member)));
+    this.started = true;
+    this.lagTimer = setInterval(() => void this.sampleLag(), this.options.lagIntervalMs ?? 15_000).unref();
+    this.watchdog = setInterval(() => this.checkStalls(), Math.min(1_000, this.heartbeatIntervalMs)).unref();
+  }
+
+  /** Leaves the group (kafkajs's disconnect sends LeaveGroup), so partitions move at once, not after a timeout. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.lagTimer);
+    clearInterval(this.watchdog);
+    for (const member of this.members) clearTimeout(member.restartTimer);
+    await Promise.all(
+      this.members.map(async (member) => {
+        await member.consumer?.disconnect().catch(() => undefined);
+        this.setState(member, 'stopped', 'stopped');
+      }),
+    );
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+
+  /** True while every member of this process is in its group and heartbeating. */
+  isRunning(): boolean {
+    return this.started && !this.stopping && this.members.every((member) => this.isUp(member));
+  }
+
+  /** Why isRunning() is false, for readiness answers and logs. */
+  describe(): string {
+    return this.members
+      .map((member) => `member ${member.index}: ${this.isUp(member) ? 'ok' : `${member.state} (${member.reason})`}`)
+      .join('; ');
+  }
+
+  /**
+   * Stops a member's kafkajs consumer as if its fetch loop had died (tests use it): the supervisor sees
+   * the unexpected stop, reports the member down and recreates it.
+   */
+  async killFetchLoop(index = 0): Promise<void> {
+    await this.members[index]?.consumer?.stop();
+  }
+
+  private rebalanceTimeoutMs(): number {
+    return Math.max(this.sessionTimeoutMs, 30_000);
+  }
+
+  private isUp(member: Member): boolean {
+    return member.state === 'joined' && Date.now() - member.lastHeartbeat < this.staleAfterMs;
+  }
+
+  private async startMember(member: Member): Promise<void> {
+    const generation = ++member.generation;
+    const consumer = this.kafka.consumer({
+      groupId: this.options.groupId,
+      sessionTimeout: this.sessionTimeoutMs,
+      rebalanceTimeout: this.rebalanceTimeoutMs(),
+      heartbeatInterval: this.heartbeatIntervalMs,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxWaitTimeInMs: 200,
+      // The supervisor decides about restarts (kafkajs gives up on errors it deems not retriable).
+      retry: { initialRetryTime: 200, retries: 5, restartOnFailure: async () => false },
+    });
+    member.consumer = consumer;
+    member.assigned = [];
+    member.lastHeartbeat = Date.now(); // the stall watchdog counts from the start
+    const replaced = () => member.generation !== generation;
+    const current = () => !replaced() && !this.stopping;
+    // A replaced consumer whose disconnect did not finish (stuck on an unreachable broker) may come back to
+    // life when the broker does: any sign of it (a join, a heartbeat, a batch) disconnects it again.
+    let retiring: Promise<void> | undefined;
+    const retire = () => {
+      retiring ??= consumer
+        .disconnect()
+        .catch(() => undefined)
+        .finally(() => (retiring = undefined));
+    };
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (replaced()) return retire();
+      if (this.stopping) return;
+      member.assigned = payload.memberAssignment[this.options.topic] ?? [];
+      member.lastHeartbeat = Date.now();
+      this.setState(member, 'joined', 'joined');
+      void this.sampleLag();
+    });
+    consumer.on(consumer.events.HEARTBEAT, () => {
+      if (replaced()) return retire();
+      if (this.stopping) return;
+      member.lastHeartbeat = Date.now();
+      if (member.state === 'joined') member.failures = 0; // working again: the next failure backs off from the start
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      if (current()) this.setState(member, 'rebalancing', 'rebalancing');
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (current()) this.onFailure(member, generation, 'crash', payload.error);
+    });
+    consumer.on(consumer.events.STOP, () => {
+      if (current()) this.onFailure(member, generation, 'stop', new Error('consumer stopped'));
+    });
+    try {
       await consumer.connect();
       await consumer.subscribe({ topic: this.options.topic, fromBeginning: this.options.fromBeginning ?? true });
-    }
-    await Promise.all(
-      this.consumers.map((consumer) =>
-        consumer.run({
-          autoCommit: false,
-          eachBatchAutoResolve: false,
-          partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 3,
-          eachBatch: (payload) => this.onBatch(consumer, payload),
-        }),
-      ),
-    );
-    this.running = true;
-    if (this.metrics) {
-      this.admin = this.kafka.admin();
-      await this.admin.connect();
-      this.lagTimer = setInterval(() => void this.sampleLag(), this.options.lagIntervalMs ?? 15_000).unref();
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 3,
+        eachBatch: async (payload) => {
+          if (replaced()) return retire();
+          if (!this.stopping) await this.onBatch(consumer, payload);
+        },
+      });
+      // stop() ran meanwhile and could not see this consumer yet.
+      if (this.stopping) await consumer.disconnect();
+    } catch (error) {
+      if (!this.started) throw error;
+      this.onFailure(member, generation, 'start', error as Error);
     }
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    clearInterval(this.lagTimer);
-    await Promise.all(this.consumers.map((consumer) => consumer.disconnect()));
-    await this.producer?.disconnect();
-    await this.admin?.disconnect();
+  /** Disconnects a failed member's consumer and schedules a new one, with exponential backoff. */
+  private onFailure(member: Member, generation: number, cause: string, error: Error): void {
+    if (this.stopping || member.generation !== generation || member.state === 'down') return;
+    const delay = Math.min(
+      (this.options.initialBackoffMs ?? 500) * 2 ** member.failures,
+      this.options.maxBackoffMs ?? 30_000,
+    );
+    member.failures++;
+    this.setState(member, 'down', `${cause}: ${error.message}`);
+    this.shared.restarts.inc({ group: this.options.groupId, topic: this.options.topic, cause });
+    this.logger.error(
+      { err: error, groupId: this.options.groupId, topic: this.options.topic, member: member.index, delay },
+      `kafka consumer ${cause}; recreating it`,
+    );
+    const old = member.consumer;
+    member.consumer = undefined;
+    member.generation++; // events of the old consumer no longer count
+    member.restartTimer = setTimeout(() => {
+      void (async () => {
+        // A consumer whose fetch loop hangs on an unreachable broker may never finish disconnecting: the
+        // replacement does not wait for it longer than a session timeout (the group drops it by then).
+        await Promise.race([
+          old?.disconnect().catch(() => undefined),
+          wait(this.sessionTimeoutMs, undefined, { ref: false }),
+        ]);
+        if (this.stopping) return;
+        this.setState(member, 'starting', 'restarting');
+        await this.startMember(member);
+      })();
+    }, delay);
+  }
+
+  /** A member in its group but without heartbeats for stallAfterMs has a dead fetch loop: recreate it. */
+  private checkStalls(): void {
+    const now = Date.now();
+    for (const member of this.members) {
+      this.shared.memberUp.set(this.labels(member), this.isUp(member) ? 1 : 0);
+      if (member.state === 'down' || member.state === 'stopped' || !member.consumer) continue;
+      const silent = now - member.lastHeartbeat;
+      if (silent > this.stallAfterMs) {
+        this.onFailure(member, member.generation, 'stall', new Error(`no heartbeat for ${silent} ms`));
+      }
+    }
+  }
+
+  private setState(member: Member, state: MemberState, reason: string): void {
+    member.state = state;
+    member.reason = reason;
+    for (const each of MEMBER_STATES) {
+      this.shared.memberState.set({ ...this.labels(member), state: each }, each === state ? 1 : 0);
+    }
+    this.shared.memberUp.set(this.labels(member), this.isUp(member) ? 1 : 0);
+  }
+
+  private labels(member: Member): { group: string; topic: string; member: string } {
+    return { group: this.options.groupId, topic: this.options.topic, member: String(member.index) };
+  }
+
+  private reportLag(partition: number, lag: number | null): void {
+    const labels = { group: this.options.groupId, topic: this.options.topic, partition: String(partition) };
+    if (lag === null) this.shared.lag.remove(labels);
+    else this.shared.lag.set(labels, Math.max(lag, 0)); // negative only while a truncated log is re-read
+    this.metrics?.onLag(this.options.topic, partition, lag);
   }
 
   /**
@@ -134,10 +348,10 @@ export class BatchConsumer<T> {
    * the sum over processes counts each partition once.
    */
   private async sampleLag(): Promise<void> {
-    if (!this.admin || !this.metrics) return;
+    if (!this.admin) return;
     const { topic, groupId } = this.options;
-    const owned = new Set([...this.assigned.values()].flat());
-    for (const partition of this.reported) if (!owned.has(partition)) this.metrics.onLag(topic, partition, null);
+    const owned = new Set(this.members.flatMap((member) => (member.state === 'down' ? [] : member.assigned)));
+    for (const partition of this.reported) if (!owned.has(partition)) this.reportLag(partition, null);
     this.reported = owned;
     if (owned.size === 0) return;
     try {
@@ -150,16 +364,11 @@ export class BatchConsumer<T> {
         if (!this.reported.has(partition)) continue;
         const done = committedOf.get(partition) ?? -1n;
         const from = done < 0n ? BigInt(low) : done;
-        this.metrics.onLag(topic, partition, Number(BigInt(high) - from));
+        this.reportLag(partition, Number(BigInt(high) - from));
       }
     } catch (error) {
       this.logger.debug({ err: error, topic }, 'lag sample failed; the next one retries');
     }
-  }
-
-  /** True once the consumer has joined its group and is running. */
-  isRunning(): boolean {
-    return this.running;
   }
 
   private async onBatch(
@@ -183,18 +392,35 @@ export class BatchConsumer<T> {
       },
       parent,
     );
+    let committed = false;
+    // A slow write keeps the membership: heartbeats continue while the batch is processed.
+    const beating = setInterval(
+      () =>
+        void heartbeat().catch((error: unknown) =>
+          this.logger.debug({ err: error, topic: batch.topic }, 'heartbeat during a batch failed'),
+        ),
+      this.heartbeatIntervalMs,
+    );
     try {
       await context.with(trace.setSpan(context.active(), span), async () => {
         const valid: T[] = [];
+        const sources = new Map<T, KafkaMessage>();
         const dead: Array<{ message: KafkaMessage; reason: string }> = [];
         for (const message of batch.messages) {
-          const decoded = this.handler.decode(message);
-          if (decoded.ok) valid.push(decoded.value);
-          else dead.push({ message, reason: decoded.reason });
+          const decoded = this.handler.decode(withVerifiedMarker(message));
+          if (decoded.ok) {
+            valid.push(decoded.value);
+            sources.set(decoded.value, message);
+          } else dead.push({ message, reason: decoded.reason });
         }
         // Store first: if the write fails the batch is redelivered, and dead letters sent before a
         // failed write would be sent again.
-        if (valid.length > 0) await this.handler.handle(valid);
+        const refused = valid.length > 0 ? await this.handler.handle(valid) : undefined;
+        for (const { item, reason } of refused ?? []) {
+          const message = sources.get(item);
+          if (message) dead.push({ message, reason });
+        }
+        dead.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
         if (dead.length > 0) await this.deadLetter(batch.topic, batch.partition, dead);
       });
       const last = batch.messages[batch.messages.length - 1]!;
@@ -202,11 +428,16 @@ export class BatchConsumer<T> {
       await consumer.commitOffsets([
         { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
       ]);
-      await heartbeat();
+      clearInterval(beating);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.shared.messages.inc({ group: this.options.groupId, topic: batch.topic }, batch.messages.length);
       this.metrics?.onBatch(batch.topic, batch.partition, batch.messages.length, seconds);
-      this.metrics?.onLag(batch.topic, batch.partition, Number(batch.offsetLag()));
+      this.reportLag(batch.partition, Number(batch.offsetLag()));
+      committed = true;
+      // After the commit: an error here (a rebalance) makes kafkajs rejoin; the batch is done.
+      await heartbeat();
     } catch (error) {
+      if (committed) throw error;
       span.recordException(error as Error);
       span.setStatus({ code: SpanStatusCode.ERROR });
       this.logger.error(
@@ -215,6 +446,7 @@ export class BatchConsumer<T> {
       );
       throw error;
     } finally {
+      clearInterval(beating);
       span.end();
     }
   }
@@ -229,24 +461,59 @@ export class BatchConsumer<T> {
     dead = dead.map(({ message, reason }) => ({ message, reason: clean(reason) }));
     await this.producer!.send({
       topic: this.options.dlqTopic,
-      messages: dead.map(({ message, reason }) => ({
-        key: message.key,
-        value: message.value && this.handler.sanitize ? clean(message.value.toString('utf8')) : message.value,
-        headers: {
-          ...message.headers,
-          [DlqHeaders.Reason]: reason.slice(0, 2000),
-          [DlqHeaders.SourceTopic]: topic,
-          [DlqHeaders.SourcePartition]: String(partition),
-          [DlqHeaders.SourceOffset]: message.offset,
-          [DlqHeaders.FailedAt]: failedAt,
-        },
-      })),
+      messages: dead.map(({ message, reason }) => {
+        const { [UndecodableBatchHeaders.Marker]: _marker, ...headers } = message.headers ?? {};
+        return {
+          key: message.key,
+          // Text is sanitized; bytes that are not UTF-8 (an undecodable batch, invalid_utf8) are kept raw.
+          value:
+            message.value && this.handler.sanitize && isUtf8(message.value)
+              ? clean(message.value.toString('utf8'))
+              : message.value,
+          headers: {
+            ...headers,
+            [DlqHeaders.Reason]: reason.slice(0, 2000),
+            [DlqHeaders.SourceTopic]: topic,
+            [DlqHeaders.SourcePartition]: String(partition),
+            [DlqHeaders.SourceOffset]: message.offset,
+            [DlqHeaders.FailedAt]: failedAt,
+          },
+        };
+      }),
     });
     for (const { message, reason } of dead) {
+      const field = reason.split(':')[0] ?? 'invalid';
       this.logger.warn({ topic, partition, offset: message.offset, reason }, 'message dead-lettered');
-      this.metrics?.onDeadLetter(topic, reason.split(':')[0] ?? 'invalid');
+      this.metrics?.onDeadLetter(topic, field);
+      this.shared.deadLetters.inc({ group: this.options.groupId, topic, reason: field });
     }
   }
+}
+
+function isUtf8(value: Buffer): boolean {
+  try {
+    UTF8.decode(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Keeps the undecodable-batch reason header only on records this process's codecs made (the marker holds
+ * its secret), so a producer cannot pass a message off as one; the marker itself is dropped.
+ */
+function withVerifiedMarker(message: KafkaMessage): KafkaMessage {
+  const headers = message.headers;
+  if (
+    !headers ||
+    (headers[UndecodableBatchHeaders.Reason] === undefined && headers[UndecodableBatchHeaders.Marker] === undefined)
+  ) {
+    return message;
+  }
+  const { [UndecodableBatchHeaders.Marker]: marker, [UndecodableBatchHeaders.Reason]: reason, ...rest } = headers;
+  const genuine = marker !== undefined && !Array.isArray(marker) && marker.toString() === UNDECODABLE_BATCH_NONCE;
+  return { ...message, headers: genuine ? { ...rest, [UndecodableBatchHeaders.Reason]: reason } : rest };
 }
 
 /**

@@ -1,3 +1,7 @@
+import './kafkajs-patches';
+import './codecs';
 export * from './kafka-client';
 export * from './batch-consumer';
 export * from './message-headers';
+export * from './consumer-metrics';
+export { registerKafkaCodecs, snappyDecompress } from './codecs';

@@ -7,3 +7,4 @@ export * from './kafka';
 export * from './services';
 export * from './redaction';
 export * from './private-servers';
+export * from './private-kafka';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import '@agentmeter/kafka'; // every Kafka codec on kafkajs, to read what kcat and other clients write
 import { ALL_TOPICS, topicName } from '@agentmeter/contracts';
 import { testEnvironment } from './environment';
 import { eventually } from './eventually';

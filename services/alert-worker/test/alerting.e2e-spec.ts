@@ -117,7 +117,7 @@ describe('alerting end to end', () => {
 
   function capHit(tenantId: string, id: string, runId: string, scope: 'run' | 'tenant' = 'run') {
     return {
-      key: tenantId,
+      key: runId, // events are keyed by their run id (docs/events.md)
       specversion: '1.0',
       id,
       source: 'cost-cap/e2e',

@@ -27,7 +27,7 @@ const Fields = z.object({
   KAFKA_TOPIC_PREFIX: z.string().default(''),
   /** Consumer group of agent.events.v1; agent.alerts.v1 is read by "<group>-signals". */
   ALERT_GROUP_ID: z.string().min(1).default('agentmeter-alert'),
-  ALERT_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
+  ALERT_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(10_000),
   /**
    * Events older than this (event time) raise no alert: a new consumer group reads the topic from the
    * beginning, and weeks-old cap crossings are history, not news.

@@ -26,7 +26,7 @@ const Fields = z.object({
     ),
   KAFKA_TOPIC_PREFIX: z.string().default(''),
   COST_CAP_GROUP_ID: z.string().min(1).default('agentmeter-cost-cap'),
-  COST_CAP_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
+  COST_CAP_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(10_000),
   COST_CAP_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
   /**
    * The shared secret every /v1 call presents as "Authorization: Bearer <token>" (the Coordinator, and the

@@ -47,7 +47,7 @@ const Fields = z.object({
     ),
   KAFKA_TOPIC_PREFIX: z.string().default(''),
   INGEST_GROUP_ID: z.string().min(1).default('agentmeter-ingest'),
-  INGEST_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
+  INGEST_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(10_000),
   INGEST_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
   NODE_ENV: z.string().default('development'),
   /** Key of identifier pseudonyms (docs/security.md); required in production. */

@@ -9,6 +9,7 @@ import { CostCapIdempotency1764710000000 } from './1764710000000-cost-cap-idempo
 import { CostCapHolds1764720000000 } from './1764720000000-cost-cap-holds';
 import { RunsDropInterventions1764800000000 } from './1764800000000-runs-drop-interventions';
 import { EventsPayloadJson1764810000000 } from './1764810000000-events-payload-json';
+import { RunOwners1764900000000 } from './1764900000000-run-owners';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   CostCapHolds1764720000000,
   RunsDropInterventions1764800000000,
   EventsPayloadJson1764810000000,
+  RunOwners1764900000000,
 ];

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import { decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
+import { decodeKafkaMessage, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
 import { Redactor } from '@agentmeter/domain';
 import { BatchConsumer, createKafka, type Decoded } from '@agentmeter/kafka';
 import { AlertConfig } from '../config';
@@ -37,7 +37,7 @@ export class AlertEventsConsumer implements OnApplicationBootstrap, OnApplicatio
       },
       {
         decode: (message: KafkaMessage): Decoded<AgentEvent | null> => {
-          const result = decodeKafkaEvent(message.value, message.headers ?? {});
+          const result = decodeKafkaMessage(message);
           if (!result.ok || !ALERTING_EVENT_TYPES.has(result.event.type)) return { ok: true, value: null };
           // The same pass as ingest, before a sample's detail (a failure reason) is stored: docs/security.md.
           return { ok: true, value: redactor.event(result.event).event };
@@ -57,6 +57,7 @@ export class AlertEventsConsumer implements OnApplicationBootstrap, OnApplicatio
   }
 
   assertRunning(): void {
-    if (!this.consumer.isRunning()) throw new Error('agent.events.v1 consumer not running');
+    if (!this.consumer.isRunning())
+      throw new Error(`agent.events.v1 consumer not running: ${this.consumer.describe()}`);
   }
 }

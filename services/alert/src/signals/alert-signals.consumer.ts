@@ -55,6 +55,7 @@ export class AlertSignalsConsumer implements OnApplicationBootstrap, OnApplicati
   }
 
   assertRunning(): void {
-    if (!this.consumer.isRunning()) throw new Error('agent.alerts.v1 consumer not running');
+    if (!this.consumer.isRunning())
+      throw new Error(`agent.alerts.v1 consumer not running: ${this.consumer.describe()}`);
   }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import { type AgentEvent, decodeKafkaEvent, topicName, Topics } from '@agentmeter/contracts';
+import { type AgentEvent, decodeKafkaMessage, topicName, Topics } from '@agentmeter/contracts';
 import { Redactor } from '@agentmeter/domain';
 import { BatchConsumer, createKafka, type Decoded } from '@agentmeter/kafka';
 import { CostCapConfig } from '../config';
@@ -49,7 +49,7 @@ export class SpendConsumer implements OnApplicationBootstrap, OnApplicationShutd
       },
       {
         decode: (message: KafkaMessage): Decoded<AgentEvent | null> => {
-          const result = decodeKafkaEvent(message.value, message.headers ?? {});
+          const result = decodeKafkaMessage(message);
           if (!result.ok) {
             metrics.skipped.inc({ reason: result.reason.split(':')[0] ?? 'invalid' });
             return { ok: true, value: null };
@@ -74,6 +74,6 @@ export class SpendConsumer implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   assertRunning(): void {
-    if (!this.consumer.isRunning()) throw new Error('consumer not running');
+    if (!this.consumer.isRunning()) throw new Error(`consumer not running: ${this.consumer.describe()}`);
   }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import { decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
+import { decodeKafkaMessage, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
 import { Redactor } from '@agentmeter/domain';
 import { BatchConsumer, createKafka, type Decoded } from '@agentmeter/kafka';
 import { IngestConfig } from '../config';
@@ -38,10 +38,10 @@ export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShut
       },
       {
         decode: (message: KafkaMessage): Decoded<AgentEvent> => {
-          const result = decodeKafkaEvent(message.value, message.headers ?? {});
+          const result = decodeKafkaMessage(message);
           return result.ok ? { ok: true, value: result.event } : result;
         },
-        handle: (batch) => events.ingest(batch),
+        handle: async (batch) => (await events.ingest(batch)).map(({ event, reason }) => ({ item: event, reason })),
         // Dead letters keep the message but not its secrets: they are stored (in Kafka) and logged.
         sanitize: (text) => sanitizeDeadLetter(text, redactor),
       },
@@ -59,7 +59,7 @@ export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShut
   }
 
   assertRunning(): void {
-    if (!this.consumer.isRunning()) throw new Error('consumer not running');
+    if (!this.consumer.isRunning()) throw new Error(`consumer not running: ${this.consumer.describe()}`);
   }
 }
 

@@ -85,6 +85,37 @@ export class EventsRepository {
   }
 
   /**
+   * Claims each run id for the tenant of its first event, committed on its own like tenants (a claim
+   * outlives a failed batch: the redelivery finds the same owner). Returns the owner of every run id
+   * given, which for a run id already claimed may be another tenant.
+   */
+  async claimRuns(claims: Map<string, string>): Promise<Map<string, string>> {
+    const owners = new Map<string, string>();
+    if (claims.size === 0) return owners;
+    const runIds = [...claims.keys()].sort();
+    const rows: Array<{ run_id: string; tenant_id: string }> = await this.dataSource.query(
+      `WITH claimed AS (
+         INSERT INTO run_owners (run_id, tenant_id) SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (run_id) DO NOTHING RETURNING run_id, tenant_id)
+       SELECT run_id, tenant_id FROM claimed
+       UNION ALL
+       SELECT run_id, tenant_id FROM run_owners WHERE run_id = ANY($1::text[])`,
+      [runIds, runIds.map((runId) => claims.get(runId)!)],
+    );
+    for (const row of rows) owners.set(row.run_id, row.tenant_id);
+    // A claim committed by another process after this statement's snapshot: read it now.
+    const missing = runIds.filter((runId) => !owners.has(runId));
+    if (missing.length > 0) {
+      const late: Array<{ run_id: string; tenant_id: string }> = await this.dataSource.query(
+        `SELECT run_id, tenant_id FROM run_owners WHERE run_id = ANY($1::text[])`,
+        [missing],
+      );
+      for (const row of late) owners.set(row.run_id, row.tenant_id);
+    }
+    return owners;
+  }
+
+  /**
    * The fast path, for a batch none of whose events is stored yet (the usual case): one transaction of
    * plain INSERTs, which skip the per-row conflict check of ON CONFLICT. If an event is stored after all
    * (a redelivery), its INSERT fails with UNIQUE_VIOLATION, the transaction rolls back and nothing of the

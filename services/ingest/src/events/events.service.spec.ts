@@ -18,12 +18,14 @@ const events = generateWorkload({
 const metrics = new IngestMetrics();
 
 /** EventsService over a recording repository; `stored` holds the keys the "database" has. */
-function harness(options: { stored?: AgentEvent[]; failWith?: string } = {}) {
+function harness(options: { stored?: AgentEvent[]; failWith?: string; owners?: Map<string, string> } = {}) {
   const stored = new Set((options.stored ?? []).map((e) => `${e.source}/${e.id}`));
   const calls = { storeNew: [] as BatchWrite[], storeDeduplicated: [] as BatchWrite[], days: [] as string[][] };
   let forgotten = 0;
   const repository = {
     ensureTenantsAndProjects: () => Promise.resolve(),
+    // Every run id is claimed by the tenant that names it first.
+    claimRuns: (claims: Map<string, string>) => Promise.resolve(new Map([...claims, ...(options.owners ?? [])])),
     storeNew: (batch: BatchWrite) => {
       calls.storeNew.push(batch);
       if (options.failWith) return Promise.reject(Object.assign(new Error('failed'), { code: options.failWith }));
@@ -97,5 +99,18 @@ describe('EventsService', () => {
     const late = { ...events[0]!, id: 'late', time: '2026-11-25T23:30:00-05:00' } as AgentEvent;
     await service.ingest([{ ...events[0]!, time: '2026-11-25T23:30:00Z' } as AgentEvent, late]);
     expect(calls.days[0]!.sort()).toEqual(['2026-11-25', '2026-11-26']);
+  });
+
+  it("refuses another tenant's events for a run id it does not own, and stores the rest", async () => {
+    const runOf = (e: AgentEvent) => (e.data as { run_id?: string }).run_id;
+    const runId = runOf(events[0]!)!;
+    const { service, calls } = harness({ owners: new Map([[runId, 'someone-else']]) });
+    const rejected = await service.ingest(events);
+    const refused = events.filter((e) => runOf(e) === runId);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(rejected.map((r) => r.event)).toEqual(refused);
+    expect(rejected.every((r) => r.reason.startsWith('run_owned_by_another_tenant:'))).toBe(true);
+    expect(calls.storeNew[0]!.events.every((e) => runOf(e) !== runId)).toBe(true);
+    expect(calls.storeNew[0]!.events).toHaveLength(events.length - refused.length);
   });
 });

@@ -23,6 +23,9 @@ const CHECK_VIOLATION = '23514';
  */
 @Injectable()
 export class EventsService {
+  /** Run id -> owning tenant, as claimed in run_owners (a claim never changes, so it can be cached). */
+  private readonly owners = new Map<string, string>();
+
   constructor(
     private readonly repository: EventsRepository,
     private readonly partitions: PartitionManager,
@@ -31,9 +34,54 @@ export class EventsService {
     private readonly redactor: Redactor,
   ) {}
 
-  async ingest(batch: AgentEvent[]): Promise<void> {
-    // A redelivered event is redacted to the same id and source, so the event log still recognises it.
-    const unique = dedupe(batch).map((event) => this.redact(event));
+  /**
+   * Stores the batch; returns the events refused with their reason (to be dead-lettered): those naming a
+   * run id that another tenant owns. Events are redacted first (docs/security.md "Redaction and
+   * pseudonymisation"): ownership is claimed and stored under the same pseudonymised ids as everything else,
+   * and a redelivered event is redacted to the same id and source, so the event log still recognises it.
+   */
+  async ingest(batch: AgentEvent[]): Promise<RejectedEvent[]> {
+    const redacted = new Map<AgentEvent, AgentEvent>();
+    for (const event of batch) redacted.set(event, this.redact(event));
+    const { accepted, rejected } = await this.checkRunOwners(batch, redacted);
+    if (accepted.length > 0) await this.store(accepted);
+    return rejected;
+  }
+
+  /**
+   * A run id belongs to the first tenant that names it; another tenant's events for it are refused. The
+   * refused are the events as received (the dead letter keeps the message); the accepted, redacted.
+   */
+  private async checkRunOwners(
+    batch: AgentEvent[],
+    redacted: Map<AgentEvent, AgentEvent>,
+  ): Promise<{ accepted: AgentEvent[]; rejected: RejectedEvent[] }> {
+    const claims = new Map<string, string>();
+    for (const event of redacted.values()) {
+      const runId = runIdOf(event);
+      if (runId !== undefined && !this.owners.has(runId) && !claims.has(runId)) claims.set(runId, event.data.tenant_id);
+    }
+    if (claims.size > 0) {
+      if (this.owners.size + claims.size > MAX_KNOWN_OWNERS) this.owners.clear();
+      for (const [runId, tenant] of await this.repository.claimRuns(claims)) this.owners.set(runId, tenant);
+    }
+    const accepted: AgentEvent[] = [];
+    const rejected: RejectedEvent[] = [];
+    for (const original of batch) {
+      const event = redacted.get(original)!;
+      const runId = runIdOf(event);
+      const owner = runId === undefined ? undefined : this.owners.get(runId);
+      if (owner === undefined || owner === event.data.tenant_id) accepted.push(event);
+      else
+        rejected.push({ event: original, reason: 'run_owned_by_another_tenant: the run id belongs to another tenant' });
+    }
+    if (rejected.length > 0) this.metrics.runOwnerRejections.inc(rejected.length);
+    return { accepted, rejected };
+  }
+
+  /** Writes redacted events: the new ones are logged and projected, the ones already stored change nothing. */
+  private async store(batch: AgentEvent[]): Promise<void> {
+    const unique = dedupe(batch);
     const costs = new Map<LlmCall, CallCost>();
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
@@ -72,6 +120,18 @@ export class EventsService {
     for (const kind of found) this.metrics.redactions.inc({ kind });
     return redacted;
   }
+}
+
+export interface RejectedEvent {
+  event: AgentEvent;
+  reason: string;
+}
+
+/** Run ids whose owner is cached, at most (the cache starts over beyond). */
+const MAX_KNOWN_OWNERS = 200_000;
+
+function runIdOf(event: AgentEvent): string | undefined {
+  return (event.data as { run_id?: string }).run_id;
 }
 
 /** Keeps the first occurrence of each (source, id) in the batch. */

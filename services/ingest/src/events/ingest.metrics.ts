@@ -19,6 +19,11 @@ export class IngestMetrics {
     labelNames: ['reason'] as const,
     registers: [metricsRegistry],
   });
+  readonly runOwnerRejections = new Counter({
+    name: 'agentmeter_ingest_run_owner_rejections_total',
+    help: 'Events dead-lettered because their run id belongs to another tenant.',
+    registers: [metricsRegistry],
+  });
   readonly redactions = new Counter({
     name: 'agentmeter_ingest_redactions_total',
     help: 'Events in which secrets or PII were redacted before storage, by kind.',
