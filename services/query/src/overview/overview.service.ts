@@ -6,6 +6,7 @@ import {
   formatUsd,
   isoDay,
   nextAction,
+  ratioOf,
   runCapUses,
   type RunCapsInput,
 } from '@agentmeter/domain';
@@ -23,6 +24,7 @@ import type {
   AdminOverviewQuery,
   ProjectOverview,
   ProjectOverviewQuery,
+  TenantCaps,
   TenantOverview,
 } from './overview.schemas';
 
@@ -154,6 +156,54 @@ export class OverviewService {
         last_30_days: totalOf(30),
       },
       notes,
+    };
+  }
+
+  /** The tenant's caps in force and remaining daily budget (cost-cap's tables, read only). */
+  async tenantCaps(caller: Caller, tenantId: string): Promise<TenantCaps> {
+    const id = requireTenant(caller, tenantId);
+    if (!(await this.repository.tenantExists(id))) throw new NotFoundError(`tenant ${tenantId} not found`);
+    const rows = await this.caps.current(id);
+    if (!rows) return { tenant_id: id, available: false, paused: null, daily_cost: null, policy: null, raises: [] };
+    const usdOf = (micros: string | null) => (micros === null ? null : formatUsd(BigInt(micros)));
+    const numberOf = (value: string | null) => (value === null ? null : Number(value));
+    const { day, policy, pause } = rows;
+    const limit = day?.limit_micros == null ? null : BigInt(day.limit_micros);
+    const spent = day ? BigInt(day.spent_micros) : 0n;
+    return {
+      tenant_id: id,
+      available: true,
+      paused: pause
+        ? { paused_at: pause.paused_at.toISOString(), paused_by: pause.paused_by, reason: pause.reason }
+        : null,
+      daily_cost: day
+        ? {
+            date: day.date,
+            limit_usd: limit === null ? null : formatUsd(limit),
+            spent_usd: formatUsd(spent),
+            remaining_usd: limit === null ? null : formatUsd(spent >= limit ? 0n : limit - spent),
+            ratio: limit === null ? null : ratioOf(spent, limit),
+            blocked: day.blocked,
+          }
+        : null,
+      policy: policy
+        ? {
+            daily_cost_usd: usdOf(policy.daily_cap_micros),
+            run_max_tokens: numberOf(policy.run_max_tokens),
+            run_max_wall_time_s: numberOf(policy.run_max_wall_time_s),
+            run_max_cost_usd: usdOf(policy.run_max_cost_micros),
+            run_max_external_usd: usdOf(policy.run_max_external_micros),
+          }
+        : null,
+      raises: rows.raises.map((r) => ({
+        cap: r.target,
+        run_id: r.run_id,
+        limit: r.target === 'run_tokens' || r.target === 'run_wall_time' ? r.value : formatUsd(BigInt(r.value)),
+        actor: r.actor,
+        reason: r.reason,
+        created_at: r.created_at.toISOString(),
+        expires_at: r.expires_at.toISOString(),
+      })),
     };
   }
 
