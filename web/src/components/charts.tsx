@@ -1,0 +1,214 @@
+import '../overview/overview.css';
+import type { ReactNode } from 'react';
+
+/**
+ * The console's charts (docs/decisions.md "Console charts"): bars, lines, a heatmap and a timeline drawn as
+ * SVG and tables from numbers the server already aggregated. Each chart has a text alternative (a caption
+ * and the values as accessible names or a table), uses the colour scheme's CSS variables, and scales to the
+ * width of its panel (viewBox), so it works at 390 px and in light and dark.
+ */
+
+export interface Bar {
+  label: string;
+  value: number;
+  /** The value as shown, with its unit or currency. */
+  display: string;
+}
+
+/** Horizontal bars, largest first as given: labels left, values right, usable on a phone. */
+export function BarChart({ bars, caption }: { bars: Bar[]; caption: string }) {
+  const max = Math.max(0, ...bars.map((b) => b.value));
+  return (
+    <figure className="chart bar-chart">
+      <figcaption className="visually-hidden">{caption}</figcaption>
+      <ul className="bars">
+        {bars.map((bar) => (
+          <li key={bar.label} className="bar-row">
+            <span className="bar-label">{bar.label}</span>
+            <span className="bar-track" aria-hidden="true">
+              <span className="bar-fill" style={{ width: `${max > 0 ? (bar.value / max) * 100 : 0}%` }} />
+            </span>
+            <span className="bar-value num">{bar.display}</span>
+          </li>
+        ))}
+      </ul>
+    </figure>
+  );
+}
+
+export interface Series {
+  name: string;
+  /** One point per x label (null: no value that day). */
+  values: Array<number | null>;
+}
+
+const PALETTE = ['var(--chart-1)', 'var(--chart-2)', 'var(--chart-3)', 'var(--chart-4)', 'var(--chart-5)'];
+
+/** Lines over days: one line per series, x labels under the first and last point, a legend, the max on the axis. */
+export function LineChart({
+  labels,
+  series,
+  caption,
+  format,
+}: {
+  labels: string[];
+  series: Series[];
+  caption: string;
+  format: (value: number) => string;
+}) {
+  const width = 640;
+  const height = 200;
+  const pad = { left: 8, right: 8, top: 24, bottom: 24 };
+  const max = Math.max(0, ...series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
+  const x = (i: number) =>
+    pad.left + (labels.length <= 1 ? 0 : (i / (labels.length - 1)) * (width - pad.left - pad.right));
+  const y = (v: number) => height - pad.bottom - (max > 0 ? (v / max) * (height - pad.top - pad.bottom) : 0);
+  return (
+    <figure className="chart line-chart">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${caption}; highest ${format(max)}`}>
+        <line className="axis" x1={pad.left} x2={width - pad.right} y1={y(0)} y2={y(0)} />
+        <line className="grid-line" x1={pad.left} x2={width - pad.right} y1={y(max)} y2={y(max)} />
+        <text className="axis-label" x={pad.left} y={pad.top - 8}>
+          {format(max)}
+        </text>
+        {series.map((s, index) => {
+          const points = s.values
+            .map((v, i) => (v === null ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`))
+            .filter((p): p is string => p !== null)
+            .join(' ');
+          return (
+            <polyline
+              key={s.name}
+              points={points}
+              fill="none"
+              stroke={PALETTE[index % PALETTE.length]}
+              strokeWidth={2.5}
+              vectorEffect="non-scaling-stroke"
+            />
+          );
+        })}
+        {labels.length > 0 ? (
+          <>
+            <text className="axis-label" x={pad.left} y={height - 6}>
+              {labels[0]}
+            </text>
+            <text className="axis-label" x={width - pad.right} y={height - 6} textAnchor="end">
+              {labels[labels.length - 1]}
+            </text>
+          </>
+        ) : null}
+      </svg>
+      {series.length > 1 ? <Legend names={series.map((s) => s.name)} /> : null}
+      <figcaption className="visually-hidden">{caption}</figcaption>
+    </figure>
+  );
+}
+
+export function Legend({ names }: { names: string[] }) {
+  return (
+    <ul className="legend">
+      {names.map((name, index) => (
+        <li key={name}>
+          <span className="swatch" style={{ background: PALETTE[index % PALETTE.length] }} aria-hidden="true" />
+          {name}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/**
+ * A heatmap as a table: rows × columns, each cell's colour from its value (the value is in the cell as text,
+ * so it is read out and never colour-only).
+ */
+export function Heatmap({
+  rows,
+  columns,
+  value,
+  caption,
+  format,
+  rowHeader = 'Row',
+  columnLabel = (column) => column,
+}: {
+  rows: string[];
+  columns: string[];
+  value: (row: string, column: string) => number | null;
+  caption: string;
+  format: (value: number) => string;
+  rowHeader?: string;
+  columnLabel?: (column: string) => string;
+}) {
+  const max = Math.max(0, ...rows.flatMap((r) => columns.map((c) => value(r, c) ?? 0)));
+  return (
+    <div className="table-wrap">
+      <table className="heatmap">
+        <caption className="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{rowHeader}</th>
+            {columns.map((c) => (
+              <th scope="col" key={c} className="num">
+                {columnLabel(c)}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r}>
+              <th scope="row">{r}</th>
+              {columns.map((c) => {
+                const v = value(r, c);
+                const level = v === null || max === 0 ? 0 : Math.ceil((v / max) * 4);
+                return (
+                  <td key={c} className={`num heat heat-${level}`}>
+                    {v === null ? '—' : format(v)}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export interface Span {
+  key: string;
+  label: ReactNode;
+  start: number;
+  end: number;
+  status: string;
+  title: string;
+}
+
+/** A timeline: one row per span, placed between the earliest start and the latest end. */
+export function TimelineChart({ spans, caption }: { spans: Span[]; caption: string }) {
+  const from = Math.min(...spans.map((s) => s.start));
+  const to = Math.max(...spans.map((s) => s.end));
+  const total = Math.max(1, to - from);
+  return (
+    <figure className="chart timeline-chart">
+      <figcaption className="visually-hidden">{caption}</figcaption>
+      <ol className="spans">
+        {spans.map((s) => (
+          <li key={s.key} className="span-row">
+            <span className="span-label">{s.label}</span>
+            <span className="span-track">
+              <span
+                className={`span-fill status-${s.status}`}
+                style={{
+                  left: `${((s.start - from) / total) * 100}%`,
+                  width: `${Math.max(1, ((s.end - s.start) / total) * 100)}%`,
+                }}
+                title={s.title}
+              />
+            </span>
+            <span className="span-value">{s.title}</span>
+          </li>
+        ))}
+      </ol>
+    </figure>
+  );
+}
