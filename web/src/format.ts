@@ -38,8 +38,12 @@ export function percent(ratio: number | null | undefined): string {
 export function dateTime(iso: string | null | undefined, timeZone?: string): string {
   if (!iso) return '—';
   return new Intl.DateTimeFormat('en-GB', {
-    dateStyle: 'medium',
-    timeStyle: 'medium',
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
     timeZone: timeZone ?? 'UTC',
     timeZoneName: 'short',
   }).format(new Date(iso));

@@ -140,7 +140,8 @@ export function Heatmap({
 }) {
   const max = Math.max(0, ...rows.flatMap((r) => columns.map((c) => value(r, c) ?? 0)));
   return (
-    <div className="table-wrap">
+    // Focusable, so that keyboard users can scroll a wide heatmap on a phone.
+    <div className="table-wrap" tabIndex={0} role="region" aria-label={caption}>
       <table className="heatmap">
         <caption className="visually-hidden">{caption}</caption>
         <thead>

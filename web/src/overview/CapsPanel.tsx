@@ -71,6 +71,10 @@ export function CapsPanel({ tenantId }: { tenantId: string }) {
           {caps.data.policy ? (
             <dl className="facts">
               <div>
+                <dt>Tenant daily cap (policy)</dt>
+                <dd data-testid="policy-daily-cap">{usd(caps.data.policy.daily_cost_usd)}</dd>
+              </div>
+              <div>
                 <dt>Run cost cap</dt>
                 <dd>{usd(caps.data.policy.run_max_cost_usd)}</dd>
               </div>

@@ -149,7 +149,7 @@ function Overview({ overview, filters }: { overview: AdminOverview; filters: Rec
           {spend.by_tenant.length === 0 ? (
             <Empty title="No spend today." />
           ) : (
-            <div className="table-wrap">
+            <div className="table-wrap" role="region" aria-label="Spend today by tenant" tabIndex={0}>
               <table data-testid="spend-by-tenant">
                 <caption className="visually-hidden">Spend today by tenant</caption>
                 <thead>
@@ -256,7 +256,7 @@ function Overview({ overview, filters }: { overview: AdminOverview; filters: Rec
           {overview.stuck_projects.length === 0 ? (
             <Empty title="No project is stuck." />
           ) : (
-            <div className="table-wrap">
+            <div className="table-wrap" role="region" aria-label="Stuck projects" tabIndex={0}>
               <table data-testid="stuck">
                 <caption className="visually-hidden">Projects with running runs and no recent events</caption>
                 <thead>
@@ -296,7 +296,7 @@ function Overview({ overview, filters }: { overview: AdminOverview; filters: Rec
           {overview.caps_approaching.length === 0 ? (
             <Empty title="No cap is near its limit." />
           ) : (
-            <div className="table-wrap">
+            <div className="table-wrap" role="region" aria-label="Caps approaching" tabIndex={0}>
               <table data-testid="caps-approaching">
                 <caption className="visually-hidden">Caps at or above their warning ratio</caption>
                 <thead>

@@ -154,7 +154,7 @@ export default function ProjectOverviewPage() {
         {p.recent_runs.length === 0 ? (
           <Empty title="No run yet." />
         ) : (
-          <div className="table-wrap">
+          <div className="table-wrap" role="region" aria-label="Recent runs" tabIndex={0}>
             <table>
               <caption className="visually-hidden">Recent runs of the project</caption>
               <thead>

@@ -99,7 +99,7 @@ export default function TenantOverviewPage() {
         {t.time_to_gate.length === 0 ? (
           <Empty title="No phase reached its gate in this period." />
         ) : (
-          <div className="table-wrap">
+          <div className="table-wrap" role="region" aria-label="Time to gate" tabIndex={0}>
             <table data-testid="time-to-gate">
               <caption className="visually-hidden">Time from a phase's start to its gate, per phase</caption>
               <thead>
