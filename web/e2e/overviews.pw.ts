@@ -102,7 +102,7 @@ test.describe('Admin Overview /admin', () => {
     const t2 = tenant(2);
     const filtered = await api<AdminOverview>(credential, `/admin/overview?tenant_id=${t2}`);
     await signIn(page, credential, '/admin');
-    await page.getByLabel('Tenant').fill(t2);
+    await page.getByRole('textbox', { name: 'Tenant' }).fill(t2);
     await page.getByRole('button', { name: 'Apply' }).click();
     await expect(page).toHaveURL(new RegExp(`tenant_id=${t2}`));
     await expect(page.getByTestId('spend-total')).toHaveText(usd(filtered.spend_today.total_usd));

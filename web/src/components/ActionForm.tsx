@@ -10,6 +10,7 @@ import { ApiError } from '../api/client';
  */
 export function ActionForm({
   label,
+  context,
   submitLabel,
   run,
   invalidate,
@@ -17,6 +18,8 @@ export function ActionForm({
   danger,
 }: {
   label: string;
+  /** What the action applies to: part of the button's and form's accessible name, not shown. */
+  context?: string;
   submitLabel?: string;
   run: (reason: string) => Promise<{ audit_id: string }>;
   invalidate: ReadonlyArray<readonly unknown[]>;
@@ -49,11 +52,12 @@ export function ActionForm({
         }}
       >
         {label}
+        {context ? <span className="visually-hidden"> {context}</span> : null}
       </button>
     );
   }
   return (
-    <form className="action-form" onSubmit={submit} aria-label={label}>
+    <form className="action-form" onSubmit={submit} aria-label={context ? `${label} ${context}` : label}>
       {children}
       <label htmlFor={`${id}-reason`}>Reason (recorded in the audit log)</label>
       <input
@@ -67,6 +71,7 @@ export function ActionForm({
       <div className="action-buttons">
         <button type="submit" className="button-primary" disabled={mutation.isPending || !reason.trim()}>
           {submitLabel ?? label}
+          {context ? <span className="visually-hidden"> {context}</span> : null}
         </button>
         <button type="button" className="button-secondary" onClick={() => setOpen(false)}>
           Close

@@ -56,21 +56,26 @@ export function LineChart({
   caption: string;
   format: (value: number) => string;
 }) {
+  // Drawn in a 640 × 200 box stretched to the panel (lines keep their width); labels are HTML, so they
+  // keep their size on a phone and on a wide screen.
   const width = 640;
   const height = 200;
-  const pad = { left: 8, right: 8, top: 24, bottom: 24 };
   const max = Math.max(0, ...series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
-  const x = (i: number) =>
-    pad.left + (labels.length <= 1 ? 0 : (i / (labels.length - 1)) * (width - pad.left - pad.right));
-  const y = (v: number) => height - pad.bottom - (max > 0 ? (v / max) * (height - pad.top - pad.bottom) : 0);
+  const x = (i: number) => (labels.length <= 1 ? 0 : (i / (labels.length - 1)) * width);
+  const y = (v: number) => height - 4 - (max > 0 ? (v / max) * (height - 8) : 0);
   return (
     <figure className="chart line-chart">
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${caption}; highest ${format(max)}`}>
-        <line className="axis" x1={pad.left} x2={width - pad.right} y1={y(0)} y2={y(0)} />
-        <line className="grid-line" x1={pad.left} x2={width - pad.right} y1={y(max)} y2={y(max)} />
-        <text className="axis-label" x={pad.left} y={pad.top - 8}>
-          {format(max)}
-        </text>
+      <p className="axis-label" aria-hidden="true">
+        {format(max)}
+      </p>
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        preserveAspectRatio="none"
+        role="img"
+        aria-label={`${caption}; highest ${format(max)}`}
+      >
+        <line className="grid-line" x1={0} x2={width} y1={y(max)} y2={y(max)} vectorEffect="non-scaling-stroke" />
+        <line className="axis" x1={0} x2={width} y1={y(0)} y2={y(0)} vectorEffect="non-scaling-stroke" />
         {series.map((s, index) => {
           const points = s.values
             .map((v, i) => (v === null ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`))
@@ -87,17 +92,13 @@ export function LineChart({
             />
           );
         })}
-        {labels.length > 0 ? (
-          <>
-            <text className="axis-label" x={pad.left} y={height - 6}>
-              {labels[0]}
-            </text>
-            <text className="axis-label" x={width - pad.right} y={height - 6} textAnchor="end">
-              {labels[labels.length - 1]}
-            </text>
-          </>
-        ) : null}
       </svg>
+      {labels.length > 0 ? (
+        <p className="axis-label axis-x" aria-hidden="true">
+          <span>{labels[0]}</span>
+          <span>{labels[labels.length - 1]}</span>
+        </p>
+      ) : null}
       {series.length > 1 ? <Legend names={series.map((s) => s.name)} /> : null}
       <figcaption className="visually-hidden">{caption}</figcaption>
     </figure>

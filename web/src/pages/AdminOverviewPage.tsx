@@ -354,13 +354,15 @@ function PauseActions({ tenantId, invalidate }: { tenantId: string; invalidate: 
   return (
     <div className="row-actions">
       <ActionForm
-        label={`Pause ${tenantId}`}
+        label="Pause"
+        context={tenantId}
         run={call('/tenants/{tenant_id}/pause')}
         invalidate={[...invalidate, keys.tenants.caps(tenantId)]}
         danger
       />
       <ActionForm
-        label={`Unpause ${tenantId}`}
+        label="Unpause"
+        context={tenantId}
         run={call('/tenants/{tenant_id}/unpause')}
         invalidate={[...invalidate, keys.tenants.caps(tenantId)]}
       />

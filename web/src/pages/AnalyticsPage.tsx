@@ -53,10 +53,8 @@ export default function AnalyticsPage() {
         <>
           <TopAgents period={period} />
           <CostTrend period={period} />
-          <div className="grid">
-            <ToolHeatmap period={period} />
-            <McpHealth period={period} />
-          </div>
+          <ToolHeatmap period={period} />
+          <McpHealth period={period} />
           <ToolErrors period={period} />
         </>
       ) : (

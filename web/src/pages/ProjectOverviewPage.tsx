@@ -49,7 +49,8 @@ export default function ProjectOverviewPage() {
           </>
         ),
         start,
-        end: s.finished_at ? Date.parse(s.finished_at) : start + (s.elapsed_ms ?? 0),
+        // A running phase reaches to now (placement only; its elapsed time is the server's).
+        end: s.finished_at ? Date.parse(s.finished_at) : Math.max(start + (s.elapsed_ms ?? 0), Date.now()),
         status: s.status,
         title: `${s.status} · ${duration(s.elapsed_ms)}${s.role ? ` · ${s.role}` : ''}`,
       };

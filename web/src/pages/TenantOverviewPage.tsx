@@ -67,9 +67,10 @@ export default function TenantOverviewPage() {
               <dd>{usd(t.costs.last_30_days_usd)}</dd>
             </div>
           </dl>
+          <h3>Runs</h3>
           <dl className="facts" data-testid="tenant-runs">
             <div>
-              <dt>Runs</dt>
+              <dt>Total</dt>
               <dd>{count(t.runs.total)}</dd>
             </div>
             <div>
@@ -90,6 +91,7 @@ export default function TenantOverviewPage() {
           <p className="big-number" data-testid="proof-rate">
             {percent(t.proofs.completion_rate)}
           </p>
+          {t.proofs.due === 0 ? <p className="muted">No proof was due in this period.</p> : null}
           <p className="muted">
             {count(t.proofs.passed)} passed of {count(t.proofs.due)} due ({count(t.proofs.completed)} completed)
           </p>
