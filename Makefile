@@ -63,7 +63,11 @@ up: $(SECRETS) infra migrate ## start everything (infra, migrations, services) a
 	node dist/tools/tools/src/demo.js
 	@run=$$(node -e 'const t=require("./.local/demo/ground-truth.json"); const r=t.runs.find(r=>r.status==="succeeded"); console.log(r.tenant_id+" "+r.run_id)'); \
 	 set -- $$run; token=$$(node dist/tools/tools/src/token.js op $$1); \
+	 link=$$(node dist/query/services/query/src/console/sign-in-link.js http://127.0.0.1:3000 owner,op $$1 demo-user); \
 	 echo; echo "AgentMeter is up: query API http://127.0.0.1:3000 (OpenAPI at /docs), ingest :3001, cost-cap :3002, alert :3003"; \
+	 echo; echo "Console: http://127.0.0.1:3000/runs/$$2"; \
+	 echo "One-click sign-in as a demo Owner+OP (single use, 15 minutes; \`make sign-in-link\` prints another):"; \
+	 echo "  $$link"; \
 	 echo "Logs: .local/run/*.log. Try:"; echo; \
 	 echo "  curl -s -H \"Authorization: Bearer $$token\" http://127.0.0.1:3000/runs/$$2/metrics"; echo
 
@@ -111,6 +115,11 @@ down: ## stop what `make up` started
 demo: build ## publish the demo workload again (duplicates change nothing)
 	node dist/tools/tools/src/demo.js
 
+.PHONY: sign-in-link
+sign-in-link: $(SECRETS) build ## print a one-click console sign-in link: make sign-in-link ROLES=owner,op TENANT=demo42-tenant-1
+	@node dist/query/services/query/src/console/sign-in-link.js http://127.0.0.1:$${PORT:-3000} $(or $(ROLES),owner,op) \
+	  $(or $(TENANT),$$(node -e 'console.log(require("./.local/demo/ground-truth.json").runs[0].tenant_id)')) demo-user
+
 .PHONY: token
 token: $(SECRETS) build ## print an API token: make token ROLE=op TENANT=demo42-tenant-1
 	@node dist/tools/tools/src/token.js $(or $(ROLE),op) $(or $(TENANT),demo42-tenant-1)
@@ -126,13 +135,29 @@ lint: node_modules/.installed ## eslint and prettier
 	npx prettier --check . --log-level warn
 
 .PHONY: typecheck
-typecheck: node_modules/.installed ## tsc over the whole repository
+typecheck: node_modules/.installed ## tsc over the whole repository (the console's: in make build, after its API types)
 	npx tsc -p tsconfig.json --noEmit
 
 .PHONY: test
-test: lint typecheck obs-check build infra ## lint, typecheck, unit, integration and end-to-end tests
+test: lint typecheck obs-check chromium build infra ## lint, typecheck, unit, integration, end-to-end and browser tests
 	npx jest --selectProjects unit
 	npx jest --selectProjects integration e2e --runInBand
+	cd web && npx playwright test -c e2e/playwright.config.ts
+
+# The console's browser tests drive Debian's Chromium (Playwright's own browser download cannot work on
+# these machines); installed as root when missing, like promtool.
+.PHONY: chromium
+chromium: ## Debian's Chromium for the browser tests (installs it as root when missing)
+	@command -v chromium >/dev/null || { \
+	   [[ "$$(id -u)" == 0 ]] || { echo "[web] chromium is missing: sudo apt-get install -y chromium (Debian)" >&2; exit 1; }; \
+	   echo "[web] installing chromium with apt-get (Debian package chromium)"; \
+	   DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null; \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	 }
+
+.PHONY: test-web
+test-web: chromium build infra ## the console's browser tests (Playwright, Chromium) against ingest and query from dist/; screenshots into docs/console/
+	cd web && npx playwright test -c e2e/playwright.config.ts
 
 .PHONY: test-unit
 test-unit: node_modules/.installed ## unit tests only (no IO)

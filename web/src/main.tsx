@@ -4,6 +4,7 @@ import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, Outlet, RouterProvider } from 'react-router';
 import { ApiError } from './api/client';
 import { SessionProvider } from './auth/session';
+import { CrashPage } from './pages/CrashPage';
 import { routes } from './routes';
 import './styles.css';
 
@@ -25,6 +26,7 @@ const router = createBrowserRouter([
         <Outlet />
       </SessionProvider>
     ),
+    errorElement: <CrashPage />,
     children: routes,
   },
 ]);

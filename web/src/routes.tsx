@@ -34,10 +34,16 @@ function page(element: ReactNode) {
 }
 
 function RequireSession({ children }: { children: ReactNode }) {
-  const { session } = useSession();
+  const { session, ended } = useSession();
   const location = useLocation();
   if (!session) {
-    return <Navigate to={`/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
+    const to =
+      ended === 'expired'
+        ? '/sign-in?reason=expired'
+        : ended === 'signed-out'
+          ? '/sign-in'
+          : `/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`;
+    return <Navigate to={to} replace />;
   }
   return children;
 }

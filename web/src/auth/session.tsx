@@ -1,6 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { createContext, type ReactNode, useCallback, useContext, useMemo, useState } from 'react';
-import { useNavigate } from 'react-router';
 import { configureApi } from '../api/client';
 
 /**
@@ -47,6 +46,8 @@ export function expiryOf(credential: string): number | null {
 
 interface SessionApi {
   session: Session | null;
+  /** Why the last session ended in this tab (RequireSession sends the user to sign-in with it). */
+  ended: 'signed-out' | 'expired' | null;
   signIn: (session: Session) => void;
   signOut: (reason?: 'expired') => void;
 }
@@ -55,29 +56,31 @@ const Context = createContext<SessionApi | null>(null);
 
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [session, setSession] = useState<Session | null>(load);
+  const [ended, setEnded] = useState<SessionApi['ended']>(null);
   const queryClient = useQueryClient();
-  const navigate = useNavigate();
 
+  // Leaving the signed-in pages is RequireSession's job (routes.tsx): it sees no session and the reason.
   const signOut = useCallback(
     (reason?: 'expired') => {
       sessionStorage.removeItem(STORAGE);
       configureApi({ credential: null, onUnauthorized: () => undefined });
+      setEnded(reason ?? 'signed-out');
       setSession(null);
       queryClient.clear();
-      void navigate(reason ? `/sign-in?reason=${reason}` : '/sign-in', { replace: true });
     },
-    [navigate, queryClient],
+    [queryClient],
   );
 
   const signIn = useCallback((next: Session) => {
     sessionStorage.setItem(STORAGE, JSON.stringify(next));
+    setEnded(null);
     setSession(next);
   }, []);
 
   // Configured during render so that the first queries of a page already carry the credential.
   configureApi({ credential: session?.credential ?? null, onUnauthorized: () => signOut('expired') });
 
-  const value = useMemo(() => ({ session, signIn, signOut }), [session, signIn, signOut]);
+  const value = useMemo(() => ({ session, ended, signIn, signOut }), [session, ended, signIn, signOut]);
   return <Context.Provider value={value}>{children}</Context.Provider>;
 }
 

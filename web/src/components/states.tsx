@@ -24,7 +24,7 @@ export function ErrorState({ error, what }: { error: unknown; what: string }) {
   const status = error instanceof ApiError ? error.status : null;
   const message =
     status === 404
-      ? `No ${what} with this id, or not one your role may see.`
+      ? 'It does not exist, or it is not one your role may see.'
       : status === 403
         ? `Your role may not see ${what}.`
         : error instanceof Error
@@ -58,5 +58,14 @@ export function Panel({
       </header>
       {children}
     </section>
+  );
+}
+
+/** A table that may scroll sideways on a phone: a named region reachable by keyboard. */
+export function TableWrap({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap" role="region" aria-label={label} tabIndex={0}>
+      {children}
+    </div>
   );
 }

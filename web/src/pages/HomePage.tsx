@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { api, data } from '../api/client';
 import { keys } from '../api/keys';
-import { Empty, ErrorState, Loading } from '../components/states';
+import { Empty, ErrorState, Loading, TableWrap } from '../components/states';
 import { dateTime, duration, usd } from '../format';
 
 /** /: the caller's recent runs, each linking to its run detail. */
@@ -23,8 +23,8 @@ export function HomePage() {
           <p>Runs appear here as soon as a pipeline sends its first event.</p>
         </Empty>
       ) : (
-        <div className="table-wrap">
-          <table>
+        <TableWrap label="Most recent runs">
+          <table className="nowrap">
             <caption className="visually-hidden">Most recent runs</caption>
             <thead>
               <tr>
@@ -57,7 +57,7 @@ export function HomePage() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </div>
   );

@@ -1,5 +1,5 @@
 import type { Schemas } from '../api/client';
-import { Panel } from '../components/states';
+import { Panel, TableWrap } from '../components/states';
 import { count, duration } from '../format';
 import { useNow } from '../hooks/useNow';
 
@@ -19,13 +19,14 @@ export function LatencyPanel({
   skewMs: number;
   observability: boolean;
 }) {
-  const anyRunning = run.stages.some((stage) => stage.status === 'running' && stage.started_at);
+  // A stage still marked running in a finished run never reported its end: no counter for it.
+  const runLive = run.status === 'running';
   return (
     <Panel title="Latency" id="latency">
       {run.stages.length === 0 ? (
         <p className="muted">No stage has started yet.</p>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label="Elapsed time and attempts per stage">
           <table>
             <caption className="visually-hidden">Elapsed time and attempts per stage</caption>
             <thead>
@@ -57,10 +58,12 @@ export function LatencyPanel({
                     <span className={`status status-${stage.status}`}>{stage.status}</span>
                   </td>
                   <td className="num" data-testid={`elapsed-${stage.stage}`}>
-                    {anyRunning && stage.status === 'running' ? (
+                    {stage.status !== 'running' ? (
+                      duration(stage.elapsed_ms)
+                    ) : runLive ? (
                       <LiveElapsed stage={stage} skewMs={skewMs} />
                     ) : (
-                      duration(stage.elapsed_ms)
+                      <span title="The run ended before this stage reported its end">—</span>
                     )}
                   </td>
                   <td className="num">{count(stage.attempts)}</td>
@@ -79,7 +82,7 @@ export function LatencyPanel({
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </Panel>
   );

@@ -1,5 +1,5 @@
 import type { Schemas } from '../api/client';
-import { Panel } from '../components/states';
+import { Panel, TableWrap } from '../components/states';
 import { count, percent } from '../format';
 
 /** Seed 000 story 9.3: hits, misses and ratio per key space and overall, or that no MCP call was made. */
@@ -15,7 +15,7 @@ export function McpCachePanel({ cache }: { cache: Schemas['RunMetrics']['mcp_cac
           <p className="big-number" data-testid="mcp-overall">
             {cache.overall_hit_pct.toFixed(1)} % <span className="muted">overall cache hits</span>
           </p>
-          <div className="table-wrap">
+          <TableWrap label="Cache hits and misses per key space">
             <table>
               <caption className="visually-hidden">Cache hits and misses per key space</caption>
               <thead>
@@ -50,7 +50,7 @@ export function McpCachePanel({ cache }: { cache: Schemas['RunMetrics']['mcp_cac
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         </>
       )}
     </Panel>

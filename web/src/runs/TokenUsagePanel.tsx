@@ -1,9 +1,10 @@
 import { useState } from 'react';
 import type { Schemas } from '../api/client';
-import { Panel } from '../components/states';
+import { Panel, TableWrap } from '../components/states';
 import { tokens } from '../format';
 
 const IN_PROGRESS = 'Stage in progress — token usage will appear when complete';
+const UNFINISHED = 'The run ended before this stage reported its end; its tokens count in the total above';
 
 /** Seed 000 story 9.1: collapsed by default; total and per-stage prompt/completion/total tokens. */
 export function TokenUsagePanel({ run }: { run: Schemas['RunMetrics'] }) {
@@ -36,7 +37,7 @@ export function TokenUsagePanel({ run }: { run: Schemas['RunMetrics'] }) {
                 ({tokens(run.totals.prompt_tokens)} prompt + {tokens(run.totals.completion_tokens)} completion)
               </span>
             </p>
-            <div className="table-wrap">
+            <TableWrap label="Tokens per stage">
               <table>
                 <caption className="visually-hidden">Tokens per stage</caption>
                 <thead>
@@ -60,7 +61,9 @@ export function TokenUsagePanel({ run }: { run: Schemas['RunMetrics'] }) {
                       <tr key={stage.stage} data-testid={`tokens-${stage.stage}`}>
                         <th scope="row">
                           {stage.stage}
-                          {running ? <span className="note">{IN_PROGRESS}</span> : null}
+                          {running ? (
+                            <span className="note">{run.status === 'running' ? IN_PROGRESS : UNFINISHED}</span>
+                          ) : null}
                         </th>
                         <td className="num">{running ? '—' : tokens(stage.prompt_tokens)}</td>
                         <td className="num">{running ? '—' : tokens(stage.completion_tokens)}</td>
@@ -70,7 +73,7 @@ export function TokenUsagePanel({ run }: { run: Schemas['RunMetrics'] }) {
                   })}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           </>
         )}
       </div>
