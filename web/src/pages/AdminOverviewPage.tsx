@@ -158,10 +158,10 @@ function Overview({ overview, filters }: { overview: AdminOverview; filters: Rec
                     <th scope="col" className="num">
                       Total
                     </th>
-                    <th scope="col" className="num">
+                    <th scope="col" className="num hide-narrow">
                       LLM
                     </th>
-                    <th scope="col" className="num">
+                    <th scope="col" className="num hide-narrow">
                       External
                     </th>
                     {mayPause ? <th scope="col">Actions</th> : null}
@@ -174,8 +174,8 @@ function Overview({ overview, filters }: { overview: AdminOverview; filters: Rec
                         <Link to={`/tenants/${encodeURIComponent(t.tenant_id)}`}>{t.tenant_id}</Link>
                       </th>
                       <td className="num">{usd(t.cost_usd)}</td>
-                      <td className="num">{usd(t.llm_cost_usd)}</td>
-                      <td className="num">{usd(t.external_cost_usd)}</td>
+                      <td className="num hide-narrow">{usd(t.llm_cost_usd)}</td>
+                      <td className="num hide-narrow">{usd(t.external_cost_usd)}</td>
                       {mayPause ? (
                         <td>
                           <PauseActions tenantId={t.tenant_id} invalidate={invalidate} />

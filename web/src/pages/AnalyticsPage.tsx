@@ -313,7 +313,8 @@ function DayHeatmap({
 }) {
   const keysOfRows = [...new Set(rows.map((r) => r.key ?? 'unattributed'))];
   const cells = new Map(rows.map((r) => [`${r.key ?? 'unattributed'}\u0000${r.bucket}`, pick(r)]));
-  const shown = days.slice(-7);
+  // Newest first: today stays in view when a phone scrolls the table.
+  const shown = days.slice(-7).reverse();
   return (
     <Heatmap
       caption={caption}
