@@ -290,9 +290,12 @@ describe('query API numbers against the ground truth', () => {
     ).get('x')!;
     expect(body.costs.last_30_days_usd).toBe(formatUsd(month.llm + month.ext));
     expect(body.proofs).toEqual({ due: 2, completed: 1, passed: 1, completion_rate: 0.5 });
+    const [{ time_zone }] = await s.db.query('SELECT time_zone FROM tenants WHERE tenant_id = $1', [tenant1]);
+    expect(body.time_zone).toBe(time_zone);
     expect(body.time_to_gate.map((p: { phase: string }) => p.phase)).toEqual(expect.arrayContaining(['plan']));
 
     const project = await get(`/projects/${prefix}-t1-project-1/overview`, owner);
+    expect(project.time_zone).toBe(time_zone);
     const runsOfProject = s.workload.truth.runs.filter((r) => r.project_id === `${prefix}-t1-project-1`).length + 1;
     expect(project.recent_runs).toHaveLength(runsOfProject);
     expect(project.latest_run.run_id).toBe(project.recent_runs[0].run_id);

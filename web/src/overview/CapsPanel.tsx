@@ -21,7 +21,7 @@ type CapName = (typeof CAPS)[number]['cap'];
  * pause, the raises in force, and, for callers allowed to, the raise switch (72 h or permanent, reason
  * required; the query service audits it).
  */
-export function CapsPanel({ tenantId }: { tenantId: string }) {
+export function CapsPanel({ tenantId, timeZone }: { tenantId: string; timeZone?: string }) {
   const caps = useQuery({
     queryKey: keys.tenants.caps(tenantId),
     queryFn: () => data(api.GET('/tenants/{tenant_id}/caps', { params: { path: { tenant_id: tenantId } } })),
@@ -39,7 +39,7 @@ export function CapsPanel({ tenantId }: { tenantId: string }) {
         <>
           {caps.data.paused ? (
             <p className="notice notice-bad" role="status" data-testid="paused">
-              Admissions paused since {dateTime(caps.data.paused.paused_at)} by {caps.data.paused.paused_by}:{' '}
+              Admissions paused since {dateTime(caps.data.paused.paused_at, timeZone)} by {caps.data.paused.paused_by}:{' '}
               {caps.data.paused.reason}
             </p>
           ) : null}
@@ -106,7 +106,7 @@ export function CapsPanel({ tenantId }: { tenantId: string }) {
                   {r.cap}
                   {r.run_id ? ` (run ${r.run_id})` : ''} to{' '}
                   {r.cap.startsWith('run_t') || r.cap === 'run_wall_time' ? r.limit : usd(r.limit)} until{' '}
-                  {dateTime(r.expires_at)} · {r.actor}: {r.reason}
+                  {dateTime(r.expires_at, timeZone)} · {r.actor}: {r.reason}
                 </li>
               ))}
             </ul>

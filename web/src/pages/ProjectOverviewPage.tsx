@@ -144,7 +144,7 @@ export default function ProjectOverviewPage() {
                   <strong>Why blocked:</strong> {f.why_blocked}
                 </p>
                 <p className="muted">
-                  Artifact: {f.artifact_ref ?? '—'} · last seen {dateTime(f.last_seen)}
+                  Artifact: {f.artifact_ref ?? '—'} · last seen {dateTime(f.last_seen, p.time_zone)}
                 </p>
               </li>
             ))}
@@ -180,7 +180,7 @@ export default function ProjectOverviewPage() {
                     </td>
                     <td>{r.phase ?? '—'}</td>
                     <td className="num">{usd(r.cost_usd)}</td>
-                    <td>{dateTime(r.started_at)}</td>
+                    <td>{dateTime(r.started_at, p.time_zone)}</td>
                   </tr>
                 ))}
               </tbody>

@@ -39,7 +39,7 @@ export default function TenantOverviewPage() {
           <p className="eyebrow">Tenant</p>
           <h1>{t.tenant_id}</h1>
           <p className="muted">
-            Last {t.period.days} days: {t.period.from_day} to {t.period.to_day} (UTC days)
+            Last {t.period.days} days: {t.period.from_day} to {t.period.to_day} (UTC days) · times in {t.time_zone}
           </p>
         </div>
         <div className="page-header-side">
@@ -50,7 +50,7 @@ export default function TenantOverviewPage() {
           />
         </div>
       </header>
-      {mayReadBanners ? <Banners tenantId={t.tenant_id} /> : null}
+      {mayReadBanners ? <Banners tenantId={t.tenant_id} timeZone={t.time_zone} /> : null}
       <div className="grid">
         <Panel title="Costs" id="costs">
           <dl className="facts" data-testid="tenant-costs">
@@ -156,18 +156,18 @@ export default function TenantOverviewPage() {
                 ) : null}
                 {s.artifact_path ? ` · ${s.artifact_path}@${s.artifact_version ?? '?'}` : ''}
                 {s.partial ? <span className="tag">partial</span> : null} ·{' '}
-                <span className="muted">{dateTime(s.time)}</span>
+                <span className="muted">{dateTime(s.time, t.time_zone)}</span>
               </li>
             ))}
           </ul>
         )}
       </Panel>
-      <CapsPanel tenantId={t.tenant_id} />
+      <CapsPanel tenantId={t.tenant_id} timeZone={t.time_zone} />
     </div>
   );
 }
 
-function Banners({ tenantId }: { tenantId: string }) {
+function Banners({ tenantId, timeZone }: { tenantId: string; timeZone: string }) {
   const whoami = useWhoAmI();
   const banners = useQuery({ queryKey: keys.banners(), queryFn: () => data(api.GET('/alerts/banners')) });
   const mayMute = usePermission('alerts.mute');
@@ -225,7 +225,7 @@ function Banners({ tenantId }: { tenantId: string }) {
           {own.map((b) => (
             <li key={b.id ?? `${b.rule}-${b.created_at}`} className={`banner banner-${b.severity ?? 'info'}`}>
               <strong>{b.title ?? b.rule ?? 'Alert'}</strong> {b.body}
-              <span className="muted"> · {dateTime(b.created_at)}</span>
+              <span className="muted"> · {dateTime(b.created_at, timeZone)}</span>
             </li>
           ))}
         </ul>

@@ -84,6 +84,7 @@ export type AdminOverview = z.output<typeof AdminOverview>;
 
 export const TenantOverview = z.object({
   tenant_id: z.string(),
+  time_zone: z.string().describe("the tenant's IANA time zone, for showing times (UTC if unknown)"),
   period: z.object({ from_day: z.string(), to_day: z.string(), days: z.number() }),
   time_to_gate: z.array(
     z.object({
@@ -120,6 +121,7 @@ export type ProjectOverviewQuery = z.output<typeof ProjectOverviewQuery>;
 
 export const ProjectOverview = z.object({
   tenant_id: z.string(),
+  time_zone: z.string().describe("the tenant's IANA time zone, for showing times (UTC if unknown)"),
   project_id: z.string(),
   latest_run: z
     .object({ run_id: z.string(), status: z.string(), phase: z.string().nullable(), cost_usd: usd })
