@@ -35,6 +35,7 @@ export async function startOidcProvider(options: {
     jwks: { keys: [jwk] },
     cookies: { keys: ['console-e2e-cookie-key-0123456789'] },
     pkce: { required: () => true },
+    ttl: { AccessToken: 600, IdToken: 600, Interaction: 600, Session: 600, Grant: 600, AuthorizationCode: 60 },
     scopes: ['openid', 'profile', 'api'],
     clientBasedCORS: (_ctx, origin) => origin === consoleOrigin,
     findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),

@@ -55,7 +55,11 @@ export function LatencyPanel({
                     {stage.longest ? <span className="tag">Longest</span> : null}
                   </th>
                   <td>
-                    <span className={`status status-${stage.status}`}>{stage.status}</span>
+                    {stage.status === 'running' && !runLive ? (
+                      <span className="status status-unknown">unfinished</span>
+                    ) : (
+                      <span className={`status status-${stage.status}`}>{stage.status}</span>
+                    )}
                   </td>
                   <td className="num" data-testid={`elapsed-${stage.stage}`}>
                     {stage.status !== 'running' ? (
