@@ -23,8 +23,8 @@ function environment(command: 'setup' | 'teardown'): string {
 }
 
 /**
- * Once per run: this run's database, topics and key prefix (libs/testing), ingest and query started from
- * dist/ (query serving web/dist), and a workload published through Kafka and stored by ingest, with a few
+ * Once per run: this run's database, topics and key prefix (libs/testing), ingest, cost-cap, alert and
+ * query started from dist/ (query serving web/dist), and a workload published through Kafka and stored by ingest, with a few
  * runs made for the run-detail scenarios (a capped one, running ones).
  */
 export default async function globalSetup(): Promise<() => Promise<void>> {
@@ -41,22 +41,42 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     const secret = randomBytes(32).toString('hex');
     const groupId = `${test.runId}-ingest`;
     const eventsTopic = topicName(test.topicPrefix, Topics.AgentEvents);
-    const [ingest, query] = await Promise.all([
+    // cost-cap and alert behind the quick actions of the overviews (pause, caps, mutes): query calls them
+    // as in production.
+    const ownerToken = randomBytes(24).toString('hex');
+    const [ingest, costCap, alert] = await Promise.all([
       startService('ingest', {
         DATABASE_URL: databaseUrl,
         INGEST_GROUP_ID: groupId,
         INGEST_SESSION_TIMEOUT_MS: '6000',
       }),
-      startService('query', {
+      startService('cost-cap', {
         DATABASE_URL: databaseUrl,
-        AUTH_JWT_SECRET: secret,
-        GRAFANA_URL: 'https://grafana.example.test',
-        TEMPO_URL: 'https://tempo.example.test',
-        STREAM_POLL_MS: '200',
-        STREAM_HEARTBEAT_MS: '1000',
+        COST_CAP_API_TOKEN: ownerToken,
+        COST_CAP_GROUP_ID: `${test.runId}-cost-cap`,
+        COST_CAP_SESSION_TIMEOUT_MS: '6000',
+      }),
+      startService('alert', {
+        DATABASE_URL: databaseUrl,
+        ALERT_API_TOKEN: ownerToken,
+        ALERT_GROUP_ID: `${test.runId}-alert`,
+        ALERT_SESSION_TIMEOUT_MS: '6000',
       }),
     ]);
-    services.push(ingest, query);
+    services.push(ingest, costCap, alert);
+    const query = await startService('query', {
+      DATABASE_URL: databaseUrl,
+      AUTH_JWT_SECRET: secret,
+      GRAFANA_URL: 'https://grafana.example.test',
+      TEMPO_URL: 'https://tempo.example.test',
+      STREAM_POLL_MS: '200',
+      STREAM_HEARTBEAT_MS: '1000',
+      COST_CAP_URL: costCap.url,
+      COST_CAP_API_TOKEN: ownerToken,
+      ALERT_URL: alert.url,
+      ALERT_API_TOKEN: ownerToken,
+    });
+    services.push(query);
 
     // A second query process of the same database whose tokens come from an OpenID Connect provider.
     const oidcPort = await freePort();

@@ -15,13 +15,18 @@ import { SignInPage } from './pages/SignInPage';
 const RunDetailPage = lazy(() => import('./pages/RunDetailPage'));
 const LinkSignInPage = lazy(() => import('./pages/LinkSignInPage'));
 const OidcCallbackPage = lazy(() => import('./pages/OidcCallbackPage'));
-const PlannedPage = lazy(() => import('./pages/PlannedPage'));
+const AdminOverviewPage = lazy(() => import('./pages/AdminOverviewPage'));
+const TenantOverviewPage = lazy(() => import('./pages/TenantOverviewPage'));
+const ProjectOverviewPage = lazy(() => import('./pages/ProjectOverviewPage'));
+const AnalyticsPage = lazy(() => import('./pages/AnalyticsPage'));
 
 /** Links of the main navigation, shown when the caller holds the permission (API policy). */
-export const NAVIGATION: Array<{ to: string; label: string; permission?: string }> = [
+export const NAVIGATION: Array<{ to: string; label: string; permission?: string; own?: boolean }> = [
   { to: '/', label: 'Runs', permission: 'runs.read' },
+  // The caller's own tenant (':own' is its tenant id), for roles that see one tenant.
+  { to: '/tenants/:own', label: 'Tenant', permission: 'tenant.overview', own: true },
   { to: '/admin', label: 'Admin', permission: 'admin.overview' },
-  { to: '/analytics', label: 'Analytics', permission: 'analytics.metrics' },
+  { to: '/analytics', label: 'Analytics', permission: 'analytics.costs' },
 ];
 
 function page(element: ReactNode) {
@@ -56,10 +61,10 @@ export const routes: RouteObject[] = [
     children: [
       { path: '/', element: <HomePage /> },
       { path: '/runs/:runId', element: page(<RunDetailPage />) },
-      { path: '/admin', element: page(<PlannedPage title="Admin Overview" />) },
-      { path: '/tenants/:tenantId', element: page(<PlannedPage title="Tenant Overview" />) },
-      { path: '/projects/:projectId', element: page(<PlannedPage title="Project Overview" />) },
-      { path: '/analytics', element: page(<PlannedPage title="Analytics" />) },
+      { path: '/admin', element: page(<AdminOverviewPage />) },
+      { path: '/tenants/:tenantId', element: page(<TenantOverviewPage />) },
+      { path: '/projects/:projectId', element: page(<ProjectOverviewPage />) },
+      { path: '/analytics', element: page(<AnalyticsPage />) },
       { path: '*', element: <NotFoundPage /> },
     ],
   },

@@ -290,9 +290,12 @@ describe('query API numbers against the ground truth', () => {
     ).get('x')!;
     expect(body.costs.last_30_days_usd).toBe(formatUsd(month.llm + month.ext));
     expect(body.proofs).toEqual({ due: 2, completed: 1, passed: 1, completion_rate: 0.5 });
+    const [{ time_zone }] = await s.db.query('SELECT time_zone FROM tenants WHERE tenant_id = $1', [tenant1]);
+    expect(body.time_zone).toBe(time_zone);
     expect(body.time_to_gate.map((p: { phase: string }) => p.phase)).toEqual(expect.arrayContaining(['plan']));
 
     const project = await get(`/projects/${prefix}-t1-project-1/overview`, owner);
+    expect(project.time_zone).toBe(time_zone);
     const runsOfProject = s.workload.truth.runs.filter((r) => r.project_id === `${prefix}-t1-project-1`).length + 1;
     expect(project.recent_runs).toHaveLength(runsOfProject);
     expect(project.latest_run.run_id).toBe(project.recent_runs[0].run_id);
@@ -401,6 +404,85 @@ describe('query API numbers against the ground truth', () => {
     );
     const raised = await get('/admin/overview');
     expect(raised.caps_approaching.filter((c: { scope: string }) => c.scope === 'tenant')).toEqual([]);
+  });
+
+  it("answers a tenant's caps in force: remaining daily budget, policy, pause and raises", async () => {
+    const tenant2 = `${prefix}-tenant-2`;
+    const today = todayOf(new Date());
+    await s.db.query(
+      `INSERT INTO caps (tenant_id, date, daily_cap_micros, spent_micros, blocked) VALUES ($1, $2, 10000000, 12500000, true)
+       ON CONFLICT (tenant_id, date) DO UPDATE SET daily_cap_micros = 10000000, spent_micros = 12500000, blocked = true`,
+      [tenant1, today],
+    );
+    await s.db.query(
+      `INSERT INTO cap_policies (tenant_id, project_id, daily_cap_micros, run_max_tokens, run_max_cost_micros, updated_by)
+       VALUES ($1, '', 10000000, 50000, 2500000, 'admin')`,
+      [tenant1],
+    );
+    await s.db.query(
+      `INSERT INTO tenant_pauses (tenant_id, paused_at, paused_by, reason) VALUES ($1, now(), 'admin', 'budget review')`,
+      [tenant1],
+    );
+    await s.db.query(
+      `INSERT INTO cap_overrides (override_id, tenant_id, target, run_id, value, actor, reason, created_at, expires_at)
+       VALUES (gen_random_uuid(), $1, 'run_tokens', $2, 90000, 'admin', 'long run', now(), now() + interval '72 hours'),
+              (gen_random_uuid(), $1, 'run_cost', NULL, 1, 'admin', 'expired', now() - interval '4 days', now() - interval '1 day')`,
+      [tenant1, s.cappedRunId],
+    );
+    const body = await get(`/tenants/${tenant1}/caps`);
+    expect(body).toEqual({
+      tenant_id: tenant1,
+      available: true,
+      paused: { paused_at: expect.any(String), paused_by: 'admin', reason: 'budget review' },
+      daily_cost: {
+        date: today,
+        limit_usd: '10.000000',
+        spent_usd: '12.500000',
+        remaining_usd: '0.000000',
+        ratio: 1.25,
+        blocked: true,
+      },
+      policy: {
+        daily_cost_usd: '10.000000',
+        run_max_tokens: 50000,
+        run_max_wall_time_s: null,
+        run_max_cost_usd: '2.500000',
+        run_max_external_usd: null,
+      },
+      raises: [
+        {
+          cap: 'run_tokens',
+          run_id: s.cappedRunId,
+          limit: '90000',
+          actor: 'admin',
+          reason: 'long run',
+          created_at: expect.any(String),
+          expires_at: expect.any(String),
+        },
+      ],
+    });
+    await s.db.query(
+      `INSERT INTO caps (tenant_id, date, daily_cap_micros, spent_micros) VALUES ($1, $2, 10000000, 8500000)
+       ON CONFLICT (tenant_id, date) DO UPDATE SET daily_cap_micros = 10000000, spent_micros = 8500000, blocked = false`,
+      [tenant2, today],
+    );
+    await s.db.query(
+      `INSERT INTO cap_overrides (override_id, tenant_id, target, value, actor, reason, created_at, expires_at)
+       VALUES (gen_random_uuid(), $1, 'tenant_daily_cost', 20000000, 'admin', 'launch', now(), now() + interval '72 hours')`,
+      [tenant2],
+    );
+    const raised = await get(`/tenants/${tenant2}/caps`, await token(tenant2, ['owner']));
+    expect(raised.daily_cost).toEqual({
+      date: today,
+      limit_usd: '20.000000',
+      spent_usd: '8.500000',
+      remaining_usd: '11.500000',
+      ratio: 0.425,
+      blocked: false,
+    });
+    expect(raised.paused).toBeNull();
+    expect((await call(q.url, await token(tenant2, ['owner']), `/tenants/${tenant1}/caps`)).status).toBe(404);
+    await s.db.query(`DELETE FROM tenant_pauses WHERE tenant_id = $1`, [tenant1]);
   });
 
   it('streams a running run until it finishes, with no polling by the client', async () => {

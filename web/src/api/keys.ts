@@ -13,7 +13,14 @@ export const keys = {
     events: (runId: string) => ['runs', runId, 'events'] as const,
   },
   admin: { overview: (filters: Record<string, string | undefined>) => ['admin', 'overview', filters] as const },
-  tenants: { overview: (tenantId: string) => ['tenants', tenantId, 'overview'] as const },
-  projects: { overview: (projectId: string) => ['projects', projectId, 'overview'] as const },
+  tenants: {
+    overview: (tenantId: string) => ['tenants', tenantId, 'overview'] as const,
+    caps: (tenantId: string) => ['tenants', tenantId, 'caps'] as const,
+  },
+  banners: () => ['banners'] as const,
+  audit: (filters: Record<string, string | undefined>) => ['audit', filters] as const,
+  projects: {
+    overview: (projectId: string, tenantId?: string) => ['projects', projectId, 'overview', tenantId ?? null] as const,
+  },
   analytics: (kind: string, filters: Record<string, string | undefined>) => ['analytics', kind, filters] as const,
 };

@@ -29,9 +29,15 @@ export function Layout() {
         </NavLink>
         <nav aria-label="Main">
           <ul>
-            {NAVIGATION.filter((item) => !item.permission || permissions[item.permission]).map((item) => (
+            {NAVIGATION.filter(
+              (item) =>
+                !item.permission || (item.own ? permissions[item.permission] === 'own' : permissions[item.permission]),
+            ).map((item) => (
               <li key={item.to}>
-                <NavLink to={item.to} end={item.to === '/'}>
+                <NavLink
+                  to={item.to.replace(':own', encodeURIComponent(whoami.data?.tenant_id ?? ''))}
+                  end={item.to === '/'}
+                >
                   {item.label}
                 </NavLink>
               </li>

@@ -23,6 +23,37 @@ interface CapDayRow {
   blocked: boolean;
 }
 
+interface PolicyRow {
+  daily_cap_micros: string | null;
+  run_max_tokens: string | null;
+  run_max_wall_time_s: string | null;
+  run_max_cost_micros: string | null;
+  run_max_external_micros: string | null;
+}
+
+interface PauseRow {
+  paused_at: Date;
+  paused_by: string;
+  reason: string;
+}
+
+interface RaiseRow {
+  target: string;
+  run_id: string | null;
+  value: string;
+  actor: string;
+  reason: string;
+  created_at: Date;
+  expires_at: Date;
+}
+
+export interface CurrentCapsRows {
+  day: CapDayRow | null;
+  policy: PolicyRow | null;
+  pause: PauseRow | null;
+  raises: RaiseRow[];
+}
+
 /**
  * Tenant daily caps, read from cost-cap's tables (its migration 1764400000000-cost-cap): the tenant's
  * latest local day in `caps` (seed 001: tenant, date, cap, spent, blocked), with the cap in force being the
@@ -32,6 +63,50 @@ interface CapDayRow {
 @Injectable()
 export class CapsReader {
   constructor(private readonly db: DataSource) {}
+
+  /**
+   * The tenant's caps as they stand: its latest day in `caps` (cap in force, spent, blocked), its tenant
+   * policy row in `cap_policies` (project_id ''), its pause, and its unexpired, unrevoked raises. Null
+   * parts: cost-cap has no row for them (no cap configured, never spent, not paused).
+   */
+  async current(tenantId: string): Promise<CurrentCapsRows | null> {
+    try {
+      const [day]: CapDayRow[] = await this.db.query(
+        `SELECT c.tenant_id, c.date::text AS date, c.spent_micros::text AS spent_micros,
+                GREATEST(c.daily_cap_micros, o.value)::text AS limit_micros, c.blocked
+           FROM caps c
+           LEFT JOIN LATERAL (
+             SELECT max(value) AS value FROM cap_overrides
+              WHERE tenant_id = c.tenant_id AND target = 'tenant_daily_cost' AND run_id IS NULL
+                AND revoked_at IS NULL AND expires_at > now()) AS o ON true
+          WHERE c.tenant_id = $1
+          ORDER BY c.date DESC LIMIT 1`,
+        [tenantId],
+      );
+      const [policy]: PolicyRow[] = await this.db.query(
+        `SELECT daily_cap_micros::text AS daily_cap_micros, run_max_tokens::text AS run_max_tokens,
+                run_max_wall_time_s::text AS run_max_wall_time_s, run_max_cost_micros::text AS run_max_cost_micros,
+                run_max_external_micros::text AS run_max_external_micros
+           FROM cap_policies WHERE tenant_id = $1 AND project_id = ''`,
+        [tenantId],
+      );
+      const [pause]: PauseRow[] = await this.db.query(
+        `SELECT paused_at, paused_by, reason FROM tenant_pauses WHERE tenant_id = $1`,
+        [tenantId],
+      );
+      const raises: RaiseRow[] = await this.db.query(
+        `SELECT target, run_id, value::text AS value, actor, reason, created_at, expires_at
+           FROM cap_overrides
+          WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > now()
+          ORDER BY expires_at DESC LIMIT 100`,
+        [tenantId],
+      );
+      return { day: day ?? null, policy: policy ?? null, pause: pause ?? null, raises };
+    } catch (error) {
+      if ((error as { code?: string }).code === PG_UNDEFINED_TABLE) return null;
+      throw error;
+    }
+  }
 
   async tenantCapsApproaching(
     tenantId: string | null,

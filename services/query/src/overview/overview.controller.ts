@@ -9,6 +9,7 @@ import {
   AdminOverviewQuery,
   ProjectOverview,
   ProjectOverviewQuery,
+  TenantCaps,
   TenantOverview,
 } from './overview.schemas';
 import { OverviewService } from './overview.service';
@@ -38,6 +39,15 @@ export class OverviewController {
   @ApiOkResponse({ schema: openApiSchema(TenantOverview) })
   tenant(@CurrentCaller() caller: Caller, @Param('tenant_id') tenantId: string): Promise<TenantOverview> {
     return this.overview.tenant(caller, parseId(tenantId, 'tenant_id'));
+  }
+
+  @Get('tenants/:tenant_id/caps')
+  @Allow('tenant.overview')
+  @CsvExport({ filename: 'tenant-caps', rows: 'long' })
+  @ApiOperation({ summary: "The tenant's caps in force, remaining daily budget, pause and raises (cost-cap's state)" })
+  @ApiOkResponse({ schema: openApiSchema(TenantCaps) })
+  caps(@CurrentCaller() caller: Caller, @Param('tenant_id') tenantId: string): Promise<TenantCaps> {
+    return this.overview.tenantCaps(caller, parseId(tenantId, 'tenant_id'));
   }
 
   @Get('projects/:project_id/overview')

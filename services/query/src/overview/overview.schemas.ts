@@ -84,6 +84,7 @@ export type AdminOverview = z.output<typeof AdminOverview>;
 
 export const TenantOverview = z.object({
   tenant_id: z.string(),
+  time_zone: z.string().describe("the tenant's IANA time zone, for showing times (UTC if unknown)"),
   period: z.object({ from_day: z.string(), to_day: z.string(), days: z.number() }),
   time_to_gate: z.array(
     z.object({
@@ -120,6 +121,7 @@ export type ProjectOverviewQuery = z.output<typeof ProjectOverviewQuery>;
 
 export const ProjectOverview = z.object({
   tenant_id: z.string(),
+  time_zone: z.string().describe("the tenant's IANA time zone, for showing times (UTC if unknown)"),
   project_id: z.string(),
   latest_run: z
     .object({ run_id: z.string(), status: z.string(), phase: z.string().nullable(), cost_usd: usd })
@@ -156,3 +158,47 @@ export const ProjectOverview = z.object({
   }),
 });
 export type ProjectOverview = z.output<typeof ProjectOverview>;
+
+const nullableUsd = usd.nullable();
+
+export const TenantCaps = z.object({
+  tenant_id: z.string(),
+  available: z.boolean().describe("false: cost-cap's tables are not present, nothing below is known"),
+  paused: z
+    .object({ paused_at: z.string(), paused_by: z.string(), reason: z.string() })
+    .nullable()
+    .describe('null: admissions are not paused'),
+  daily_cost: z
+    .object({
+      date: z.string().describe("the tenant's latest local day with a cap row"),
+      limit_usd: nullableUsd.describe('the cap in force, raises included; null: no daily cap'),
+      spent_usd: usd,
+      remaining_usd: nullableUsd.describe('limit - spent, never below 0; null: no daily cap'),
+      ratio: z.number().nullable(),
+      blocked: z.boolean(),
+    })
+    .nullable()
+    .describe('null: no spend recorded against a daily cap yet'),
+  policy: z
+    .object({
+      daily_cost_usd: nullableUsd,
+      run_max_tokens: z.number().nullable(),
+      run_max_wall_time_s: z.number().nullable(),
+      run_max_cost_usd: nullableUsd,
+      run_max_external_usd: nullableUsd,
+    })
+    .nullable()
+    .describe("the tenant's default caps; null: none configured"),
+  raises: z.array(
+    z.object({
+      cap: z.string(),
+      run_id: z.string().nullable(),
+      limit: z.string().describe('in the cap unit: decimal USD, tokens or seconds'),
+      actor: z.string(),
+      reason: z.string(),
+      created_at: z.string(),
+      expires_at: z.string(),
+    }),
+  ),
+});
+export type TenantCaps = z.output<typeof TenantCaps>;

@@ -6,6 +6,7 @@ import {
   formatUsd,
   isoDay,
   nextAction,
+  ratioOf,
   runCapUses,
   type RunCapsInput,
 } from '@agentmeter/domain';
@@ -15,6 +16,7 @@ import { QueryConfig } from '../config';
 import { AmbiguousRunError } from '../runs/runs.service';
 import { NotFoundError } from '@agentmeter/http';
 import { LinksService } from '../links/links.service';
+import { TenantsRepository } from '../tenants/tenants.repository';
 import { type View, ViewPolicy } from '../tenants/view.policy';
 import { CapsReader } from './caps.reader';
 import { OverviewRepository, type FailureRow } from './overview.repository';
@@ -23,6 +25,7 @@ import type {
   AdminOverviewQuery,
   ProjectOverview,
   ProjectOverviewQuery,
+  TenantCaps,
   TenantOverview,
 } from './overview.schemas';
 
@@ -40,6 +43,7 @@ export class OverviewService {
     private readonly analytics: AnalyticsRepository,
     private readonly caps: CapsReader,
     private readonly views: ViewPolicy,
+    private readonly tenants: TenantsRepository,
     private readonly links: LinksService,
     private readonly clock: Clock,
     @Inject(QueryConfig) private readonly config: QueryConfig,
@@ -157,23 +161,78 @@ export class OverviewService {
     };
   }
 
+  /** The tenant's caps in force and remaining daily budget (cost-cap's tables, read only). */
+  async tenantCaps(caller: Caller, tenantId: string): Promise<TenantCaps> {
+    const id = requireTenant(caller, tenantId);
+    if (!(await this.repository.tenantExists(id))) throw new NotFoundError(`tenant ${tenantId} not found`);
+    const rows = await this.caps.current(id);
+    if (!rows) return { tenant_id: id, available: false, paused: null, daily_cost: null, policy: null, raises: [] };
+    const usdOf = (micros: string | null) => (micros === null ? null : formatUsd(BigInt(micros)));
+    const numberOf = (value: string | null) => (value === null ? null : Number(value));
+    const { day, policy, pause } = rows;
+    const limit = day?.limit_micros == null ? null : BigInt(day.limit_micros);
+    const spent = day ? BigInt(day.spent_micros) : 0n;
+    return {
+      tenant_id: id,
+      available: true,
+      paused: pause
+        ? { paused_at: pause.paused_at.toISOString(), paused_by: pause.paused_by, reason: pause.reason }
+        : null,
+      daily_cost: day
+        ? {
+            date: day.date,
+            limit_usd: limit === null ? null : formatUsd(limit),
+            spent_usd: formatUsd(spent),
+            remaining_usd: limit === null ? null : formatUsd(spent >= limit ? 0n : limit - spent),
+            ratio: limit === null ? null : ratioOf(spent, limit),
+            blocked: day.blocked,
+          }
+        : null,
+      policy: policy
+        ? {
+            daily_cost_usd: usdOf(policy.daily_cap_micros),
+            run_max_tokens: numberOf(policy.run_max_tokens),
+            run_max_wall_time_s: numberOf(policy.run_max_wall_time_s),
+            run_max_cost_usd: usdOf(policy.run_max_cost_micros),
+            run_max_external_usd: usdOf(policy.run_max_external_micros),
+          }
+        : null,
+      raises: rows.raises.map((r) => ({
+        cap: r.target,
+        run_id: r.run_id,
+        limit: r.target === 'run_tokens' || r.target === 'run_wall_time' ? r.value : formatUsd(BigInt(r.value)),
+        actor: r.actor,
+        reason: r.reason,
+        created_at: r.created_at.toISOString(),
+        expires_at: r.expires_at.toISOString(),
+      })),
+    };
+  }
+
+  /** The tenant's IANA time zone (tenants.time_zone), so pages show times where the tenant is; UTC if unknown. */
+  private async timeZoneOf(tenantId: string): Promise<string> {
+    return (await this.tenants.settings(tenantId))?.time_zone ?? 'UTC';
+  }
+
   async tenant(caller: Caller, tenantId: string): Promise<TenantOverview> {
     const id = requireTenant(caller, tenantId);
     if (!(await this.repository.tenantExists(id))) throw new NotFoundError(`tenant ${tenantId} not found`);
     const now = this.clock.now();
     const month = dayRange(now, 30);
     const window = { tenantId: id, ...month };
-    const [phases, ships, daily, runs, counts] = await Promise.all([
+    const [phases, ships, daily, runs, counts, timeZone] = await Promise.all([
       this.analytics.phaseStats(window),
       this.repository.recentShips(id, SHIPS),
       this.analytics.dailyCost(window),
       this.analytics.runStats(window),
       this.analytics.eventCounts(window),
+      this.timeZoneOf(id),
     ]);
     const sumDays = (n: number) =>
       formatUsd(daily.filter((d) => d.day >= dayRange(now, n).fromDay).reduce((s, d) => s + BigInt(d.micros), 0n));
     return {
       tenant_id: id,
+      time_zone: timeZone,
       period: { from_day: month.fromDay, to_day: month.toDay, days: 30 },
       time_to_gate: phases.map((p) => ({
         phase: p.phase,
@@ -207,7 +266,7 @@ export class OverviewService {
     const view = await this.views.viewOf(caller.principal, tenantId);
     const runs = await this.repository.projectRuns(tenantId, projectId, PROJECT_RUNS);
     const latest = runs[0];
-    const [attempts, heatmap, flags] = await Promise.all([
+    const [attempts, heatmap, flags, timeZone] = await Promise.all([
       latest ? this.repository.attempts(tenantId, latest.run_id) : Promise.resolve([]),
       this.repository.artifactVersions(tenantId, runs),
       this.repository.openFlags(
@@ -215,11 +274,13 @@ export class OverviewService {
         runs.map((r) => r.run_id),
         FAILURES,
       ),
+      this.timeZoneOf(tenantId),
     ]);
     const latestAttempt = [...attempts].reverse().find((a) => a.phase === latest?.phase);
     const latestFlag = flags.find((f) => f.run_id === latest?.run_id);
     return {
       tenant_id: tenantId,
+      time_zone: timeZone,
       project_id: projectId,
       latest_run: latest
         ? {
