@@ -37,6 +37,9 @@ export interface UsageDelta extends UsageKey {
 
 export type CallPrice = (event: AgentEvent & { type: 'llm_call' }) => bigint | null;
 
+/** The user of a call's run (run_started's user_id), when the call does not name one itself. */
+export type RunUser = (tenantId: string, runId: string) => string | undefined;
+
 export function bucketOf(latencyMs: number): number {
   const index = LATENCY_BUCKETS_MS.findIndex((bound) => latencyMs <= bound);
   return index === -1 ? LATENCY_BUCKETS_MS.length : index;
@@ -55,7 +58,13 @@ export function percentileFromBuckets(buckets: readonly number[], q: number): nu
   return Number.POSITIVE_INFINITY;
 }
 
-export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice): UsageDelta[] {
+/** The user a call counts for: its own user_id (llm_call), else its run's. */
+export function callUser(event: AgentEvent & { type: 'llm_call' | 'tool_call' }, runUser?: RunUser): string | undefined {
+  const own = event.type === 'llm_call' ? event.data.user_id : undefined;
+  return own ?? runUser?.(event.data.tenant_id, event.data.run_id);
+}
+
+export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice, runUser?: RunUser): UsageDelta[] {
   const rows = new Map<string, UsageDelta>();
   for (const event of events) {
     if (event.type !== 'llm_call' && event.type !== 'tool_call') continue;
@@ -70,7 +79,7 @@ export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice): 
       provider: event.type === 'llm_call' ? event.data.provider : '',
       tool: event.type === 'tool_call' ? event.data.tool : '',
       mcpServer: event.type === 'tool_call' ? (event.data.mcp_server ?? '') : '',
-      userId: event.type === 'llm_call' ? (event.data.user_id ?? '') : '',
+      userId: callUser(event, runUser) ?? '',
     };
     const id = usageKeyString(key);
     let row = rows.get(id);

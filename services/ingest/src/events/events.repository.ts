@@ -2,11 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import {
+  callUser,
   parseUsd,
   traceIdOf,
   type ModelUsageDelta,
   type Projection,
   type Ranked,
+  type RunUser,
   type UsageDelta,
 } from '@agentmeter/domain';
 
@@ -25,6 +27,8 @@ export interface BatchWrite {
   events: AgentEvent[];
   costOf: (event: LlmCall) => CallCost;
   projection: Projection;
+  /** The user of a call's run when the call names none (libs/domain `callUser`). */
+  runUser: RunUser;
   usage: UsageDelta[];
   /** `usage` summed per day, tenant, model and provider (usage_model_daily), in key order. */
   modelUsage: ModelUsageDelta[];
@@ -82,6 +86,24 @@ export class EventsRepository {
     }
     for (const tenant of tenants) this.known.add(tenant);
     for (const key of projects.keys()) this.known.add(key);
+  }
+
+  /**
+   * The users of runs (runs.user_id, from their run_started), for a batch's calls whose run_started came in
+   * an earlier batch. One indexed read by primary key; runs without a user are left out.
+   */
+  async runUsers(runs: ReadonlyArray<[tenantId: string, runId: string]>): Promise<Map<string, string>> {
+    const users = new Map<string, string>();
+    if (runs.length === 0) return users;
+    const rows: Array<{ tenant_id: string; run_id: string; user_id: string }> = await this.dataSource.query(
+      `SELECT r.tenant_id, r.run_id, r.user_id
+         FROM runs r JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, run_id)
+           ON r.tenant_id = k.tenant_id AND r.run_id = k.run_id
+        WHERE r.user_id IS NOT NULL`,
+      [runs.map(([t]) => t), runs.map(([, r]) => r)],
+    );
+    for (const row of rows) users.set(`${row.tenant_id}\u0000${row.run_id}`, row.user_id);
+    return users;
   }
 
   /**
@@ -212,7 +234,7 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
     else if (e.type === 'external_charge') charges.push(e);
   }
   return [
-    insertLlmCalls(llm, batch.costOf, mode),
+    insertLlmCalls(llm, batch.costOf, batch.runUser, mode),
     insertToolCalls(tools, mode),
     insertCharges(charges),
     upsertFailures(batch.events),
@@ -229,7 +251,12 @@ const LLM_COLUMNS = `source, event_id, tenant_id, project_id, run_id, phase, att
   prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, cost_source, latency_ms, cached,
   status, trace_id, span_id, user_id, time`;
 
-function insertLlmCalls(llm: LlmCall[], costOf: (event: LlmCall) => CallCost, mode: Mode): Statement | null {
+function insertLlmCalls(
+  llm: LlmCall[],
+  costOf: (event: LlmCall) => CallCost,
+  runUser: RunUser,
+  mode: Mode,
+): Statement | null {
   if (llm.length === 0) return null;
   const rows = llm.map((e) => {
     const d = e.data;
@@ -257,7 +284,7 @@ function insertLlmCalls(llm: LlmCall[], costOf: (event: LlmCall) => CallCost, mo
       status: d.status,
       trace_id: d.trace_id ?? traceIdOf(e.traceparent),
       span_id: d.span_id,
-      user_id: d.user_id,
+      user_id: callUser(e, runUser),
       time: e.time,
     };
   });
@@ -535,16 +562,17 @@ function later(column: string, alias: string): string {
  * Run and stage deltas merge into the stored rows: sums add, earliest/latest times widen, and ranked
  * values replace the stored one only when they rank higher or, at equal rank, are later.
  */
-const RUNS_SQL = `INSERT INTO runs AS r (tenant_id, run_id, project_id, playbook, status, status_rank, status_at, error,
+const RUNS_SQL = `INSERT INTO runs AS r (tenant_id, run_id, project_id, playbook, user_id, status, status_rank, status_at, error,
     phase, role, phase_at, model, model_at, started_at, finished_at, tokens_in, tokens_out, cost_micros,
     external_micros, llm_calls, cached_calls, environment, caps, first_event_at, last_event_at, unpriced_calls)
-  SELECT tenant_id, run_id, project_id, playbook, COALESCE(status, 'unknown'), COALESCE(status_rank, 0),
+  SELECT tenant_id, run_id, project_id, playbook, user_id, COALESCE(status, 'unknown'), COALESCE(status_rank, 0),
     status_at, error, phase, role, phase_at, model, model_at, started_at, finished_at, tokens_in,
     tokens_out, cost_micros, external_micros, llm_calls, cached_calls, environment, caps,
     first_event_at, last_event_at, unpriced_calls
   FROM json_populate_recordset(NULL::runs, $1::json)
   ON CONFLICT (tenant_id, run_id) DO UPDATE SET
     playbook        = COALESCE(EXCLUDED.playbook, r.playbook),
+    user_id         = COALESCE(EXCLUDED.user_id, r.user_id),
     status          = CASE WHEN ${wins('status', 'r')} THEN EXCLUDED.status ELSE r.status END,
     error           = CASE WHEN ${wins('status', 'r')} THEN EXCLUDED.error ELSE r.error END,
     status_rank     = CASE WHEN ${wins('status', 'r')} THEN EXCLUDED.status_rank ELSE r.status_rank END,
@@ -579,6 +607,7 @@ function upsertRuns(runs: Projection['runs']): Statement | null {
       run_id: r.runId,
       project_id: r.projectId,
       playbook: r.playbook,
+      user_id: r.userId,
       status: r.status?.value.status,
       status_rank: r.status?.rank,
       status_at: at(r.status),

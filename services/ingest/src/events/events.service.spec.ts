@@ -24,6 +24,7 @@ function harness(options: { stored?: AgentEvent[]; failWith?: string } = {}) {
   let forgotten = 0;
   const repository = {
     ensureTenantsAndProjects: () => Promise.resolve(),
+    runUsers: () => Promise.resolve(new Map<string, string>()),
     storeNew: (batch: BatchWrite) => {
       calls.storeNew.push(batch);
       if (options.failWith) return Promise.reject(Object.assign(new Error('failed'), { code: options.failWith }));

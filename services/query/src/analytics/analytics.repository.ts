@@ -67,16 +67,30 @@ const USAGE_KEY: Record<UsageDimension | 'phase', string> = {
   phase: `NULL`,
 };
 
-/** Key of an external charge per dimension: only tenant, project and phase are known for charges. */
+/**
+ * Key of an external charge per dimension: tenant, project and phase are on the charge, the user is its run's
+ * (runs.user_id, from run_started); model, agent and MCP server are not known for charges.
+ */
 const EXTERNAL_KEY: Record<CostDimension, string> = {
   agent: 'NULL',
   tenant: 'tenant_id',
   project: 'project_id',
   model: 'NULL',
-  user: 'NULL',
+  user: `(SELECT r.user_id FROM runs r WHERE r.tenant_id = external_charges.tenant_id AND r.run_id = external_charges.run_id)`,
   mcp_server: 'NULL',
   phase: 'phase',
 };
+
+/**
+ * The usage rollups of the UTC days [from, to] (SQL expressions of dates): usage_daily's days, and usage_monthly's
+ * months (days retention folded, older than RETENTION_DAILY_USAGE_DAYS) that overlap the range. A day is in one
+ * table or the other, never both; a month row counts whole (its `day` is the month's first day).
+ */
+function rollups(from: string, to: string): string {
+  return `(SELECT * FROM usage_daily WHERE day >= ${from} AND day <= ${to}
+           UNION ALL
+           SELECT * FROM usage_monthly WHERE month >= date_trunc('month', ${from})::date AND month <= ${to}) AS rollups`;
+}
 
 function bucketOf(interval: Interval | null, dayExpression: string): string {
   return interval ? `date_trunc('${interval}', ${dayExpression})::date::text` : 'NULL::text';
@@ -99,6 +113,7 @@ export class AnalyticsRepository {
   async costs(window: Window, dimension: CostDimension, interval: Interval | null): Promise<CostRow[]> {
     // [from, to) as timestamps; the rollups' days are the UTC days of that range.
     const params: unknown[] = [window.from, window.to, window.tenantId];
+    if (dimension !== 'phase') params.push(window.fromDay, window.toDay);
     const tenant = tenantColumn(dimension);
     const llm =
       dimension === 'phase'
@@ -113,9 +128,8 @@ export class AnalyticsRepository {
                   sum(cost_micros) AS llm, 0::numeric AS ext, sum(call_count) AS calls,
                   sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                   sum(cached_tokens) AS cached_tokens
-             FROM usage_daily
-            WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date
-              AND kind = 'llm' AND ($3::text IS NULL OR tenant_id = $3)
+             FROM ${rollups('$4::date', '$5::date')}
+            WHERE kind = 'llm' AND ($3::text IS NULL OR tenant_id = $3)
             GROUP BY 1, 2, 3`;
     return this.db.query(
       `WITH parts AS (
@@ -151,9 +165,8 @@ export class AnalyticsRepository {
               sum(input_tokens)::text AS input_tokens, sum(output_tokens)::text AS output_tokens,
               sum(cached_tokens)::text AS cached_tokens, sum(cost_micros)::text AS cost_micros,
               sum(unpriced_calls)::text AS unpriced_calls
-         FROM usage_daily
-        WHERE day >= $1::date AND day <= $2::date AND ($3::text IS NULL OR tenant_id = $3)
-          AND ($4::text IS NULL OR kind = $4)
+         FROM ${rollups('$1::date', '$2::date')}
+        WHERE ($3::text IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR kind = $4)
         GROUP BY 1, 2, 3
         ORDER BY 1 NULLS FIRST, sum(call_count) DESC, 2 NULLS LAST, 3 NULLS LAST`,
       [window.fromDay, window.toDay, window.tenantId, kind],

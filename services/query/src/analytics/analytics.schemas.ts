@@ -5,10 +5,17 @@ import { COST_DIMENSIONS, USAGE_DIMENSIONS } from './analytics.repository';
 const usd = z.string().describe('decimal USD, exact to the micro-dollar');
 const tokens = z.number().optional().describe('absent when the tenant shows Owners only $ and time');
 
+const Day = z.iso.date();
+const Range = {
+  period: Period.optional().describe('default 30d; at most 13 months (397d), e.g. 365d; not with from/to'),
+  from: Day.optional().describe('first UTC day included (YYYY-MM-DD); default 29 days before to'),
+  to: Day.optional().describe('last UTC day included (YYYY-MM-DD); default today'),
+};
+
 const PeriodOut = z.object({ from_day: z.string(), to_day: z.string(), days: z.number() });
 
 export const CostsQuery = z.object({
-  period: Period.optional().describe('default 30d'),
+  ...Range,
   group_by: z.enum(COST_DIMENSIONS).default('tenant').describe('agent is the role (planner, implementer, ...)'),
   interval: Interval.optional(),
   tenant_id: Id.optional().describe('Admin only: one tenant'),
@@ -43,7 +50,7 @@ export const CostsAnswer = z.object({
 export type CostsAnswer = z.output<typeof CostsAnswer>;
 
 export const UsageQuery = z.object({
-  period: Period.optional().describe('default 30d'),
+  ...Range,
   group_by: z.enum(USAGE_DIMENSIONS).default('model'),
   kind: z.enum(['llm', 'tool']).optional().describe('LLM calls or tool/MCP calls; both by default'),
   interval: Interval.optional(),
@@ -83,7 +90,7 @@ export const UsageAnswer = z.object({
 export type UsageAnswer = z.output<typeof UsageAnswer>;
 
 export const MetricsQuery = z.object({
-  period: Period.optional().describe('default 30d'),
+  ...Range,
   tenant_id: Id.optional().describe('Admin only: one tenant'),
 });
 export type MetricsQuery = z.output<typeof MetricsQuery>;

@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import {
   averageMicros,
   Clock,
-  dayRange,
   formatUsd,
   LATENCY_BUCKETS_MS,
   percentileFromBuckets,
@@ -34,7 +33,7 @@ export class AnalyticsService {
   ) {}
 
   async costs(caller: Caller, query: CostsQuery): Promise<CostsAnswer> {
-    const { window, period, view } = await this.windowOf(caller, query.period, query.tenant_id);
+    const { window, period, view } = await this.windowOf(caller, query);
     const rows = await this.repository.costs(window, query.group_by, query.interval ?? null);
     const totals = { llm: 0n, ext: 0n, calls: 0, input: 0, output: 0, cached: 0 };
     const out = rows.map((row) => {
@@ -73,7 +72,7 @@ export class AnalyticsService {
   }
 
   async usage(caller: Caller, query: UsageQuery): Promise<UsageAnswer> {
-    const { window, period, view } = await this.windowOf(caller, query.period, query.tenant_id);
+    const { window, period, view } = await this.windowOf(caller, query);
     const rows = await this.repository.usage(window, query.group_by, query.kind ?? null, query.interval ?? null);
     const total = rows.reduce<UsageRow | null>((sum, row) => (sum ? addUsage(sum, row) : { ...row }), null);
     return {
@@ -93,7 +92,7 @@ export class AnalyticsService {
   }
 
   async metrics(caller: Caller, query: MetricsQuery): Promise<MetricsAnswer> {
-    const { window, period, view } = await this.windowOf(caller, query.period, query.tenant_id);
+    const { window, period, view } = await this.windowOf(caller, query);
     const [phases, runs, daily, agents, queue, recoveries, counts] = await Promise.all([
       this.repository.phaseStats(window),
       this.repository.runStats(window),
@@ -151,10 +150,9 @@ export class AnalyticsService {
     };
   }
 
-  private async windowOf(caller: Caller, periodParam: string | undefined, tenantParam: string | undefined) {
-    const days = this.limits.periodDays(periodParam);
-    const range = dayRange(this.clock.now(), days);
-    const tenantId = tenantOf(caller, tenantParam);
+  private async windowOf(caller: Caller, query: { period?: string; from?: string; to?: string; tenant_id?: string }) {
+    const { range, days } = this.limits.aggregateRange(query, this.clock.now());
+    const tenantId = tenantOf(caller, query.tenant_id);
     const window: Window = { tenantId, ...range };
     const view: View = tenantId ? await this.views.viewOf(caller.principal, tenantId) : { traces: false, tokens: true }; // 'all' scope: Admin
     return { window, view, period: { from_day: range.fromDay, to_day: range.toDay, days } };

@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto';
+import type { AgentEventInput } from '@agentmeter/contracts';
+import { formatUsd, parseUsd } from '@agentmeter/domain';
+import { RetentionRepository } from '../../ingest/src/retention/retention.repository';
+import { call, ingestAll, seed, startQuery, token, type RunningQuery, type Seeded } from './query.fixture';
+import { runUsers, sumBy } from './query.truth';
+
+type Input = AgentEventInput & { key?: string };
+
+/**
+ * True numbers (docs/query.md "Definitions"): the user of a run is carried onto its calls and usage rows, a run's
+ * cost is its stages plus its external charges, and analytics read 13 months of rollups (daily, then monthly).
+ */
+describe('query API: users, cost parts and long ranges', () => {
+  const prefix = `qn${randomBytes(2).toString('hex')}`;
+  let s: Seeded;
+  let q: RunningQuery;
+  let admin: string;
+
+  beforeAll(async () => {
+    s = await seed(prefix);
+    q = await startQuery(s.database.url);
+    admin = await token('platform', ['admin']);
+  });
+
+  afterAll(async () => {
+    await q?.stop();
+    await s?.db.destroy();
+    await s?.database.drop();
+  });
+
+  const get = async (path: string, bearer = admin) => {
+    const answer = await call(q.url, bearer, path);
+    expect({ path, status: answer.status, detail: answer.json?.detail }).toEqual({
+      path,
+      status: 200,
+      detail: undefined,
+    });
+    return answer.json;
+  };
+
+  const event = (id: string, type: Input['type'], time: string, data: object): Input =>
+    ({
+      specversion: '1.0',
+      id,
+      source: `true-numbers/${prefix}`,
+      type,
+      time,
+      subject: (data as { tenant_id: string }).tenant_id,
+      data,
+    }) as Input;
+
+  it("gives one cost row per user, each the exact sum of its runs' calls and charges", async () => {
+    const users = runUsers(s.events);
+    expect(users.size).toBe(s.workload.truth.runs.length); // every demo run carries a user
+    const truth = sumBy(s.events, (e) => {
+      const d = e.data as unknown as { tenant_id: string; run_id: string; user_id?: string };
+      return d.user_id ?? users.get(`${d.tenant_id}/${d.run_id}`) ?? null;
+    });
+    const body = await get(`/api/v1/analytics/costs?period=30d&group_by=user`);
+    const rows = body.rows.map((r: { key: string | null; llm_cost_usd: string; external_cost_usd: string }) => [
+      r.key,
+      r.llm_cost_usd,
+      r.external_cost_usd,
+    ]);
+    const expected = [...truth.entries()].map(([key, v]) => [key, formatUsd(v.llm), formatUsd(v.ext)]);
+    expect(sortRows(rows)).toEqual(sortRows(expected));
+    expect(new Set(body.rows.map((r: { key: string | null }) => r.key))).toEqual(
+      new Set([...users.values(), null]), // null: the fixture's extra run, whose run_started names no user
+    );
+
+    // Usage rows too, tool calls included: calls per user equal the events' count.
+    const usage = await get(`/api/v1/analytics/usage?period=30d&group_by=user`);
+    const calls = new Map<string | null, number>();
+    for (const e of s.events) {
+      if (e.type !== 'llm_call' && e.type !== 'tool_call') continue;
+      const d = e.data as unknown as { tenant_id: string; run_id: string; user_id?: string };
+      const key = d.user_id ?? users.get(`${d.tenant_id}/${d.run_id}`) ?? null;
+      calls.set(key, (calls.get(key) ?? 0) + 1);
+    }
+    expect(sortRows(usage.rows.map((r: { key: string | null; calls: number }) => [r.key, r.calls]))).toEqual(
+      sortRows([...calls.entries()]),
+    );
+  });
+
+  it('carries the user onto calls whose run_started came in an earlier batch, and keeps a call’s own user', async () => {
+    const tenant = `${prefix}-later`;
+    const base = { tenant_id: tenant, project_id: `${prefix}-p`, run_id: `${prefix}-later-run` };
+    const call1 = { ...base, phase: 'plan', role: 'planner', attempt: 1, model: 'gpt-4.1', provider: 'openai' };
+    const now = Date.now();
+    const at = (ms: number) => new Date(now - 60_000 + ms).toISOString();
+    await ingestAll(s.ingest, [event(`${prefix}-l1`, 'run_started', at(0), { ...base, user_id: 'alice' })]);
+    await ingestAll(s.ingest, [
+      event(`${prefix}-l2`, 'llm_call', at(1), {
+        ...call1,
+        prompt_tokens: 1,
+        completion_tokens: 1,
+        cost_usd: '0.000100',
+        latency_ms: 5,
+      }),
+      event(`${prefix}-l3`, 'llm_call', at(2), {
+        ...call1,
+        prompt_tokens: 1,
+        completion_tokens: 1,
+        cost_usd: '0.000200',
+        latency_ms: 5,
+        user_id: 'bob',
+      }),
+      event(`${prefix}-l4`, 'tool_call', at(3), {
+        ...base,
+        phase: 'plan',
+        role: 'planner',
+        attempt: 1,
+        tool: 'search',
+        latency_ms: 3,
+      }),
+    ]);
+    const stored: Array<{ user_id: string | null; n: string }> = await s.db.query(
+      `SELECT user_id, count(*)::text AS n FROM llm_calls WHERE tenant_id = $1 GROUP BY 1 ORDER BY 1`,
+      [tenant],
+    );
+    expect(stored).toEqual([
+      { user_id: 'alice', n: '1' },
+      { user_id: 'bob', n: '1' },
+    ]);
+    const usage: Array<{ user_id: string; kind: string; calls: string; cost: string }> = await s.db.query(
+      `SELECT user_id, kind, sum(call_count)::text AS calls, sum(cost_micros)::text AS cost
+         FROM usage_daily WHERE tenant_id = $1 GROUP BY 1, 2 ORDER BY 1, 2`,
+      [tenant],
+    );
+    expect(usage).toEqual([
+      { user_id: 'alice', kind: 'llm', calls: '1', cost: '100' },
+      { user_id: 'alice', kind: 'tool', calls: '1', cost: '0' },
+      { user_id: 'bob', kind: 'llm', calls: '1', cost: '200' },
+    ]);
+  });
+
+  it("adds up a run's cost: the stages' costs plus its external charges make its total", async () => {
+    let withCharges = 0;
+    for (const run of s.workload.truth.runs) {
+      const body = await get(`/runs/${run.run_id}/metrics`, await token(run.tenant_id, ['op']));
+      const stages = body.stages.reduce((sum: bigint, st: { cost_usd: string }) => sum + parseUsd(st.cost_usd), 0n);
+      const external = s.events
+        .filter((e) => e.type === 'external_charge' && (e.data as unknown as { run_id: string }).run_id === run.run_id)
+        .reduce((sum, e) => sum + parseUsd((e.data as unknown as { amount_usd: string }).amount_usd), 0n);
+      if (external > 0n) withCharges += 1;
+      expect({ run: run.run_id, parts: body.cost_breakdown_usd }).toEqual({
+        run: run.run_id,
+        parts: {
+          stages_usd: formatUsd(stages),
+          external_usd: formatUsd(external),
+          total_usd: formatUsd(stages + external),
+        },
+      });
+      expect(body.totals.cost_usd).toBe(formatUsd(stages + external));
+    }
+    expect(withCharges).toBeGreaterThan(0); // the property is tested where the parts differ
+    // Support sees no money: the whole breakdown is hidden.
+    const run = s.workload.truth.runs[0]!;
+    const support = await get(`/runs/${run.run_id}/metrics`, await token(run.tenant_id, ['support']));
+    expect(support.cost_breakdown_usd).toBeUndefined();
+  });
+
+  it('reads 13 months: period=365d and from/to over daily and monthly rollups (after retention folds old days)', async () => {
+    const tenant = `${prefix}-old`;
+    const base = { tenant_id: tenant, project_id: `${prefix}-old-p`, run_id: `${prefix}-old-run` };
+    const llm = { ...base, phase: 'plan', role: 'planner', attempt: 1, model: 'gpt-4.1', provider: 'openai' };
+    const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+    const dayAgo = (days: number) => new Date(today - days * 86_400_000 + 3_600_000).toISOString();
+    const ages = [200, 120, 5];
+    await ingestAll(
+      s.ingest,
+      ages.map((days, i) =>
+        event(`${prefix}-o${i}`, 'llm_call', dayAgo(days), {
+          ...llm,
+          prompt_tokens: 10,
+          completion_tokens: 10,
+          cost_usd: `0.00${i + 1}000`,
+          latency_ms: 7,
+        }),
+      ),
+    );
+    // Retention folds days older than 90 into usage_monthly (as RETENTION_DAILY_USAGE_DAYS does).
+    const cutoff = new Date(today - 90 * 86_400_000).toISOString().slice(0, 10);
+    await new RetentionRepository(s.db).foldUsageBefore(cutoff);
+    const monthly: Array<{ n: string }> = await s.db.query(
+      `SELECT count(*)::text AS n FROM usage_monthly WHERE tenant_id = $1`,
+      [tenant],
+    );
+    expect(monthly[0]!.n).toBe('2');
+
+    const cost = async (range: string) => {
+      const body = await get(`/api/v1/analytics/costs?${range}&group_by=tenant&tenant_id=${tenant}`);
+      return body.totals.llm_cost_usd as string;
+    };
+    expect(await cost('period=365d')).toBe('0.006000');
+    expect(await cost('period=30d')).toBe('0.003000');
+    const day = (days: number) => dayAgo(days).slice(0, 10);
+    expect(await cost(`from=${day(396)}&to=${day(0)}`)).toBe('0.006000');
+    expect(await cost(`from=${day(130)}&to=${day(100)}`)).toBe('0.002000'); // the 120-day-old month
+    const usage = await get(`/api/v1/analytics/usage?period=365d&group_by=tenant&tenant_id=${tenant}`);
+    expect(usage.totals).toMatchObject({ calls: 3, cost_usd: '0.006000' });
+    const metrics = await call(q.url, admin, `/api/v1/analytics/metrics?period=365d&tenant_id=${tenant}`);
+    expect(metrics.status).toBe(200);
+
+    for (const bad of [
+      'period=398d',
+      `from=${day(400)}&to=${day(0)}`,
+      `from=${day(1)}&to=${day(2)}`,
+      `period=30d&to=${day(0)}`,
+    ]) {
+      const answer = await call(q.url, admin, `/api/v1/analytics/costs?${bad}`);
+      expect({ bad, status: answer.status }).toEqual({ bad, status: 400 });
+    }
+  });
+});
+
+function sortRows(rows: unknown[][]): unknown[][] {
+  return [...rows].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+}
