@@ -58,10 +58,13 @@ export function percentileFromBuckets(buckets: readonly number[], q: number): nu
   return Number.POSITIVE_INFINITY;
 }
 
-/** The user a call counts for: its own user_id (llm_call), else its run's. */
+/**
+ * The user an LLM call counts for: its own user_id, else its run's. Tool calls carry no user (they cost nothing
+ * in the event contract), so their usage rows keep an empty user.
+ */
 export function callUser(event: AgentEvent & { type: 'llm_call' | 'tool_call' }, runUser?: RunUser): string | undefined {
-  const own = event.type === 'llm_call' ? event.data.user_id : undefined;
-  return own ?? runUser?.(event.data.tenant_id, event.data.run_id);
+  if (event.type !== 'llm_call') return undefined;
+  return event.data.user_id ?? runUser?.(event.data.tenant_id, event.data.run_id);
 }
 
 export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice, runUser?: RunUser): UsageDelta[] {

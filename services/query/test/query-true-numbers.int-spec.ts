@@ -69,13 +69,13 @@ describe('query API: users, cost parts and long ranges', () => {
       new Set([...users.values(), null]), // null: the fixture's extra run, whose run_started names no user
     );
 
-    // Usage rows too, tool calls included: calls per user equal the events' count.
+    // Usage rows: LLM calls per user equal the events' count; tool calls carry no user (docs/events.md "Users").
     const usage = await get(`/api/v1/analytics/usage?period=30d&group_by=user`);
     const calls = new Map<string | null, number>();
     for (const e of s.events) {
       if (e.type !== 'llm_call' && e.type !== 'tool_call') continue;
       const d = e.data as unknown as { tenant_id: string; run_id: string; user_id?: string };
-      const key = d.user_id ?? users.get(`${d.tenant_id}/${d.run_id}`) ?? null;
+      const key = e.type === 'tool_call' ? null : (d.user_id ?? users.get(`${d.tenant_id}/${d.run_id}`) ?? null);
       calls.set(key, (calls.get(key) ?? 0) + 1);
     }
     expect(sortRows(usage.rows.map((r: { key: string | null; calls: number }) => [r.key, r.calls]))).toEqual(
@@ -129,10 +129,45 @@ describe('query API: users, cost parts and long ranges', () => {
       [tenant],
     );
     expect(usage).toEqual([
+      { user_id: '', kind: 'tool', calls: '1', cost: '0' },
       { user_id: 'alice', kind: 'llm', calls: '1', cost: '100' },
-      { user_id: 'alice', kind: 'tool', calls: '1', cost: '0' },
       { user_id: 'bob', kind: 'llm', calls: '1', cost: '200' },
     ]);
+
+    // A run_started arriving after its calls: the calls and their usage move to its user.
+    const late = { ...base, run_id: `${prefix}-late-run` };
+    const lateCall = { ...call1, run_id: late.run_id, prompt_tokens: 1, completion_tokens: 1, latency_ms: 40 };
+    await ingestAll(s.ingest, [
+      event(`${prefix}-m1`, 'llm_call', at(10), { ...lateCall, cost_usd: '0.000300' }),
+      event(`${prefix}-m2`, 'llm_call', at(11), { ...lateCall, cost_usd: '0.000400', user_id: 'bob' }),
+    ]);
+    await ingestAll(s.ingest, [event(`${prefix}-m3`, 'run_started', at(5), { ...late, user_id: 'carol' })]);
+    const lateRows: Array<{ user_id: string | null; cost: string }> = await s.db.query(
+      `SELECT user_id, cost_micros::text AS cost FROM llm_calls WHERE run_id = $1 ORDER BY user_id`,
+      [late.run_id],
+    );
+    expect(lateRows).toEqual([
+      { user_id: 'bob', cost: '400' },
+      { user_id: 'carol', cost: '300' },
+    ]);
+    const recomputed: Array<{ user_id: string; calls: string; cost: string; buckets: string[] }> = await s.db.query(
+      `SELECT user_id, sum(call_count)::text AS calls, sum(cost_micros)::text AS cost,
+              bigint_array_sum(latency_buckets)::text[] AS buckets
+         FROM usage_daily WHERE tenant_id = $1 AND kind = 'llm' GROUP BY 1 ORDER BY 1`,
+      [tenant],
+    );
+    const bucket50 = (n: number) => ['0', '0', String(n), ...new Array<string>(10).fill('0')]; // 40 ms: <= 50
+    const bucket10 = (n: number) => [String(n), ...new Array<string>(12).fill('0')]; // 5 ms: <= 10
+    expect(recomputed).toEqual([
+      { user_id: 'alice', calls: '1', cost: '100', buckets: bucket10(1) },
+      {
+        user_id: 'bob',
+        calls: '2',
+        cost: '600',
+        buckets: bucket10(1).map((v, i) => String(Number(v) + Number(bucket50(1)[i]))),
+      },
+      { user_id: 'carol', calls: '1', cost: '300', buckets: bucket50(1) },
+    ]); // no row of the empty user is left behind
   });
 
   it("adds up a run's cost: the stages' costs plus its external charges make its total", async () => {

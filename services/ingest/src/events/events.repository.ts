@@ -3,6 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import {
   callUser,
+  LATENCY_BUCKETS_MS,
   parseUsd,
   traceIdOf,
   type ModelUsageDelta,
@@ -120,9 +121,9 @@ export class EventsRepository {
     // time (a session's start and end may share a batch and a row), follow in the same transaction.
     const combined = asOneStatement(
       insertEvents(batch.events, 'new'),
-      projections.filter((statement) => statement.params.length === 1),
+      projections.filter((statement) => statement.params.length === 1 && !statement.alone),
     );
-    const others = projections.filter((statement) => statement.params.length !== 1);
+    const others = projections.filter((statement) => statement.params.length !== 1 || statement.alone);
     if (others.length === 0) {
       await this.dataSource.query(combined.sql, combined.params); // one statement: its own transaction
       return;
@@ -179,6 +180,8 @@ function asOneStatement(main: Statement, clauses: Statement[]): Statement {
 interface Statement {
   sql: string;
   params: unknown[];
+  /** Runs as a statement of its own after the others (it must see their rows), never as a WITH clause. */
+  alone?: true;
 }
 
 /**
@@ -244,6 +247,8 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
     upsertStages(batch.projection.stages),
     addUsage(batch.usage),
     addModelUsage(batch.modelUsage),
+    // After every insert and usage upsert of the batch (statements of their own, in the same transaction).
+    ...carryLateUsers(batch.events),
   ].filter((statement): statement is Statement => statement !== null);
 }
 
@@ -511,6 +516,66 @@ function addUsage(deltas: UsageDelta[]): Statement | null {
     unpriced_calls: d.unpricedCalls,
   }));
   return { sql: USAGE_SQL, params: [JSON.stringify(rows)] };
+}
+
+/**
+ * A run_started naming a user that arrives after some of its run's LLM calls (out-of-order delivery): those
+ * calls were stored without a user. Gives them the user and moves their usage from the empty user's rows to
+ * the user's, so the rollups stay the sum of the raw rows whatever the delivery order (docs/events.md "Users").
+ * Latency buckets are recomputed from the rows with the same bounds (LATENCY_BUCKETS_MS) as rollupUsage.
+ */
+function carryLateUsers(events: AgentEvent[]): Statement[] {
+  const runs = events
+    .filter((e): e is Of<'run_started'> => e.type === 'run_started' && e.data.user_id !== undefined)
+    .map((e) => ({ tenant_id: e.data.tenant_id, run_id: e.data.run_id, user_id: e.data.user_id! }))
+    .sort((a, b) => compareKeys([a.tenant_id, a.run_id], [b.tenant_id, b.run_id]));
+  if (runs.length === 0) return [];
+  const sums = `count(*) AS calls, count(*) FILTER (WHERE status = 'ok') AS ok, count(*) FILTER (WHERE status <> 'ok') AS bad,
+      sum(latency_ms) AS latency, bigint_array_sum(ARRAY(SELECT (i = bucket)::int::bigint FROM generate_series(0, $3::int) i)) AS buckets,
+      sum(prompt_tokens) AS input, sum(completion_tokens) AS output, sum(cached_tokens) AS cached,
+      COALESCE(sum(cost_micros), 0) AS cost, count(*) FILTER (WHERE cost_micros IS NULL) AS unpriced`;
+  const move = `WITH r AS (SELECT * FROM json_to_recordset($1::json) AS r(tenant_id text, run_id text, user_id text)),
+    moved AS (
+      UPDATE llm_calls c SET user_id = r.user_id FROM r
+       WHERE c.tenant_id = r.tenant_id AND c.run_id = r.run_id AND c.user_id IS NULL
+      RETURNING (c.time AT TIME ZONE 'UTC')::date AS day, c.tenant_id, c.project_id, c.role, c.model, c.provider,
+                r.user_id, c.status, c.latency_ms, c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cost_micros,
+                (SELECT count(*) FROM unnest($2::int[]) AS bound WHERE bound < c.latency_ms)::int AS bucket),
+    g AS (SELECT day, tenant_id, project_id, role, model, provider, user_id, ${sums}
+            FROM moved GROUP BY day, tenant_id, project_id, role, model, provider, user_id),
+    deltas AS (
+      SELECT day, tenant_id, project_id, role, model, provider, '' AS user_id, -calls AS calls, -ok AS ok, -bad AS bad,
+             -latency AS latency, ARRAY(SELECT -x FROM unnest(buckets) x) AS buckets, -input AS input, -output AS output,
+             -cached AS cached, -cost AS cost, -unpriced AS unpriced FROM g
+      UNION ALL
+      SELECT day, tenant_id, project_id, role, model, provider, user_id, calls, ok, bad, latency, buckets, input, output,
+             cached, cost, unpriced FROM g)
+    INSERT INTO usage_daily AS u (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id,
+      call_count, success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens,
+      cached_tokens, cost_micros, unpriced_calls)
+    SELECT day, tenant_id, project_id, role, 'llm', model, provider, '', '', user_id, calls, ok, bad, latency, buckets,
+           input, output, cached, cost, unpriced
+      FROM deltas ORDER BY day, tenant_id, project_id, role, model, provider, user_id
+    ON CONFLICT (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id) DO UPDATE SET
+      call_count       = u.call_count + EXCLUDED.call_count,
+      success_count    = u.success_count + EXCLUDED.success_count,
+      failure_count    = u.failure_count + EXCLUDED.failure_count,
+      total_latency_ms = u.total_latency_ms + EXCLUDED.total_latency_ms,
+      latency_buckets  = bigint_array_add(u.latency_buckets, EXCLUDED.latency_buckets),
+      input_tokens     = u.input_tokens + EXCLUDED.input_tokens,
+      output_tokens    = u.output_tokens + EXCLUDED.output_tokens,
+      cached_tokens    = u.cached_tokens + EXCLUDED.cached_tokens,
+      cost_micros      = u.cost_micros + EXCLUDED.cost_micros,
+      unpriced_calls   = u.unpriced_calls + EXCLUDED.unpriced_calls`;
+  return [
+    { sql: move, params: [JSON.stringify(runs), [...LATENCY_BUCKETS_MS], LATENCY_BUCKETS_MS.length], alone: true },
+    // Rows of the empty user emptied by the move (a row exists only while it counts calls).
+    {
+      sql: `DELETE FROM usage_daily WHERE tenant_id = ANY($1::text[]) AND kind = 'llm' AND user_id = '' AND call_count = 0`,
+      params: [[...new Set(runs.map((r) => r.tenant_id))]],
+      alone: true,
+    },
+  ];
 }
 
 const MODEL_USAGE_SQL = `INSERT INTO usage_model_daily AS u (day, tenant_id, model, provider, call_count, input_tokens,

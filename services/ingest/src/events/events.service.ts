@@ -81,7 +81,7 @@ export class EventsService {
     }
     const missing = new Map<string, [string, string]>();
     for (const e of events) {
-      if (e.type !== 'tool_call' && !(e.type === 'llm_call' && !e.data.user_id)) continue;
+      if (e.type !== 'llm_call' || e.data.user_id) continue;
       const key = `${e.data.tenant_id}\u0000${e.data.run_id}`;
       if (!users.has(key)) missing.set(key, [e.data.tenant_id, e.data.run_id]);
     }

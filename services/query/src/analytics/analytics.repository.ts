@@ -188,7 +188,7 @@ export class AnalyticsRepository {
            FROM stages
           WHERE started_at >= $1 AND started_at < $2 AND ($3::text IS NULL OR tenant_id = $3)
           GROUP BY tenant_id, run_id, phase)
-       SELECT phase,
+       SELECT pairs.phase,
               count(*)::int AS pairs,
               count(*) FILTER (WHERE last_status IN ('passed', 'failed'))::int AS finished_pairs,
               count(*) FILTER (WHERE last_status = 'passed')::int AS passed_pairs,
@@ -200,10 +200,15 @@ export class AnalyticsRepository {
               (percentile_disc(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM passed_at - entered_at) * 1000)
                  FILTER (WHERE passed_at IS NOT NULL))::float8 AS ttg_p50_ms,
               (percentile_disc(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM passed_at - entered_at) * 1000)
-                 FILTER (WHERE passed_at IS NOT NULL))::float8 AS ttg_p95_ms
+                 FILTER (WHERE passed_at IS NOT NULL))::float8 AS ttg_p95_ms,
+              (CASE WHEN $3::text IS NOT NULL THEN max(t.target_ms) END)::float8 AS target_ms,
+              count(*) FILTER (WHERE passed_at IS NOT NULL AND t.target_ms IS NOT NULL)::int AS targeted_pairs,
+              count(*) FILTER (WHERE passed_at IS NOT NULL
+                                 AND passed_at - entered_at <= t.target_ms * interval '1 millisecond')::int AS within_pairs
          FROM pairs
-        GROUP BY phase
-        ORDER BY min(entered_at), phase`,
+         LEFT JOIN phase_targets t ON t.tenant_id = pairs.tenant_id AND t.phase = pairs.phase
+        GROUP BY pairs.phase
+        ORDER BY min(entered_at), pairs.phase`,
       [window.from, window.to, window.tenantId],
     );
   }
@@ -317,6 +322,11 @@ export interface PhaseStatsRow {
   ttg_avg_ms: number | null;
   ttg_p50_ms: number | null;
   ttg_p95_ms: number | null;
+  /** The tenant's target for the phase (tenant scope only; null without one). */
+  target_ms: number | null;
+  /** Passed pairs whose tenant has a target for the phase, and those of them within it. */
+  targeted_pairs: number;
+  within_pairs: number;
 }
 
 export interface RunStatsRow {

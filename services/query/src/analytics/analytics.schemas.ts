@@ -95,6 +95,14 @@ export const MetricsQuery = z.object({
 });
 export type MetricsQuery = z.output<typeof MetricsQuery>;
 
+const WithinTarget = z
+  .object({
+    advanced: z.number().describe('(run, phase) pairs that passed, in tenants with a target for the phase'),
+    within: z.number().describe('of those, pairs whose time-to-gate was at most the target'),
+    rate: z.number().nullable().describe('within / advanced (null: no target applies)'),
+  })
+  .describe('seed 001: share of phases advancing within their target time');
+
 export const PhaseMetrics = z.object({
   phase: z.string(),
   runs: z.number().describe('runs that entered the phase'),
@@ -103,6 +111,8 @@ export const PhaseMetrics = z.object({
   retries: z.number().describe('attempts beyond the first'),
   retries_per_run: z.number().nullable(),
   validation_failure_rate: z.number().nullable().describe('failed attempts / ended attempts'),
+  target_ms: z.number().nullable().describe("the tenant's target time-to-gate (null: none, or every tenant)"),
+  within_target: WithinTarget,
 });
 
 export const MetricsAnswer = z.object({
@@ -110,6 +120,7 @@ export const MetricsAnswer = z.object({
   tenant_id: z.string().nullable(),
   phases: z.array(PhaseMetrics),
   validation_failure_rate: z.number().nullable(),
+  phases_within_target: WithinTarget,
   runs: z.object({
     total: z.number(),
     succeeded: z.number(),

@@ -120,8 +120,22 @@ export class AnalyticsService {
         retries: p.retries,
         retries_per_run: share(p.retries, p.pairs),
         validation_failure_rate: share(p.failed_attempts, p.finished_attempts),
+        target_ms: p.target_ms,
+        within_target: {
+          advanced: p.targeted_pairs,
+          within: p.within_pairs,
+          rate: share(p.within_pairs, p.targeted_pairs),
+        },
       })),
       validation_failure_rate: share(failed, finished),
+      phases_within_target: {
+        advanced: phases.reduce((sum, p) => sum + p.targeted_pairs, 0),
+        within: phases.reduce((sum, p) => sum + p.within_pairs, 0),
+        rate: share(
+          phases.reduce((sum, p) => sum + p.within_pairs, 0),
+          phases.reduce((sum, p) => sum + p.targeted_pairs, 0),
+        ),
+      },
       runs: {
         total: runs.runs,
         succeeded: runs.succeeded,
