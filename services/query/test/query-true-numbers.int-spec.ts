@@ -3,7 +3,7 @@ import type { AgentEventInput } from '@agentmeter/contracts';
 import { formatUsd, parseUsd } from '@agentmeter/domain';
 import { RetentionRepository } from '../../ingest/src/retention/retention.repository';
 import { call, ingestAll, seed, startQuery, token, type RunningQuery, type Seeded } from './query.fixture';
-import { runUsers, sumBy } from './query.truth';
+import { phaseTruth, runUsers, sumBy } from './query.truth';
 
 type Input = AgentEventInput & { key?: string };
 
@@ -194,6 +194,119 @@ describe('query API: users, cost parts and long ranges', () => {
     const run = s.workload.truth.runs[0]!;
     const support = await get(`/runs/${run.run_id}/metrics`, await token(run.tenant_id, ['support']));
     expect(support.cost_breakdown_usd).toBeUndefined();
+  });
+
+  it('keeps phase target times per tenant (Owner/Admin, audited) and reports the share advancing within them', async () => {
+    const tenant1 = `${prefix}-tenant-1`;
+    const tenant2 = `${prefix}-tenant-2`;
+    const truth = phaseTruth(
+      s.events.filter((e) => (e.data as unknown as { tenant_id: string }).tenant_id === tenant1),
+    );
+    const phases = [...truth.entries()].filter(([, t]) => t.ttg.length > 1).slice(0, 2);
+    expect(phases.length).toBe(2);
+    // A target between the fastest and the slowest pass, so that both sides of it are counted.
+    const targets = Object.fromEntries(
+      phases.map(([phase, t]) => [phase, [...t.ttg].sort((a, b) => a - b)[Math.floor(t.ttg.length / 2) - 1]!]),
+    );
+    const owner = await token(tenant1, ['owner'], 'owner-of-1');
+    const put = (bearer: string, tenant = tenant1) =>
+      call(q.url, bearer, `/tenants/${tenant}/phase-targets`, { method: 'PUT', body: { targets, reason: 'SLO' } });
+    expect((await put(await token(tenant1, ['op']))).status).toBe(403);
+    expect((await put(await token(tenant2, ['owner']))).status).toBe(404);
+    const saved = await put(owner);
+    expect(saved.status).toBe(200);
+    expect(saved.json.targets.map((t: { phase: string; target_ms: number }) => [t.phase, t.target_ms])).toEqual(
+      Object.entries(targets).sort(),
+    );
+    const read = await get(`/tenants/${tenant1}/phase-targets`, await token(tenant1, ['bu']));
+    expect(read.targets).toEqual(saved.json.targets);
+    const audit = await get(`/audit?action=tenant.phase_targets&tenant_id=${tenant1}`);
+    expect(audit.items).toEqual([
+      expect.objectContaining({ actor: 'owner-of-1', outcome: 'succeeded', params: { targets }, reason: 'SLO' }),
+    ]);
+
+    const metrics = await get(`/api/v1/analytics/metrics?period=30d`, owner);
+    let advanced = 0;
+    let within = 0;
+    for (const [phase, t] of truth) {
+      const row = metrics.phases.find((p: { phase: string }) => p.phase === phase);
+      const target = targets[phase];
+      const inTime = target === undefined ? 0 : t.ttg.filter((v) => v <= target).length;
+      const passed = target === undefined ? 0 : t.ttg.length;
+      advanced += passed;
+      within += inTime;
+      expect({ phase, target_ms: row.target_ms, within_target: row.within_target }).toEqual({
+        phase,
+        target_ms: target ?? null,
+        within_target: {
+          advanced: passed,
+          within: inTime,
+          rate: passed === 0 ? null : Math.round((inTime / passed) * 10_000) / 10_000,
+        },
+      });
+    }
+    expect(within).toBeGreaterThan(0);
+    expect(within).toBeLessThan(advanced);
+    expect(metrics.phases_within_target).toEqual({
+      advanced,
+      within,
+      rate: Math.round((within / advanced) * 10_000) / 10_000,
+    });
+  });
+
+  it('takes alert feedback (audited, one verdict per user) and reports precision per rule', async () => {
+    const tenant1 = `${prefix}-tenant-1`;
+    const tenant2 = `${prefix}-tenant-2`;
+    const alerts = [
+      ['owner.cap_warning', 'run-a'],
+      ['owner.cap_warning', 'run-b'],
+      ['owner.cap_warning', 'run-c'],
+      ['owner.run_failed', 'run-a'],
+    ];
+    for (const [rule, scope] of alerts) {
+      await s.db.query(
+        `INSERT INTO alerts (alert_key, rule, tenant_id, scope, period, audience, severity, status, title, body,
+                             threshold_fp, fired_at, last_observed_at)
+         VALUES ($1, $2, $3, $4, 'once', 'owner', 'warning', 'firing', 't', 'b', 'fp', now(), now())`,
+        [[rule, tenant1, scope, 'once'].join('\u001f'), rule, tenant1, scope],
+      );
+    }
+    const owner = await token(tenant1, ['owner'], 'owner-1');
+    const op = await token(tenant1, ['op'], 'op-1');
+    const rate = (bearer: string, rule: string, scope: string, useful: boolean) =>
+      call(q.url, bearer, '/alerts/feedback', { method: 'POST', body: { rule, scope, period: 'once', useful } });
+    expect((await rate(owner, 'owner.cap_warning', 'run-a', false)).status).toBe(201);
+    expect((await rate(owner, 'owner.cap_warning', 'run-a', true)).status).toBe(201); // replaces the first
+    expect((await rate(op, 'owner.cap_warning', 'run-a', true)).status).toBe(201);
+    expect((await rate(owner, 'owner.cap_warning', 'run-b', false)).status).toBe(201);
+    expect((await rate(owner, 'owner.run_failed', 'run-a', true)).status).toBe(201);
+    // Unknown alert, another tenant's alert, a role that cannot rate.
+    expect((await rate(owner, 'owner.cap_warning', 'run-z', true)).status).toBe(404);
+    expect((await rate(await token(tenant2, ['owner']), 'owner.cap_warning', 'run-a', true)).status).toBe(404);
+    expect((await rate(await token(tenant1, ['bu']), 'owner.cap_warning', 'run-a', true)).status).toBe(403);
+
+    const stored: Array<{ user_id: string; useful: boolean }> = await s.db.query(
+      `SELECT user_id, useful FROM alert_feedback WHERE tenant_id = $1 AND alert_key = $2 ORDER BY user_id`,
+      [tenant1, ['owner.cap_warning', tenant1, 'run-a', 'once'].join('\u001f')],
+    );
+    expect(stored).toEqual([
+      { user_id: 'op-1', useful: true },
+      { user_id: 'owner-1', useful: true },
+    ]);
+    const audit = await get(`/audit?action=alert.feedback&tenant_id=${tenant1}`);
+    expect(audit.items.map((a: { outcome: string }) => a.outcome).sort()).toEqual([
+      'failed',
+      ...new Array<string>(5).fill('succeeded'),
+    ]);
+
+    const precision = await get(`/api/v1/analytics/alert-precision?period=30d`, await token(tenant1, ['finance']));
+    expect(precision.rules).toEqual([
+      { rule: 'owner.cap_warning', fired: 3, rated: 2, useful: 1, not_useful: 1, precision: 0.5 },
+      { rule: 'owner.run_failed', fired: 1, rated: 1, useful: 1, not_useful: 0, precision: 1 },
+    ]);
+    expect(precision.totals).toEqual({ fired: 4, rated: 3, useful: 2, not_useful: 1, precision: 0.6667 });
+    const other = await get(`/api/v1/analytics/alert-precision?period=30d`, await token(tenant2, ['owner']));
+    expect(other.rules).toEqual([]);
   });
 
   it('reads 13 months: period=365d and from/to over daily and monthly rollups (after retention folds old days)', async () => {
