@@ -1,4 +1,5 @@
 import type { AgentEvent } from '@agentmeter/contracts';
+import { addToSketch, type SketchBins } from './latency-sketch';
 
 /**
  * Daily usage rollups (seed 004 usage_stats): per UTC day, tenant, project, role, model/provider (LLM
@@ -28,6 +29,8 @@ export interface UsageDelta extends UsageKey {
   failures: number;
   totalLatencyMs: number;
   latencyBuckets: number[];
+  /** DDSketch bins of the latencies (latency-sketch.ts): what percentiles are read from. */
+  latencySketch: SketchBins;
   inputTokens: bigint;
   outputTokens: bigint;
   cachedTokens: bigint;
@@ -94,6 +97,7 @@ export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice, r
         failures: 0,
         totalLatencyMs: 0,
         latencyBuckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+        latencySketch: {},
         inputTokens: 0n,
         outputTokens: 0n,
         cachedTokens: 0n,
@@ -107,6 +111,7 @@ export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice, r
     else row.failures += 1;
     row.totalLatencyMs += d.latency_ms;
     row.latencyBuckets[bucketOf(d.latency_ms)]! += 1;
+    addToSketch(row.latencySketch, d.latency_ms);
     if (event.type === 'llm_call') {
       row.inputTokens += BigInt(event.data.prompt_tokens);
       row.outputTokens += BigInt(event.data.completion_tokens);

@@ -309,6 +309,38 @@ describe('query API: users, cost parts and long ranges', () => {
     expect(other.rules).toEqual([]);
   });
 
+  it.each([
+    ['llm', 'model', 'llm_calls', 'model'],
+    ['llm', 'agent', 'llm_calls', 'role'],
+    ['tool', 'tool', 'tool_calls', 'tool'],
+  ])(
+    'reports %s latency percentiles per %s within 2 %% of the exact values of the raw rows',
+    async (kind, dimension, table, column) => {
+      const body = await get(`/api/v1/analytics/usage?period=30d&group_by=${dimension}&kind=${kind}`);
+      const raw: Array<{ key: string; latencies: number[] }> = await s.db.query(
+        `SELECT ${column} AS key, array_agg(latency_ms ORDER BY latency_ms) AS latencies FROM ${table} GROUP BY 1`,
+      );
+      expect(body.rows.length).toBe(raw.length);
+      let compared = 0;
+      for (const { key, latencies } of raw) {
+        const row = body.rows.find((r: { key: string }) => r.key === key);
+        expect(row.latency_percentiles).toBe('sketch');
+        for (const [field, q] of [
+          ['p50_latency_ms', 0.5],
+          ['p95_latency_ms', 0.95],
+          ['p99_latency_ms', 0.99],
+        ] as const) {
+          // The rank docs/query.md gives: latencies sorted ascending, index ⌊q × (n − 1)⌋.
+          const exact = latencies[Math.floor(q * (latencies.length - 1))]!;
+          const error = exact === 0 ? row[field] : Math.abs(row[field] - exact) / exact;
+          expect({ key, field, exact, error: error <= 0.02 }).toEqual({ key, field, exact, error: true });
+          compared += 1;
+        }
+      }
+      expect(compared).toBeGreaterThanOrEqual(6);
+    },
+  );
+
   it('reads 13 months: period=365d and from/to over daily and monthly rollups (after retention folds old days)', async () => {
     const tenant = `${prefix}-old`;
     const base = { tenant_id: tenant, project_id: `${prefix}-old-p`, run_id: `${prefix}-old-run` };

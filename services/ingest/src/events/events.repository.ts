@@ -4,6 +4,7 @@ import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import {
   callUser,
   LATENCY_BUCKETS_MS,
+  LATENCY_SKETCH_KEY,
   parseUsd,
   traceIdOf,
   type ModelUsageDelta,
@@ -473,10 +474,10 @@ function insertAudit(events: AgentEvent[]): Statement[] {
 
 const USAGE_SQL = `INSERT INTO usage_daily AS u (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server,
     user_id, call_count, success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens,
-    cached_tokens, cost_micros, unpriced_calls)
+    cached_tokens, cost_micros, unpriced_calls, latency_sketch)
   SELECT day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id, call_count,
     success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens, cached_tokens,
-    cost_micros, unpriced_calls
+    cost_micros, unpriced_calls, latency_sketch
   FROM json_populate_recordset(NULL::usage_daily, $1::json)
   ON CONFLICT (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id) DO UPDATE SET
     call_count       = u.call_count + EXCLUDED.call_count,
@@ -484,6 +485,7 @@ const USAGE_SQL = `INSERT INTO usage_daily AS u (day, tenant_id, project_id, rol
     failure_count    = u.failure_count + EXCLUDED.failure_count,
     total_latency_ms = u.total_latency_ms + EXCLUDED.total_latency_ms,
     latency_buckets  = bigint_array_add(u.latency_buckets, EXCLUDED.latency_buckets),
+    latency_sketch   = jsonb_counts_add(u.latency_sketch, EXCLUDED.latency_sketch),
     input_tokens     = u.input_tokens + EXCLUDED.input_tokens,
     output_tokens    = u.output_tokens + EXCLUDED.output_tokens,
     cached_tokens    = u.cached_tokens + EXCLUDED.cached_tokens,
@@ -509,6 +511,7 @@ function addUsage(deltas: UsageDelta[]): Statement | null {
     failure_count: d.failures,
     total_latency_ms: d.totalLatencyMs,
     latency_buckets: d.latencyBuckets,
+    latency_sketch: d.latencySketch,
     input_tokens: d.inputTokens.toString(),
     output_tokens: d.outputTokens.toString(),
     cached_tokens: d.cachedTokens.toString(),
@@ -532,6 +535,7 @@ function carryLateUsers(events: AgentEvent[]): Statement[] {
   if (runs.length === 0) return [];
   const sums = `count(*) AS calls, count(*) FILTER (WHERE status = 'ok') AS ok, count(*) FILTER (WHERE status <> 'ok') AS bad,
       sum(latency_ms) AS latency, bigint_array_sum(ARRAY(SELECT (i = bucket)::int::bigint FROM generate_series(0, $3::int) i)) AS buckets,
+      jsonb_counts_sum(jsonb_build_object(sketch_key, 1)) AS sketch,
       sum(prompt_tokens) AS input, sum(completion_tokens) AS output, sum(cached_tokens) AS cached,
       COALESCE(sum(cost_micros), 0) AS cost, count(*) FILTER (WHERE cost_micros IS NULL) AS unpriced`;
   const move = `WITH r AS (SELECT * FROM json_to_recordset($1::json) AS r(tenant_id text, run_id text, user_id text)),
@@ -540,21 +544,24 @@ function carryLateUsers(events: AgentEvent[]): Statement[] {
        WHERE c.tenant_id = r.tenant_id AND c.run_id = r.run_id AND c.user_id IS NULL
       RETURNING (c.time AT TIME ZONE 'UTC')::date AS day, c.tenant_id, c.project_id, c.role, c.model, c.provider,
                 r.user_id, c.status, c.latency_ms, c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cost_micros,
-                (SELECT count(*) FROM unnest($2::int[]) AS bound WHERE bound < c.latency_ms)::int AS bucket),
+                (SELECT count(*) FROM unnest($2::int[]) AS bound WHERE bound < c.latency_ms)::int AS bucket,
+                CASE WHEN c.latency_ms <= 0 THEN 'z'
+                     ELSE (ceil(ln(c.latency_ms::float8) / ln(2::float8) * $4::float8) + $5::int)::int::text END AS sketch_key),
     g AS (SELECT day, tenant_id, project_id, role, model, provider, user_id, ${sums}
             FROM moved GROUP BY day, tenant_id, project_id, role, model, provider, user_id),
     deltas AS (
       SELECT day, tenant_id, project_id, role, model, provider, '' AS user_id, -calls AS calls, -ok AS ok, -bad AS bad,
              -latency AS latency, ARRAY(SELECT -x FROM unnest(buckets) x) AS buckets, -input AS input, -output AS output,
-             -cached AS cached, -cost AS cost, -unpriced AS unpriced FROM g
+             -cached AS cached, -cost AS cost, -unpriced AS unpriced,
+             (SELECT jsonb_object_agg(k, -v::bigint) FROM jsonb_each_text(sketch) AS e(k, v)) AS sketch FROM g
       UNION ALL
       SELECT day, tenant_id, project_id, role, model, provider, user_id, calls, ok, bad, latency, buckets, input, output,
-             cached, cost, unpriced FROM g)
+             cached, cost, unpriced, sketch FROM g)
     INSERT INTO usage_daily AS u (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id,
       call_count, success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens,
-      cached_tokens, cost_micros, unpriced_calls)
+      cached_tokens, cost_micros, unpriced_calls, latency_sketch)
     SELECT day, tenant_id, project_id, role, 'llm', model, provider, '', '', user_id, calls, ok, bad, latency, buckets,
-           input, output, cached, cost, unpriced
+           input, output, cached, cost, unpriced, sketch
       FROM deltas ORDER BY day, tenant_id, project_id, role, model, provider, user_id
     ON CONFLICT (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id) DO UPDATE SET
       call_count       = u.call_count + EXCLUDED.call_count,
@@ -562,13 +569,24 @@ function carryLateUsers(events: AgentEvent[]): Statement[] {
       failure_count    = u.failure_count + EXCLUDED.failure_count,
       total_latency_ms = u.total_latency_ms + EXCLUDED.total_latency_ms,
       latency_buckets  = bigint_array_add(u.latency_buckets, EXCLUDED.latency_buckets),
+      latency_sketch   = jsonb_counts_add(u.latency_sketch, EXCLUDED.latency_sketch),
       input_tokens     = u.input_tokens + EXCLUDED.input_tokens,
       output_tokens    = u.output_tokens + EXCLUDED.output_tokens,
       cached_tokens    = u.cached_tokens + EXCLUDED.cached_tokens,
       cost_micros      = u.cost_micros + EXCLUDED.cost_micros,
       unpriced_calls   = u.unpriced_calls + EXCLUDED.unpriced_calls`;
   return [
-    { sql: move, params: [JSON.stringify(runs), [...LATENCY_BUCKETS_MS], LATENCY_BUCKETS_MS.length], alone: true },
+    {
+      sql: move,
+      params: [
+        JSON.stringify(runs),
+        [...LATENCY_BUCKETS_MS],
+        LATENCY_BUCKETS_MS.length,
+        LATENCY_SKETCH_KEY.multiplier,
+        LATENCY_SKETCH_KEY.offset,
+      ],
+      alone: true,
+    },
     // Rows of the empty user emptied by the move (a row exists only while it counts calls).
     {
       sql: `DELETE FROM usage_daily WHERE tenant_id = ANY($1::text[]) AND kind = 'llm' AND user_id = '' AND call_count = 0`,

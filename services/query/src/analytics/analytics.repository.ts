@@ -47,6 +47,8 @@ export interface UsageRow {
   failures: string;
   total_latency_ms: string;
   latency_buckets: string[];
+  /** Merged DDSketch bins (libs/domain latency-sketch.ts); null when no row has one. */
+  latency_sketch: Record<string, number> | null;
   input_tokens: string;
   output_tokens: string;
   cached_tokens: string;
@@ -162,6 +164,7 @@ export class AnalyticsRepository {
               sum(call_count)::text AS calls, sum(success_count)::text AS successes,
               sum(failure_count)::text AS failures, sum(total_latency_ms)::text AS total_latency_ms,
               bigint_array_sum(latency_buckets)::text[] AS latency_buckets,
+              jsonb_counts_sum(latency_sketch) AS latency_sketch,
               sum(input_tokens)::text AS input_tokens, sum(output_tokens)::text AS output_tokens,
               sum(cached_tokens)::text AS cached_tokens, sum(cost_micros)::text AS cost_micros,
               sum(unpriced_calls)::text AS unpriced_calls

@@ -64,7 +64,16 @@ const UsageFigures = z.object({
   failures: z.number(),
   error_rate: z.number().nullable(),
   avg_latency_ms: z.number().nullable(),
-  p95_latency_ms: z.number().nullable().describe('upper bound of the latency bucket holding the 95th percentile'),
+  p50_latency_ms: z.number().nullable().describe('median latency (docs/query.md "Percentiles")'),
+  p95_latency_ms: z
+    .number()
+    .nullable()
+    .describe('95th percentile latency from the rollups\' DDSketch, within 1 % (docs/query.md "Percentiles")'),
+  p99_latency_ms: z.number().nullable().describe('99th percentile latency (docs/query.md "Percentiles")'),
+  latency_percentiles: z
+    .enum(['sketch', 'histogram'])
+    .nullable()
+    .describe("'sketch': DDSketch, within 1 %; 'histogram': bucket upper bound (rows from before the sketch)"),
   input_tokens: tokens,
   output_tokens: tokens,
   cached_tokens: tokens,

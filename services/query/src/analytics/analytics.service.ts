@@ -6,6 +6,8 @@ import {
   LATENCY_BUCKETS_MS,
   percentileFromBuckets,
   share,
+  sketchCount,
+  sketchQuantile,
 } from '@agentmeter/domain';
 import { type Caller, tenantOf } from '../auth/caller';
 import { Limits } from '../http/limits';
@@ -194,15 +196,28 @@ function costFigures(
 function usageFigures(row: UsageRow, view: View): UsageFigures {
   const calls = Number(row.calls);
   const buckets = (row.latency_buckets ?? []).map(Number);
-  const p95 = percentileFromBuckets(buckets, 0.95);
+  // Percentiles from the rollups' DDSketch when it holds every call; rows written before the sketch existed
+  // fall back to the histogram's bucket bound (docs/query.md "Percentiles").
+  const fromSketch = calls > 0 && sketchCount(row.latency_sketch) === calls;
+  const quantile = (q: number): number | null => {
+    if (fromSketch) {
+      const value = sketchQuantile(row.latency_sketch, q);
+      return value === null ? null : Math.round(value * 100) / 100;
+    }
+    const bound = percentileFromBuckets(buckets, q);
+    // The last bucket has no upper bound: report the largest finite bound's overflow as null.
+    return bound === null || !Number.isFinite(bound) ? null : bound;
+  };
   return {
     calls,
     successes: Number(row.successes),
     failures: Number(row.failures),
     error_rate: share(Number(row.failures), calls),
     avg_latency_ms: calls === 0 ? null : round(Number(row.total_latency_ms) / calls),
-    // The last bucket has no upper bound: report the largest finite bound's overflow as null.
-    p95_latency_ms: p95 === null || !Number.isFinite(p95) ? null : p95,
+    p50_latency_ms: quantile(0.5),
+    p95_latency_ms: quantile(0.95),
+    p99_latency_ms: quantile(0.99),
+    latency_percentiles: calls === 0 ? null : fromSketch ? 'sketch' : 'histogram',
     ...(view.tokens
       ? {
           input_tokens: Number(row.input_tokens),
@@ -224,12 +239,24 @@ function addUsage(a: UsageRow, b: UsageRow): UsageRow {
     failures: add(a.failures, b.failures),
     total_latency_ms: add(a.total_latency_ms, b.total_latency_ms),
     latency_buckets: a.latency_buckets.map((x, i) => add(x, b.latency_buckets[i] ?? '0')),
+    latency_sketch: mergeSketches(a.latency_sketch, b.latency_sketch),
     input_tokens: add(a.input_tokens, b.input_tokens),
     output_tokens: add(a.output_tokens, b.output_tokens),
     cached_tokens: add(a.cached_tokens, b.cached_tokens),
     cost_micros: add(a.cost_micros, b.cost_micros),
     unpriced_calls: add(a.unpriced_calls, b.unpriced_calls),
   };
+}
+
+/** Adds DDSketch bins key by key, as jsonb_counts_add does in SQL. */
+function mergeSketches(
+  a: Record<string, number> | null,
+  b: Record<string, number> | null,
+): Record<string, number> | null {
+  if (a === null || b === null) return a ?? b;
+  const out = { ...a };
+  for (const [key, n] of Object.entries(b)) out[key] = Number(out[key] ?? 0) + Number(n);
+  return out;
 }
 
 function emptyUsage(): UsageRow {
@@ -242,6 +269,7 @@ function emptyUsage(): UsageRow {
     failures: '0',
     total_latency_ms: '0',
     latency_buckets: new Array<string>(LATENCY_BUCKETS_MS.length + 1).fill('0'),
+    latency_sketch: null,
     input_tokens: '0',
     output_tokens: '0',
     cached_tokens: '0',
