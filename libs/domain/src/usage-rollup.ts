@@ -65,7 +65,10 @@ export function percentileFromBuckets(buckets: readonly number[], q: number): nu
  * The user an LLM call counts for: its own user_id, else its run's. Tool calls carry no user (they cost nothing
  * in the event contract), so their usage rows keep an empty user.
  */
-export function callUser(event: AgentEvent & { type: 'llm_call' | 'tool_call' }, runUser?: RunUser): string | undefined {
+export function callUser(
+  event: AgentEvent & { type: 'llm_call' | 'tool_call' },
+  runUser?: RunUser,
+): string | undefined {
   if (event.type !== 'llm_call') return undefined;
   return event.data.user_id ?? runUser?.(event.data.tenant_id, event.data.run_id);
 }

@@ -77,7 +77,8 @@ export class EventsService {
   private async runUsers(events: AgentEvent[]): Promise<Map<string, string>> {
     const users = new Map<string, string>();
     for (const e of events) {
-      if (e.type === 'run_started' && e.data.user_id) users.set(`${e.data.tenant_id}\u0000${e.data.run_id}`, e.data.user_id);
+      if (e.type === 'run_started' && e.data.user_id)
+        users.set(`${e.data.tenant_id}\u0000${e.data.run_id}`, e.data.user_id);
     }
     const missing = new Map<string, [string, string]>();
     for (const e of events) {
@@ -85,7 +86,8 @@ export class EventsService {
       const key = `${e.data.tenant_id}\u0000${e.data.run_id}`;
       if (!users.has(key)) missing.set(key, [e.data.tenant_id, e.data.run_id]);
     }
-    if (missing.size > 0) for (const [key, user] of await this.repository.runUsers([...missing.values()])) users.set(key, user);
+    if (missing.size > 0)
+      for (const [key, user] of await this.repository.runUsers([...missing.values()])) users.set(key, user);
     return users;
   }
 

@@ -130,7 +130,7 @@ export class FeedbackController {
 
   @Post('alerts/feedback')
   @Allow('alerts.feedback')
-  @ApiOperation({ summary: "Mark an alert useful or not (one verdict per user; a second replaces it); audited" })
+  @ApiOperation({ summary: 'Mark an alert useful or not (one verdict per user; a second replaces it); audited' })
   @ApiOkResponse({ schema: openApiSchema(FeedbackAnswer) })
   rate(@CurrentCaller() caller: Caller, @ValidBody(FeedbackBody) body: FeedbackBody) {
     return this.feedback.rate(caller, body);

@@ -43,10 +43,7 @@ export class Limits {
    * both included; `to` defaults to today, `from` to 29 days before `to`), at most QUERY_MAX_AGGREGATE_RANGE_DAYS
    * (13 months: these routes read rollups kept that long).
    */
-  aggregateRange(
-    query: { period?: string; from?: string; to?: string },
-    now: Date,
-  ): { range: DayRange; days: number } {
+  aggregateRange(query: { period?: string; from?: string; to?: string }, now: Date): { range: DayRange; days: number } {
     if (query.period !== undefined && (query.from !== undefined || query.to !== undefined)) {
       throw new InvalidRequestError('period: give either period or from/to');
     }
