@@ -70,8 +70,8 @@ export class FeedbackService {
   ) {}
 
   async rate(caller: Caller, body: FeedbackBody): Promise<z.output<typeof FeedbackAnswer>> {
-    const tenantId = tenantOf(caller, body.tenant_id);
-    if (tenantId === null) throw new NotFoundError('tenant_id: name the alert’s tenant');
+    // Admin (every tenant) names the alert's tenant, or rates one of its own tenant's.
+    const tenantId = tenantOf(caller, body.tenant_id) ?? caller.principal.tenantId;
     const alertKey = [body.rule, tenantId, body.scope, body.period].join('\u001f');
     const p = caller.principal;
     const auditId = await this.audit.begin({
