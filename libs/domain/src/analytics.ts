@@ -32,6 +32,13 @@ export function dayRange(now: Date, days: number): DayRange {
   return { fromDay: isoDay(from), toDay: isoDay(new Date(today)), from, to };
 }
 
+/** The UTC days from `fromDay` to `toDay`, both included (YYYY-MM-DD). */
+export function dayRangeBetween(fromDay: string, toDay: string): DayRange {
+  const from = new Date(`${fromDay}T00:00:00Z`);
+  const last = new Date(`${toDay}T00:00:00Z`);
+  return { fromDay: isoDay(from), toDay: isoDay(last), from, to: new Date(last.getTime() + DAY_MS) };
+}
+
 export function isoDay(date: Date): string {
   return date.toISOString().slice(0, 10);
 }

@@ -15,3 +15,4 @@ export * from './admission';
 export * from './ladder';
 export * from './alert';
 export * from './field-policy';
+export * from './latency-sketch';

@@ -65,6 +65,10 @@ export const PERMISSIONS = {
   'apikeys.manage': { admin: 'all', owner: 'own' },
   /** PATCH /tenants/{id}/settings (owner_sees_tokens) */
   'tenant.settings': { admin: 'all' },
+  /** PUT /tenants/{id}/phase-targets (GET is tenant.overview) */
+  'phase_targets.manage': { admin: 'all', owner: 'own' },
+  /** POST /alerts/feedback: the people an alert reaches rate it (GET alert precision is analytics.metrics) */
+  'alerts.feedback': { admin: 'all', owner: 'own', op: 'own', finance: 'own' },
 } as const satisfies Record<string, Grant>;
 
 export type Permission = keyof typeof PERMISSIONS;

@@ -21,6 +21,8 @@ export interface RunDelta {
   runId: string;
   projectId: string;
   playbook: string | null;
+  /** The user run_started names (carried onto the run's calls and usage rows by ingest). */
+  userId: string | null;
   status: Ranked<{ status: RunStatus; error: string | null }> | null;
   phase: Ranked<{ phase: string; role: string }> | null;
   model: Ranked<string> | null;
@@ -92,6 +94,7 @@ export function projectEvents(events: readonly AgentEvent[], costOf: CallCost): 
           at,
         });
         run.playbook = event.data.playbook ?? run.playbook;
+        run.userId = event.data.user_id ?? run.userId;
         run.environment = event.data.environment ?? run.environment;
         run.caps = event.data.caps ?? run.caps;
         if (event.data.model) run.model = higher(run.model, { value: event.data.model, rank: 0, at });
@@ -174,6 +177,7 @@ function runDelta(runs: Map<string, RunDelta>, tenantId: string, runId: string, 
       runId,
       projectId,
       playbook: null,
+      userId: null,
       status: null,
       phase: null,
       model: null,

@@ -17,6 +17,7 @@ function delta(key: Partial<UsageDelta>, calls: number, costMicros: bigint | nul
     failures: 0,
     totalLatencyMs: 10 * calls,
     latencyBuckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+    latencySketch: {},
     inputTokens: BigInt(100 * calls),
     outputTokens: BigInt(10 * calls),
     cachedTokens: BigInt(calls),

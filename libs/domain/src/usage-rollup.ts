@@ -1,4 +1,5 @@
 import type { AgentEvent } from '@agentmeter/contracts';
+import { addToSketch, type SketchBins } from './latency-sketch';
 
 /**
  * Daily usage rollups (seed 004 usage_stats): per UTC day, tenant, project, role, model/provider (LLM
@@ -28,6 +29,8 @@ export interface UsageDelta extends UsageKey {
   failures: number;
   totalLatencyMs: number;
   latencyBuckets: number[];
+  /** DDSketch bins of the latencies (latency-sketch.ts): what percentiles are read from. */
+  latencySketch: SketchBins;
   inputTokens: bigint;
   outputTokens: bigint;
   cachedTokens: bigint;
@@ -36,6 +39,9 @@ export interface UsageDelta extends UsageKey {
 }
 
 export type CallPrice = (event: AgentEvent & { type: 'llm_call' }) => bigint | null;
+
+/** The user of a call's run (run_started's user_id), when the call does not name one itself. */
+export type RunUser = (tenantId: string, runId: string) => string | undefined;
 
 export function bucketOf(latencyMs: number): number {
   const index = LATENCY_BUCKETS_MS.findIndex((bound) => latencyMs <= bound);
@@ -55,7 +61,19 @@ export function percentileFromBuckets(buckets: readonly number[], q: number): nu
   return Number.POSITIVE_INFINITY;
 }
 
-export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice): UsageDelta[] {
+/**
+ * The user an LLM call counts for: its own user_id, else its run's. Tool calls carry no user (they cost nothing
+ * in the event contract), so their usage rows keep an empty user.
+ */
+export function callUser(
+  event: AgentEvent & { type: 'llm_call' | 'tool_call' },
+  runUser?: RunUser,
+): string | undefined {
+  if (event.type !== 'llm_call') return undefined;
+  return event.data.user_id ?? runUser?.(event.data.tenant_id, event.data.run_id);
+}
+
+export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice, runUser?: RunUser): UsageDelta[] {
   const rows = new Map<string, UsageDelta>();
   for (const event of events) {
     if (event.type !== 'llm_call' && event.type !== 'tool_call') continue;
@@ -70,7 +88,7 @@ export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice): 
       provider: event.type === 'llm_call' ? event.data.provider : '',
       tool: event.type === 'tool_call' ? event.data.tool : '',
       mcpServer: event.type === 'tool_call' ? (event.data.mcp_server ?? '') : '',
-      userId: event.type === 'llm_call' ? (event.data.user_id ?? '') : '',
+      userId: callUser(event, runUser) ?? '',
     };
     const id = usageKeyString(key);
     let row = rows.get(id);
@@ -82,6 +100,7 @@ export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice): 
         failures: 0,
         totalLatencyMs: 0,
         latencyBuckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+        latencySketch: {},
         inputTokens: 0n,
         outputTokens: 0n,
         cachedTokens: 0n,
@@ -95,6 +114,7 @@ export function rollupUsage(events: readonly AgentEvent[], priceOf: CallPrice): 
     else row.failures += 1;
     row.totalLatencyMs += d.latency_ms;
     row.latencyBuckets[bucketOf(d.latency_ms)]! += 1;
+    addToSketch(row.latencySketch, d.latency_ms);
     if (event.type === 'llm_call') {
       row.inputTokens += BigInt(event.data.prompt_tokens);
       row.outputTokens += BigInt(event.data.completion_tokens);

@@ -22,6 +22,10 @@ import { ActionsService } from './actions/actions.service';
 import { AlertClient, CoordinatorPublisher, CostCapClient } from './actions/owner-services.client';
 import { BannersController, BannersRepository } from './alerts/banners.controller';
 import { AnalyticsController } from './analytics/analytics.controller';
+import { FeedbackController, FeedbackService } from './feedback/feedback.controller';
+import { FeedbackRepository } from './feedback/feedback.repository';
+import { TargetsController, TargetsService } from './targets/targets.controller';
+import { TargetsRepository } from './targets/targets.repository';
 import { AnalyticsRepository } from './analytics/analytics.repository';
 import { AnalyticsService } from './analytics/analytics.service';
 import { AuditController, AuditService } from './audit/audit.controller';
@@ -96,6 +100,8 @@ export class QueryModule {
         ActionsController,
         ApiKeysController,
         TenantsController,
+        TargetsController,
+        FeedbackController,
         WhoAmIController,
         ConsoleController,
       ],
@@ -108,6 +114,10 @@ export class QueryModule {
         ApiKeysRepository,
         ApiKeyVerifier,
         ApiKeysService,
+        TargetsRepository,
+        TargetsService,
+        FeedbackRepository,
+        FeedbackService,
         // Guards run in this order: authenticate and authorize, then count the request for its credential.
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },

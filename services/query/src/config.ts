@@ -43,6 +43,8 @@ const Schema = z
     QUERY_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
     QUERY_MAX_EXPORT_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
     QUERY_MAX_RANGE_DAYS: z.coerce.number().int().min(1).max(400).default(90),
+    /** Longest period or from/to range of the analytics routes, which read the daily and monthly rollups (13 months). */
+    QUERY_MAX_AGGREGATE_RANGE_DAYS: z.coerce.number().int().min(1).max(1_000).default(397),
     QUERY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
     QUERY_BODY_LIMIT_BYTES: z.coerce.number().int().min(256).max(10_485_760).default(16_384),
     /** Requests per credential per window (429 with Retry-After above it), counted across replicas in Redis. */

@@ -44,6 +44,10 @@ const MATRIX: Array<[string, Role[]]> = [
   ['GET /api-keys', ['admin', 'owner']],
   ['DELETE /api-keys/{key}', ['admin', 'owner']],
   ['PATCH /tenants/{tenant}/settings', ['admin']],
+  ['GET /tenants/{tenant}/phase-targets', ['admin', 'owner', 'op', 'bu', 'auditor', 'finance']],
+  ['PUT /tenants/{tenant}/phase-targets', ['admin', 'owner']],
+  ['POST /alerts/feedback', ['admin', 'owner', 'op', 'finance']],
+  ['GET /api/v1/analytics/alert-precision', ['admin', 'owner', 'op', 'bu', 'auditor', 'finance']],
 ];
 
 const BODIES: Record<string, unknown> = {
@@ -56,6 +60,9 @@ const BODIES: Record<string, unknown> = {
   'DELETE /alerts/mutes/{mute}': { reason: 'matrix' },
   'POST /api-keys': { name: 'matrix', role: 'bu' },
   'PATCH /tenants/{tenant}/settings': { owner_sees_tokens: true, reason: 'matrix' },
+  'PUT /tenants/{tenant}/phase-targets': { targets: { plan: 60_000 }, reason: 'matrix' },
+  // The alert (of the callers' tenant) is stored in beforeAll.
+  'POST /alerts/feedback': { rule: 'owner.cap_warning', scope: 'matrix', period: 'once', useful: true },
 };
 
 interface Stub {
@@ -110,6 +117,12 @@ describe('query API security and limits', () => {
     const topicPrefix = await createTestTopics(kafka, 1);
     controlTopic = topicName(topicPrefix, Topics.Control);
     s = await seed(prefix);
+    await s.db.query(
+      `INSERT INTO alerts (alert_key, rule, tenant_id, scope, period, audience, severity, status, title, body,
+                           threshold_fp, fired_at, last_observed_at)
+       VALUES ($1, 'owner.cap_warning', $2, 'matrix', 'once', 'owner', 'warning', 'firing', 't', 'b', 'fp', now(), now())`,
+      [['owner.cap_warning', tenant1, 'matrix', 'once'].join('\u001f'), tenant1],
+    );
     q = await startQuery(s.database.url, {
       AUTH_JWKS_URL: `${jwks.url}/jwks.json`,
       COST_CAP_URL: costCap.url,
@@ -289,7 +302,7 @@ describe('query API security and limits', () => {
       ['/runs?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', /time range: at most 90 days/],
       ['/runs?nonsense=1', /nonsense/],
       ['/runs?cursor=abc', /cursor/],
-      ['/api/v1/analytics/costs?period=365d', /at most 90 days/],
+      ['/api/v1/analytics/costs?period=398d', /at most 397 days/],
       ['/api/v1/analytics/costs?period=lots', /period/],
       ['/api/v1/analytics/usage?interval=hour', /interval/],
     ];

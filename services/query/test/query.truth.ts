@@ -29,8 +29,23 @@ export function sumBy(events: Input[], keyOf: (e: Input) => string | null, filte
   return out;
 }
 
-/** The cost group of an event for a group_by dimension (null: not attributable), as docs/query.md defines it. */
-export function groupOf(dimension: string): (e: Input) => string | null {
+/** The user each run_started names, by "tenant/run". */
+export function runUsers(events: Input[]): Map<string, string> {
+  const users = new Map<string, string>();
+  for (const e of events) {
+    if (e.type === 'run_started' && d(e).user_id) {
+      users.set(`${String(d(e).tenant_id)}/${String(d(e).run_id)}`, String(d(e).user_id));
+    }
+  }
+  return users;
+}
+
+/**
+ * The cost group of an event for a group_by dimension (null: not attributable), as docs/query.md defines it.
+ * The user of a call or charge is its own user_id, else the one its run's run_started names.
+ */
+export function groupOf(dimension: string, events: Input[] = []): (e: Input) => string | null {
+  const users = dimension === 'user' ? runUsers(events) : new Map<string, string>();
   return (e) => {
     const data = d(e);
     const llm = e.type === 'llm_call';
@@ -45,6 +60,10 @@ export function groupOf(dimension: string): (e: Input) => string | null {
         return llm ? String(data.role) : null;
       case 'phase':
         return (data.phase as string | undefined) ?? null;
+      case 'user':
+        return (
+          (data.user_id as string | undefined) ?? users.get(`${String(data.tenant_id)}/${String(data.run_id)}`) ?? null
+        );
       default:
         return null;
     }

@@ -10,6 +10,7 @@ import { CostCapHolds1764720000000 } from './1764720000000-cost-cap-holds';
 import { RunsDropInterventions1764800000000 } from './1764800000000-runs-drop-interventions';
 import { EventsPayloadJson1764810000000 } from './1764810000000-events-payload-json';
 import { RunOwners1764900000000 } from './1764900000000-run-owners';
+import { TrueNumbers1765100000000 } from './1765100000000-true-numbers';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   RunsDropInterventions1764800000000,
   EventsPayloadJson1764810000000,
   RunOwners1764900000000,
+  TrueNumbers1765100000000,
 ];

@@ -2,11 +2,15 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import {
+  callUser,
+  LATENCY_BUCKETS_MS,
+  LATENCY_SKETCH_KEY,
   parseUsd,
   traceIdOf,
   type ModelUsageDelta,
   type Projection,
   type Ranked,
+  type RunUser,
   type UsageDelta,
 } from '@agentmeter/domain';
 
@@ -25,6 +29,8 @@ export interface BatchWrite {
   events: AgentEvent[];
   costOf: (event: LlmCall) => CallCost;
   projection: Projection;
+  /** The user of a call's run when the call names none (libs/domain `callUser`). */
+  runUser: RunUser;
   usage: UsageDelta[];
   /** `usage` summed per day, tenant, model and provider (usage_model_daily), in key order. */
   modelUsage: ModelUsageDelta[];
@@ -116,6 +122,24 @@ export class EventsRepository {
   }
 
   /**
+   * The users of runs (runs.user_id, from their run_started), for a batch's calls whose run_started came in
+   * an earlier batch. One indexed read by primary key; runs without a user are left out.
+   */
+  async runUsers(runs: ReadonlyArray<[tenantId: string, runId: string]>): Promise<Map<string, string>> {
+    const users = new Map<string, string>();
+    if (runs.length === 0) return users;
+    const rows: Array<{ tenant_id: string; run_id: string; user_id: string }> = await this.dataSource.query(
+      `SELECT r.tenant_id, r.run_id, r.user_id
+         FROM runs r JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, run_id)
+           ON r.tenant_id = k.tenant_id AND r.run_id = k.run_id
+        WHERE r.user_id IS NOT NULL`,
+      [runs.map(([t]) => t), runs.map(([, r]) => r)],
+    );
+    for (const row of rows) users.set(`${row.tenant_id}\u0000${row.run_id}`, row.user_id);
+    return users;
+  }
+
+  /**
    * The fast path, for a batch none of whose events is stored yet (the usual case): one transaction of
    * plain INSERTs, which skip the per-row conflict check of ON CONFLICT. If an event is stored after all
    * (a redelivery), its INSERT fails with UNIQUE_VIOLATION, the transaction rolls back and nothing of the
@@ -129,9 +153,9 @@ export class EventsRepository {
     // time (a session's start and end may share a batch and a row), follow in the same transaction.
     const combined = asOneStatement(
       insertEvents(batch.events, 'new'),
-      projections.filter((statement) => statement.params.length === 1),
+      projections.filter((statement) => statement.params.length === 1 && !statement.alone),
     );
-    const others = projections.filter((statement) => statement.params.length !== 1);
+    const others = projections.filter((statement) => statement.params.length !== 1 || statement.alone);
     if (others.length === 0) {
       await this.dataSource.query(combined.sql, combined.params); // one statement: its own transaction
       return;
@@ -188,6 +212,8 @@ function asOneStatement(main: Statement, clauses: Statement[]): Statement {
 interface Statement {
   sql: string;
   params: unknown[];
+  /** Runs as a statement of its own after the others (it must see their rows), never as a WITH clause. */
+  alone?: true;
 }
 
 /**
@@ -243,7 +269,7 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
     else if (e.type === 'external_charge') charges.push(e);
   }
   return [
-    insertLlmCalls(llm, batch.costOf, mode),
+    insertLlmCalls(llm, batch.costOf, batch.runUser, mode),
     insertToolCalls(tools, mode),
     insertCharges(charges),
     upsertFailures(batch.events),
@@ -253,6 +279,8 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
     upsertStages(batch.projection.stages),
     addUsage(batch.usage),
     addModelUsage(batch.modelUsage),
+    // After every insert and usage upsert of the batch (statements of their own, in the same transaction).
+    ...carryLateUsers(batch.events),
   ].filter((statement): statement is Statement => statement !== null);
 }
 
@@ -260,7 +288,12 @@ const LLM_COLUMNS = `source, event_id, tenant_id, project_id, run_id, phase, att
   prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, cost_source, latency_ms, cached,
   status, trace_id, span_id, user_id, time`;
 
-function insertLlmCalls(llm: LlmCall[], costOf: (event: LlmCall) => CallCost, mode: Mode): Statement | null {
+function insertLlmCalls(
+  llm: LlmCall[],
+  costOf: (event: LlmCall) => CallCost,
+  runUser: RunUser,
+  mode: Mode,
+): Statement | null {
   if (llm.length === 0) return null;
   const rows = llm.map((e) => {
     const d = e.data;
@@ -288,7 +321,7 @@ function insertLlmCalls(llm: LlmCall[], costOf: (event: LlmCall) => CallCost, mo
       status: d.status,
       trace_id: d.trace_id ?? traceIdOf(e.traceparent),
       span_id: d.span_id,
-      user_id: d.user_id,
+      user_id: callUser(e, runUser),
       time: e.time,
     };
   });
@@ -472,10 +505,10 @@ function insertAudit(events: AgentEvent[]): Statement[] {
 
 const USAGE_SQL = `INSERT INTO usage_daily AS u (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server,
     user_id, call_count, success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens,
-    cached_tokens, cost_micros, unpriced_calls)
+    cached_tokens, cost_micros, unpriced_calls, latency_sketch)
   SELECT day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id, call_count,
     success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens, cached_tokens,
-    cost_micros, unpriced_calls
+    cost_micros, unpriced_calls, latency_sketch
   FROM json_populate_recordset(NULL::usage_daily, $1::json)
   ON CONFLICT (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id) DO UPDATE SET
     call_count       = u.call_count + EXCLUDED.call_count,
@@ -483,6 +516,7 @@ const USAGE_SQL = `INSERT INTO usage_daily AS u (day, tenant_id, project_id, rol
     failure_count    = u.failure_count + EXCLUDED.failure_count,
     total_latency_ms = u.total_latency_ms + EXCLUDED.total_latency_ms,
     latency_buckets  = bigint_array_add(u.latency_buckets, EXCLUDED.latency_buckets),
+    latency_sketch   = jsonb_counts_add(u.latency_sketch, EXCLUDED.latency_sketch),
     input_tokens     = u.input_tokens + EXCLUDED.input_tokens,
     output_tokens    = u.output_tokens + EXCLUDED.output_tokens,
     cached_tokens    = u.cached_tokens + EXCLUDED.cached_tokens,
@@ -508,6 +542,7 @@ function addUsage(deltas: UsageDelta[]): Statement | null {
     failure_count: d.failures,
     total_latency_ms: d.totalLatencyMs,
     latency_buckets: d.latencyBuckets,
+    latency_sketch: d.latencySketch,
     input_tokens: d.inputTokens.toString(),
     output_tokens: d.outputTokens.toString(),
     cached_tokens: d.cachedTokens.toString(),
@@ -515,6 +550,81 @@ function addUsage(deltas: UsageDelta[]): Statement | null {
     unpriced_calls: d.unpricedCalls,
   }));
   return { sql: USAGE_SQL, params: [JSON.stringify(rows)] };
+}
+
+/**
+ * A run_started naming a user that arrives after some of its run's LLM calls (out-of-order delivery): those
+ * calls were stored without a user. Gives them the user and moves their usage from the empty user's rows to
+ * the user's, so the rollups stay the sum of the raw rows whatever the delivery order (docs/events.md "Users").
+ * Latency buckets are recomputed from the rows with the same bounds (LATENCY_BUCKETS_MS) as rollupUsage.
+ */
+function carryLateUsers(events: AgentEvent[]): Statement[] {
+  const runs = events
+    .filter((e): e is Of<'run_started'> => e.type === 'run_started' && e.data.user_id !== undefined)
+    .map((e) => ({ tenant_id: e.data.tenant_id, run_id: e.data.run_id, user_id: e.data.user_id! }))
+    .sort((a, b) => compareKeys([a.tenant_id, a.run_id], [b.tenant_id, b.run_id]));
+  if (runs.length === 0) return [];
+  const sums = `count(*) AS calls, count(*) FILTER (WHERE status = 'ok') AS ok, count(*) FILTER (WHERE status <> 'ok') AS bad,
+      sum(latency_ms) AS latency, bigint_array_sum(ARRAY(SELECT (i = bucket)::int::bigint FROM generate_series(0, $3::int) i)) AS buckets,
+      jsonb_counts_sum(jsonb_build_object(sketch_key, 1)) AS sketch,
+      sum(prompt_tokens) AS input, sum(completion_tokens) AS output, sum(cached_tokens) AS cached,
+      COALESCE(sum(cost_micros), 0) AS cost, count(*) FILTER (WHERE cost_micros IS NULL) AS unpriced`;
+  const move = `WITH r AS (SELECT * FROM json_to_recordset($1::json) AS r(tenant_id text, run_id text, user_id text)),
+    moved AS (
+      UPDATE llm_calls c SET user_id = r.user_id FROM r
+       WHERE c.tenant_id = r.tenant_id AND c.run_id = r.run_id AND c.user_id IS NULL
+      RETURNING (c.time AT TIME ZONE 'UTC')::date AS day, c.tenant_id, c.project_id, c.role, c.model, c.provider,
+                r.user_id, c.status, c.latency_ms, c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cost_micros,
+                (SELECT count(*) FROM unnest($2::int[]) AS bound WHERE bound < c.latency_ms)::int AS bucket,
+                CASE WHEN c.latency_ms <= 0 THEN 'z'
+                     ELSE (ceil(ln(c.latency_ms::float8) / ln(2::float8) * $4::float8) + $5::int)::int::text END AS sketch_key),
+    g AS (SELECT day, tenant_id, project_id, role, model, provider, user_id, ${sums}
+            FROM moved GROUP BY day, tenant_id, project_id, role, model, provider, user_id),
+    deltas AS (
+      SELECT day, tenant_id, project_id, role, model, provider, '' AS user_id, -calls AS calls, -ok AS ok, -bad AS bad,
+             -latency AS latency, ARRAY(SELECT -x FROM unnest(buckets) x) AS buckets, -input AS input, -output AS output,
+             -cached AS cached, -cost AS cost, -unpriced AS unpriced,
+             (SELECT jsonb_object_agg(k, -v::bigint) FROM jsonb_each_text(sketch) AS e(k, v)) AS sketch FROM g
+      UNION ALL
+      SELECT day, tenant_id, project_id, role, model, provider, user_id, calls, ok, bad, latency, buckets, input, output,
+             cached, cost, unpriced, sketch FROM g)
+    INSERT INTO usage_daily AS u (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id,
+      call_count, success_count, failure_count, total_latency_ms, latency_buckets, input_tokens, output_tokens,
+      cached_tokens, cost_micros, unpriced_calls, latency_sketch)
+    SELECT day, tenant_id, project_id, role, 'llm', model, provider, '', '', user_id, calls, ok, bad, latency, buckets,
+           input, output, cached, cost, unpriced, sketch
+      FROM deltas ORDER BY day, tenant_id, project_id, role, model, provider, user_id
+    ON CONFLICT (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id) DO UPDATE SET
+      call_count       = u.call_count + EXCLUDED.call_count,
+      success_count    = u.success_count + EXCLUDED.success_count,
+      failure_count    = u.failure_count + EXCLUDED.failure_count,
+      total_latency_ms = u.total_latency_ms + EXCLUDED.total_latency_ms,
+      latency_buckets  = bigint_array_add(u.latency_buckets, EXCLUDED.latency_buckets),
+      latency_sketch   = jsonb_counts_add(u.latency_sketch, EXCLUDED.latency_sketch),
+      input_tokens     = u.input_tokens + EXCLUDED.input_tokens,
+      output_tokens    = u.output_tokens + EXCLUDED.output_tokens,
+      cached_tokens    = u.cached_tokens + EXCLUDED.cached_tokens,
+      cost_micros      = u.cost_micros + EXCLUDED.cost_micros,
+      unpriced_calls   = u.unpriced_calls + EXCLUDED.unpriced_calls`;
+  return [
+    {
+      sql: move,
+      params: [
+        JSON.stringify(runs),
+        [...LATENCY_BUCKETS_MS],
+        LATENCY_BUCKETS_MS.length,
+        LATENCY_SKETCH_KEY.multiplier,
+        LATENCY_SKETCH_KEY.offset,
+      ],
+      alone: true,
+    },
+    // Rows of the empty user emptied by the move (a row exists only while it counts calls).
+    {
+      sql: `DELETE FROM usage_daily WHERE tenant_id = ANY($1::text[]) AND kind = 'llm' AND user_id = '' AND call_count = 0`,
+      params: [[...new Set(runs.map((r) => r.tenant_id))]],
+      alone: true,
+    },
+  ];
 }
 
 const MODEL_USAGE_SQL = `INSERT INTO usage_model_daily AS u (day, tenant_id, model, provider, call_count, input_tokens,
@@ -566,16 +676,17 @@ function later(column: string, alias: string): string {
  * Run and stage deltas merge into the stored rows: sums add, earliest/latest times widen, and ranked
  * values replace the stored one only when they rank higher or, at equal rank, are later.
  */
-const RUNS_SQL = `INSERT INTO runs AS r (tenant_id, run_id, project_id, playbook, status, status_rank, status_at, error,
+const RUNS_SQL = `INSERT INTO runs AS r (tenant_id, run_id, project_id, playbook, user_id, status, status_rank, status_at, error,
     phase, role, phase_at, model, model_at, started_at, finished_at, tokens_in, tokens_out, cost_micros,
     external_micros, llm_calls, cached_calls, environment, caps, first_event_at, last_event_at, unpriced_calls)
-  SELECT tenant_id, run_id, project_id, playbook, COALESCE(status, 'unknown'), COALESCE(status_rank, 0),
+  SELECT tenant_id, run_id, project_id, playbook, user_id, COALESCE(status, 'unknown'), COALESCE(status_rank, 0),
     status_at, error, phase, role, phase_at, model, model_at, started_at, finished_at, tokens_in,
     tokens_out, cost_micros, external_micros, llm_calls, cached_calls, environment, caps,
     first_event_at, last_event_at, unpriced_calls
   FROM json_populate_recordset(NULL::runs, $1::json)
   ON CONFLICT (tenant_id, run_id) DO UPDATE SET
     playbook        = COALESCE(EXCLUDED.playbook, r.playbook),
+    user_id         = COALESCE(EXCLUDED.user_id, r.user_id),
     status          = CASE WHEN ${wins('status', 'r')} THEN EXCLUDED.status ELSE r.status END,
     error           = CASE WHEN ${wins('status', 'r')} THEN EXCLUDED.error ELSE r.error END,
     status_rank     = CASE WHEN ${wins('status', 'r')} THEN EXCLUDED.status_rank ELSE r.status_rank END,
@@ -610,6 +721,7 @@ function upsertRuns(runs: Projection['runs']): Statement | null {
       run_id: r.runId,
       project_id: r.projectId,
       playbook: r.playbook,
+      user_id: r.userId,
       status: r.status?.value.status,
       status_rank: r.status?.rank,
       status_at: at(r.status),

@@ -86,9 +86,18 @@ export class EventsService {
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
     const priceOf = (event: LlmCall): bigint | null => costOf(event).micros;
+    const users = await this.runUsers(unique);
+    const runUser = (tenantId: string, runId: string): string | undefined => users.get(`${tenantId}\u0000${runId}`);
     const writes = (events: AgentEvent[]): BatchWrite => {
-      const usage = rollupUsage(events, priceOf);
-      return { events, costOf, projection: projectEvents(events, priceOf), usage, modelUsage: rollupModelUsage(usage) };
+      const usage = rollupUsage(events, priceOf, runUser);
+      return {
+        events,
+        costOf,
+        projection: projectEvents(events, priceOf),
+        runUser,
+        usage,
+        modelUsage: rollupModelUsage(usage),
+      };
     };
 
     const days = new Set<string>();
@@ -109,6 +118,27 @@ export class EventsService {
       throw error;
     }
     this.metrics.countBatch(unique, fresh.length === unique.length ? null : new Set(fresh), costOf);
+  }
+
+  /**
+   * The user of each run whose calls this batch holds without a user_id of their own: from the batch's
+   * run_started, else from the runs table (a run_started of an earlier batch). docs/events.md "Users".
+   */
+  private async runUsers(events: AgentEvent[]): Promise<Map<string, string>> {
+    const users = new Map<string, string>();
+    for (const e of events) {
+      if (e.type === 'run_started' && e.data.user_id)
+        users.set(`${e.data.tenant_id}\u0000${e.data.run_id}`, e.data.user_id);
+    }
+    const missing = new Map<string, [string, string]>();
+    for (const e of events) {
+      if (e.type !== 'llm_call' || e.data.user_id) continue;
+      const key = `${e.data.tenant_id}\u0000${e.data.run_id}`;
+      if (!users.has(key)) missing.set(key, [e.data.tenant_id, e.data.run_id]);
+    }
+    if (missing.size > 0)
+      for (const [key, user] of await this.repository.runUsers([...missing.values()])) users.set(key, user);
+    return users;
   }
 
   /**

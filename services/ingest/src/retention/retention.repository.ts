@@ -25,7 +25,8 @@ export class RetentionRepository {
                 sum(failure_count) AS failure_count, sum(total_latency_ms) AS total_latency_ms,
                 bigint_array_sum(latency_buckets) AS latency_buckets, sum(input_tokens) AS input_tokens,
                 sum(output_tokens) AS output_tokens, sum(cached_tokens) AS cached_tokens,
-                sum(cost_micros) AS cost_micros, sum(unpriced_calls) AS unpriced_calls
+                sum(cost_micros) AS cost_micros, sum(unpriced_calls) AS unpriced_calls,
+                jsonb_counts_sum(latency_sketch) AS latency_sketch
            FROM old
           GROUP BY 1, ${DIMENSIONS}
        ), folded AS (
@@ -40,7 +41,8 @@ export class RetentionRepository {
            output_tokens    = m.output_tokens + EXCLUDED.output_tokens,
            cached_tokens    = m.cached_tokens + EXCLUDED.cached_tokens,
            cost_micros      = m.cost_micros + EXCLUDED.cost_micros,
-           unpriced_calls   = m.unpriced_calls + EXCLUDED.unpriced_calls
+           unpriced_calls   = m.unpriced_calls + EXCLUDED.unpriced_calls,
+           latency_sketch   = jsonb_counts_add(m.latency_sketch, EXCLUDED.latency_sketch)
          RETURNING 1
        )
        SELECT (SELECT count(*) FROM old)::int AS n`,

@@ -47,6 +47,8 @@ export interface UsageRow {
   failures: string;
   total_latency_ms: string;
   latency_buckets: string[];
+  /** Merged DDSketch bins (libs/domain latency-sketch.ts); null when no row has one. */
+  latency_sketch: Record<string, number> | null;
   input_tokens: string;
   output_tokens: string;
   cached_tokens: string;
@@ -67,16 +69,30 @@ const USAGE_KEY: Record<UsageDimension | 'phase', string> = {
   phase: `NULL`,
 };
 
-/** Key of an external charge per dimension: only tenant, project and phase are known for charges. */
+/**
+ * Key of an external charge per dimension: tenant, project and phase are on the charge, the user is its run's
+ * (runs.user_id, from run_started); model, agent and MCP server are not known for charges.
+ */
 const EXTERNAL_KEY: Record<CostDimension, string> = {
   agent: 'NULL',
   tenant: 'tenant_id',
   project: 'project_id',
   model: 'NULL',
-  user: 'NULL',
+  user: `(SELECT r.user_id FROM runs r WHERE r.tenant_id = external_charges.tenant_id AND r.run_id = external_charges.run_id)`,
   mcp_server: 'NULL',
   phase: 'phase',
 };
+
+/**
+ * The usage rollups of the UTC days [from, to] (SQL expressions of dates): usage_daily's days, and usage_monthly's
+ * months (days retention folded, older than RETENTION_DAILY_USAGE_DAYS) that overlap the range. A day is in one
+ * table or the other, never both; a month row counts whole (its `day` is the month's first day).
+ */
+function rollups(from: string, to: string): string {
+  return `(SELECT * FROM usage_daily WHERE day >= ${from} AND day <= ${to}
+           UNION ALL
+           SELECT * FROM usage_monthly WHERE month >= date_trunc('month', ${from})::date AND month <= ${to}) AS rollups`;
+}
 
 function bucketOf(interval: Interval | null, dayExpression: string): string {
   return interval ? `date_trunc('${interval}', ${dayExpression})::date::text` : 'NULL::text';
@@ -99,6 +115,7 @@ export class AnalyticsRepository {
   async costs(window: Window, dimension: CostDimension, interval: Interval | null): Promise<CostRow[]> {
     // [from, to) as timestamps; the rollups' days are the UTC days of that range.
     const params: unknown[] = [window.from, window.to, window.tenantId];
+    if (dimension !== 'phase') params.push(window.fromDay, window.toDay);
     const tenant = tenantColumn(dimension);
     const llm =
       dimension === 'phase'
@@ -113,9 +130,8 @@ export class AnalyticsRepository {
                   sum(cost_micros) AS llm, 0::numeric AS ext, sum(call_count) AS calls,
                   sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                   sum(cached_tokens) AS cached_tokens
-             FROM usage_daily
-            WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date
-              AND kind = 'llm' AND ($3::text IS NULL OR tenant_id = $3)
+             FROM ${rollups('$4::date', '$5::date')}
+            WHERE kind = 'llm' AND ($3::text IS NULL OR tenant_id = $3)
             GROUP BY 1, 2, 3`;
     return this.db.query(
       `WITH parts AS (
@@ -148,12 +164,12 @@ export class AnalyticsRepository {
               sum(call_count)::text AS calls, sum(success_count)::text AS successes,
               sum(failure_count)::text AS failures, sum(total_latency_ms)::text AS total_latency_ms,
               bigint_array_sum(latency_buckets)::text[] AS latency_buckets,
+              jsonb_counts_sum(latency_sketch) AS latency_sketch,
               sum(input_tokens)::text AS input_tokens, sum(output_tokens)::text AS output_tokens,
               sum(cached_tokens)::text AS cached_tokens, sum(cost_micros)::text AS cost_micros,
               sum(unpriced_calls)::text AS unpriced_calls
-         FROM usage_daily
-        WHERE day >= $1::date AND day <= $2::date AND ($3::text IS NULL OR tenant_id = $3)
-          AND ($4::text IS NULL OR kind = $4)
+         FROM ${rollups('$1::date', '$2::date')}
+        WHERE ($3::text IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR kind = $4)
         GROUP BY 1, 2, 3
         ORDER BY 1 NULLS FIRST, sum(call_count) DESC, 2 NULLS LAST, 3 NULLS LAST`,
       [window.fromDay, window.toDay, window.tenantId, kind],
@@ -175,7 +191,7 @@ export class AnalyticsRepository {
            FROM stages
           WHERE started_at >= $1 AND started_at < $2 AND ($3::text IS NULL OR tenant_id = $3)
           GROUP BY tenant_id, run_id, phase)
-       SELECT phase,
+       SELECT pairs.phase,
               count(*)::int AS pairs,
               count(*) FILTER (WHERE last_status IN ('passed', 'failed'))::int AS finished_pairs,
               count(*) FILTER (WHERE last_status = 'passed')::int AS passed_pairs,
@@ -187,10 +203,15 @@ export class AnalyticsRepository {
               (percentile_disc(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM passed_at - entered_at) * 1000)
                  FILTER (WHERE passed_at IS NOT NULL))::float8 AS ttg_p50_ms,
               (percentile_disc(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM passed_at - entered_at) * 1000)
-                 FILTER (WHERE passed_at IS NOT NULL))::float8 AS ttg_p95_ms
+                 FILTER (WHERE passed_at IS NOT NULL))::float8 AS ttg_p95_ms,
+              (CASE WHEN $3::text IS NOT NULL THEN max(t.target_ms) END)::float8 AS target_ms,
+              count(*) FILTER (WHERE passed_at IS NOT NULL AND t.target_ms IS NOT NULL)::int AS targeted_pairs,
+              count(*) FILTER (WHERE passed_at IS NOT NULL
+                                 AND passed_at - entered_at <= t.target_ms * interval '1 millisecond')::int AS within_pairs
          FROM pairs
-        GROUP BY phase
-        ORDER BY min(entered_at), phase`,
+         LEFT JOIN phase_targets t ON t.tenant_id = pairs.tenant_id AND t.phase = pairs.phase
+        GROUP BY pairs.phase
+        ORDER BY min(entered_at), pairs.phase`,
       [window.from, window.to, window.tenantId],
     );
   }
@@ -304,6 +325,11 @@ export interface PhaseStatsRow {
   ttg_avg_ms: number | null;
   ttg_p50_ms: number | null;
   ttg_p95_ms: number | null;
+  /** The tenant's target for the phase (tenant scope only; null without one). */
+  target_ms: number | null;
+  /** Passed pairs whose tenant has a target for the phase, and those of them within it. */
+  targeted_pairs: number;
+  within_pairs: number;
 }
 
 export interface RunStatsRow {

@@ -5,10 +5,17 @@ import { COST_DIMENSIONS, USAGE_DIMENSIONS } from './analytics.repository';
 const usd = z.string().describe('decimal USD, exact to the micro-dollar');
 const tokens = z.number().optional().describe('absent when the tenant shows Owners only $ and time');
 
+const Day = z.iso.date();
+const Range = {
+  period: Period.optional().describe('default 30d; at most 13 months (397d), e.g. 365d; not with from/to'),
+  from: Day.optional().describe('first UTC day included (YYYY-MM-DD); default 29 days before to'),
+  to: Day.optional().describe('last UTC day included (YYYY-MM-DD); default today'),
+};
+
 const PeriodOut = z.object({ from_day: z.string(), to_day: z.string(), days: z.number() });
 
 export const CostsQuery = z.object({
-  period: Period.optional().describe('default 30d'),
+  ...Range,
   group_by: z.enum(COST_DIMENSIONS).default('tenant').describe('agent is the role (planner, implementer, ...)'),
   interval: Interval.optional(),
   tenant_id: Id.optional().describe('Admin only: one tenant'),
@@ -43,7 +50,7 @@ export const CostsAnswer = z.object({
 export type CostsAnswer = z.output<typeof CostsAnswer>;
 
 export const UsageQuery = z.object({
-  period: Period.optional().describe('default 30d'),
+  ...Range,
   group_by: z.enum(USAGE_DIMENSIONS).default('model'),
   kind: z.enum(['llm', 'tool']).optional().describe('LLM calls or tool/MCP calls; both by default'),
   interval: Interval.optional(),
@@ -57,7 +64,16 @@ const UsageFigures = z.object({
   failures: z.number(),
   error_rate: z.number().nullable(),
   avg_latency_ms: z.number().nullable(),
-  p95_latency_ms: z.number().nullable().describe('upper bound of the latency bucket holding the 95th percentile'),
+  p50_latency_ms: z.number().nullable().describe('median latency (docs/query.md "Percentiles")'),
+  p95_latency_ms: z
+    .number()
+    .nullable()
+    .describe('95th percentile latency from the rollups\' DDSketch, within 1 % (docs/query.md "Percentiles")'),
+  p99_latency_ms: z.number().nullable().describe('99th percentile latency (docs/query.md "Percentiles")'),
+  latency_percentiles: z
+    .enum(['sketch', 'histogram'])
+    .nullable()
+    .describe("'sketch': DDSketch, within 1 %; 'histogram': bucket upper bound (rows from before the sketch)"),
   input_tokens: tokens,
   output_tokens: tokens,
   cached_tokens: tokens,
@@ -83,10 +99,18 @@ export const UsageAnswer = z.object({
 export type UsageAnswer = z.output<typeof UsageAnswer>;
 
 export const MetricsQuery = z.object({
-  period: Period.optional().describe('default 30d'),
+  ...Range,
   tenant_id: Id.optional().describe('Admin only: one tenant'),
 });
 export type MetricsQuery = z.output<typeof MetricsQuery>;
+
+const WithinTarget = z
+  .object({
+    advanced: z.number().describe('(run, phase) pairs that passed, in tenants with a target for the phase'),
+    within: z.number().describe('of those, pairs whose time-to-gate was at most the target'),
+    rate: z.number().nullable().describe('within / advanced (null: no target applies)'),
+  })
+  .describe('seed 001: share of phases advancing within their target time');
 
 export const PhaseMetrics = z.object({
   phase: z.string(),
@@ -96,6 +120,8 @@ export const PhaseMetrics = z.object({
   retries: z.number().describe('attempts beyond the first'),
   retries_per_run: z.number().nullable(),
   validation_failure_rate: z.number().nullable().describe('failed attempts / ended attempts'),
+  target_ms: z.number().nullable().describe("the tenant's target time-to-gate (null: none, or every tenant)"),
+  within_target: WithinTarget,
 });
 
 export const MetricsAnswer = z.object({
@@ -103,6 +129,7 @@ export const MetricsAnswer = z.object({
   tenant_id: z.string().nullable(),
   phases: z.array(PhaseMetrics),
   validation_failure_rate: z.number().nullable(),
+  phases_within_target: WithinTarget,
   runs: z.object({
     total: z.number(),
     succeeded: z.number(),

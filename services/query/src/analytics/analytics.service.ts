@@ -2,11 +2,12 @@ import { Injectable } from '@nestjs/common';
 import {
   averageMicros,
   Clock,
-  dayRange,
   formatUsd,
   LATENCY_BUCKETS_MS,
   percentileFromBuckets,
   share,
+  sketchCount,
+  sketchQuantile,
 } from '@agentmeter/domain';
 import { type Caller, tenantOf } from '../auth/caller';
 import { Limits } from '../http/limits';
@@ -34,7 +35,7 @@ export class AnalyticsService {
   ) {}
 
   async costs(caller: Caller, query: CostsQuery): Promise<CostsAnswer> {
-    const { window, period, view } = await this.windowOf(caller, query.period, query.tenant_id);
+    const { window, period, view } = await this.windowOf(caller, query);
     const rows = await this.repository.costs(window, query.group_by, query.interval ?? null);
     const totals = { llm: 0n, ext: 0n, calls: 0, input: 0, output: 0, cached: 0 };
     const out = rows.map((row) => {
@@ -73,7 +74,7 @@ export class AnalyticsService {
   }
 
   async usage(caller: Caller, query: UsageQuery): Promise<UsageAnswer> {
-    const { window, period, view } = await this.windowOf(caller, query.period, query.tenant_id);
+    const { window, period, view } = await this.windowOf(caller, query);
     const rows = await this.repository.usage(window, query.group_by, query.kind ?? null, query.interval ?? null);
     const total = rows.reduce<UsageRow | null>((sum, row) => (sum ? addUsage(sum, row) : { ...row }), null);
     return {
@@ -93,7 +94,7 @@ export class AnalyticsService {
   }
 
   async metrics(caller: Caller, query: MetricsQuery): Promise<MetricsAnswer> {
-    const { window, period, view } = await this.windowOf(caller, query.period, query.tenant_id);
+    const { window, period, view } = await this.windowOf(caller, query);
     const [phases, runs, daily, agents, queue, recoveries, counts] = await Promise.all([
       this.repository.phaseStats(window),
       this.repository.runStats(window),
@@ -121,8 +122,22 @@ export class AnalyticsService {
         retries: p.retries,
         retries_per_run: share(p.retries, p.pairs),
         validation_failure_rate: share(p.failed_attempts, p.finished_attempts),
+        target_ms: p.target_ms,
+        within_target: {
+          advanced: p.targeted_pairs,
+          within: p.within_pairs,
+          rate: share(p.within_pairs, p.targeted_pairs),
+        },
       })),
       validation_failure_rate: share(failed, finished),
+      phases_within_target: {
+        advanced: phases.reduce((sum, p) => sum + p.targeted_pairs, 0),
+        within: phases.reduce((sum, p) => sum + p.within_pairs, 0),
+        rate: share(
+          phases.reduce((sum, p) => sum + p.within_pairs, 0),
+          phases.reduce((sum, p) => sum + p.targeted_pairs, 0),
+        ),
+      },
       runs: {
         total: runs.runs,
         succeeded: runs.succeeded,
@@ -151,10 +166,9 @@ export class AnalyticsService {
     };
   }
 
-  private async windowOf(caller: Caller, periodParam: string | undefined, tenantParam: string | undefined) {
-    const days = this.limits.periodDays(periodParam);
-    const range = dayRange(this.clock.now(), days);
-    const tenantId = tenantOf(caller, tenantParam);
+  private async windowOf(caller: Caller, query: { period?: string; from?: string; to?: string; tenant_id?: string }) {
+    const { range, days } = this.limits.aggregateRange(query, this.clock.now());
+    const tenantId = tenantOf(caller, query.tenant_id);
     const window: Window = { tenantId, ...range };
     const view: View = tenantId ? await this.views.viewOf(caller.principal, tenantId) : { traces: false, tokens: true }; // 'all' scope: Admin
     return { window, view, period: { from_day: range.fromDay, to_day: range.toDay, days } };
@@ -182,15 +196,28 @@ function costFigures(
 function usageFigures(row: UsageRow, view: View): UsageFigures {
   const calls = Number(row.calls);
   const buckets = (row.latency_buckets ?? []).map(Number);
-  const p95 = percentileFromBuckets(buckets, 0.95);
+  // Percentiles from the rollups' DDSketch when it holds every call; rows written before the sketch existed
+  // fall back to the histogram's bucket bound (docs/query.md "Percentiles").
+  const fromSketch = calls > 0 && sketchCount(row.latency_sketch) === calls;
+  const quantile = (q: number): number | null => {
+    if (fromSketch) {
+      const value = sketchQuantile(row.latency_sketch, q);
+      return value === null ? null : Math.round(value * 100) / 100;
+    }
+    const bound = percentileFromBuckets(buckets, q);
+    // The last bucket has no upper bound: report the largest finite bound's overflow as null.
+    return bound === null || !Number.isFinite(bound) ? null : bound;
+  };
   return {
     calls,
     successes: Number(row.successes),
     failures: Number(row.failures),
     error_rate: share(Number(row.failures), calls),
     avg_latency_ms: calls === 0 ? null : round(Number(row.total_latency_ms) / calls),
-    // The last bucket has no upper bound: report the largest finite bound's overflow as null.
-    p95_latency_ms: p95 === null || !Number.isFinite(p95) ? null : p95,
+    p50_latency_ms: quantile(0.5),
+    p95_latency_ms: quantile(0.95),
+    p99_latency_ms: quantile(0.99),
+    latency_percentiles: calls === 0 ? null : fromSketch ? 'sketch' : 'histogram',
     ...(view.tokens
       ? {
           input_tokens: Number(row.input_tokens),
@@ -212,12 +239,24 @@ function addUsage(a: UsageRow, b: UsageRow): UsageRow {
     failures: add(a.failures, b.failures),
     total_latency_ms: add(a.total_latency_ms, b.total_latency_ms),
     latency_buckets: a.latency_buckets.map((x, i) => add(x, b.latency_buckets[i] ?? '0')),
+    latency_sketch: mergeSketches(a.latency_sketch, b.latency_sketch),
     input_tokens: add(a.input_tokens, b.input_tokens),
     output_tokens: add(a.output_tokens, b.output_tokens),
     cached_tokens: add(a.cached_tokens, b.cached_tokens),
     cost_micros: add(a.cost_micros, b.cost_micros),
     unpriced_calls: add(a.unpriced_calls, b.unpriced_calls),
   };
+}
+
+/** Adds DDSketch bins key by key, as jsonb_counts_add does in SQL. */
+function mergeSketches(
+  a: Record<string, number> | null,
+  b: Record<string, number> | null,
+): Record<string, number> | null {
+  if (a === null || b === null) return a ?? b;
+  const out = { ...a };
+  for (const [key, n] of Object.entries(b)) out[key] = Number(out[key] ?? 0) + Number(n);
+  return out;
 }
 
 function emptyUsage(): UsageRow {
@@ -230,6 +269,7 @@ function emptyUsage(): UsageRow {
     failures: '0',
     total_latency_ms: '0',
     latency_buckets: new Array<string>(LATENCY_BUCKETS_MS.length + 1).fill('0'),
+    latency_sketch: null,
     input_tokens: '0',
     output_tokens: '0',
     cached_tokens: '0',

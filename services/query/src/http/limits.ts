@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DAY_MS, parsePeriodDays } from '@agentmeter/domain';
+import { DAY_MS, dayRange, dayRangeBetween, parsePeriodDays, type DayRange } from '@agentmeter/domain';
 import { QueryConfig } from '../config';
 import { InvalidRequestError } from '@agentmeter/http';
 
@@ -36,6 +36,31 @@ export class Limits {
     if (days === null) throw new InvalidRequestError('period: a number of days such as 30d');
     this.checkSpan(days);
     return days;
+  }
+
+  /**
+   * The UTC days an analytics answer covers: `period` (days ending today, default 30d) or `from`/`to` (UTC days,
+   * both included; `to` defaults to today, `from` to 29 days before `to`), at most QUERY_MAX_AGGREGATE_RANGE_DAYS
+   * (13 months: these routes read rollups kept that long).
+   */
+  aggregateRange(query: { period?: string; from?: string; to?: string }, now: Date): { range: DayRange; days: number } {
+    if (query.period !== undefined && (query.from !== undefined || query.to !== undefined)) {
+      throw new InvalidRequestError('period: give either period or from/to');
+    }
+    const max = this.config.QUERY_MAX_AGGREGATE_RANGE_DAYS;
+    if (query.from === undefined && query.to === undefined) {
+      const days = query.period === undefined ? 30 : parsePeriodDays(query.period);
+      if (days === null) throw new InvalidRequestError('period: a number of days such as 30d');
+      if (days > max) throw new InvalidRequestError(`time range: at most ${max} days`);
+      return { range: dayRange(now, days), days };
+    }
+    const toDay = query.to ?? dayRange(now, 1).toDay;
+    const fromDay = query.from ?? new Date(Date.parse(`${toDay}T00:00:00Z`) - 29 * DAY_MS).toISOString().slice(0, 10);
+    if (fromDay > toDay) throw new InvalidRequestError('from: must not be after to');
+    const range = dayRangeBetween(fromDay, toDay);
+    const days = Math.round((range.to.getTime() - range.from.getTime()) / DAY_MS);
+    if (days > max) throw new InvalidRequestError(`time range: at most ${max} days`);
+    return { range, days };
   }
 
   private checkSpan(days: number): void {

@@ -10,7 +10,10 @@ export class TokenTotals {
   @ApiPropertyOptional({ description: HIDDEN }) prompt_tokens?: number;
   @ApiPropertyOptional({ description: HIDDEN }) completion_tokens?: number;
   @ApiPropertyOptional({ description: HIDDEN }) total_tokens?: number;
-  @ApiPropertyOptional({ description: `decimal USD, exact to the micro-dollar; ${NO_MONEY}`, example: '0.012345' })
+  @ApiPropertyOptional({
+    description: `decimal USD, exact to the micro-dollar: the run's LLM calls and external charges; ${NO_MONEY}`,
+    example: '0.012345',
+  })
   cost_usd?: string;
   @ApiProperty() llm_calls!: number;
 }
@@ -24,7 +27,8 @@ export class StageMetrics {
   prompt_tokens?: number | null;
   @ApiPropertyOptional({ nullable: true, type: Number }) completion_tokens?: number | null;
   @ApiPropertyOptional({ nullable: true, type: Number }) total_tokens?: number | null;
-  @ApiPropertyOptional({ description: `decimal USD of the stage's LLM calls; ${NO_MONEY}` }) cost_usd?: string;
+  @ApiPropertyOptional({ description: `decimal USD of the stage's LLM calls (no external charges); ${NO_MONEY}` })
+  cost_usd?: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) started_at!: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finished_at!: string | null;
   @ApiProperty({ nullable: true, type: Number, description: 'finished_at - started_at; null while running' })
@@ -53,6 +57,15 @@ export class McpCache {
   @ApiProperty({ description: 'overall hit percentage across all key spaces', example: 87.5 }) overall_hit_pct!: number;
 }
 
+/** docs/query.md "Cost fields": the run's total split into what it is made of; the parts add up to it. */
+export class CostBreakdown {
+  @ApiProperty({ description: "sum of the stages' cost_usd: the run's LLM calls", example: '0.010000' })
+  stages_usd!: string;
+  @ApiProperty({ description: "the run's external charges (external_charge events), which no stage holds" })
+  external_usd!: string;
+  @ApiProperty({ description: 'stages_usd + external_usd = totals.cost_usd' }) total_usd!: string;
+}
+
 export class Freshness {
   @ApiProperty({ format: 'date-time' }) last_event_at!: string;
   @ApiProperty({ format: 'date-time', description: 'when ingest last updated this run' }) last_synced_at!: string;
@@ -69,6 +82,8 @@ export class RunMetrics {
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finished_at!: string | null;
   @ApiProperty({ format: 'date-time', description: 'server clock, for a live elapsed counter' }) server_time!: string;
   @ApiProperty({ type: TokenTotals }) totals!: TokenTotals;
+  @ApiPropertyOptional({ type: CostBreakdown, description: `what totals.cost_usd is made of; ${NO_MONEY}` })
+  cost_breakdown_usd?: CostBreakdown;
   @ApiProperty({ type: [StageMetrics] }) stages!: StageMetrics[];
   @ApiProperty({ type: McpCache, nullable: true, description: 'null when the run made no MCP calls' })
   mcp_cache!: McpCache | null;

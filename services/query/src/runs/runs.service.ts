@@ -153,6 +153,11 @@ export function toRunMetrics(
       cost_usd: formatUsd(BigInt(run.cost_micros)),
       llm_calls: run.llm_calls,
     },
+    cost_breakdown_usd: {
+      stages_usd: formatUsd(stageRows.reduce((sum, row) => sum + BigInt(row.cost_micros), 0n)),
+      external_usd: formatUsd(BigInt(run.external_micros)),
+      total_usd: formatUsd(BigInt(run.cost_micros)),
+    },
     stages,
     mcp_cache: toMcpCache(cacheRows),
     freshness: { last_event_at: run.last_event_at.toISOString(), last_synced_at: run.updated_at.toISOString() },
