@@ -123,7 +123,7 @@ describe('make up wiring: quick actions through the query API', () => {
     expect(raises[0].n).toBe(1);
     const commands = (await readAll(kafka, topicName(topicPrefix, Topics.Control)))
       .map((m) => ControlCommand.parse(JSON.parse(m.value!)))
-      .filter((c) => c.run_id === run.run_id)
+      .filter((c) => 'run_id' in c && c.run_id === run.run_id)
       .map((c) => [c.type, c.reason]);
     expect(commands).toEqual(
       expect.arrayContaining([
