@@ -1,3 +1,4 @@
 export * from './problem';
 export * from './validation';
 export * from './security-headers';
+export * from './http-metrics';

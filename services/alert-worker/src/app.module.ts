@@ -22,7 +22,7 @@ import { DeliveryRepository } from './delivery/delivery.repository';
 import { DeliveryService } from './delivery/delivery.service';
 import { LOGGER } from './logger';
 import { WorkerMetrics } from './worker.metrics';
-import { useSecurityHeaders } from '@agentmeter/http';
+import { useHttpMetrics, useSecurityHeaders } from '@agentmeter/http';
 
 /** alert-worker: delivers what the alert service decided, on every channel; HTTP only for health and metrics. */
 @Module({})
@@ -72,6 +72,7 @@ export async function bootstrap(config: WorkerConfig = loadConfig()): Promise<IN
   }
   const app = await NestFactory.create(AlertWorkerModule.forRoot(config), { logger: new JsonLogger(logger) });
   app.enableShutdownHooks();
+  useHttpMetrics(app);
   useSecurityHeaders(app);
   await app.listen(config.PORT, '0.0.0.0');
   return app;

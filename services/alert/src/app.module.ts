@@ -27,7 +27,13 @@ import { TargetChecker } from './contacts/target-checker';
 import { AlertQueuesClient } from './delivery/alert-queues';
 import { GroupsRepository } from './delivery/groups.repository';
 import { GroupsService } from './delivery/groups.service';
-import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
+import {
+  ProblemFilter,
+  RequestHygieneInterceptor,
+  bodyErrorHandler,
+  useHttpMetrics,
+  useSecurityHeaders,
+} from '@agentmeter/http';
 import { ALERT_PROBLEMS } from './errors/problems';
 import { AlertEventsConsumer } from './events/alert-events.consumer';
 import { AlertEventsRepository } from './events/alert-events.repository';
@@ -146,6 +152,7 @@ export async function bootstrap(config: AlertConfig = loadConfig()): Promise<INe
     bodyParser: false,
   });
   app.enableShutdownHooks();
+  useHttpMetrics(app);
   useSecurityHeaders(app);
   // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: answered here,
   // as problems too. 1 MiB holds an Alertmanager notification of many alerts.

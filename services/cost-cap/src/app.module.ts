@@ -7,7 +7,13 @@ import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PricingRepository } from '@agentmeter/database';
 import { Clock } from '@agentmeter/domain';
-import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
+import {
+  ProblemFilter,
+  RequestHygieneInterceptor,
+  bodyErrorHandler,
+  useHttpMetrics,
+  useSecurityHeaders,
+} from '@agentmeter/http';
 import {
   createLogger,
   initMetrics,
@@ -137,6 +143,7 @@ export async function bootstrap(
     bodyParser: false,
   });
   app.enableShutdownHooks();
+  useHttpMetrics(app);
   useSecurityHeaders(app);
   // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: they are
   // answered here, as problems too.

@@ -33,7 +33,13 @@ import { AuthGuard, Public } from './auth/auth.guard';
 import { JwtVerifier } from './auth/jwt.verifier';
 import { WhoAmIController } from './auth/whoami.controller';
 import { databaseUrlOf, loadConfig, QueryConfig } from './config';
-import { ProblemFilter, RequestHygieneInterceptor, bodyErrorHandler, useSecurityHeaders } from '@agentmeter/http';
+import {
+  ProblemFilter,
+  RequestHygieneInterceptor,
+  bodyErrorHandler,
+  useHttpMetrics,
+  useSecurityHeaders,
+} from '@agentmeter/http';
 import { QUERY_PROBLEMS } from './errors/problems';
 import { CsvInterceptor } from './http/csv.interceptor';
 import { FieldPolicyInterceptor } from './http/field-policy.interceptor';
@@ -162,6 +168,7 @@ export async function bootstrap(config: QueryConfig = loadConfig()): Promise<INe
     logger: new JsonLogger(createLogger('query', config.LOG_LEVEL)),
     bodyParser: false,
   });
+  useHttpMetrics(app);
   useSecurityHeaders(app);
   // Every body is read under the limit (413 above it): JSON is parsed, anything else kept raw (and refused
   // by the route's validation). Errors of this stage are problem+json too.
