@@ -14,6 +14,7 @@ import {
 } from '@agentmeter/telemetry';
 import { EmailSender } from './channels/email.sender';
 import { SafeHttp } from './channels/safe-http';
+import { PagerDutySender } from './channels/pagerduty.sender';
 import { SlackSender } from './channels/slack.sender';
 import { WebhookSender } from './channels/webhook.sender';
 import { loadConfig, WorkerConfig } from './config';
@@ -47,6 +48,7 @@ export class AlertWorkerModule {
         EmailSender,
         SlackSender,
         WebhookSender,
+        PagerDutySender,
         DeliveryRepository,
         DeliveryService,
         DeliveryProcessor,

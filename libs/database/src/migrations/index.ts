@@ -8,6 +8,7 @@ import { UsageModelDaily1764700000000 } from './1764700000000-usage-model-daily'
 import { CostCapIdempotency1764710000000 } from './1764710000000-cost-cap-idempotency';
 import { RunsDropInterventions1764800000000 } from './1764800000000-runs-drop-interventions';
 import { EventsPayloadJson1764810000000 } from './1764810000000-events-payload-json';
+import { AlertPagerDuty1765200000140 } from './1765200000140-alert-pagerduty';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   CostCapIdempotency1764710000000,
   RunsDropInterventions1764800000000,
   EventsPayloadJson1764810000000,
+  AlertPagerDuty1765200000140,
 ];

@@ -31,6 +31,7 @@ export class AlertQueuesClient implements OnApplicationShutdown {
       email: new Queue(ALERT_DELIVERY_QUEUES.email, options),
       slack: new Queue(ALERT_DELIVERY_QUEUES.slack, options),
       webhook: new Queue(ALERT_DELIVERY_QUEUES.webhook, options),
+      pagerduty: new Queue(ALERT_DELIVERY_QUEUES.pagerduty, options),
       banner: new Queue(ALERT_DELIVERY_QUEUES.banner, options),
     };
   }
