@@ -9,6 +9,7 @@ import { CostCapIdempotency1764710000000 } from './1764710000000-cost-cap-idempo
 import { RunsDropInterventions1764800000000 } from './1764800000000-runs-drop-interventions';
 import { EventsPayloadJson1764810000000 } from './1764810000000-events-payload-json';
 import { AlertPagerDuty1765200000140 } from './1765200000140-alert-pagerduty';
+import { AlertGroupKey1765200000141 } from './1765200000141-alert-group-key';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   RunsDropInterventions1764800000000,
   EventsPayloadJson1764810000000,
   AlertPagerDuty1765200000140,
+  AlertGroupKey1765200000141,
 ];
