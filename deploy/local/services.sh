@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts or stops the services in the background, with logs and pids under .local/run.
-#   services.sh start | stop | status
+#   services.sh start | stop | status | wiring
 #
 # Each start runs a service from its own copy of its build (.local/run/app/<service>), taken from dist/ when it
 # starts: rebuilding dist/ (make build, make up) never changes the files of a running service, which reads
@@ -68,6 +68,14 @@ wait_gone() { # service
 port_of() { case "$1" in query) echo "${QUERY_PORT:-3000}" ;; ingest) echo "${INGEST_PORT:-3001}" ;;
   cost-cap) echo "${COST_CAP_PORT:-3002}" ;; alert) echo "${ALERT_PORT:-3003}" ;;
   alert-worker) echo "${ALERT_WORKER_PORT:-3004}" ;; esac; }
+
+# How the services find each other, as docker-compose and deploy/k8s wire them: query carries out the quick
+# actions through cost-cap and alert (their tokens come from the environment: the Makefile exports
+# .local/secrets.env) and links to the observability stack of `make up OBS=1`. `services.sh wiring` prints them.
+export COST_CAP_URL="${COST_CAP_URL:-http://127.0.0.1:$(port_of cost-cap)}"
+export ALERT_URL="${ALERT_URL:-http://127.0.0.1:$(port_of alert)}"
+export GRAFANA_URL="${GRAFANA_URL:-http://127.0.0.1:${OBS_GRAFANA_PORT:-3300}}"
+wiring() { for v in COST_CAP_URL ALERT_URL GRAFANA_URL; do echo "$v=${!v}"; done; }
 
 wait_healthy() { # name port
   for _ in $(seq 1 120); do

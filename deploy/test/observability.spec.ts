@@ -1,8 +1,9 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { loadConfig } from '../../services/query/src/config';
+import { LinksService } from '../../services/query/src/links/links.service';
 import { TOKEN_INSTRUMENTS, prometheusNameOf } from '../../tools/src/verify-telemetry';
 import { selectorsOf, variableQuerySelectors, type Selector } from './promql';
 import {
-  configDefault,
   filesUnder,
   metricDefinitions,
   migrationTables,
@@ -44,6 +45,10 @@ interface RuleFile {
 interface TempoConfig {
   metrics_generator: { processor: { span_metrics: { dimensions: string[] } } };
   overrides: { defaults: { metrics_generator: { processors: string[] } } };
+}
+interface ExplorePane {
+  datasource: string;
+  queries: Array<Record<string, unknown>>;
 }
 interface Datasources {
   datasources: Array<{ uid: string; type: string }>;
@@ -299,8 +304,16 @@ describe('Grafana dashboards', () => {
     }
   });
 
+  const links = new LinksService(
+    loadConfig({ AUTH_JWT_SECRET: 'x'.repeat(32), GRAFANA_URL: 'http://127.0.0.1:3300/' }),
+  );
+  const dashboardOf = (url: string) => {
+    const uid = /\/d\/([^/?]+)/.exec(url)?.[1];
+    return dashboards.find((d) => d.json.uid === uid);
+  };
+
   it("include the run dashboard that query's GET /config links to, with its variable", () => {
-    const template = configDefault('services/query/src/config.ts', 'GRAFANA_RUN_DASHBOARD_TEMPLATE');
+    const template = links.runDashboardTemplate;
     expect(template).toBeDefined();
     const uid = /\/d\/([^/?]+)/.exec(template!)?.[1];
     const target = dashboards.find((d) => d.json.uid === uid);
@@ -308,6 +321,62 @@ describe('Grafana dashboards', () => {
     const params = [...template!.matchAll(/[?&]var-([a-zA-Z_]\w*)=/g)].map((m) => m[1]!);
     expect(params.length).toBeGreaterThan(0);
     for (const name of params) expect(target!.json.templating.list.map((v) => v.name)).toContain(name);
+  });
+
+  it("are what query's default links open: every shipped dashboard, the run's Failures panel", () => {
+    const run = links.runDashboard('run/1')!;
+    expect(run).toBe('http://127.0.0.1:3300/d/agentmeter-run/agentmeter-run?var-run_id=run%2F1');
+    const listed = Object.values(links.dashboards()!).map((url) => dashboardOf(url)?.json.title);
+    expect(listed.sort()).toEqual(['AgentMeter Admin Overview', 'AgentMeter Pipeline Health', 'LLM Token Accounting']);
+    for (const url of Object.values(links.dashboards()!)) {
+      const { pathname } = new URL(url);
+      const [, , uid, slug] = pathname.split('/');
+      expect(slug).toBe(uid);
+    }
+    const artifact = new URL(links.artifact('run/1', 'src/plan.md@v3')!);
+    expect(dashboardOf(artifact.href)?.json.uid).toBe('agentmeter-run');
+    expect(artifact.searchParams.get('var-run_id')).toBe('run/1');
+    const panel = panelsOf(dashboardOf(artifact.href)!.json.panels).find(
+      (p) => String(p.id) === artifact.searchParams.get('viewPanel'),
+    );
+    expect(panel?.title).toBe('Failures');
+  });
+
+  it("open a trace in Grafana Explore on the provisioned Tempo datasource by query's default", () => {
+    const url = new URL(links.trace('0af7651916cd43dd8448eb211c80319c')!);
+    expect(url.origin + url.pathname).toBe('http://127.0.0.1:3300/explore');
+    const pane = Object.values(JSON.parse(url.searchParams.get('panes')!) as Record<string, ExplorePane>)[0]!;
+    const tempo = readYaml<Datasources>(`${OBS}/grafana/provisioning/datasources/datasources.yaml`).datasources.find(
+      (d) => d.uid === pane.datasource,
+    );
+    expect(tempo?.type).toBe('tempo');
+    expect(pane.queries).toEqual([
+      expect.objectContaining({
+        datasource: { type: 'tempo', uid: tempo!.uid },
+        queryType: 'traceql',
+        query: '0af7651916cd43dd8448eb211c80319c',
+      }),
+    ]);
+    expect(links.traceTemplate).toContain('{trace_id}');
+  });
+
+  it('are absent without a Grafana address, except the console page', () => {
+    const none = new LinksService(loadConfig({ AUTH_JWT_SECRET: 'x'.repeat(32) }));
+    expect([none.runDashboard('r'), none.trace('t'), none.artifact('r', 'a@1'), none.dashboards()]).toEqual([
+      null,
+      null,
+      null,
+      null,
+    ]);
+    expect(none.runPage('run/1')).toBe('/runs/run%2F1');
+    const tempo = new LinksService(
+      loadConfig({
+        AUTH_JWT_SECRET: 'x'.repeat(32),
+        TEMPO_URL: 'https://tempo.test',
+        TEMPO_TRACE_TEMPLATE: '{tempo_url}/api/traces/{trace_id}',
+      }),
+    );
+    expect(tempo.trace('abc')).toBe('https://tempo.test/api/traces/abc');
   });
 });
 

@@ -16,11 +16,11 @@ export const AlertSeverity = z.enum(['info', 'warning', 'critical']);
 export type AlertSeverity = z.infer<typeof AlertSeverity>;
 
 /** External delivery channels a contact can use (in-app banners need no contact: every alert gets one). */
-export const ContactChannel = z.enum(['email', 'slack', 'webhook']);
+export const ContactChannel = z.enum(['email', 'slack', 'webhook', 'pagerduty']);
 export type ContactChannel = z.infer<typeof ContactChannel>;
 
 /** Every channel a delivery can go through. Do not rename: stored in alert_deliveries and metric labels. */
-export const DeliveryChannel = z.enum(['email', 'slack', 'webhook', 'banner']);
+export const DeliveryChannel = z.enum(['email', 'slack', 'webhook', 'pagerduty', 'banner']);
 export type DeliveryChannel = z.infer<typeof DeliveryChannel>;
 
 /** The tenant id of platform-wide alerts (model error spikes, queue latency, ...). */
@@ -239,10 +239,15 @@ export const CreateContactBody = z
     tenant_id: id.nullable().default(null),
     audience: AlertAudience,
     channel: ContactChannel,
-    /** An e-mail address for "email"; an https URL for "slack" and "webhook" (stored encrypted). */
+    /**
+     * An e-mail address for "email"; an https URL for "slack" and "webhook" (stored encrypted); for "pagerduty"
+     * the Events v2 endpoint, https://events.pagerduty.com/v2/enqueue (or an EU/proxy address).
+     */
     target: z.string().min(3).max(2000),
     /** For "webhook": the HMAC signing secret (at least 32 characters); generated when absent. */
     signing_secret: z.string().min(32).max(200).optional(),
+    /** For "pagerduty": the integration (routing) key of the service to page (stored encrypted). */
+    routing_key: z.string().min(20).max(64).optional(),
   })
   .superRefine((body, ctx) => {
     if (body.audience === 'owner' && body.tenant_id === null) {
@@ -253,6 +258,9 @@ export const CreateContactBody = z
     }
     if (body.channel !== 'webhook' && body.signing_secret !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['signing_secret'], message: 'only webhooks are signed' });
+    }
+    if ((body.channel === 'pagerduty') !== (body.routing_key !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['routing_key'], message: 'pagerduty contacts, and only they, need one' });
     }
   });
 export type CreateContactBody = z.output<typeof CreateContactBody>;

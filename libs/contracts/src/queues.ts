@@ -26,6 +26,7 @@ export const AlertQueues = {
   Email: 'alert-email',
   Slack: 'alert-slack',
   Webhook: 'alert-webhook',
+  PagerDuty: 'alert-pagerduty',
   Banner: 'alert-banner',
 } as const;
 
@@ -66,6 +67,7 @@ export const ALERT_DELIVERY_QUEUES = {
   email: AlertQueues.Email,
   slack: AlertQueues.Slack,
   webhook: AlertQueues.Webhook,
+  pagerduty: AlertQueues.PagerDuty,
   banner: AlertQueues.Banner,
 } as const;
 

@@ -3,3 +3,4 @@ export * from './validation';
 export * from './security-headers';
 export * from './redaction.interceptor';
 export * from './unavailable';
+export * from './http-metrics';

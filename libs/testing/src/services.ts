@@ -34,12 +34,17 @@ export async function freePort(): Promise<number> {
 
 /**
  * Starts a service as its own process from the compiled build (dist/, made by `make build`), the
- * way production runs it, and waits until /health/ready answers.
+ * way production runs it, and waits until /health/ready answers. `port` fixes the port when other services must
+ * know it before this one starts (a topology wired by address).
  */
-export async function startService(name: string, env: Record<string, string>): Promise<RunningService> {
+export async function startService(
+  name: string,
+  env: Record<string, string>,
+  options: { port?: number } = {},
+): Promise<RunningService> {
   const entry = join(ROOT, 'dist', name, 'services', name, 'src', 'main.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` before e2e tests`);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   let output = '';
   const test = testEnvironment();
   const child = spawn(process.execPath, ['--enable-source-maps', entry], {

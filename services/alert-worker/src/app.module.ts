@@ -14,6 +14,7 @@ import {
 } from '@agentmeter/telemetry';
 import { EmailSender } from './channels/email.sender';
 import { SafeHttp } from './channels/safe-http';
+import { PagerDutySender } from './channels/pagerduty.sender';
 import { SlackSender } from './channels/slack.sender';
 import { WebhookSender } from './channels/webhook.sender';
 import { loadConfig, WorkerConfig } from './config';
@@ -22,7 +23,7 @@ import { DeliveryRepository } from './delivery/delivery.repository';
 import { DeliveryService } from './delivery/delivery.service';
 import { LOGGER } from './logger';
 import { WorkerMetrics } from './worker.metrics';
-import { useSecurityHeaders } from '@agentmeter/http';
+import { useHttpMetrics, useSecurityHeaders } from '@agentmeter/http';
 
 /** alert-worker: delivers what the alert service decided, on every channel; HTTP only for health and metrics. */
 @Module({})
@@ -47,6 +48,7 @@ export class AlertWorkerModule {
         EmailSender,
         SlackSender,
         WebhookSender,
+        PagerDutySender,
         DeliveryRepository,
         DeliveryService,
         DeliveryProcessor,
@@ -72,6 +74,7 @@ export async function bootstrap(config: WorkerConfig = loadConfig()): Promise<IN
   }
   const app = await NestFactory.create(AlertWorkerModule.forRoot(config), { logger: new JsonLogger(logger) });
   app.enableShutdownHooks();
+  useHttpMetrics(app);
   useSecurityHeaders(app);
   await app.listen(config.PORT, '0.0.0.0');
   return app;

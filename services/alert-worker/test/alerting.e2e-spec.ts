@@ -389,6 +389,46 @@ describe('alerting end to end', () => {
     expect(mailsTo(admin).filter((m) => m.headers.subject?.includes('Ingest consumer lag'))).toHaveLength(2);
   });
 
+  it("keeps Alertmanager's groups apart: unrelated alerts arriving together get a message each, under their own title", async () => {
+    const group = (alertname: string, summary: string) => ({
+      version: '4',
+      groupKey: `{}:{alertname="${alertname}"}`,
+      truncatedAlerts: 0,
+      status: 'firing',
+      receiver: 'agentmeter',
+      groupLabels: { alertname },
+      commonLabels: { alertname, severity: 'warning' },
+      commonAnnotations: {},
+      externalURL: 'http://alertmanager:9093',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname, severity: 'warning' },
+          annotations: { summary },
+          startsAt: '2026-11-25T11:00:00Z',
+          endsAt: '0001-01-01T00:00:00Z',
+          fingerprint: `f-${alertname}`,
+        },
+      ],
+    });
+    const posts = await Promise.all([
+      api('POST', '/observability/alerts', group('DiskAlmostFull', 'Disk of broker-1 is 91 % full'), 0),
+      api('POST', '/observability/alerts', group('CertificateExpiring', 'TLS certificate expires in 6 days'), 1),
+    ]);
+    expect(posts.map((p) => p.status)).toEqual([200, 200]);
+    const subjects = await eventually(async () => {
+      const found = mailsTo(admin)
+        .map((m: ReceivedMail) => m.headers.subject ?? '')
+        .filter((subject) => /Disk of broker-1|TLS certificate/.test(subject));
+      if (found.length < 2) throw new Error(`${found.length} mails`);
+      return found;
+    }, 60_000);
+    expect(subjects.sort()).toEqual([
+      '[AgentMeter warning] Disk of broker-1 is 91 % full (platform)',
+      '[AgentMeter warning] TLS certificate expires in 6 days (platform)',
+    ]);
+  });
+
   it('exposes alert and delivery metrics', async () => {
     const alertMetrics = await (await fetch(`${alerts[0]!.url}/metrics`)).text();
     expect(alertMetrics).toMatch(/agentmeter_alerts_fired_total\{rule="/);

@@ -18,6 +18,7 @@ import { createLogger } from '@agentmeter/telemetry';
 import { createTestDatabase, eventually, freePort, testEnvironment, type TestDatabase } from '@agentmeter/testing';
 import { EmailSender } from '../src/channels/email.sender';
 import { SafeHttp } from '../src/channels/safe-http';
+import { PagerDutySender } from '../src/channels/pagerduty.sender';
 import { SlackSender } from '../src/channels/slack.sender';
 import { WebhookSender } from '../src/channels/webhook.sender';
 import { loadConfig, type WorkerConfig } from '../src/config';
@@ -60,6 +61,7 @@ describe('alert-worker deliveries', () => {
       senders[senders.push(new EmailSender(config)) - 1]!,
       new SlackSender(config, safe, clock),
       new WebhookSender(safe, clock),
+      new PagerDutySender(safe, clock),
       metrics,
       clock,
     );
@@ -142,7 +144,12 @@ describe('alert-worker deliveries', () => {
     tenantId = 'acme',
   ): Promise<Seeded> {
     const contactId = channel === 'banner' ? null : randomUUID();
-    const secret = channel === 'webhook' ? `whsec_${randomBytes(16).toString('hex')}` : null;
+    const secret =
+      channel === 'webhook'
+        ? `whsec_${randomBytes(16).toString('hex')}`
+        : channel === 'pagerduty'
+          ? randomBytes(16).toString('hex')
+          : null;
     if (contactId) {
       await db.query(
         `INSERT INTO alert_contacts (id, tenant_id, audience, channel, email, url_encrypted, url_host, secret_encrypted, created_by)
@@ -263,6 +270,33 @@ describe('alert-worker deliveries', () => {
       ),
     ).toBe(false);
     expect(AlertMessage.parse(JSON.parse(request!.body))).toEqual(seeded.message);
+  });
+
+  it('pages PagerDuty (Events v2): a trigger per firing alert, a resolve per resolved one, keyed by the alert', async () => {
+    const resolved = item('run:r2:cost', { kind: 'resolved', alert_key: 'owner.cap_hit|acme|run:r2:cost|' });
+    const seeded = await seed('pagerduty', http.url('/v2/enqueue'), [item('run:r1:cost'), resolved]);
+    await enqueue('pagerduty', seeded.deliveryId);
+    await settled(seeded.deliveryId, 'sent');
+    const events = http.to('/v2/enqueue').map((r) => JSON.parse(r.body));
+    expect(events).toEqual([
+      {
+        routing_key: seeded.secret,
+        event_action: 'trigger',
+        dedup_key: 'owner.cap_hit|acme|run:r1:cost|',
+        payload: expect.objectContaining({
+          summary: 'Cap reached',
+          source: 'agentmeter/acme',
+          severity: 'critical',
+          component: 'run:r1:cost',
+          class: 'owner.cap_hit',
+          custom_details: expect.objectContaining({
+            body: 'The cost cap of run:r1:cost is reached: 5.000000 of 5.000000.',
+          }),
+        }),
+      },
+      { routing_key: seeded.secret, event_action: 'resolve', dedup_key: 'owner.cap_hit|acme|run:r2:cost|' },
+    ]);
+    expect(await attempts(seeded.deliveryId)).toEqual([expect.objectContaining({ attempt: 1, outcome: 'sent' })]);
   });
 
   it('Slack answering 500, then 429 with Retry-After, then 200: delivered once, after the wait', async () => {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { metricsRegistry } from '@agentmeter/telemetry';
 
 /** Prometheus metrics of the alert service. Names are part of the dashboards' contract. */
@@ -27,6 +27,12 @@ export class AlertMetrics {
     name: 'agentmeter_alert_notifications_total',
     help: 'Notifications decided, by rule, kind (firing, repeat, resolved) and outcome (queued, muted).',
     labelNames: ['rule', 'kind', 'outcome'] as const,
+    registers: [metricsRegistry],
+  });
+  readonly mcpBreakers = new Gauge({
+    name: 'agentmeter_mcp_circuit_breaker_state',
+    help: 'MCP circuit breaker by server as of the last evaluation of usage.mcp_breaker_open: 1 open (for some tenant), 0 closed.',
+    labelNames: ['server'] as const,
     registers: [metricsRegistry],
   });
   readonly evaluations = new Histogram({

@@ -32,6 +32,7 @@ import {
   ProblemFilter,
   RedactionInterceptor,
   RequestHygieneInterceptor,
+  useHttpMetrics,
   useSecurityHeaders,
 } from '@agentmeter/http';
 import { ALERT_PROBLEMS } from './errors/problems';
@@ -149,6 +150,7 @@ export async function bootstrap(config: AlertConfig = loadConfig()): Promise<INe
     bodyParser: false,
   });
   app.enableShutdownHooks();
+  useHttpMetrics(app);
   useSecurityHeaders(app);
   // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: answered here,
   // as problems too. 1 MiB holds an Alertmanager notification of many alerts.

@@ -12,6 +12,7 @@ import {
   ProblemFilter,
   RedactionInterceptor,
   RequestHygieneInterceptor,
+  useHttpMetrics,
   useSecurityHeaders,
 } from '@agentmeter/http';
 import {
@@ -151,6 +152,7 @@ export async function bootstrap(
     bodyParser: false,
   });
   app.enableShutdownHooks();
+  useHttpMetrics(app);
   useSecurityHeaders(app);
   // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: they are
   // answered here, as problems too.

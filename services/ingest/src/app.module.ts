@@ -29,7 +29,13 @@ import { RetentionProcessor } from './retention/retention.processor';
 import { RetentionRepository } from './retention/retention.repository';
 import { RetentionService } from './retention/retention.service';
 import { Clock, Redactor } from '@agentmeter/domain';
-import { bodyErrorHandler, ProblemFilter, RequestHygieneInterceptor, useSecurityHeaders } from '@agentmeter/http';
+import {
+  bodyErrorHandler,
+  ProblemFilter,
+  RequestHygieneInterceptor,
+  useHttpMetrics,
+  useSecurityHeaders,
+} from '@agentmeter/http';
 import type { Logger } from 'pino';
 
 @Module({})
@@ -88,6 +94,7 @@ export async function bootstrap(config: IngestConfig = loadConfig()): Promise<IN
     logger: new JsonLogger(createLogger('ingest', config.LOG_LEVEL)),
   });
   app.enableShutdownHooks();
+  useHttpMetrics(app);
   useSecurityHeaders(app);
   app.use(OTLP_TRACES_PATH, otlpBodyParser); // before Nest's 100 kB JSON parser, see otlpBodyParser
   app.use(bodyErrorHandler);

@@ -42,6 +42,7 @@ import {
   ProblemFilter,
   RedactionInterceptor,
   RequestHygieneInterceptor,
+  useHttpMetrics,
   useSecurityHeaders,
 } from '@agentmeter/http';
 import { ConsoleController } from './console/console.controller';
@@ -186,6 +187,7 @@ export async function bootstrap(config: QueryConfig = loadConfig()): Promise<INe
     logger: new JsonLogger(createLogger('query', config.LOG_LEVEL)),
     bodyParser: false,
   });
+  useHttpMetrics(app);
   useSecurityHeaders(app, consolePagesPolicy(config));
   // The console's pages and assets first: a browser's navigation to a page path gets index.html, every
   // other request goes on to the API unchanged (docs/console.md).

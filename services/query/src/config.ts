@@ -3,6 +3,24 @@ import { z } from 'zod';
 const optionalUrl = z.preprocess((value) => (value === '' ? undefined : value), z.url().optional());
 const optionalString = z.preprocess((value) => (value === '' ? undefined : value), z.string().optional());
 
+/** The Run dashboard of deploy/observability/grafana/dashboards/run.json. */
+const RUN_DASHBOARD_TEMPLATE = '{grafana_url}/d/agentmeter-run/agentmeter-run?var-run_id={run_id}';
+
+/** Grafana Explore, one pane on the provisioned `tempo` datasource, looking the trace id up (the last 7 days). */
+const EXPLORE_TRACE_TEMPLATE =
+  '{grafana_url}/explore?schemaVersion=1&orgId=1&panes=' +
+  encodeURIComponent(
+    JSON.stringify({
+      t: {
+        datasource: 'tempo',
+        queries: [
+          { refId: 'A', datasource: { type: 'tempo', uid: 'tempo' }, queryType: 'traceql', query: '{trace_id}' },
+        ],
+        range: { from: 'now-7d', to: 'now' },
+      },
+    }),
+  ).replace('%7Btrace_id%7D', '{trace_id}');
+
 /** The query service's configuration; the only place that reads the environment. */
 const Schema = z
   .object({
@@ -27,17 +45,26 @@ const Schema = z
     /** How long a verified API key is trusted before its row is read again (revocation delay). */
     AUTH_API_KEY_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
 
-    /** Observability links (seed 000 story 9.4), served by GET /config to OP and Admin only. */
+    /**
+     * Observability links (seed 000 story 9.4), served by GET /config to OP and Admin only. GRAFANA_URL is
+     * Grafana's address as a browser reaches it (`make up` sets the local observability stack's); the templates'
+     * defaults open the dashboards shipped in deploy/observability and Grafana Explore on the `tempo` datasource.
+     */
     GRAFANA_URL: optionalUrl,
+    /** Only for a TEMPO_TRACE_TEMPLATE that names {tempo_url} (Tempo has no trace page of its own). */
     TEMPO_URL: optionalUrl,
     /** {grafana_url} and {run_id} are replaced. */
-    GRAFANA_RUN_DASHBOARD_TEMPLATE: z
-      .string()
-      .default('{grafana_url}/d/agentmeter-run/agentmeter-run?var-run_id={run_id}'),
+    GRAFANA_RUN_DASHBOARD_TEMPLATE: z.string().default(RUN_DASHBOARD_TEMPLATE),
     /** {tempo_url}, {grafana_url} and {trace_id} are replaced. */
-    TEMPO_TRACE_TEMPLATE: z.string().default('{tempo_url}/trace/{trace_id}'),
-    /** Link to an artifact ({artifact_path}, {artifact_version}, {run_id}); unset: no artifact links. */
-    ARTIFACT_URL_TEMPLATE: optionalString,
+    TEMPO_TRACE_TEMPLATE: z.string().default(EXPLORE_TRACE_TEMPLATE),
+    /**
+     * Link to an artifact ({artifact_path}, {artifact_version}, {run_id}, {grafana_url}); the default opens the
+     * run dashboard's Failures panel, which lists every failing artifact of the run with its version.
+     */
+    ARTIFACT_URL_TEMPLATE: z.preprocess(
+      (value) => (value === '' ? undefined : value),
+      z.string().default(`${RUN_DASHBOARD_TEMPLATE}&viewPanel=6`),
+    ),
 
     /** Limits (issue "Limits and speed"). */
     QUERY_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),

@@ -253,18 +253,33 @@ describe('query API security and limits', () => {
     expect(asOp.json.grafana_url).toContain('https://grafana.example.test/');
     expect(
       asOp.json.stages.some((st: { trace_url: string | null }) =>
-        st.trace_url?.startsWith('https://tempo.example.test/trace/'),
+        st.trace_url?.startsWith('https://grafana.example.test/explore?'),
       ),
     ).toBe(true);
     const config = await call(q.url, await token(tenant1, ['op']), '/config');
     expect(config.json).toMatchObject({
       grafana_url: 'https://grafana.example.test',
       tempo_url: 'https://tempo.example.test',
+      run_dashboard_url_template: 'https://grafana.example.test/d/agentmeter-run/agentmeter-run?var-run_id={run_id}',
+      trace_url_template: expect.stringMatching(/^https:\/\/grafana\.example\.test\/explore\?.*\{trace_id\}/),
+      artifact_url_template: 'https://artifacts.example.test/{run_id}/{artifact_path}?v={artifact_version}',
+      run_page_url_template: '/runs/{run_id}',
+      dashboards: {
+        admin_overview: 'https://grafana.example.test/d/agentmeter-admin-overview/agentmeter-admin-overview',
+        pipeline_health: 'https://grafana.example.test/d/agentmeter-pipeline-health/agentmeter-pipeline-health',
+        llm_token_accounting: 'https://grafana.example.test/d/llm-token-accounting/llm-token-accounting',
+      },
     });
     const overview = await call(q.url, await token(tenant1, ['admin']), '/admin/overview');
-    expect(
-      overview.json.last_failures.some((f: { trace_url?: string }) => f.trace_url?.startsWith('https://tempo')),
-    ).toBe(true);
+    const failures = overview.json.last_failures as Array<Record<string, string | null>>;
+    expect(failures.some((f) => f.trace_url?.startsWith('https://grafana.example.test/explore?'))).toBe(true);
+    // A failure opens the run's console page and its artifact where ARTIFACT_URL_TEMPLATE says.
+    expect(failures.length).toBeGreaterThan(0);
+    for (const f of failures) {
+      expect(f.run_url).toBe(`/runs/${encodeURIComponent(f.run_id!)}`);
+      if (f.artifact_ref) expect(f.artifact_url).toMatch(/^https:\/\/artifacts\.example\.test\//);
+    }
+    expect(failures.some((f) => f.artifact_url)).toBe(true);
   });
 
   it('treats SQL-injection strings in filters and paths as plain data', async () => {

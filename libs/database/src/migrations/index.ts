@@ -11,6 +11,8 @@ import { RunsDropInterventions1764800000000 } from './1764800000000-runs-drop-in
 import { EventsPayloadJson1764810000000 } from './1764810000000-events-payload-json';
 import { RunOwners1764900000000 } from './1764900000000-run-owners';
 import { TrueNumbers1765100000000 } from './1765100000000-true-numbers';
+import { AlertPagerDuty1765200000140 } from './1765200000140-alert-pagerduty';
+import { AlertGroupKey1765200000141 } from './1765200000141-alert-group-key';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -27,4 +29,6 @@ export const MIGRATIONS = [
   EventsPayloadJson1764810000000,
   RunOwners1764900000000,
   TrueNumbers1765100000000,
+  AlertPagerDuty1765200000140,
+  AlertGroupKey1765200000141,
 ];

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { Clock, SecretBox } from '@agentmeter/domain';
 import { DeliveryFailure } from '../channels/delivery-failure';
 import { EmailSender } from '../channels/email.sender';
+import { PagerDutySender } from '../channels/pagerduty.sender';
 import { SlackSender } from '../channels/slack.sender';
 import { WebhookSender } from '../channels/webhook.sender';
 import { WorkerConfig } from '../config';
@@ -41,6 +42,7 @@ export class DeliveryService {
     private readonly email: EmailSender,
     private readonly slack: SlackSender,
     private readonly webhook: WebhookSender,
+    private readonly pagerDuty: PagerDutySender,
     private readonly metrics: WorkerMetrics,
     private readonly clock: Clock,
   ) {
@@ -125,6 +127,7 @@ export class DeliveryService {
     const url = this.open(contact.url_encrypted, `contact:${delivery.contact_id}:url`);
     if (delivery.channel === 'slack') return this.slack.send(url, delivery.message);
     const secret = this.open(contact.secret_encrypted, `contact:${delivery.contact_id}:secret`);
+    if (delivery.channel === 'pagerduty') return this.pagerDuty.send(url, secret, delivery.message);
     return this.webhook.send(url, secret, delivery.message, delivery.attempts);
   }
 

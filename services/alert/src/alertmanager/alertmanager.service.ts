@@ -21,7 +21,8 @@ const SEVERITIES: Record<string, AlertSeverity> = {
  * - tenant: the label tenant_id (or tenant), else the platform ("*");
  * - audience: Owners when the label audience=owner names a tenant, else Admins;
  * - severity: the label severity (critical/page/error, warning/warn, info/none), default warning;
- * - title: the summary annotation, else the alert name; body: the description annotation.
+ * - title: the summary annotation, else the alert name; body: the description annotation;
+ * - grouped by Alertmanager's groupKey (one message per Alertmanager group, never two groups merged).
  * Alertmanager repeats firing alerts every repeat_interval; the lifecycle sends them once (and again only
  * after the rule's own repeat interval), and sends "resolved" when Alertmanager does.
  */
@@ -56,6 +57,8 @@ export class AlertmanagerService {
         title: summary ?? name,
         body: [description, alert.generatorURL ? `Source: ${alert.generatorURL}` : ''].filter(Boolean).join('\n'),
         thresholdFingerprint: '',
+        // Alertmanager's own grouping (its group_by labels): its groups stay apart in our messages too.
+        groupKey: payload.groupKey,
       };
     });
     await this.audit.record(

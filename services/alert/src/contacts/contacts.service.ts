@@ -46,13 +46,15 @@ export class ContactsService {
       email = body.target.trim();
     } else {
       if (!this.box) throw new DisabledError(`${body.channel} contacts need ALERT_ENCRYPTION_KEY to be configured`);
-      const target = await this.targets.check(body.target, body.channel);
+      // PagerDuty's endpoint is checked as a webhook: public https, loopback only where the deployment allows it.
+      const target = await this.targets.check(body.target, body.channel === 'pagerduty' ? 'webhook' : body.channel);
       urlHost = target.host;
       urlEncrypted = this.box.seal(body.target, `contact:${id}:url`);
       if (body.channel === 'webhook') {
         signingSecret = body.signing_secret ?? `whsec_${randomBytes(32).toString('base64url')}`;
         secretEncrypted = this.box.seal(signingSecret, `contact:${id}:secret`);
       }
+      if (body.channel === 'pagerduty') secretEncrypted = this.box.seal(body.routing_key!, `contact:${id}:secret`);
     }
     const row = await this.repository.transaction(async (tx) => {
       const created = await this.repository.insert(tx, {

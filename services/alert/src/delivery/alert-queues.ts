@@ -42,6 +42,7 @@ export class AlertQueuesClient implements OnApplicationShutdown {
       email: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.email),
       slack: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.slack),
       webhook: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.webhook),
+      pagerduty: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.pagerduty),
       banner: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.banner),
     };
   }

@@ -173,15 +173,16 @@ export class LifecycleWriter {
     tenantId: string,
     rule: string,
     audience: AlertAudience,
+    groupKey: string,
     now: Date,
     flushAt: Date,
   ): Promise<{ id: string; created: boolean; flushAt: Date }> {
     const rows: Array<{ id: string; flush_at: Date }> = await this.manager.query(
-      `INSERT INTO alert_groups (id, tenant_id, rule, audience, status, opened_at, flush_at)
-       VALUES ($1, $2, $3, $4, 'open', $5, $6)
-       ON CONFLICT (tenant_id, rule, audience) WHERE status = 'open' DO UPDATE SET status = 'open'
+      `INSERT INTO alert_groups (id, tenant_id, rule, audience, group_key, status, opened_at, flush_at)
+       VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)
+       ON CONFLICT (tenant_id, rule, audience, group_key) WHERE status = 'open' DO UPDATE SET status = 'open'
        RETURNING id, flush_at`,
-      [id, tenantId, rule, audience, now.toISOString(), flushAt.toISOString()],
+      [id, tenantId, rule, audience, groupKey, now.toISOString(), flushAt.toISOString()],
     );
     const row = rows[0]!;
     return { id: row.id, created: row.id === id, flushAt: row.flush_at };

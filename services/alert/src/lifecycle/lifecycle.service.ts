@@ -20,7 +20,8 @@ import { ThresholdsService, type Params } from '../thresholds/thresholds.service
 import { LifecycleRepository, type AlertFacts, type StoredAlert } from './lifecycle.repository';
 
 /** An observation as the lifecycle takes it; signals bring their own threshold fingerprint. */
-export type Observation = RuleObservation & { thresholdFingerprint?: string };
+/** `groupKey` keeps apart alerts of one rule that their source groups apart (Alertmanager's group key). */
+export type Observation = RuleObservation & { thresholdFingerprint?: string; groupKey?: string };
 
 export interface ObserveOutcome {
   key: string;
@@ -184,6 +185,7 @@ export class LifecycleService {
           observation.tenantId,
           observation.rule,
           observation.audience,
+          observation.groupKey ?? '',
           now,
           new Date(now.getTime() + this.config.ALERT_GROUP_WINDOW_MS),
         );

@@ -121,7 +121,17 @@ export class RulesService {
       case AlertRules.McpBreakerOpen: {
         const t = thresholds as RuleThresholds<typeof AlertRules.McpBreakerOpen>;
         const limit = Math.max(t.defaults().consecutive_errors, ...t.overridden().map(([, p]) => p.consecutive_errors));
-        return mcpBreakers(await this.facts.mcpLatestStatusesOfAllTenants(windows(t), limit, now), t.of);
+        const rows = await this.facts.mcpLatestStatusesOfAllTenants(windows(t), limit, now);
+        const open = mcpBreakers(rows, t.of);
+        // Replaced whole and synchronously, so a scrape never sees half of it; unseen servers leave the gauge.
+        this.metrics.mcpBreakers.reset();
+        for (const [server, state] of breakerStates(
+          rows.map((r) => r.server),
+          open.map((o) => o.scope.slice('mcp:'.length)),
+        )) {
+          this.metrics.mcpBreakers.set({ server }, state);
+        }
+        return open;
       }
       case AlertRules.ImplementerDrift: {
         // The windows are the defaults (one query for every tenant); ratio and sample sizes are per tenant.
@@ -203,6 +213,13 @@ export class RulesService {
     if (outcome.groups + outcome.deliveries + outcome.resolved > 0) this.logger.info(outcome, 'alert sweep');
     return outcome;
   }
+}
+
+/** Servers with calls in the window: 1 when the breaker is open for some tenant, else 0. */
+function breakerStates(seen: readonly string[], open: readonly string[]): Map<string, 0 | 1> {
+  const states = new Map<string, 0 | 1>(seen.map((server) => [server, 0]));
+  for (const server of open) states.set(server, 1);
+  return states;
 }
 
 function windows(

@@ -86,6 +86,19 @@ export class IngestMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [metricsRegistry],
   });
+  // Seed 004's per-agent usage; the agent is the event's role (planner, implementer, ...), a bounded set.
+  readonly agentRequests = new Counter({
+    name: 'agentmeter_agent_requests_total',
+    help: 'LLM and tool calls stored, by agent (role) and kind (llm, tool).',
+    labelNames: ['agent', 'kind'] as const,
+    registers: [metricsRegistry],
+  });
+  readonly agentTokens = new Counter({
+    name: 'agentmeter_agent_tokens_total',
+    help: 'Tokens of stored LLM calls, by agent (role), model and direction (prompt, completion).',
+    labelNames: ['agent', 'model', 'direction'] as const,
+    registers: [metricsRegistry],
+  });
   readonly mcpCache = new Counter({
     name: 'agentmeter_mcp_cache_requests_total',
     help: 'MCP cache lookups by key space and result (hit or miss).',
@@ -105,6 +118,7 @@ export class IngestMetrics {
   ): void {
     const counts = { stored: new Map<string, number>(), duplicate: new Map<string, number>() };
     const tokens = new Map<string, Map<string, { prompt: number; completion: number; unpriced: number }>>();
+    const agents = new AgentUsage();
     for (const event of events) {
       const outcome = stored === null || stored.has(event) ? 'stored' : 'duplicate';
       counts[outcome].set(event.type, (counts[outcome].get(event.type) ?? 0) + 1);
@@ -118,8 +132,10 @@ export class IngestMetrics {
         sums.prompt += prompt_tokens;
         sums.completion += completion_tokens;
         if (costOf(event).source === 'unpriced') sums.unpriced += 1;
+        agents.add(event.data.role, 'llm', model, prompt_tokens, completion_tokens);
       } else if (event.type === 'tool_call') {
         this.observeToolCall(event);
+        agents.add(event.data.role, 'tool');
       }
     }
     for (const outcome of ['stored', 'duplicate'] as const) {
@@ -133,6 +149,14 @@ export class IngestMetrics {
         this.totalTokens.inc(labels, prompt + completion);
         if (unpriced > 0) this.unpriced.inc(labels, unpriced);
       }
+    }
+    for (const [key, n] of agents.requests) {
+      const [agent, kind] = JSON.parse(key) as [string, string];
+      this.agentRequests.inc({ agent, kind }, n);
+    }
+    for (const [key, n] of agents.tokens) {
+      const [agent, model, direction] = JSON.parse(key) as [string, string, string];
+      if (n > 0) this.agentTokens.inc({ agent, model, direction }, n);
     }
   }
 
@@ -156,4 +180,21 @@ export class IngestMetrics {
         ? this.lag.remove({ partition: String(partition) })
         : this.lag.set({ partition: String(partition) }, lag),
   };
+}
+
+/** Per-agent sums of one batch, keyed by their label values. */
+class AgentUsage {
+  readonly requests = new Map<string, number>();
+  readonly tokens = new Map<string, number>();
+
+  add(agent: string, kind: 'llm' | 'tool', model?: string, prompt = 0, completion = 0): void {
+    bump(this.requests, JSON.stringify([agent, kind]), 1);
+    if (model === undefined) return;
+    bump(this.tokens, JSON.stringify([agent, model, 'prompt']), prompt);
+    bump(this.tokens, JSON.stringify([agent, model, 'completion']), completion);
+  }
+}
+
+function bump(map: Map<string, number>, key: string, n: number): void {
+  map.set(key, (map.get(key) ?? 0) + n);
 }

@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Allow } from '../auth/auth.guard';
 import { openApiSchema } from '../http/validation';
-import { LinksService } from './links.service';
+import { LinksService, RUN_PAGE_TEMPLATE } from './links.service';
 
 export const ClientConfig = z.object({
   grafana_url: z.string().nullable(),
@@ -12,7 +12,19 @@ export const ClientConfig = z.object({
     .string()
     .nullable()
     .describe('replace {run_id} (URL-encoded); null when Grafana is not configured'),
-  trace_url_template: z.string().nullable().describe('replace {trace_id}; null when Tempo is not configured'),
+  trace_url_template: z
+    .string()
+    .nullable()
+    .describe('replace {trace_id}; by default Grafana Explore on Tempo; null when its base URL is not configured'),
+  artifact_url_template: z
+    .string()
+    .nullable()
+    .describe('replace {run_id}, {artifact_path}, {artifact_version}; null when its base URL is not configured'),
+  run_page_url_template: z.string().describe("replace {run_id}: the run's console page on this origin"),
+  dashboards: z
+    .object({ admin_overview: z.string(), pipeline_health: z.string(), llm_token_accounting: z.string() })
+    .nullable()
+    .describe('the shipped Grafana dashboards; null when Grafana is not configured'),
 });
 export type ClientConfig = z.output<typeof ClientConfig>;
 
@@ -24,18 +36,17 @@ export class ConfigController {
 
   @Get()
   @Allow('config.read')
-  @ApiOperation({ summary: 'Grafana and Tempo base URLs and link templates' })
+  @ApiOperation({ summary: 'Grafana and Tempo base URLs, dashboards and link templates' })
   @ApiOkResponse({ schema: openApiSchema(ClientConfig) })
   get(): ClientConfig {
-    const grafana = this.links.grafanaUrl;
-    const tempo = this.links.tempoUrl;
     return {
-      grafana_url: grafana,
-      tempo_url: tempo,
-      run_dashboard_url_template: grafana ? this.links.runDashboardTemplate.replaceAll('{grafana_url}', grafana) : null,
-      trace_url_template: tempo
-        ? this.links.traceTemplate.replaceAll('{tempo_url}', tempo).replaceAll('{grafana_url}', grafana ?? '')
-        : null,
+      grafana_url: this.links.grafanaUrl,
+      tempo_url: this.links.tempoUrl,
+      run_dashboard_url_template: this.links.runDashboardTemplate,
+      trace_url_template: this.links.traceTemplate,
+      artifact_url_template: this.links.artifactTemplate,
+      run_page_url_template: RUN_PAGE_TEMPLATE,
+      dashboards: this.links.dashboards(),
     };
   }
 }

@@ -22,8 +22,11 @@ export const Failure = z.object({
   role: z.string().nullable(),
   why_blocked: z.string().describe('the failure reason'),
   artifact_ref: z.string().nullable().describe('path@version of the failing (or latest) artifact of the phase'),
-  artifact_url: z.string().nullable().describe('null unless ARTIFACT_URL_TEMPLATE is configured'),
-  run_url: z.string().describe('API path of the run detail'),
+  artifact_url: z
+    .string()
+    .nullable()
+    .describe('ARTIFACT_URL_TEMPLATE filled in; null when its base URL is not configured'),
+  run_url: z.string().describe("the run's console page on this origin (/runs/{run_id})"),
   trace_id: z.string().nullable().optional().describe('only for OP and Admin'),
   trace_url: z.string().nullable().optional().describe('only for OP and Admin'),
   first_seen: z.string(),

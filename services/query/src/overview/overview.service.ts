@@ -350,7 +350,7 @@ export class OverviewService {
       why_blocked: row.reason,
       artifact_ref: artifact,
       artifact_url: artifact ? this.links.artifact(row.run_id, artifact) : null,
-      run_url: `/runs/${encodeURIComponent(row.run_id)}/metrics`,
+      run_url: this.links.runPage(row.run_id),
       first_seen: row.first_seen.toISOString(),
       last_seen: row.last_seen.toISOString(),
       count: row.count,

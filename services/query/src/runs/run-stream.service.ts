@@ -1,8 +1,10 @@
 import { Inject, Injectable, type MessageEvent, type OnModuleDestroy } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { Gauge } from 'prom-client';
 import { Observable } from 'rxjs';
 import { withoutHidden } from '@agentmeter/domain';
+import { metricsRegistry } from '@agentmeter/telemetry';
 import type { Caller } from '../auth/caller';
 import { QueryConfig } from '../config';
 import { TooManyStreamsError } from '../errors/problems';
@@ -19,6 +21,13 @@ interface Watched {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed']);
+
+/** Seed 004's active streaming connections: live run streams this replica serves. */
+const activeStreams = new Gauge({
+  name: 'agentmeter_query_active_streams',
+  help: 'Live run streams (Server-Sent Events) open on this replica.',
+  registers: [metricsRegistry],
+});
 
 /**
  * GET /runs/{run_id}/stream: Server-Sent Events of a run's changes, so clients never poll.
@@ -61,10 +70,12 @@ export class RunStreamService implements OnModuleDestroy {
     const [events, hidden] = await Promise.all([this.open(caller, runId), this.views.hiddenFor(caller.principal)]);
     // Counted from here (after the 404 check) until the stream ends, whichever side ends it.
     this.streamsPerCredential.set(credential, (this.streamsPerCredential.get(credential) ?? 0) + 1);
+    activeStreams.inc();
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
+      activeStreams.dec();
       const left = (this.streamsPerCredential.get(credential) ?? 1) - 1;
       if (left > 0) this.streamsPerCredential.set(credential, left);
       else this.streamsPerCredential.delete(credential);

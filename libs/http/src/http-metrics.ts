@@ -1,0 +1,34 @@
+import type { INestApplication } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { Histogram } from 'prom-client';
+import { metricsRegistry } from '@agentmeter/telemetry';
+
+/** Request duration of every HTTP service, by method, route template and status (seed 004's HTTP metrics). */
+export const httpRequestDuration = new Histogram({
+  name: 'agentmeter_http_request_duration_seconds',
+  help: 'HTTP request duration, by method, route template (unmatched: no route) and status code.',
+  labelNames: ['method', 'route', 'status'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [metricsRegistry],
+});
+
+/**
+ * Times every request from arrival to the last byte, whatever answers it (a handler, a guard's 401, the body
+ * parser's 413, a 404). The route label is Express's matched template (`/runs/:run_id/metrics`), never the
+ * path, so ids add no series; a request that matched no route counts as `unmatched`. A middleware rather than
+ * a Nest interceptor, because interceptors never see what guards and filters answer first.
+ */
+export function useHttpMetrics(app: INestApplication): void {
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    const stop = httpRequestDuration.startTimer();
+    response.once('finish', () => {
+      const route = (request.route as { path?: unknown } | undefined)?.path;
+      stop({
+        method: request.method,
+        route: typeof route === 'string' ? `${request.baseUrl}${route}` : 'unmatched',
+        status: String(response.statusCode),
+      });
+    });
+    next();
+  });
+}
