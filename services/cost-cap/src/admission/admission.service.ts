@@ -34,7 +34,7 @@ import {
   CountersStore,
   type ReserveResult,
 } from '../counters/counters.store';
-import { RebuildService } from '../counters/rebuild.service';
+import { RebuildService } from '../settlement/rebuild.service';
 import { CrossingsService, formatCapValue } from '../crossings/crossings.service';
 import { CostCapDatabase, type Tx } from '../db/database';
 import { ConflictError, NotFoundError } from '@agentmeter/http';
@@ -44,8 +44,7 @@ import { OutboxPublisher } from '../outbox/outbox.publisher';
 import { PricingService } from '../pricing/pricing.service';
 import { SettingsCache } from '../settings/settings.cache';
 import { SettingsRepository } from '../settings/settings.repository';
-import { type CostSource, LedgerRepository, type ReservationRow } from '../spend/ledger.repository';
-import { eventEntryKey } from '../spend/spend.service';
+import { type CostSource, eventEntryKey, LedgerRepository, type ReservationRow } from '../ledger/ledger.repository';
 
 const PUBLISHER_ROLE = 'publisher';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -21,7 +21,7 @@ import {
 } from '@agentmeter/domain';
 import { LimitsService } from '../caps/limits.service';
 import { CountersStore } from '../counters/counters.store';
-import { RebuildService } from '../counters/rebuild.service';
+import { RebuildService } from '../settlement/rebuild.service';
 import { formatCapValue } from '../crossings/crossings.service';
 import { CostCapDatabase, type Tx } from '../db/database';
 import { ConflictError, InvalidRequestError, NotFoundError } from '@agentmeter/http';
@@ -31,8 +31,8 @@ import { OutboxRepository } from '../outbox/outbox.repository';
 import { PricingService } from '../pricing/pricing.service';
 import { SettingsCache } from '../settings/settings.cache';
 import { SettingsRepository } from '../settings/settings.repository';
-import { LedgerRepository } from '../spend/ledger.repository';
-import { TimersQueue } from '../timers/timers.queue';
+import { LedgerRepository } from '../ledger/ledger.repository';
+import { TimersQueue } from '../queues/timers.queue';
 import { type AuditRow, OverridesRepository, POLICY_COLUMNS, type PolicyValues } from './overrides.repository';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -3,22 +3,17 @@ import { type AgentEvent, eventKey } from '@agentmeter/contracts';
 import { Clock, parseUsd, type RunCapValues } from '@agentmeter/domain';
 import { LimitsService, runCapsFromWire } from '../caps/limits.service';
 import { CountersStore } from '../counters/counters.store';
-import { RebuildService } from '../counters/rebuild.service';
+import { RebuildService } from '../settlement/rebuild.service';
 import { type Crossing, CrossingsService, type SpendContext } from '../crossings/crossings.service';
 import { CostCapDatabase } from '../db/database';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
 import { PricingService } from '../pricing/pricing.service';
 import { SettingsCache } from '../settings/settings.cache';
-import { TimersQueue } from '../timers/timers.queue';
-import { LedgerRepository, type RunStart, type SpendEntry } from './ledger.repository';
+import { TimersQueue } from '../queues/timers.queue';
+import { eventEntryKey, LedgerRepository, type RunStart, type SpendEntry } from '../ledger/ledger.repository';
 
 type Of<T extends AgentEvent['type']> = AgentEvent & { type: T };
-
-/** The ledger key of a spend reported by an event (a commit names the same event, so it meets it here). */
-export function eventEntryKey(source: string, id: string): string {
-  return `event:${source}\u001f${id}`;
-}
 
 /**
  * Accounts actual spend from agent.events.v1 (issue "Enforcement from the stream"), including calls made

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
 import { LOGGER } from '../logger';
 import { OverridesService } from '../overrides/overrides.service';
-import { TimersQueue } from './timers.queue';
+import { TimersQueue } from '../queues/timers.queue';
 import { WallTimeService } from './wall-time.service';
 
 type Handlers = {

@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '@agentmeter/domain';
 import { LimitsService } from '../caps/limits.service';
-import { RebuildService } from '../counters/rebuild.service';
+import { RebuildService } from '../settlement/rebuild.service';
 import { CostCapDatabase } from '../db/database';
 import { OverridesRepository } from '../overrides/overrides.repository';
 import { runOf } from '../settings/settings.repository';
-import { TimersQueue } from './timers.queue';
+import { TimersQueue } from '../queues/timers.queue';
 
 /**
  * BullMQ keeps its delayed jobs in the same Redis as the counters: when Redis lost its data, the timers

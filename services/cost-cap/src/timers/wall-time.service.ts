@@ -2,13 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { Clock } from '@agentmeter/domain';
 import { LimitsService } from '../caps/limits.service';
 import { CountersStore } from '../counters/counters.store';
-import { RebuildService } from '../counters/rebuild.service';
+import { RebuildService } from '../settlement/rebuild.service';
 import { CrossingsService } from '../crossings/crossings.service';
 import { CostCapDatabase } from '../db/database';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
 import { SettingsCache } from '../settings/settings.cache';
 import { SettingsRepository } from '../settings/settings.repository';
-import { LedgerRepository } from '../spend/ledger.repository';
+import { LedgerRepository } from '../ledger/ledger.repository';
 
 export type WallTimeOutcome = { status: 'done' } | { status: 'later'; at: Date };
 

@@ -5,6 +5,11 @@ import { COUNTERS_LOCK, CostCapDatabase, type Tx } from '../db/database';
 import { capsJson, TIGHTEST_CAPS } from '../settings/settings.repository';
 import type { RunCapValues } from '@agentmeter/domain';
 
+/** The ledger key of a spend reported by an event (a commit names the same event, so it meets it here). */
+export function eventEntryKey(source: string, id: string): string {
+  return `event:${source}\u001f${id}`;
+}
+
 export type CostSource = 'provided' | 'computed' | 'estimate' | 'unpriced';
 
 /** One spend, accounted once per entry key. */
