@@ -18,11 +18,13 @@ import {
 } from '@agentmeter/telemetry';
 import { AdmissionController } from './admission/admission.controller';
 import { AdmissionService } from './admission/admission.service';
+import { SettlementService } from './admission/settlement.service';
 import { ExpirySweeper } from './admission/expiry.sweeper';
 import { DailyCapsRefresher } from './caps/daily-caps.refresher';
 import { LimitsService } from './caps/limits.service';
 import { CostCapConfig, loadConfig } from './config';
 import { CountersStore } from './counters/counters.store';
+import { CountersTransaction } from './settlement/counters-transaction';
 import { RebuildService } from './settlement/rebuild.service';
 import { CrossingsService } from './crossings/crossings.service';
 import { CostCapDatabase } from './db/database';
@@ -87,6 +89,7 @@ export class CostCapModule {
         CountersStore,
         LedgerRepository,
         RebuildService,
+        CountersTransaction,
         SettingsRepository,
         SettingsCache,
         LimitsService,
@@ -100,6 +103,7 @@ export class CostCapModule {
         TimersProcessor,
         SpendService,
         SpendConsumer,
+        SettlementService,
         AdmissionService,
         ExpirySweeper,
         OverridesRepository,

@@ -147,6 +147,13 @@ export class LedgerRepository {
   }
 
   /** The tenant's reservation made with this idempotency key, if any. */
+  async findReservation(reservationId: string): Promise<ReservationRow | null> {
+    const [row] = await this.db.query<ReservationRow>(`SELECT * FROM reservations WHERE reservation_id = $1`, [
+      reservationId,
+    ]);
+    return row ?? null;
+  }
+
   async findByIdempotencyKey(tenantId: string, key: string): Promise<ReservationRow | null> {
     const [row] = await this.db.query<ReservationRow>(
       `SELECT * FROM reservations WHERE tenant_id = $1 AND idempotency_key = $2`,

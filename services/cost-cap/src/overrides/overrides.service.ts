@@ -21,7 +21,7 @@ import {
 } from '@agentmeter/domain';
 import { LimitsService } from '../caps/limits.service';
 import { CountersStore } from '../counters/counters.store';
-import { RebuildService } from '../settlement/rebuild.service';
+import { CountersTransaction } from '../settlement/counters-transaction';
 import { formatCapValue } from '../crossings/crossings.service';
 import { CostCapDatabase, type Tx } from '../db/database';
 import { ConflictError, InvalidRequestError, NotFoundError } from '@agentmeter/http';
@@ -66,7 +66,7 @@ export class OverridesService {
     private readonly outbox: OutboxRepository,
     private readonly publisher: OutboxPublisher,
     private readonly timers: TimersQueue,
-    private readonly rebuild: RebuildService,
+    private readonly step: CountersTransaction,
     private readonly pricing: PricingService,
     private readonly clock: Clock,
   ) {}
@@ -237,13 +237,12 @@ export class OverridesService {
       }
     });
     if (request.cap === 'run_wall_time' && request.run_id && run?.stoppedReason === 'wall_time') {
-      await this.rebuild.retrying(() =>
-        this.db.withCounters(async (tx) => {
-          if (await this.ledger.clearStop(tx, tenantId, request.run_id!, now)) {
-            await this.counters.setStop(tenantId, request.run_id!, null);
-          }
-        }),
-      );
+      await this.step.run(async (tx) => {
+        if (await this.ledger.clearStop(tx, tenantId, request.run_id!, now)) {
+          await this.counters.setStop(tenantId, request.run_id!, null);
+        }
+        return { value: undefined };
+      });
       if (run.startedAt) await this.timers.scheduleWallTime(tenantId, request.run_id, run.startedAt, value);
     }
     await this.timers.scheduleOverrideExpiry(id, expiresAt);
