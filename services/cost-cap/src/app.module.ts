@@ -26,7 +26,10 @@ import { CostCapConfig, loadConfig } from './config';
 import { CountersStore } from './counters/counters.store';
 import { CountersTransaction } from './settlement/counters-transaction';
 import { RebuildService } from './settlement/rebuild.service';
+import { CrossingsRepository } from './crossings/crossings.repository';
 import { CrossingsService } from './crossings/crossings.service';
+import { DailyCapsRepository } from './caps/daily-caps.repository';
+import { SamplingRepository } from './sampling/sampling.repository';
 import { CostCapDatabase } from './db/database';
 import { ApiTokenGuard, Public } from './http/auth.guard';
 import { COST_CAP_PROBLEMS } from './http/errors';
@@ -96,6 +99,8 @@ export class CostCapModule {
         PricingService,
         OutboxRepository,
         OutboxPublisher,
+        CrossingsRepository,
+        DailyCapsRepository,
         CrossingsService,
         TimersQueue,
         TimersRecovery,
@@ -108,6 +113,7 @@ export class CostCapModule {
         ExpirySweeper,
         OverridesRepository,
         OverridesService,
+        SamplingRepository,
         SamplingService,
         DailyCapsRefresher,
         {

@@ -2,9 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { Clock } from '@agentmeter/domain';
 import { LimitsService } from '../caps/limits.service';
 import { RebuildService } from '../settlement/rebuild.service';
-import { CostCapDatabase } from '../db/database';
 import { OverridesRepository } from '../overrides/overrides.repository';
-import { runOf } from '../settings/settings.repository';
+import { SettingsRepository } from '../settings/settings.repository';
 import { TimersQueue } from '../queues/timers.queue';
 
 /**
@@ -16,7 +15,7 @@ import { TimersQueue } from '../queues/timers.queue';
 export class TimersRecovery {
   constructor(
     rebuild: RebuildService,
-    private readonly db: CostCapDatabase,
+    private readonly settings: SettingsRepository,
     private readonly timers: TimersQueue,
     private readonly limits: LimitsService,
     private readonly overrides: OverridesRepository,
@@ -27,10 +26,7 @@ export class TimersRecovery {
 
   async reschedule(): Promise<void> {
     const now = this.clock.now();
-    const runs = await this.db.query<Parameters<typeof runOf>[0]>(
-      `SELECT * FROM cost_runs WHERE finished_at IS NULL AND stopped_reason IS NULL AND started_at IS NOT NULL`,
-    );
-    for (const run of runs.map(runOf)) {
+    for (const run of await this.settings.runningRunsOfAllTenants()) {
       const { limits } = await this.limits.context(run.tenantId, run.projectId, run.runId, now, now, run.caps);
       const limit = limits.runWallTimeS.value;
       if (limit !== null) await this.timers.scheduleWallTime(run.tenantId, run.runId, run.startedAt!, limit);
