@@ -4,3 +4,4 @@ export * from './migrations';
 export * from './admin';
 export * from './partitions';
 export * from './pricing.repository';
+export * from './price-table.source';
