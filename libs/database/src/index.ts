@@ -4,4 +4,3 @@ export * from './migrations';
 export * from './admin';
 export * from './partitions';
 export * from './pricing.repository';
-export * from './price-table.source';

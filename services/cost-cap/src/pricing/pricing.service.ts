@@ -1,13 +1,13 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { PriceTableSource, PricingRepository } from '@agentmeter/database';
-import type { Micros, PricedTokens, ReferencePrice } from '@agentmeter/domain';
+import { PricingRepository } from '@agentmeter/database';
+import { type Micros, type PricedTokens, PriceTableSource, type ReferencePrice } from '@agentmeter/domain';
 import { LOGGER } from '../logger';
 
 export type { PricedTokens } from '@agentmeter/domain';
 
 /**
- * cost-cap's handle on the price table ingest prices with (libs: PriceTable, PriceTableSource), for
+ * cost-cap's handle on the price table ingest prices with (libs/domain PriceTable, PriceTableSource), for
  * estimates given in tokens, the cheaper model of a ladder, and calls reported without a cost.
  */
 @Injectable()
@@ -15,8 +15,9 @@ export class PricingService implements OnModuleInit, OnModuleDestroy {
   private readonly source: PriceTableSource;
 
   constructor(repository: PricingRepository, @Inject(LOGGER) logger: Logger) {
-    this.source = new PriceTableSource(repository, (error) =>
-      logger.error({ err: error }, 'price table reload failed'),
+    this.source = new PriceTableSource(
+      () => repository.loadPricesOfAllTenants(),
+      (error) => logger.error({ err: error }, 'price table reload failed'),
     );
   }
 

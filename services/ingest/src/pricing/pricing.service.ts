@@ -1,17 +1,17 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { AgentEvent } from '@agentmeter/contracts';
-import { PriceTableSource, PricingRepository } from '@agentmeter/database';
-import { parseUsd } from '@agentmeter/domain';
+import { PricingRepository } from '@agentmeter/database';
+import { parseUsd, PriceTableSource } from '@agentmeter/domain';
 import type { CallCost } from '../events/events.repository';
 import { LOGGER } from '../logger';
 
 type LlmCall = AgentEvent & { type: 'llm_call' };
 
-export { PRICE_REFRESH_MS } from '@agentmeter/database';
+export { PRICE_REFRESH_MS } from '@agentmeter/domain';
 
 /**
- * Prices llm_calls at ingest with the price table cost-cap uses too (libs: PriceTable, PriceTableSource),
+ * Prices llm_calls at ingest with the price table cost-cap uses too (libs/domain PriceTable, PriceTableSource),
  * loaded before the Kafka consumer starts (onModuleInit runs before onApplicationBootstrap) and reloaded
  * every PRICE_REFRESH_MS. A failed reload keeps the previous table and logs. Calls priced while a new
  * price was not yet loaded keep the old one until a reprice of their period.
@@ -21,8 +21,9 @@ export class PricingService implements OnModuleInit, OnModuleDestroy {
   private readonly source: PriceTableSource;
 
   constructor(repository: PricingRepository, @Inject(LOGGER) logger: Logger) {
-    this.source = new PriceTableSource(repository, (error) =>
-      logger.error({ err: error }, 'price table reload failed'),
+    this.source = new PriceTableSource(
+      () => repository.loadPricesOfAllTenants(),
+      (error) => logger.error({ err: error }, 'price table reload failed'),
     );
   }
 
