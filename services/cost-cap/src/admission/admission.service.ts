@@ -60,7 +60,7 @@ interface Held {
 }
 
 /**
- * Admission before spend (docs/cost-cap.md "Admission"). reserve() decides allow / allow with a cheaper
+ * Admission before spend (docs/cost-cap.md "Caps and decisions"). reserve() decides allow / allow with a cheaper
  * model / publish partial / deny, checking and holding the run and tenant scopes in one Redis script;
  * SettlementService commits, releases and extends what it reserved.
  * Every answer explains every cap: scope, limit, spent, reserved, remaining, reset time, override in force.
@@ -119,7 +119,7 @@ export class AdmissionService {
     }
   }
 
-  /** The decision, step by step (docs/cost-cap.md "Admission"). */
+  /** The decision, step by step (docs/cost-cap.md "Caps and decisions"). */
   private async decide(request: ReserveRequest): Promise<ReserveResponse> {
     const now = this.clock.now();
     const context = await this.capsOf(request, now);

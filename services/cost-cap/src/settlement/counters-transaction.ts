@@ -12,7 +12,7 @@ export interface StepResult<T> {
 }
 
 /**
- * The one way to change the Redis counters (docs/cost-cap.md "One transaction step"): lock → ledger →
+ * The one way to change the Redis counters (docs/cost-cap.md "Code layout: edges, services, one transaction step"): lock → ledger →
  * crossings → outbox. The work runs in a PostgreSQL transaction holding the counters lock shared, writes
  * the ledger rows that justify its Redis change and makes it; the crossings it reports are claimed in the
  * same transaction (their messages enqueued in the outbox); after the commit the claimed ones are counted
