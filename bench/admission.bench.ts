@@ -59,6 +59,7 @@ const CONCURRENCY = [1, 50] as const;
 const TOKEN = randomBytes(24).toString('hex');
 const TENANT = 'bench-tenant';
 const RUNS = 100;
+const BASELINE_DAY = '2026-11-25';
 
 interface Cell {
   ops: number;
@@ -156,7 +157,22 @@ async function main(): Promise<void> {
       run: { max_cost_usd: '100000', max_tokens: 1_000_000_000 },
     });
     if (caps.status !== 200) throw new Error(`setting caps failed: ${caps.status} ${caps.body}`);
-    await baseline.writeSnapshot({ runs: [], days: [], reservations: [] });
+    // Every counter key the baseline uses exists before it runs (a missing key is loaded, never read as zero).
+    await baseline.writeSnapshot({
+      runs: Array.from({ length: RUNS }, (_, i) => ({
+        tenantId: TENANT,
+        runId: `run-${i}`,
+        tokens: 0n,
+        cost: 0n,
+        external: 0n,
+        heldTokens: 0n,
+        heldCost: 0n,
+        heldExternal: 0n,
+        stop: null,
+      })),
+      days: [{ tenantId: TENANT, day: BASELINE_DAY, cost: 0n, heldCost: 0n }],
+      reservations: [],
+    });
 
     const results: Record<Side, Record<number, Cell[]>> = { bare: {}, baseline: {}, 'cost-cap': {}, 'cost-cap x2': {} };
     let sequence = 0;
@@ -208,7 +224,7 @@ async function main(): Promise<void> {
           reservationId,
           tenantId: TENANT,
           runId,
-          day: '2026-11-25',
+          day: BASELINE_DAY,
           kind: 'llm',
           tokens: 1_200n,
           money: 10_000n,
@@ -220,7 +236,7 @@ async function main(): Promise<void> {
         await baseline.settle({
           tenantId: TENANT,
           runId,
-          day: '2026-11-25',
+          day: BASELINE_DAY,
           reservationId,
           apply: { entryKey: `event:bench\u001f${randomUUID()}`, tokens: 1_150n, cost: 9_000n, external: 0n },
         });
