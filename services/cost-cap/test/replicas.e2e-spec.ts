@@ -172,8 +172,7 @@ describe('two cost-cap replicas', () => {
     expect(answers.every((answer) => answer.status === 200)).toBe(true);
     const allowed = answers.filter((answer) => answer.body.decision === 'allow');
     expect(allowed).toHaveLength(100);
-    // Both replicas admitted some: the cap held across them, not by one replica taking every request.
-    expect(new Set(allowed.map((answer) => answer.replica))).toEqual(new Set([a, b]));
+    // Which replica's requests reach Redis first is up to timing: the cap holds over both whatever the split.
     // Committing every admitted call through the replica that admitted it accounts exactly the cap.
     await Promise.all(
       allowed.map(async ({ replica, i, body }) => {
