@@ -1,6 +1,8 @@
 /**
- * Admission latency: reserve + commit through the real cost-cap service, against a baseline of the bare
- * Lua scripts called with ioredis, measured in the same run on the same Redis.
+ * Admission latency: reserve + commit through the real cost-cap service (one replica, and two replicas
+ * sharing one Redis and PostgreSQL), against two baselines measured in the same run on the same Redis: the
+ * bare two-scope script (one Lua check-and-increment of a run and a tenant counter, ioredis) and the
+ * service's own scripts called through its store code.
  *
  * Run (from the repository root, after `make install` and `make infra`):
  *
@@ -34,7 +36,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
@@ -58,6 +60,7 @@ const CONCURRENCY = [1, 50] as const;
 const TOKEN = randomBytes(24).toString('hex');
 const TENANT = 'bench-tenant';
 const RUNS = 100;
+const BASELINE_DAY = '2026-11-25';
 
 interface Cell {
   ops: number;
@@ -67,7 +70,27 @@ interface Cell {
   p99: number;
 }
 
-type Side = 'baseline' | 'cost-cap';
+type Side = 'bare' | 'baseline' | 'cost-cap' | 'cost-cap x2';
+const SIDES: readonly Side[] = ['bare', 'baseline', 'cost-cap', 'cost-cap x2'];
+const SIDE_NAMES: Record<Side, string> = {
+  bare: 'bare two-scope script (one Lua check-and-increment, ioredis)',
+  baseline: 'same scripts (RESERVE + SETTLE, CountersStore)',
+  'cost-cap': 'AgentMeter cost-cap (HTTP)',
+  'cost-cap x2': 'AgentMeter cost-cap, 2 replicas, one Redis (HTTP)',
+};
+
+/**
+ * The least an atomic two-scope admission does: check a run counter and a tenant counter against their
+ * limits and add to both, in one script. The floor every side is compared with.
+ */
+const BARE_SCRIPT = `
+local amount = tonumber(ARGV[1])
+local run = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tenant = tonumber(redis.call('GET', KEYS[2]) or '0')
+if run + amount > tonumber(ARGV[2]) or tenant + amount > tonumber(ARGV[3]) then return 0 end
+redis.call('INCRBY', KEYS[1], amount)
+redis.call('INCRBY', KEYS[2], amount)
+return 1`;
 
 async function main(): Promise<void> {
   const id = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -115,8 +138,20 @@ async function main(): Promise<void> {
       COST_CAP_GROUP_ID: `bench-${id}`,
       COST_CAP_API_TOKEN: TOKEN,
     });
-    stopService = service.stop;
+    const second = await startCostCap({
+      DATABASE_URL: database,
+      REDIS_URL,
+      REDIS_KEY_PREFIX: `${redisPrefix}service:`,
+      KAFKA_BROKERS: BROKERS.join(','),
+      KAFKA_TOPIC_PREFIX: topicPrefix,
+      COST_CAP_GROUP_ID: `bench-${id}`,
+      COST_CAP_API_TOKEN: TOKEN,
+    });
+    stopService = async () => {
+      await Promise.all([service.stop(), second.stop()]);
+    };
     const http = new HttpClient(service.url);
+    const http2 = new HttpClient(second.url);
     const caps = await http.send('PUT', `/v1/tenants/${TENANT}/caps`, {
       actor: 'bench',
       reason: 'admission benchmark',
@@ -124,30 +159,60 @@ async function main(): Promise<void> {
       run: { max_cost_usd: '100000', max_tokens: 1_000_000_000 },
     });
     if (caps.status !== 200) throw new Error(`setting caps failed: ${caps.status} ${caps.body}`);
-    await baseline.writeSnapshot({ runs: [], days: [], reservations: [] });
+    // Every counter key the baseline uses exists before it runs (a missing key is loaded, never read as zero).
+    await baseline.writeSnapshot({
+      runs: Array.from({ length: RUNS }, (_, i) => ({
+        tenantId: TENANT,
+        runId: `run-${i}`,
+        tokens: 0n,
+        cost: 0n,
+        external: 0n,
+        heldTokens: 0n,
+        heldCost: 0n,
+        heldExternal: 0n,
+        stop: null,
+      })),
+      days: [{ tenantId: TENANT, day: BASELINE_DAY, cost: 0n, heldCost: 0n }],
+      reservations: [],
+    });
 
-    const results: Record<Side, Record<number, Cell[]>> = { baseline: {}, 'cost-cap': {} };
+    const results: Record<Side, Record<number, Cell[]>> = { bare: {}, baseline: {}, 'cost-cap': {}, 'cost-cap x2': {} };
     let sequence = 0;
+    const viaService = async (client: number, http: HttpClient) => {
+      const run = `run-${(client * 7 + sequence++) % RUNS}`;
+      const reserved = await http.send('POST', '/v1/admission/reserve', {
+        tenant_id: TENANT,
+        project_id: 'bench',
+        run_id: run,
+        role: 'implementer',
+        model: 'gpt-4.1',
+        provider: 'openai',
+        estimate: { cost_usd: '0.010000', prompt_tokens: 1_000, completion_tokens: 200 },
+      });
+      const reservation = JSON.parse(reserved.body) as { decision: string; reservation_id: string };
+      if (reservation.decision !== 'allow') throw new Error(`unexpected decision: ${reserved.body}`);
+      const committed = await http.send('POST', `/v1/admission/reservations/${reservation.reservation_id}/commit`, {
+        event: { source: 'bench', id: randomUUID() },
+        actual: { cost_usd: '0.009000', prompt_tokens: 1_000, completion_tokens: 150 },
+      });
+      if (committed.status !== 200) throw new Error(`commit failed: ${committed.status} ${committed.body}`);
+    };
     const operations: Record<Side, (client: number) => Promise<void>> = {
-      'cost-cap': async (client) => {
+      bare: async (client) => {
         const run = `run-${(client * 7 + sequence++) % RUNS}`;
-        const reserved = await http.send('POST', '/v1/admission/reserve', {
-          tenant_id: TENANT,
-          project_id: 'bench',
-          run_id: run,
-          role: 'implementer',
-          model: 'gpt-4.1',
-          provider: 'openai',
-          estimate: { cost_usd: '0.010000', prompt_tokens: 1_000, completion_tokens: 200 },
-        });
-        const reservation = JSON.parse(reserved.body) as { decision: string; reservation_id: string };
-        if (reservation.decision !== 'allow') throw new Error(`unexpected decision: ${reserved.body}`);
-        const committed = await http.send('POST', `/v1/admission/reservations/${reservation.reservation_id}/commit`, {
-          event: { source: 'bench', id: randomUUID() },
-          actual: { cost_usd: '0.009000', prompt_tokens: 1_000, completion_tokens: 150 },
-        });
-        if (committed.status !== 200) throw new Error(`commit failed: ${committed.status} ${committed.body}`);
+        const admitted = await baseline.redis.eval(
+          BARE_SCRIPT,
+          2,
+          `${redisPrefix}bare:run:${run}`,
+          `${redisPrefix}bare:tenant:${TENANT}`,
+          '10000',
+          '100000000000',
+          '1000000000000',
+        );
+        if (admitted !== 1) throw new Error('unexpected denial');
       },
+      'cost-cap': (client) => viaService(client, http),
+      'cost-cap x2': (client) => viaService(client, client % 2 === 0 ? http : http2),
       baseline: async (client) => {
         const runId = `run-${(client * 7 + sequence++) % RUNS}`;
         const reservationId = randomUUID();
@@ -161,7 +226,7 @@ async function main(): Promise<void> {
           reservationId,
           tenantId: TENANT,
           runId,
-          day: '2026-11-25',
+          day: BASELINE_DAY,
           kind: 'llm',
           tokens: 1_200n,
           money: 10_000n,
@@ -173,7 +238,7 @@ async function main(): Promise<void> {
         await baseline.settle({
           tenantId: TENANT,
           runId,
-          day: '2026-11-25',
+          day: BASELINE_DAY,
           reservationId,
           apply: { entryKey: `event:bench\u001f${randomUUID()}`, tokens: 1_150n, cost: 9_000n, external: 0n },
         });
@@ -182,7 +247,7 @@ async function main(): Promise<void> {
 
     for (let round = 1; round <= REPEAT; round++) {
       for (const concurrency of CONCURRENCY) {
-        for (const side of ['baseline', 'cost-cap'] as const) {
+        for (const side of SIDES) {
           await measure(operations[side], concurrency, WARMUP_SECONDS);
           const cell = await measure(operations[side], concurrency, SECONDS);
           (results[side][concurrency] ??= []).push(cell);
@@ -199,6 +264,7 @@ async function main(): Promise<void> {
       log('updated docs/benchmarks.md');
     }
     http.close();
+    http2.close();
   } finally {
     await cleanup();
   }
@@ -242,15 +308,17 @@ function report(results: Record<Side, Record<number, Cell[]>>): string {
         .map((c) => Math.round(c.rate).toLocaleString('en-US'))
         .join(' / '),
     });
-    for (const side of ['baseline', 'cost-cap'] as const) {
+    for (const side of SIDES) {
       const v = m(side);
-      const name = side === 'baseline' ? 'baseline (RESERVE + SETTLE scripts, ioredis)' : 'AgentMeter cost-cap (HTTP)';
+      const name = SIDE_NAMES[side];
       rows.push(
         `| ${concurrency} | ${name} | ${v.p50.toFixed(2)} | ${v.p99.toFixed(2)} | **${Math.round(v.rate).toLocaleString('en-US')}** | ${v.runs} |`,
       );
     }
+    const ratio = (side: Side, base: Side) => (m(side).rate / m(base).rate).toFixed(3);
     ratios.push(
-      `${concurrency} client${concurrency > 1 ? 's' : ''}: ${(m('cost-cap').rate / m('baseline').rate).toFixed(2)}`,
+      `${concurrency} client${concurrency > 1 ? 's' : ''}: cost-cap / bare ${ratio('cost-cap', 'bare')}, ` +
+        `2 replicas / bare ${ratio('cost-cap x2', 'bare')}, cost-cap / same scripts ${ratio('cost-cap', 'baseline')}`,
     );
   }
   const cpu = cpus();
@@ -260,19 +328,22 @@ function report(results: Record<Side, Record<number, Cell[]>>): string {
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at ${commit()}, Node ${process.version}, ` +
       `${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}; PostgreSQL, Redis, Kafka, cost-cap and the load generator on the same machine.`,
     `One operation = reserve + commit of one LLM call (the commit with a new event id, so every one writes the ledger), ` +
-      `for 100 runs of one tenant with a daily cap and run caps. Closed loop, ${SECONDS} s per cell after a ` +
+      `for 100 runs of one tenant with a daily cap and run caps; the bare side is one script call (a reserve without its commit). Closed loop, ${SECONDS} s per cell after a ` +
       `${WARMUP_SECONDS} s warm-up, ${REPEAT} rounds interleaved; medians (throughput of each round in the last column).`,
     '',
     '| clients | side | p50 ms | p99 ms | ops/s | ops/s per round |',
     '| ---: | --- | ---: | ---: | ---: | --- |',
     ...rows,
     '',
-    `**cost-cap / baseline throughput** (ratio of medians): ${ratios.join('; ')}.`,
+    `**Throughput ratios** (of medians): ${ratios.join('; ')}.`,
+    `Load average when the run ended (1/5/15 min): ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')} on ${cpus().length} cores, shared with other work.`,
     '',
     'What the difference is made of: per operation the service adds two HTTP requests (JSON, zod validation,',
     'the token check) and the PostgreSQL rows that make the Redis counters rebuildable. Reserve: the script, then',
     'one statement that takes the counters lock shared and inserts the reservation (committed without waiting',
-    'for the WAL flush), then a read of the epoch. Commit: begin + lock, one statement that locks the reservation,',
+    'for the WAL flush), then a read of the epoch and key generations. Commit: begin + lock, one statement that locks the reservation,',
     'adds the ledger entry and marks it committed, the script, and a commit that waits for the WAL flush (the',
     'ledger is money). The decision itself is the same single script call on both sides. With 50 clients the',
     'service process is CPU-bound on its one core (the rest of the 2 cores go to PostgreSQL, Redis and the load',

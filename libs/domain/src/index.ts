@@ -4,6 +4,7 @@ export * from './usage-rollup';
 export * from './clock';
 export * from './retention';
 export * from './pricing';
+export * from './price-table';
 export * from './redaction';
 export * from './pseudonym';
 export * from './query-access';

@@ -18,14 +18,18 @@ export async function createTestTopics(kafka: Kafka, partitions = 3): Promise<st
   const admin = kafka.admin();
   await admin.connect();
   try {
+    const topics = ALL_TOPICS.map((topic) => topicName(prefix, topic));
+    // Not waitForLeaders: on a broker busy with other runs' topics, its metadata request can answer
+    // UNKNOWN_TOPIC_OR_PARTITION for a topic just created, which kafkajs does not retry. Waited for here.
     await admin.createTopics({
-      waitForLeaders: true,
-      topics: ALL_TOPICS.map((topic) => ({
-        topic: topicName(prefix, topic),
-        numPartitions: partitions,
-        replicationFactor: 1,
-      })),
+      waitForLeaders: false,
+      topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
     });
+    await eventually(async () => {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      const led = found.filter((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0));
+      if (led.length !== topics.length) throw new Error(`topics of ${prefix} not led yet`);
+    }, 30_000);
   } finally {
     await admin.disconnect();
   }

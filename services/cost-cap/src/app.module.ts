@@ -25,13 +25,18 @@ import {
 } from '@agentmeter/telemetry';
 import { AdmissionController } from './admission/admission.controller';
 import { AdmissionService } from './admission/admission.service';
+import { SettlementService } from './admission/settlement.service';
 import { ExpirySweeper } from './admission/expiry.sweeper';
 import { DailyCapsRefresher } from './caps/daily-caps.refresher';
 import { LimitsService } from './caps/limits.service';
 import { CostCapConfig, loadConfig } from './config';
 import { CountersStore } from './counters/counters.store';
-import { RebuildService } from './counters/rebuild.service';
+import { CountersTransaction } from './settlement/counters-transaction';
+import { RebuildService } from './settlement/rebuild.service';
+import { CrossingsRepository } from './crossings/crossings.repository';
 import { CrossingsService } from './crossings/crossings.service';
+import { DailyCapsRepository } from './caps/daily-caps.repository';
+import { SamplingRepository } from './sampling/sampling.repository';
 import { CostCapDatabase } from './db/database';
 import { ApiTokenGuard, Public } from './http/auth.guard';
 import { COST_CAP_PROBLEMS } from './http/errors';
@@ -47,11 +52,11 @@ import { SamplingController } from './sampling/sampling.controller';
 import { SamplingService } from './sampling/sampling.service';
 import { SettingsCache } from './settings/settings.cache';
 import { SettingsRepository } from './settings/settings.repository';
-import { LedgerRepository } from './spend/ledger.repository';
+import { LedgerRepository } from './ledger/ledger.repository';
 import { SpendConsumer } from './spend/spend.consumer';
 import { SpendService } from './spend/spend.service';
 import { TimersProcessor } from './timers/timers.processor';
-import { TimersQueue } from './timers/timers.queue';
+import { TimersQueue } from './queues/timers.queue';
 import { TimersRecovery } from './timers/timers.recovery';
 import { WallTimeService } from './timers/wall-time.service';
 
@@ -96,12 +101,15 @@ export class CostCapModule {
         CountersStore,
         LedgerRepository,
         RebuildService,
+        CountersTransaction,
         SettingsRepository,
         SettingsCache,
         LimitsService,
         PricingService,
         OutboxRepository,
         OutboxPublisher,
+        CrossingsRepository,
+        DailyCapsRepository,
         CrossingsService,
         TimersQueue,
         TimersRecovery,
@@ -109,10 +117,12 @@ export class CostCapModule {
         TimersProcessor,
         SpendService,
         SpendConsumer,
+        SettlementService,
         AdmissionService,
         ExpirySweeper,
         OverridesRepository,
         OverridesService,
+        SamplingRepository,
         SamplingService,
         DailyCapsRefresher,
         {

@@ -3,8 +3,8 @@ import type { ReserveResponse } from '@agentmeter/contracts';
 import { eventually } from '@agentmeter/testing';
 import { ExpirySweeper } from '../src/admission/expiry.sweeper';
 import { CountersStore } from '../src/counters/counters.store';
-import { RebuildService } from '../src/counters/rebuild.service';
-import { LedgerRepository, type NewReservation } from '../src/spend/ledger.repository';
+import { RebuildService } from '../src/settlement/rebuild.service';
+import { LedgerRepository, type NewReservation } from '../src/ledger/ledger.repository';
 import { type ApiResponse, FakeClock, type Harness, pool, reserveBody, startInProcess } from './harness';
 
 /**

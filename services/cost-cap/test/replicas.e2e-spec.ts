@@ -25,7 +25,8 @@ type Isolation = Awaited<ReturnType<typeof isolation>>;
  * Two cost-cap processes on the same database, Redis, topics and consumer group (issue "Proof"): each
  * crossing gives one cap_warning / cap_hit and one command, however the work is split between them;
  * wall-time caps fire while a run is silent and not after it ended; a pause on one replica holds on the
- * other; validator sampling freezes the Publisher with a command and an Admin alert.
+ * other; validator sampling freezes the Publisher with a command and an Admin alert; a burst of 500
+ * concurrent requests over both admits exactly the cap.
  */
 describe('two cost-cap replicas', () => {
   let iso: Isolation;
@@ -150,6 +151,51 @@ describe('two cost-cap replicas', () => {
       [tenantId],
     );
     for (const run of ledger.rows) expect(run.s).toBeLessThanOrEqual(200_000);
+  });
+
+  it('admit exactly the cap, never more, with 500 concurrent requests spread over both replicas', async () => {
+    const tenantId = `burst-${randomBytes(3).toString('hex')}`;
+    expect((await api(a, 'PUT', `/v1/tenants/${tenantId}/caps`, { ...ops, daily_cap_usd: '1.00' })).status).toBe(200);
+    // 500 requests of $0.01 at once, alternating replicas, over 50 runs: the $1.00 day has room for 100.
+    const answers = await Promise.all(
+      Array.from({ length: 500 }, async (_, i) => {
+        const replica = i % 2 === 0 ? a : b;
+        const reserve = await api<ReserveResponse>(
+          replica,
+          'POST',
+          '/v1/admission/reserve',
+          reserveBody({ tenant_id: tenantId, run_id: `b-run-${i % 50}`, estimate: { cost_usd: '0.010000' } }),
+        );
+        return { replica, i, status: reserve.status, body: reserve.body };
+      }),
+    );
+    expect(answers.every((answer) => answer.status === 200)).toBe(true);
+    const allowed = answers.filter((answer) => answer.body.decision === 'allow');
+    expect(allowed).toHaveLength(100);
+    // Which replica's requests reach Redis first is up to timing: the cap holds over both whatever the split.
+    // Committing every admitted call through the replica that admitted it accounts exactly the cap.
+    await Promise.all(
+      allowed.map(async ({ replica, i, body }) => {
+        const commit = await api(replica, 'POST', `/v1/admission/reservations/${body.reservation_id}/commit`, {
+          event: { source: 'coordinator/e2e', id: `b-${tenantId}-${i}` },
+          actual: { cost_usd: '0.010000' },
+        });
+        expect(commit.status).toBe(200);
+      }),
+    );
+    const { rows } = await pg.query(`SELECT sum(cost_micros)::bigint AS s FROM spend_ledger WHERE tenant_id = $1`, [
+      tenantId,
+    ]);
+    expect(BigInt(rows[0].s)).toBe(1_000_000n);
+    for (const replica of [a, b]) {
+      const after = await api<ReserveResponse>(
+        replica,
+        'POST',
+        '/v1/admission/reserve',
+        reserveBody({ tenant_id: tenantId, run_id: 'b-run-0', estimate: { cost_usd: '0.000001' } }),
+      );
+      expect(after.body.decision).toBe('deny');
+    }
   });
 
   it('fires a wall-time cap while the run is silent, and never for a run that ended', async () => {

@@ -19,6 +19,7 @@ import {
 } from '@agentmeter/contracts';
 import { openApi, ZodPipe } from '../http/zod';
 import { AdmissionService } from './admission.service';
+import { SettlementService } from './settlement.service';
 
 const REBUILDING = 'Counters are being rebuilt from the ledger (Redis lost its data): retry after Retry-After seconds.';
 
@@ -27,7 +28,10 @@ const REBUILDING = 'Counters are being rebuilt from the ledger (Redis lost its d
 @ApiBearerAuth()
 @Controller('v1/admission')
 export class AdmissionController {
-  constructor(private readonly admission: AdmissionService) {}
+  constructor(
+    private readonly admission: AdmissionService,
+    private readonly settlement: SettlementService,
+  ) {}
 
   @Post('reserve')
   @HttpCode(200)
@@ -58,7 +62,7 @@ export class AdmissionController {
     @Param('reservation_id') reservationId: string,
     @Body(new ZodPipe(CommitRequest)) body: CommitRequest,
   ): Promise<CommitResponse> {
-    return this.admission.commit(reservationId, body);
+    return this.settlement.commit(reservationId, body);
   }
 
   @Post('reservations/:reservation_id/release')
@@ -67,7 +71,7 @@ export class AdmissionController {
   @ApiOkResponse({ schema: openApi(ReleaseResponse, 'output') })
   @ApiNotFoundResponse({ description: 'No such reservation.' })
   release(@Param('reservation_id') reservationId: string) {
-    return this.admission.release(reservationId);
+    return this.settlement.release(reservationId);
   }
 
   @Post('reservations/:reservation_id/extend')
@@ -84,6 +88,6 @@ export class AdmissionController {
     @Param('reservation_id') reservationId: string,
     @Body(new ZodPipe(ExtendRequest)) body: ExtendRequest,
   ): Promise<ExtendResponse> {
-    return this.admission.extend(reservationId, body);
+    return this.settlement.extend(reservationId, body);
   }
 }

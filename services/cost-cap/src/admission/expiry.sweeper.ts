@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Clock } from '@agentmeter/domain';
 import { LOGGER } from '../logger';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
-import { LedgerRepository } from '../spend/ledger.repository';
+import { LedgerRepository } from '../ledger/ledger.repository';
 
 const SWEEP_MS = 1_000;
 

@@ -2,9 +2,9 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import type { Logger } from 'pino';
 import { addDays, Clock, formatUsd } from '@agentmeter/domain';
 import { CostCapConfig } from '../config';
-import { CostCapDatabase } from '../db/database';
 import { LOGGER } from '../logger';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
+import { DailyCapsRepository } from './daily-caps.repository';
 import { LimitsService } from './limits.service';
 
 const REFRESH_MS = 10_000;
@@ -23,7 +23,7 @@ export class DailyCapsRefresher implements OnApplicationBootstrap, OnApplication
   constructor(
     @Inject(CostCapConfig) private readonly config: CostCapConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-    private readonly db: CostCapDatabase,
+    private readonly repository: DailyCapsRepository,
     private readonly limits: LimitsService,
     private readonly metrics: CostCapMetrics,
     private readonly clock: Clock,
@@ -45,25 +45,14 @@ export class DailyCapsRefresher implements OnApplicationBootstrap, OnApplication
 
   async refresh(now: Date = this.clock.now()): Promise<void> {
     const utcToday = now.toISOString().slice(0, 10);
-    const rows = await this.db.query<{ tenant_id: string; day: string; spent: string }>(
-      `SELECT tenant_id, day, sum(cost_micros)::text AS spent FROM spend_ledger
-        WHERE day BETWEEN $1::date AND $2::date GROUP BY tenant_id, day`,
-      [addDays(utcToday, -1), addDays(utcToday, 1)],
-    );
+    const rows = await this.repository.spentByTenantDay(addDays(utcToday, -1), addDays(utcToday, 1));
     const budgets: Array<{ tenant: string; remaining: bigint }> = [];
     for (const row of rows) {
       const context = await this.limits.context(row.tenant_id, '', '', now, now);
       if (context.day !== row.day) continue; // another day than the tenant's today
       const limit = context.limits.tenantDailyCost.value;
       const spent = BigInt(row.spent);
-      await this.db.query(
-        `INSERT INTO caps (tenant_id, date, daily_cap_micros, spent_micros, blocked, updated_at)
-         VALUES ($1, $2, $3, $4, $5, now())
-         ON CONFLICT (tenant_id, date) DO UPDATE SET daily_cap_micros = EXCLUDED.daily_cap_micros,
-           spent_micros = EXCLUDED.spent_micros, blocked = EXCLUDED.blocked, updated_at = now(),
-           blocked_at = CASE WHEN EXCLUDED.blocked THEN COALESCE(caps.blocked_at, now()) END`,
-        [row.tenant_id, row.day, limit?.toString() ?? null, row.spent, limit !== null && spent >= limit],
-      );
+      await this.repository.refresh(row.tenant_id, row.day, limit, spent);
       if (limit !== null) budgets.push({ tenant: row.tenant_id, remaining: limit > spent ? limit - spent : 0n });
     }
     budgets.sort((a, b) => (a.remaining < b.remaining ? -1 : a.remaining > b.remaining ? 1 : 0));

@@ -14,9 +14,11 @@ import {
   reachedThresholds,
   type Threshold,
 } from '@agentmeter/domain';
+import { DailyCapsRepository } from '../caps/daily-caps.repository';
 import type { Tx } from '../db/database';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
 import { OutboxRepository, type OutboxMessage } from '../outbox/outbox.repository';
+import { CrossingsRepository } from './crossings.repository';
 
 /** The source of the events cost-cap publishes. */
 export const COST_CAP_SOURCE = 'agentmeter/cost-cap';
@@ -61,6 +63,8 @@ export class CrossingsService {
   private readonly known = new Set<string>();
 
   constructor(
+    private readonly repository: CrossingsRepository,
+    private readonly dailyCaps: DailyCapsRepository,
     private readonly outbox: OutboxRepository,
     private readonly metrics: CostCapMetrics,
   ) {}
@@ -105,53 +109,17 @@ export class CrossingsService {
   async claim(tx: Tx, crossings: Crossing[], now: Date): Promise<Crossing[]> {
     if (crossings.length === 0) return [];
     const unique = [...new Map(crossings.map((crossing) => [crossing.id, crossing])).values()];
-    const rows = await tx.query<{ crossing_id: string }>(
-      `INSERT INTO cap_crossings (crossing_id, tenant_id, project_id, run_id, scope, cap, threshold, day, limit_value,
-         observed, resets_at, override_id, crossed_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[],
-         $8::date[], $9::bigint[], $10::bigint[], $11::timestamptz[], $12::uuid[], $13::timestamptz[])
-       ON CONFLICT (crossing_id) DO NOTHING
-       RETURNING crossing_id`,
-      [
-        unique.map((c) => c.id),
-        unique.map((c) => c.tenantId),
-        unique.map((c) => c.projectId),
-        unique.map((c) => c.runId),
-        unique.map((c) => c.scope),
-        unique.map((c) => c.cap),
-        unique.map((c) => c.threshold),
-        unique.map((c) => c.day),
-        unique.map((c) => c.limit.toString()),
-        unique.map((c) => c.observed.toString()),
-        unique.map((c) => c.resetsAt),
-        unique.map((c) => c.override?.id ?? null),
-        unique.map(() => now),
-      ],
-    );
-    const claimedIds = new Set(rows.map((row) => row.crossing_id));
+    const claimedIds = await this.repository.claim(tx, unique, now);
     const claimed = unique.filter((crossing) => claimedIds.has(crossing.id));
     const messages: OutboxMessage[] = [];
     for (const crossing of claimed) {
       messages.push(this.event(crossing, now));
       if (crossing.threshold === 100) messages.push(this.command(crossing, now));
       if (crossing.scope === 'tenant' && crossing.day) {
-        await tx.query(
-          `INSERT INTO caps (tenant_id, date, daily_cap_micros, spent_micros, blocked, blocked_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 THEN $6::timestamptz END, $6)
-           ON CONFLICT (tenant_id, date) DO UPDATE SET
-             daily_cap_micros = EXCLUDED.daily_cap_micros,
-             spent_micros = GREATEST(caps.spent_micros, EXCLUDED.spent_micros),
-             blocked = caps.blocked OR EXCLUDED.blocked,
-             blocked_at = COALESCE(caps.blocked_at, EXCLUDED.blocked_at),
-             updated_at = EXCLUDED.updated_at`,
-          [
-            crossing.tenantId,
-            crossing.day,
-            crossing.limit.toString(),
-            crossing.observed.toString(),
-            crossing.threshold === 100,
-            now,
-          ],
+        await this.dailyCaps.recordCrossing(
+          tx,
+          { ...crossing, day: crossing.day, blocked: crossing.threshold === 100 },
+          now,
         );
       }
     }

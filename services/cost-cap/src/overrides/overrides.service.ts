@@ -21,7 +21,7 @@ import {
 } from '@agentmeter/domain';
 import { LimitsService } from '../caps/limits.service';
 import { CountersStore } from '../counters/counters.store';
-import { RebuildService } from '../counters/rebuild.service';
+import { CountersTransaction } from '../settlement/counters-transaction';
 import { formatCapValue } from '../crossings/crossings.service';
 import { CostCapDatabase, type Tx } from '../db/database';
 import { ConflictError, InvalidRequestError, NotFoundError } from '@agentmeter/http';
@@ -31,8 +31,8 @@ import { OutboxRepository } from '../outbox/outbox.repository';
 import { PricingService } from '../pricing/pricing.service';
 import { SettingsCache } from '../settings/settings.cache';
 import { SettingsRepository } from '../settings/settings.repository';
-import { LedgerRepository } from '../spend/ledger.repository';
-import { TimersQueue } from '../timers/timers.queue';
+import { LedgerRepository } from '../ledger/ledger.repository';
+import { TimersQueue } from '../queues/timers.queue';
 import { type AuditRow, OverridesRepository, POLICY_COLUMNS, type PolicyValues } from './overrides.repository';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -66,7 +66,7 @@ export class OverridesService {
     private readonly outbox: OutboxRepository,
     private readonly publisher: OutboxPublisher,
     private readonly timers: TimersQueue,
-    private readonly rebuild: RebuildService,
+    private readonly step: CountersTransaction,
     private readonly pricing: PricingService,
     private readonly clock: Clock,
   ) {}
@@ -237,13 +237,12 @@ export class OverridesService {
       }
     });
     if (request.cap === 'run_wall_time' && request.run_id && run?.stoppedReason === 'wall_time') {
-      await this.rebuild.retrying(() =>
-        this.db.withCounters(async (tx) => {
-          if (await this.ledger.clearStop(tx, tenantId, request.run_id!, now)) {
-            await this.counters.setStop(tenantId, request.run_id!, null);
-          }
-        }),
-      );
+      await this.step.run(async (tx) => {
+        if (await this.ledger.clearStop(tx, tenantId, request.run_id!, now)) {
+          await this.counters.setStop(tenantId, request.run_id!, null);
+        }
+        return { value: undefined };
+      });
       if (run.startedAt) await this.timers.scheduleWallTime(tenantId, request.run_id, run.startedAt, value);
     }
     await this.timers.scheduleOverrideExpiry(id, expiresAt);

@@ -13,6 +13,7 @@ import { OutboxPublisher } from '../outbox/outbox.publisher';
 import { OutboxRepository } from '../outbox/outbox.repository';
 import { OverridesRepository } from '../overrides/overrides.repository';
 import { SettingsCache } from '../settings/settings.cache';
+import { SamplingRepository } from './sampling.repository';
 
 /** The rule id of the Admin alert raised when a playbook's Publisher freezes (agent.alerts.v1). */
 export const PUBLISHER_FROZEN_RULE = 'service.cost_cap.publisher_frozen';
@@ -29,6 +30,7 @@ export class SamplingService {
   constructor(
     @Inject(CostCapConfig) private readonly config: CostCapConfig,
     private readonly db: CostCapDatabase,
+    private readonly repository: SamplingRepository,
     private readonly overrides: OverridesRepository,
     private readonly outbox: OutboxRepository,
     private readonly publisher: OutboxPublisher,
@@ -44,35 +46,19 @@ export class SamplingService {
     };
     const since = new Date(now.getTime() - this.config.COST_CAP_VALIDATOR_WINDOW_HOURS * 3_600_000);
     const outcome = await this.db.transaction(async (tx) => {
-      const inserted = await tx.query(
-        `INSERT INTO validator_samples (playbook, sample_id, tenant_id, run_id, passed, recorded_at)
-         SELECT $1, s.*, $6::timestamptz
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::bool[]) AS s(sample_id, tenant_id, run_id, passed)
-         ON CONFLICT (playbook, sample_id) DO NOTHING RETURNING 1`,
-        [
-          playbook,
-          request.samples.map((s) => s.sample_id),
-          request.samples.map((s) => s.tenant_id ?? null),
-          request.samples.map((s) => s.run_id ?? null),
-          request.samples.map((s) => s.passed),
-          now,
-        ],
-      );
-      const [counts] = await tx.query<{ samples: number; failures: number }>(
-        `SELECT count(*)::int AS samples, count(*) FILTER (WHERE NOT passed)::int AS failures
-           FROM validator_samples WHERE playbook = $1 AND recorded_at > $2`,
-        [playbook, since],
-      );
-      const verdict = samplingVerdict(counts!.samples, counts!.failures, policy);
+      const inserted = await this.repository.insertSamples(tx, playbook, request.samples, now);
+      const counts = await this.repository.windowCounts(tx, playbook, since);
+      const verdict = samplingVerdict(counts.samples, counts.failures, policy);
       let newlyFrozen = false;
       if (verdict.freeze) {
         const reason = `strict-mode Validator failed ${verdict.failures} of ${verdict.samples} samples in ${this.config.COST_CAP_VALIDATOR_WINDOW_HOURS} h (threshold ${policy.failureThreshold})`;
-        const rows = await tx.query(
-          `INSERT INTO publisher_freezes (playbook, frozen_at, frozen_by, reason, samples, failures)
-           VALUES ($1, $2, 'cost-cap', $3, $4, $5) ON CONFLICT (playbook) DO NOTHING RETURNING 1`,
-          [playbook, now, reason, verdict.samples, verdict.failures],
-        );
-        newlyFrozen = rows.length > 0;
+        newlyFrozen = await this.repository.claimFreeze(tx, {
+          playbook,
+          at: now,
+          reason,
+          samples: verdict.samples,
+          failures: verdict.failures,
+        });
         if (newlyFrozen) {
           const auditId = await this.overrides.audit(tx, {
             tenantId: null,
@@ -125,13 +111,13 @@ export class SamplingService {
           ]);
         }
       }
-      return { inserted: inserted.length, verdict, newlyFrozen };
+      return { inserted, verdict, newlyFrozen };
     });
     if (outcome.newlyFrozen) {
       await this.cache.changed('playbooks');
       this.publisher.kick();
     }
-    const [frozen] = await this.db.query(`SELECT 1 FROM publisher_freezes WHERE playbook = $1`, [playbook]);
+    const frozen = await this.repository.isFrozen(playbook);
     return {
       playbook,
       recorded: outcome.inserted,
@@ -140,7 +126,7 @@ export class SamplingService {
       failures: outcome.verdict.failures,
       failure_rate: outcome.verdict.failureRate,
       threshold: policy.failureThreshold,
-      frozen: Boolean(frozen),
+      frozen,
       newly_frozen: outcome.newlyFrozen,
     };
   }

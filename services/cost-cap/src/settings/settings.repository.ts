@@ -147,6 +147,14 @@ export class SettingsRepository {
     );
   }
 
+  /** Runs started and still going (not finished, not stopped), of every tenant: their wall-time timers. */
+  async runningRunsOfAllTenants(): Promise<RunRecord[]> {
+    const rows = await this.db.query<RunRow>(
+      `SELECT * FROM cost_runs WHERE finished_at IS NULL AND stopped_reason IS NULL AND started_at IS NOT NULL`,
+    );
+    return rows.map(runOf);
+  }
+
   async findRun(tenantId: string, runId: string): Promise<RunRecord | null> {
     const [row] = await this.db.readSettings<RunRow>(`SELECT * FROM cost_runs WHERE tenant_id = $1 AND run_id = $2`, [
       tenantId,

@@ -3,22 +3,15 @@ import { type AgentEvent, eventKey } from '@agentmeter/contracts';
 import { Clock, parseUsd, type RunCapValues } from '@agentmeter/domain';
 import { LimitsService, runCapsFromWire } from '../caps/limits.service';
 import { CountersStore } from '../counters/counters.store';
-import { RebuildService } from '../counters/rebuild.service';
-import { type Crossing, CrossingsService, type SpendContext } from '../crossings/crossings.service';
-import { CostCapDatabase } from '../db/database';
+import { CrossingsService, type SpendContext } from '../crossings/crossings.service';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
-import { OutboxPublisher } from '../outbox/outbox.publisher';
+import { CountersTransaction } from '../settlement/counters-transaction';
 import { PricingService } from '../pricing/pricing.service';
 import { SettingsCache } from '../settings/settings.cache';
-import { TimersQueue } from '../timers/timers.queue';
-import { LedgerRepository, type RunStart, type SpendEntry } from './ledger.repository';
+import { TimersQueue } from '../queues/timers.queue';
+import { eventEntryKey, LedgerRepository, type RunStart, type SpendEntry } from '../ledger/ledger.repository';
 
 type Of<T extends AgentEvent['type']> = AgentEvent & { type: T };
-
-/** The ledger key of a spend reported by an event (a commit names the same event, so it meets it here). */
-export function eventEntryKey(source: string, id: string): string {
-  return `event:${source}\u001f${id}`;
-}
 
 /**
  * Accounts actual spend from agent.events.v1 (issue "Enforcement from the stream"), including calls made
@@ -33,16 +26,14 @@ export function eventEntryKey(source: string, id: string): string {
 @Injectable()
 export class SpendService {
   constructor(
-    private readonly db: CostCapDatabase,
+    private readonly step: CountersTransaction,
     private readonly ledger: LedgerRepository,
     private readonly counters: CountersStore,
     private readonly limits: LimitsService,
     private readonly crossings: CrossingsService,
-    private readonly outbox: OutboxPublisher,
     private readonly pricing: PricingService,
     private readonly timers: TimersQueue,
     private readonly cache: SettingsCache,
-    private readonly rebuild: RebuildService,
     private readonly metrics: CostCapMetrics,
     private readonly clock: Clock,
   ) {}
@@ -94,36 +85,30 @@ export class SpendService {
     }
     if (starts.length === 0 && finishes.length === 0 && items.length === 0) return;
 
-    const { fresh, attempted, claimed } = await this.rebuild.retrying(
-      () =>
-        this.db.withCounters(async (tx) => {
-          await this.ledger.startRuns(tx, starts, now);
-          await this.ledger.finishRuns(tx, finishes, now);
-          const fresh = await this.ledger.insertEntries(
-            tx,
-            items.map((item) => item.entry),
-          );
-          const accounted = items.filter((item) => fresh.has(item.entry.entryKey));
-          const settled = await this.counters.settleMany(
-            accounted.map(({ entry }) => ({
-              tenantId: entry.tenantId,
-              runId: entry.runId,
-              day: entry.day,
-              reservationId: null,
-              apply: { entryKey: entry.entryKey, tokens: entry.tokens, cost: entry.cost, external: entry.external },
-            })),
-          );
-          const attempted: Crossing[] = accounted.flatMap((item, i) =>
-            this.crossings.detect(item.context, settled[i]!.counters),
-          );
-          const claimed = await this.crossings.claim(tx, attempted, now);
-          return { fresh, attempted, claimed };
-        }),
-      60_000,
+    const { value: fresh } = await this.step.run(
+      async (tx) => {
+        await this.ledger.startRuns(tx, starts, now);
+        await this.ledger.finishRuns(tx, finishes, now);
+        const fresh = await this.ledger.insertEntries(
+          tx,
+          items.map((item) => item.entry),
+        );
+        const accounted = items.filter((item) => fresh.has(item.entry.entryKey));
+        const settled = await this.counters.settleMany(
+          accounted.map(({ entry }) => ({
+            tenantId: entry.tenantId,
+            runId: entry.runId,
+            day: entry.day,
+            reservationId: null,
+            apply: { entryKey: entry.entryKey, tokens: entry.tokens, cost: entry.cost, external: entry.external },
+          })),
+        );
+        const crossings = accounted.flatMap((item, i) => this.crossings.detect(item.context, settled[i]!.counters));
+        return { value: fresh, crossings };
+      },
+      { retryMs: 60_000 },
     );
 
-    this.crossings.committed(attempted, claimed);
-    if (claimed.length > 0) this.outbox.kick();
     for (const item of items) {
       this.metrics.spend.inc({ origin: 'event', outcome: fresh.has(item.entry.entryKey) ? 'new' : 'duplicate' });
       if (item.entry.costSource === 'unpriced' && fresh.has(item.entry.entryKey)) this.metrics.unpriced.inc();

@@ -6,7 +6,7 @@ import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmete
 import { logConnectionErrors } from '@agentmeter/telemetry';
 import { LOGGER } from '../logger';
 import { OverridesService } from '../overrides/overrides.service';
-import { TimersQueue } from './timers.queue';
+import { TimersQueue } from '../queues/timers.queue';
 import { WallTimeService } from './wall-time.service';
 
 type Handlers = {

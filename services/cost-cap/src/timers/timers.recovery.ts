@@ -5,12 +5,11 @@ import { RecoveryLoop } from '@agentmeter/telemetry';
 import { LimitsService } from '../caps/limits.service';
 import { CostCapConfig } from '../config';
 import { CountersStore } from '../counters/counters.store';
-import { RebuildService } from '../counters/rebuild.service';
-import { CostCapDatabase } from '../db/database';
 import { LOGGER } from '../logger';
+import { RebuildService } from '../settlement/rebuild.service';
 import { OverridesRepository } from '../overrides/overrides.repository';
-import { runOf } from '../settings/settings.repository';
-import { TimersQueue } from './timers.queue';
+import { SettingsRepository } from '../settings/settings.repository';
+import { TimersQueue } from '../queues/timers.queue';
 
 /**
  * BullMQ keeps its delayed jobs in the same Redis as the counters: when Redis lost its data, the timers
@@ -30,7 +29,7 @@ export class TimersRecovery implements OnApplicationBootstrap, OnApplicationShut
     @Inject(LOGGER) logger: Logger,
     private readonly rebuild: RebuildService,
     private readonly counters: CountersStore,
-    private readonly db: CostCapDatabase,
+    private readonly settings: SettingsRepository,
     private readonly timers: TimersQueue,
     private readonly limits: LimitsService,
     private readonly overrides: OverridesRepository,
@@ -62,10 +61,7 @@ export class TimersRecovery implements OnApplicationBootstrap, OnApplicationShut
 
   async reschedule(): Promise<void> {
     const now = this.clock.now();
-    const runs = await this.db.query<Parameters<typeof runOf>[0]>(
-      `SELECT * FROM cost_runs WHERE finished_at IS NULL AND stopped_reason IS NULL AND started_at IS NOT NULL`,
-    );
-    for (const run of runs.map(runOf)) {
+    for (const run of await this.settings.runningRunsOfAllTenants()) {
       const { limits } = await this.limits.context(run.tenantId, run.projectId, run.runId, now, now, run.caps);
       const limit = limits.runWallTimeS.value;
       if (limit !== null) await this.timers.scheduleWallTime(run.tenantId, run.runId, run.startedAt!, limit);

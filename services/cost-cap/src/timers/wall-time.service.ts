@@ -2,13 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { Clock } from '@agentmeter/domain';
 import { LimitsService } from '../caps/limits.service';
 import { CountersStore } from '../counters/counters.store';
-import { RebuildService } from '../counters/rebuild.service';
 import { CrossingsService } from '../crossings/crossings.service';
-import { CostCapDatabase } from '../db/database';
-import { OutboxPublisher } from '../outbox/outbox.publisher';
+import { CountersTransaction } from '../settlement/counters-transaction';
 import { SettingsCache } from '../settings/settings.cache';
 import { SettingsRepository } from '../settings/settings.repository';
-import { LedgerRepository } from '../spend/ledger.repository';
+import { LedgerRepository } from '../ledger/ledger.repository';
 
 export type WallTimeOutcome = { status: 'done' } | { status: 'later'; at: Date };
 
@@ -22,13 +20,11 @@ export class WallTimeService {
   constructor(
     private readonly repository: SettingsRepository,
     private readonly limits: LimitsService,
-    private readonly db: CostCapDatabase,
+    private readonly step: CountersTransaction,
     private readonly counters: CountersStore,
     private readonly ledger: LedgerRepository,
     private readonly crossings: CrossingsService,
-    private readonly outbox: OutboxPublisher,
     private readonly cache: SettingsCache,
-    private readonly rebuild: RebuildService,
     private readonly clock: Clock,
   ) {}
 
@@ -50,17 +46,13 @@ export class WallTimeService {
       limitS,
       elapsedS,
     );
-    const claimed = await this.rebuild.retrying(() =>
-      this.db.withCounters(async (tx) => {
-        if (threshold === 100 && (await this.ledger.stopRun(tx, tenantId, runId, 'wall_time', now))) {
-          await this.counters.setStop(tenantId, runId, 'wall_time');
-        }
-        return this.crossings.claim(tx, [crossing], now);
-      }),
-    );
-    this.crossings.committed([crossing], claimed);
+    await this.step.run(async (tx) => {
+      if (threshold === 100 && (await this.ledger.stopRun(tx, tenantId, runId, 'wall_time', now))) {
+        await this.counters.setStop(tenantId, runId, 'wall_time');
+      }
+      return { value: undefined, crossings: [crossing] };
+    });
     this.cache.forgetRun(tenantId, runId);
-    this.outbox.kick();
     return { status: 'done' };
   }
 }

@@ -2,56 +2,42 @@ import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@ne
 import type { Logger } from 'pino';
 import type { AgentEvent } from '@agentmeter/contracts';
 import { PricingRepository } from '@agentmeter/database';
-import { callCost, parseUsd, PriceBook } from '@agentmeter/domain';
+import { parseUsd, PriceTableSource } from '@agentmeter/domain';
 import type { CallCost } from '../events/events.repository';
 import { LOGGER } from '../logger';
 
 type LlmCall = AgentEvent & { type: 'llm_call' };
 
-/** How often the in-memory price table is reloaded; a new price reaches ingest within this time. */
-export const PRICE_REFRESH_MS = 60_000;
+export { PRICE_REFRESH_MS } from '@agentmeter/domain';
 
 /**
- * Prices llm_calls at ingest from an in-memory copy of the price table, loaded before the Kafka consumer
- * starts (onModuleInit runs before onApplicationBootstrap) and reloaded every PRICE_REFRESH_MS. A failed
- * reload keeps the previous table and logs. Calls priced while a new price was not yet loaded keep the old
- * one until a reprice of their period.
+ * Prices llm_calls at ingest with the price table cost-cap uses too (libs/domain PriceTable, PriceTableSource),
+ * loaded before the Kafka consumer starts (onModuleInit runs before onApplicationBootstrap) and reloaded
+ * every PRICE_REFRESH_MS. A failed reload keeps the previous table and logs. Calls priced while a new
+ * price was not yet loaded keep the old one until a reprice of their period.
  */
 @Injectable()
 export class PricingService implements OnModuleInit, OnModuleDestroy {
-  private book: PriceBook | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  private refreshing: Promise<void> | null = null;
+  private readonly source: PriceTableSource;
 
-  constructor(
-    private readonly repository: PricingRepository,
-    @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  constructor(repository: PricingRepository, @Inject(LOGGER) logger: Logger) {
+    this.source = new PriceTableSource(
+      () => repository.loadPricesOfAllTenants(),
+      (error) => logger.error({ err: error }, 'price table reload failed'),
+    );
+  }
 
-  async onModuleInit(): Promise<void> {
-    await this.refresh();
-    this.timer = setInterval(() => {
-      this.refresh().catch((error: unknown) => this.logger.error({ err: error }, 'price table reload failed'));
-    }, PRICE_REFRESH_MS);
-    this.timer.unref();
+  onModuleInit(): Promise<void> {
+    return this.source.start();
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.timer);
+    this.source.stop();
   }
 
   /** Loads the price table now (concurrent calls share one load). */
   refresh(): Promise<void> {
-    this.refreshing ??= this.repository
-      .loadPricesOfAllTenants()
-      .then((prices) => {
-        this.book = new PriceBook(prices);
-        this.logger.debug({ prices: prices.length }, 'price table loaded');
-      })
-      .finally(() => {
-        this.refreshing = null;
-      });
-    return this.refreshing;
+    return this.source.refresh();
   }
 
   /**
@@ -60,21 +46,19 @@ export class PricingService implements OnModuleInit, OnModuleDestroy {
    */
   cost(event: LlmCall): CallCost {
     if (event.data.cost_usd !== undefined) return { micros: parseUsd(event.data.cost_usd), source: 'provided' };
-    if (!this.book) throw new Error('price table not loaded'); // a bug in start-up order, not a free call
+    const table = this.source.table;
+    if (!table) throw new Error('price table not loaded'); // a bug in start-up order, not a free call
     const d = event.data;
-    const price = this.book.priceAt({
+    const micros = table.cost({
       tenantId: d.tenant_id,
       provider: d.provider,
       model: d.model,
       at: new Date(event.time),
-    });
-    if (!price) return { micros: null, source: 'unpriced' };
-    const micros = callCost(price, {
       promptTokens: BigInt(d.prompt_tokens),
       completionTokens: BigInt(d.completion_tokens),
       cachedTokens: BigInt(d.cached_tokens),
       reasoningTokens: BigInt(d.reasoning_tokens),
     });
-    return { micros, source: 'computed' };
+    return micros === null ? { micros: null, source: 'unpriced' } : { micros, source: 'computed' };
   }
 }

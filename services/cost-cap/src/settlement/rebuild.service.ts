@@ -5,8 +5,13 @@ import { CostCapConfig } from '../config';
 import { CostCapDatabase } from '../db/database';
 import { LOGGER } from '../logger';
 import { CostCapMetrics } from '../metrics/cost-cap.metrics';
-import { LedgerRepository } from '../spend/ledger.repository';
-import { type CounterScope, CountersMissingError, CountersRebuildingError, CountersStore } from './counters.store';
+import { LedgerRepository } from '../ledger/ledger.repository';
+import {
+  type CounterScope,
+  CountersMissingError,
+  CountersRebuildingError,
+  CountersStore,
+} from '../counters/counters.store';
 
 /** How long a caller waits for a rebuild before answering "retry later". */
 const WAIT_FOR_REBUILD_MS = 5_000;

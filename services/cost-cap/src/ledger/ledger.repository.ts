@@ -5,6 +5,11 @@ import { COUNTERS_LOCK, CostCapDatabase, type Tx } from '../db/database';
 import { capsJson, TIGHTEST_CAPS } from '../settings/settings.repository';
 import type { RunCapValues } from '@agentmeter/domain';
 
+/** The ledger key of a spend reported by an event (a commit names the same event, so it meets it here). */
+export function eventEntryKey(source: string, id: string): string {
+  return `event:${source}\u001f${id}`;
+}
+
 export type CostSource = 'provided' | 'computed' | 'estimate' | 'unpriced';
 
 /** One spend, accounted once per entry key. */
@@ -142,6 +147,13 @@ export class LedgerRepository {
   }
 
   /** The tenant's reservation made with this idempotency key, if any. */
+  async findReservation(reservationId: string): Promise<ReservationRow | null> {
+    const [row] = await this.db.query<ReservationRow>(`SELECT * FROM reservations WHERE reservation_id = $1`, [
+      reservationId,
+    ]);
+    return row ?? null;
+  }
+
   async findByIdempotencyKey(tenantId: string, key: string): Promise<ReservationRow | null> {
     const [row] = await this.db.query<ReservationRow>(
       `SELECT * FROM reservations WHERE tenant_id = $1 AND idempotency_key = $2`,
