@@ -18,7 +18,7 @@ SECRETS := .local/secrets.env
 $(SECRETS):
 	@mkdir -p .local && umask 077 && rand() { head -c 48 /dev/urandom | base64 | tr -d '/+=\n'; } && { \
 	  echo "AUTH_JWT_SECRET=$$(rand)"; echo "COST_CAP_API_TOKEN=$$(rand)"; echo "ALERT_API_TOKEN=$$(rand)"; \
-	  echo "ALERT_ENCRYPTION_KEY=$$(head -c 32 /dev/urandom | base64)"; echo "OTLP_TOKENS=*=$$(rand)"; \
+	  echo "ALERT_ENCRYPTION_KEY=$$(head -c 32 /dev/urandom | base64)"; echo "OTLP_TOKENS=demo42-tenant-1=$$(rand),demo42-tenant-2=$$(rand),demo42-tenant-3=$$(rand)"; \
 	  echo "PSEUDONYM_KEY=$$(rand)"; } > $@
 -include $(SECRETS)
 # A secrets file made before PSEUDONYM_KEY existed gets one (kept from then on: a new key renames every user).
