@@ -379,7 +379,7 @@ describe('outages of PostgreSQL and Redis', () => {
       kafka,
       eventsTopic,
       tenants.map((tenant, i) => ({
-        key: tenant,
+        key: `run-${i}`, // the Kafka key of an event is its run id (docs/events.md)
         specversion: '1.0',
         id: `hit-${tenant}`,
         source: 'cost-cap/outage',

@@ -170,7 +170,7 @@ describe('make up wiring: quick actions through the query API', () => {
     const base = { tenant_id: run.tenant_id, project_id: run.project_id, run_id: run.run_id, phase: 'plan' };
     const now = Date.now();
     const events = Array.from({ length: 6 }, (_, i) => ({
-      key: run.tenant_id,
+      key: run.run_id, // the Kafka key of an event is its run id (docs/events.md)
       specversion: '1.0',
       id: `${prefix}-tool-${i}`,
       source: `wiring-test/${prefix}`,
