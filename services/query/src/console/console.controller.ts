@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Public } from '../auth/auth.guard';
+import { KeepBodyFields } from '@agentmeter/http';
 import { QueryConfig } from '../config';
 import { openApiSchema, ValidBody } from '../http/validation';
 import { SignInLinks } from './sign-in-links';
@@ -42,6 +43,9 @@ export class ConsoleController {
 
   @Post('sessions')
   @HttpCode(201)
+  // The code is a credential this route verifies and never stores: redacting it (it looks like a JWT) would
+  // refuse every link.
+  @KeepBodyFields('code')
   @ApiOperation({ summary: 'Exchange a one-click sign-in link code (single use) for a session token' })
   @ApiOkResponse({ schema: openApiSchema(SessionAnswer) })
   session(@ValidBody(SessionRequest) body: z.output<typeof SessionRequest>): Promise<z.output<typeof SessionAnswer>> {
