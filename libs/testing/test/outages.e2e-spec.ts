@@ -202,7 +202,8 @@ describe('outages of PostgreSQL and Redis', () => {
       });
     const stream = async () => {
       for (let batch = 0; !state.stop; batch++) {
-        const events = Array.from({ length: 10 }, (_, i) => llmCall(tenantId, `s-run-${(batch + i) % 7}`, 1_000 + i));
+        // A run belongs to one tenant (docs/events.md): each test's tenant has runs of its own.
+        const events = Array.from({ length: 10 }, (_, i) => llmCall(tenantId, `${tenantId}-s-run-${(batch + i) % 7}`, 1_000 + i));
         await publishEvents(kafka, eventsTopic, events);
         state.published.count += events.length;
         state.published.micros += events.reduce((sum, e) => sum + Math.round(Number(e.data.cost_usd) * 1e6), 0);
@@ -215,7 +216,7 @@ describe('outages of PostgreSQL and Redis', () => {
         const reserve = await call<ReserveResponse>('cost-cap', 'POST', '/v1/admission/reserve', {
           tenant_id: tenantId,
           project_id: 'site',
-          run_id: `a-run-${i % 5}`,
+          run_id: `${tenantId}-a-run-${i % 5}`,
           role: 'implementer',
           model: 'gpt-4.1',
           provider: 'openai',
@@ -379,7 +380,7 @@ describe('outages of PostgreSQL and Redis', () => {
       kafka,
       eventsTopic,
       tenants.map((tenant, i) => ({
-        key: `run-${i}`, // the Kafka key of an event is its run id (docs/events.md)
+        key: `${tenant}-run-${i}`, // the Kafka key of an event is its run id (docs/events.md)
         specversion: '1.0',
         id: `hit-${tenant}`,
         source: 'cost-cap/outage',
@@ -389,7 +390,7 @@ describe('outages of PostgreSQL and Redis', () => {
         data: {
           tenant_id: tenant,
           project_id: 'p',
-          run_id: `run-${i}`,
+          run_id: `${tenant}-run-${i}`,
           scope: 'run',
           cap: 'cost',
           limit: '5.000000',
