@@ -1,9 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { type Queue, Worker } from 'bullmq';
+import { type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AlertJobNames, AlertQueues, AlertRules, type AlertRulesJob } from '@agentmeter/contracts';
-import { logConnectionErrors, RecoveryLoop } from '@agentmeter/telemetry';
+import { logConnectionErrors, RecoveryLoop, tracedProcessor } from '@agentmeter/telemetry';
 import { AlertConfig } from '../config';
 import { AlertQueuesClient } from '../delivery/alert-queues';
 import { GroupsService } from '../delivery/groups.service';
@@ -50,7 +50,7 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
     this.worker = logConnectionErrors(
       new Worker<AlertRulesJob>(
         AlertQueues.Rules,
-        async (job) => {
+        tracedProcessor(async (job: Job<AlertRulesJob>) => {
           switch (job.data.name) {
             case AlertJobNames.Evaluate:
               return void (await this.rules.evaluate(job.data.rule));
@@ -59,7 +59,7 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
             case AlertJobNames.Sweep:
               return this.rules.sweep();
           }
-        },
+        }),
         { connection: this.workerConnection, prefix: this.queues.prefix, concurrency: 4 },
       ),
       this.logger,
