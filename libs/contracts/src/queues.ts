@@ -43,6 +43,7 @@ export const AlertJobNames = {
   Evaluate: 'alert-evaluate',
   FlushGroup: 'alert-flush-group',
   Sweep: 'alert-sweep',
+  MuteEnded: 'alert-mute-ended',
   Deliver: 'alert-deliver',
 } as const;
 
@@ -63,7 +64,13 @@ export interface AlertSweepJob extends JobTraceContext {
   name: typeof AlertJobNames.Sweep;
 }
 
-export type AlertRulesJob = AlertEvaluateJob | AlertFlushGroupJob | AlertSweepJob;
+/** A one-off mute ended (expired or cancelled): the alerts it silenced are delivered once, as summaries. */
+export interface AlertMuteEndedJob extends JobTraceContext {
+  name: typeof AlertJobNames.MuteEnded;
+  muteId: string;
+}
+
+export type AlertRulesJob = AlertEvaluateJob | AlertFlushGroupJob | AlertSweepJob | AlertMuteEndedJob;
 
 /** One delivery (a grouped message to one contact, or the banners of a group); the id keys the row. */
 export interface AlertDeliverJob extends JobTraceContext {

@@ -67,6 +67,30 @@ export class AlertQueuesClient implements OnApplicationShutdown {
     });
   }
 
+  /**
+   * The replay of a mute's silenced alerts, `delayMs` from now (its end). Keyed by the mute: a job already
+   * waiting is brought forward (the mute was cancelled early), a finished one is replaced (the replay claims the
+   * mute in PostgreSQL, so running it again is harmless).
+   */
+  async muteEndedIn(muteId: string, delayMs: number): Promise<void> {
+    const jobId = `mute-end-${muteId}`;
+    const job = await this.rules.getJob(jobId);
+    if (job) {
+      const state = await job.getState();
+      if (state === 'delayed' && delayMs <= 0) return void (await job.promote());
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return;
+      await job.remove();
+    }
+    await this.rules.add(AlertJobNames.MuteEnded, withJobTrace({ name: AlertJobNames.MuteEnded, muteId }), {
+      jobId,
+      delay: Math.max(0, delayMs),
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 7 * 86_400 },
+    });
+  }
+
   async deliver(channel: DeliveryChannel, deliveryId: string): Promise<void> {
     await this.deliveries[channel].add(
       AlertJobNames.Deliver,

@@ -8,6 +8,7 @@ import { AlertConfig } from '../config';
 import { AlertQueuesClient } from '../delivery/alert-queues';
 import { GroupsService } from '../delivery/groups.service';
 import { LOGGER } from '../logger';
+import { MuteReplayService } from '../mutes/mute-replay.service';
 import { RulesService } from './rules.service';
 
 /**
@@ -30,6 +31,7 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
     private readonly queues: AlertQueuesClient,
     private readonly rules: RulesService,
     private readonly groups: GroupsService,
+    private readonly muteReplay: MuteReplayService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     // BullMQ does not close a connection it was given: this one is closed at shutdown.
@@ -58,6 +60,8 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
               return void (await this.groups.flush(job.data.groupId));
             case AlertJobNames.Sweep:
               return this.rules.sweep();
+            case AlertJobNames.MuteEnded:
+              return void (await this.muteReplay.replay(job.data.muteId));
           }
         }),
         { connection: this.workerConnection, prefix: this.queues.prefix, concurrency: 4 },
