@@ -136,6 +136,16 @@ export const EventData = {
       .string()
       .regex(/^[0-9a-f]{16}$/)
       .optional(),
+    /**
+     * The span's ancestors as its exporter knew them, nearest first (the parent, then its parent...); [] for
+     * a root span. When present, ingest counts usage on leaf-most spans only across exports: a call whose
+     * span is an ancestor of another call's span in the same trace and run is an aggregate and not counted
+     * (docs/otlp.md "Aggregate spans").
+     */
+    ancestor_span_ids: z
+      .array(z.string().regex(/^[0-9a-f]{16}$/))
+      .max(64)
+      .optional(),
     user_id: id.optional(),
   }),
   /** One tool or MCP call; cache_key_space names the Valkey key space, e.g. "amtp:mcp:tree". */
