@@ -54,7 +54,7 @@ export interface TimelineSpec {
   from: number;
   to: number;
   spans: Array<{ row: number; start: number; end: number; colour: ColourVar; title: string }>;
-  markers: Array<{ row: number; at: number; colour: ColourVar; title: string }>;
+  markers: Array<{ row: number; at: number; colour: ColourVar; title: string; place: 'above' | 'below' }>;
 }
 
 export type ChartSpec = BarSpec | LineSpec | HeatmapSpec | TimelineSpec;

@@ -225,6 +225,8 @@ export interface Marker {
   at: number;
   colour: ColourVar;
   title: string;
+  /** Above the row's spans (default) or below them. */
+  place?: 'above' | 'below';
 }
 
 /**
@@ -261,7 +263,7 @@ export function TimelineChart({
       from: start,
       to: Math.max(end, start + 1),
       spans: spans.map((s) => ({ ...s, row: rows.indexOf(s.row) })),
-      markers: markers.map((m) => ({ ...m, row: rows.indexOf(m.row) })),
+      markers: markers.map((m) => ({ ...m, row: rows.indexOf(m.row), place: m.place ?? 'above' })),
     }),
     [key],
   );

@@ -73,7 +73,11 @@ export default function EChart({ spec }: { spec: ChartSpec }) {
   useEffect(() => {
     const element = ref.current!;
     chart.current = init(element, null, { renderer: 'canvas' });
-    const observer = new ResizeObserver(() => chart.current?.resize());
+    const observer = new ResizeObserver(() => {
+      // Redrawn at the new size: `data-drawn` comes back when the drawing is done.
+      element.removeAttribute('data-drawn');
+      chart.current?.resize();
+    });
     observer.observe(element);
     return () => {
       observer.disconnect();
@@ -183,7 +187,8 @@ function lineOption(spec: LineSpec, theme: Theme): EChartsCoreOption {
       name: s.name,
       data: s.values,
       connectNulls: false,
-      showSymbol: spec.x.length <= 14,
+      // Points stay visible on a month (a day between two empty days has no line to show it).
+      showSymbol: spec.x.length <= 31,
       symbolSize: 5,
       lineStyle: { width: 2.5, color: theme.colour(s.colour) },
       itemStyle: { color: theme.colour(s.colour) },
@@ -206,7 +211,7 @@ function heatmapOption(spec: HeatmapSpec, theme: Theme): EChartsCoreOption {
       data: spec.x,
       splitArea: { show: false },
       ...axisStyle(theme),
-      axisLabel: { color: theme.muted, interval: spec.xLabelEvery - 1 },
+      axisLabel: { color: theme.muted, interval: spec.xLabelEvery > 1 ? spec.xLabelEvery - 1 : 'auto' },
     },
     yAxis: { type: 'category', data: spec.y, inverse: true, ...axisStyle(theme), axisLabel: { color: theme.text } },
     visualMap: {
@@ -218,15 +223,13 @@ function heatmapOption(spec: HeatmapSpec, theme: Theme): EChartsCoreOption {
     series: [
       {
         type: 'heatmap',
-        data: spec.cells,
+        // A dark cell gets the light label and a light cell the dark one, in either scheme.
+        data: spec.cells.map((cell) => ({
+          value: cell,
+          label: { color: cell[2] / max > 0.5 ? theme.surface : theme.text },
+        })),
         itemStyle: { borderColor: theme.surface, borderWidth: 1 },
-        label: {
-          show: spec.labels,
-          formatter: (p: { value: [number, number, number] }) => spec.format(p.value[2]),
-          color: theme.text,
-          textBorderColor: theme.surface,
-          textBorderWidth: 2,
-        },
+        label: { show: spec.labels, formatter: (p: { value: [number, number, number] }) => spec.format(p.value[2]) },
       },
     ],
   };
@@ -248,7 +251,11 @@ function timelineOption(spec: TimelineSpec, theme: Theme): EChartsCoreOption {
       min: spec.from,
       max: spec.to,
       ...axisStyle(theme),
-      axisLabel: { color: theme.muted, hideOverlap: true },
+      axisLabel: {
+        color: theme.muted,
+        hideOverlap: true,
+        formatter: { year: '{yyyy}', month: '{MM}-{dd}', day: '{MM}-{dd}', hour: '{HH}:{mm}', minute: '{HH}:{mm}' },
+      },
     },
     yAxis: { type: 'category', data: spec.rows, inverse: true, ...axisStyle(theme), axisLabel: { color: theme.text } },
     series: [
@@ -277,8 +284,10 @@ function timelineOption(spec: TimelineSpec, theme: Theme): EChartsCoreOption {
         symbol: 'diamond',
         symbolSize: 14,
         z: 3,
+        // Above or below the row's spans, so that an opening and a closing minutes apart stay apart.
         data: spec.markers.map((m) => ({
           value: [m.at, m.row],
+          symbolOffset: [0, m.place === 'above' ? -9 : 9],
           itemStyle: { color: theme.colour(m.colour), borderColor: theme.surface, borderWidth: 1.5 },
         })),
       },

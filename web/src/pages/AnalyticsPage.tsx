@@ -366,19 +366,25 @@ function McpHealth({ period }: { period: Period }) {
                       at: Date.parse(e.closed_at),
                       colour: '--ok' as const,
                       title: `Breaker closed ${dateTime(e.closed_at)}`,
+                      place: 'below' as const,
                     },
                   ]
                 : []),
             ]);
+          // From the first UTC day with a call: a week of hours would leave a day's hours a few pixels wide.
+          const firstDay = Math.floor(Math.min(...spans.map((s) => s.start)) / (24 * HOUR_MS)) * 24 * HOUR_MS;
           return (
             <>
-              <p className="muted">Per UTC hour with calls: up (no call failed), degraded, down (every call failed).</p>
+              <p className="muted">
+                Per UTC hour with calls, from the first day with one: up (no call failed), degraded, down (every call
+                failed); circuit-breaker openings above, closings below.
+              </p>
               <TimelineChart
-                caption={`MCP servers per UTC hour over the last ${h.period.days} days, with circuit-breaker events`}
+                caption={`MCP servers per UTC hour over the last ${h.period.days} days (from the first day with a call), with circuit-breaker events`}
                 rows={servers}
                 spans={spans}
                 markers={markers}
-                from={Date.parse(`${h.period.from_day}T00:00:00Z`)}
+                from={firstDay}
                 to={Date.parse(`${h.period.to_day}T00:00:00Z`) + 24 * HOUR_MS}
                 legend={[
                   { name: 'up', colour: '--ok' },
@@ -402,7 +408,7 @@ function McpHealth({ period }: { period: Period }) {
                         Failed
                       </th>
                       <th scope="col" className="num">
-                        Breaker openings
+                        Openings
                       </th>
                     </tr>
                   </thead>
