@@ -170,7 +170,8 @@ test.describe('run detail: latency, cache, links (seed 000)', () => {
     const stages = await page.locator('tr[data-testid^="latency-"]').count();
     await expect(traces).toHaveCount(stages);
     for (const link of await traces.all()) {
-      await expect(link).toHaveAttribute('href', /^https:\/\/tempo\.example\.test\/trace\/[0-9a-f]{32}$/);
+      // Grafana Explore on the tempo datasource with the trace id as its query (docs/query.md "Links").
+      await expect(link).toHaveAttribute('href', /^https:\/\/grafana\.example\.test\/explore\?.*%22[0-9a-f]{32}%22/);
       await expect(link).toHaveAttribute('target', '_blank');
     }
     await expectAccessible(page);
