@@ -31,14 +31,18 @@ export class HealthService {
 
   async toolCallHours(caller: Caller, query: HealthQuery): Promise<ToolCallHoursAnswer> {
     const { window, period } = this.windowOf(caller, query);
-    const rows = (await this.repository.toolCallHours(window)).map((r) => figures(r, r));
+    const rows = (await this.repository.toolCallHours(window)).map((r) => ({
+      day_of_week: r.day_of_week,
+      hour: r.hour,
+      ...figures(r),
+    }));
     const calls = rows.reduce((sum, r) => sum + r.calls, 0);
     const failures = rows.reduce((sum, r) => sum + r.failures, 0);
     return {
       period,
       tenant_id: window.tenantId,
       time_zone: 'UTC',
-      rows: rows.map((r) => ({ day_of_week: r.day_of_week, hour: r.hour, ...pick(r) })),
+      rows,
       totals: { calls, failures, error_rate: share(failures, calls) },
     };
   }
@@ -51,13 +55,13 @@ export class HealthService {
     ]);
     const servers = new Map<string, { calls: number; failures: number; openings: number }>();
     const rows = hours.map((row) => {
-      const f = figures(row, {});
+      const f = figures(row);
       const server = servers.get(row.server) ?? { calls: 0, failures: 0, openings: 0 };
       server.calls += f.calls;
       server.failures += f.failures;
       servers.set(row.server, server);
       const state = f.failures === 0 ? 'up' : f.failures === f.calls ? 'down' : 'degraded';
-      return { server: row.server, hour: row.hour.toISOString(), ...pick(f), state } as const;
+      return { server: row.server, hour: row.hour.toISOString(), ...f, state } as const;
     });
     for (const event of events) {
       const server = servers.get(event.server);
@@ -137,12 +141,9 @@ export class HealthService {
   }
 }
 
-function figures<T extends object>(row: { calls: string; failures: string }, rest: T) {
+/** Counts from SQL (bigint as text) with their failure share. */
+function figures(row: { calls: string; failures: string }) {
   const calls = Number(row.calls);
   const failures = Number(row.failures);
-  return { ...rest, calls, failures, error_rate: share(failures, calls) };
-}
-
-function pick(f: { calls: number; failures: number; error_rate: number | null }) {
-  return { calls: f.calls, failures: f.failures, error_rate: f.error_rate };
+  return { calls, failures, error_rate: share(failures, calls) };
 }
