@@ -70,13 +70,16 @@ export default function EChart({ spec }: { spec: ChartSpec }) {
   const ref = useRef<HTMLDivElement>(null);
   const chart = useRef<ECharts | null>(null);
   const media = useMediaVersion();
+  // The options depend on the width (room for the bar labels), so a new width draws them again.
+  const [width, setWidth] = useState(0);
   useEffect(() => {
     const element = ref.current!;
     chart.current = init(element, null, { renderer: 'canvas' });
-    const observer = new ResizeObserver(() => {
+    const observer = new ResizeObserver((entries) => {
       // Redrawn at the new size: `data-drawn` comes back when the drawing is done.
       element.removeAttribute('data-drawn');
       chart.current?.resize();
+      setWidth(Math.round(entries[0]?.contentRect.width ?? 0));
     });
     observer.observe(element);
     return () => {
@@ -86,6 +89,7 @@ export default function EChart({ spec }: { spec: ChartSpec }) {
     };
   }, []);
   useEffect(() => {
+    if (width === 0) return; // the first size report comes right after mounting
     const element = ref.current!;
     const instance = chart.current!;
     const scheme = window.matchMedia(DARK).matches ? 'dark' : 'light';
@@ -93,15 +97,15 @@ export default function EChart({ spec }: { spec: ChartSpec }) {
     element.removeAttribute('data-drawn');
     const drawn = () => element.setAttribute('data-drawn', scheme);
     instance.on('finished', drawn);
-    instance.setOption({ animation, ...optionOf(spec, themeOf(element)) }, { notMerge: true });
+    instance.setOption({ animation, ...optionOf(spec, themeOf(element), width) }, { notMerge: true });
     return () => {
       instance.off('finished', drawn);
     };
-  }, [spec, media]);
+  }, [spec, media, width]);
   return <div ref={ref} className="chart-canvas" />;
 }
 
-function optionOf(spec: ChartSpec, theme: Theme): EChartsCoreOption {
+function optionOf(spec: ChartSpec, theme: Theme, width: number): EChartsCoreOption {
   const base = {
     textStyle: { fontFamily: theme.font, color: theme.text },
     tooltip: {
@@ -113,7 +117,7 @@ function optionOf(spec: ChartSpec, theme: Theme): EChartsCoreOption {
   };
   const own =
     spec.kind === 'bar'
-      ? barOption(spec, theme)
+      ? barOption(spec, theme, width)
       : spec.kind === 'line'
         ? lineOption(spec, theme)
         : spec.kind === 'heatmap'
@@ -131,9 +135,14 @@ function axisStyle(theme: Theme) {
   };
 }
 
-/** Horizontal bars, the first category on top, each labelled with its value at its end. */
-function barOption(spec: BarSpec, theme: Theme): EChartsCoreOption {
+/**
+ * Horizontal bars, the first category on top, each labelled with its value at its end. Category names get up
+ * to a third of the width (cut with "…" past it; the data table has them whole).
+ */
+function barOption(spec: BarSpec, theme: Theme, width: number): EChartsCoreOption {
   const longest = Math.max(0, ...spec.labels.map((l) => l.length));
+  const longestName = Math.max(0, ...spec.categories.map((c) => c.length));
+  const nameWidth = Math.max(60, Math.min(longestName * 7.5, (width || 320) / 3));
   return {
     grid: { left: 8, right: Math.min(200, 16 + longest * 7), top: 4, bottom: 4, containLabel: true },
     xAxis: { type: 'value', show: false },
@@ -142,7 +151,7 @@ function barOption(spec: BarSpec, theme: Theme): EChartsCoreOption {
       inverse: true,
       data: spec.categories,
       ...axisStyle(theme),
-      axisLabel: { color: theme.text, width: 110, overflow: 'truncate' },
+      axisLabel: { color: theme.text, width: nameWidth, overflow: 'truncate' },
     },
     tooltip: {
       trigger: 'item',
