@@ -3,7 +3,7 @@ import { lazy, type ReactNode, Suspense, useMemo } from 'react';
 import { type ChartSpec, type ColourVar, SERIES_COLOURS } from './chart-spec';
 
 /**
- * The console's charts (docs/decisions.md "Console charts are Apache ECharts"): bars, lines and areas, a
+ * The console's charts (docs/decisions.md "Console charts are Apache ECharts, loaded lazily"): bars, lines and areas, a
  * heatmap and a timeline, drawn by ECharts from numbers the server already aggregated. ECharts is loaded
  * lazily (echart.tsx), so the first page's download stays small; until it arrives the chart's box keeps its
  * height. Every chart is a figure whose canvas has an accessible name (role img), with the values in a
