@@ -3,10 +3,10 @@ import { lazy, type ReactNode, Suspense, useMemo } from 'react';
 import { type ChartSpec, type ColourVar, SERIES_COLOURS } from './chart-spec';
 
 /**
- * The console's charts (docs/decisions.md "Console charts are Apache ECharts, loaded lazily"): bars, lines and areas, a
- * heatmap and a timeline, drawn by ECharts from numbers the server already aggregated. ECharts is loaded
- * lazily (echart.tsx), so the first page's download stays small; until it arrives the chart's box keeps its
- * height. Every chart is a figure whose canvas has an accessible name (role img), with the values in a
+ * The console's charts (docs/decisions.md "Console charts are Apache ECharts, loaded lazily"): bars, lines
+ * and areas, a heatmap and a timeline, drawn by ECharts from numbers the server already aggregated. ECharts
+ * is loaded lazily (echart.tsx), so the first page's download stays small; until it arrives the chart's box
+ * keeps its height. Every chart is a figure whose canvas has an accessible name (role img), with the values in a
  * visually hidden table, an HTML legend, and colours from the scheme's CSS variables (light and dark).
  */
 const EChart = lazy(() => import('./echart'));

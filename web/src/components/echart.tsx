@@ -6,8 +6,8 @@ import { type ECharts, type EChartsCoreOption, graphic, init, use } from 'echart
 import { CanvasRenderer } from 'echarts/renderers';
 import type { BarSpec, ChartSpec, ColourVar, HeatmapSpec, LineSpec, TimelineSpec } from './chart-spec';
 
-// Only what the console draws (docs/decisions.md "Console charts are Apache ECharts, loaded lazily"): this module is loaded
-// lazily by components/charts.tsx, so none of it is in the first page's download.
+// Only what the console draws (docs/decisions.md "Console charts are Apache ECharts, loaded lazily"): this
+// module is loaded lazily by components/charts.tsx, so none of it is in the first page's download.
 use([
   BarChart,
   LineChart,

@@ -380,7 +380,10 @@ function McpHealth({ period }: { period: Period }) {
                 failed); circuit-breaker openings above, closings below.
               </p>
               <TimelineChart
-                caption={`MCP servers per UTC hour over the last ${h.period.days} days (from the first day with a call), with circuit-breaker events`}
+                caption={
+                  `MCP servers per UTC hour, from the first day with a call in the last ${h.period.days} days, ` +
+                  'with circuit-breaker events'
+                }
                 rows={servers}
                 spans={spans}
                 markers={markers}
