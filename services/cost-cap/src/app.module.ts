@@ -22,6 +22,7 @@ import {
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
+  TracingShutdown,
 } from '@agentmeter/telemetry';
 import { AdmissionController } from './admission/admission.controller';
 import { AdmissionService } from './admission/admission.service';
@@ -83,6 +84,7 @@ export class CostCapModule {
       ],
       controllers: [ObservabilityController, AdmissionController, OverridesController, SamplingController],
       providers: [
+        TracingShutdown,
         { provide: CostCapConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('cost-cap', config.LOG_LEVEL) },
         { provide: Clock, useValue: options.clock ?? new Clock() },
