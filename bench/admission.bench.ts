@@ -371,8 +371,12 @@ function report(results: Record<Side, Record<number, Cell[]>>): string {
     '',
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at ${commit()}, Node ${process.version}, ` +
       `${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}; PostgreSQL, Redis, Kafka, cost-cap and the load generator on the same machine.`,
-    `One operation = reserve + commit of one LLM call (the commit with a new event id, so every one writes the ledger), ` +
-      `for 100 runs of one tenant with a daily cap and run caps; the bare side is one script call (a reserve without its commit). Closed loop, ${SECONDS} s per cell after a ` +
+    `One operation = the admission of one LLM call, for 100 runs of one tenant with a daily cap and run caps. ` +
+      `Fast path: one reserve request; the load generator publishes the call's llm_call event naming the reservation ` +
+      `(batched every 20 ms, outside the timed operation) and cost-cap settles it from the stream while the load runs; ` +
+      `each cell waits until every hold is settled before the next starts. Reserve + commit: two requests, the commit ` +
+      `with a new event id (every one writes the ledger). The bare side is one script call; the same-scripts side ` +
+      `RESERVE + SETTLE through CountersStore. Closed loop, ${SECONDS} s per cell after a ` +
       `${WARMUP_SECONDS} s warm-up, ${REPEAT} rounds interleaved; medians (throughput of each round in the last column).`,
     '',
     '| clients | side | p50 ms | p99 ms | ops/s | ops/s per round |',
@@ -384,14 +388,12 @@ function report(results: Record<Side, Record<number, Cell[]>>): string {
       .map((l) => l.toFixed(1))
       .join(' / ')} on ${cpus().length} cores, shared with other work.`,
     '',
-    'What the difference is made of: per operation the service adds two HTTP requests (JSON, zod validation,',
-    'the token check) and the PostgreSQL rows that make the Redis counters rebuildable. Reserve: the script, then',
-    'one statement that takes the counters lock shared and inserts the reservation (committed without waiting',
-    'for the WAL flush), then a read of the epoch and key generations. Commit: begin + lock, one statement that locks the reservation,',
-    'adds the ledger entry and marks it committed, the script, and a commit that waits for the WAL flush (the',
-    'ledger is money). The decision itself is the same single script call on both sides. With 50 clients the',
-    'service process is CPU-bound on its one core (the rest of the 2 cores go to PostgreSQL, Redis and the load',
-    'generator); replicas scale it out, since the script in Redis is the only point of serialisation.',
+    'What the fast path is made of, per call: one HTTP request on Fastify (JSON, the token check, redaction,',
+    'zod validation), settings, run and prices from memory, the RESERVE script, the reservation row written by',
+    'group commit (the rows of all reserves waiting at one moment in one statement, committed without waiting',
+    'for the WAL flush) and a read of the counter generations; the answer waits for the row (the recovery rule,',
+    'docs/cost-cap.md "The fast path"). Reserve + commit adds a second request whose ledger transaction waits',
+    'for the WAL flush. The decision itself is the same single script call on every side.',
     '',
   ].join('\n');
 }
