@@ -1,7 +1,8 @@
 import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { InvalidRequestError } from './problem';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidRequestError, sendProblem } from './problem';
 
 export interface FastifyAppOptions {
   /** Largest JSON body accepted, in bytes (413 above). */
@@ -26,6 +27,11 @@ export async function createFastifyApp(module: unknown, options: FastifyAppOptio
     routerOptions: { ignoreTrailingSlash: true },
     // Request ids and logs are the service's own (pino through Nest's logger), not Fastify's.
     logger: false,
+    // A path Fastify's router cannot decode (a lone surrogate's bytes, bad percent-encoding) never reaches Nest.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const status = error.statusCode ?? 400;
+      sendProblem(reply, status >= 400 && status < 500 ? status : 400, `invalid path: ${error.message}`);
+    },
   });
   const fastify = adapter.getInstance();
   fastify.removeContentTypeParser(['application/json']);
