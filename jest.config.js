@@ -19,9 +19,10 @@ const moduleNameMapper = {
 
 const common = {
   rootDir: __dirname,
-  // jose is ESM-only; swc turns it into CommonJS for the test runtime (Node runs it natively in dist).
-  transform: { '^.+\\.ts$': swc, '/node_modules/jose/.+\\.js$': swc },
-  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  // jose and content-disposition (of @fastify/static, Swagger UI's files on Fastify) are ESM-only; swc turns
+  // them into CommonJS for the test runtime (Node runs them natively in dist).
+  transform: { '^.+\\.ts$': swc, '/node_modules/(jose|content-disposition)/.+\\.js$': swc },
+  transformIgnorePatterns: ['^(?!.*/node_modules/(jose|content-disposition)/).*/node_modules/'],
   moduleNameMapper,
   testEnvironment: 'node',
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.local/'],
