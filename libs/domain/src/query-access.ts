@@ -69,6 +69,8 @@ export const PERMISSIONS = {
   'phase_targets.manage': { admin: 'all', owner: 'own' },
   /** POST /alerts/feedback: the people an alert reaches rate it (GET alert precision is analytics.metrics) */
   'alerts.feedback': { admin: 'all', owner: 'own', op: 'own', finance: 'own' },
+  /** GET/POST /admin/prices, POST /admin/prices/{id}/retire, POST /admin/reprices, GET /admin/reprices/{id} */
+  'prices.manage': { admin: 'all' },
 } as const satisfies Record<string, Grant>;
 
 export type Permission = keyof typeof PERMISSIONS;

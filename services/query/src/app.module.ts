@@ -7,7 +7,7 @@ import { ThrottlerModule } from '@nestjs/throttler';
 import { json, raw } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
-import { DatabaseModule } from '@agentmeter/database';
+import { DatabaseModule, PricingRepository } from '@agentmeter/database';
 import { Clock, Redactor } from '@agentmeter/domain';
 import {
   createLogger,
@@ -66,6 +66,10 @@ import { RunStreamService } from './runs/run-stream.service';
 import { RunsController } from './runs/runs.controller';
 import { RunsRepository } from './runs/runs.repository';
 import { RunsService } from './runs/runs.service';
+import { PricesController } from './prices/prices.controller';
+import { PricesService } from './prices/prices.service';
+import { RepriceProcessor } from './prices/reprice.processor';
+import { RepriceQueue } from './prices/reprice.queue';
 import { TenantSettingsService, TenantsController } from './tenants/tenants.controller';
 import { TenantsRepository } from './tenants/tenants.repository';
 import { ViewPolicy } from './tenants/view.policy';
@@ -103,6 +107,7 @@ export class QueryModule {
         TenantsController,
         TargetsController,
         FeedbackController,
+        PricesController,
         WhoAmIController,
         ConsoleController,
       ],
@@ -155,6 +160,10 @@ export class QueryModule {
         ActionsService,
         UsedLinkCodes,
         SignInLinks,
+        { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
+        RepriceQueue,
+        PricesService,
+        RepriceProcessor,
         {
           provide: READINESS_CHECKS,
           inject: [DataSource],
