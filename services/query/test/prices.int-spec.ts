@@ -153,9 +153,10 @@ describe('price administration', () => {
     expect(requested.status).toBe(202);
     expect(requested.json).toMatchObject({ model, status: expect.stringMatching(/requested|succeeded/) });
     const done = await eventually(async () => {
-      const status = await call(q.url, admin, `/admin/reprices/${requested.json.id}`);
-      expect(status.json.status).toBe('succeeded');
-      return status.json;
+      const status = await call(q.url, admin, `/admin/reprices?id=${requested.json.id}`);
+      expect(status.json.items).toHaveLength(1);
+      expect(status.json.items[0].status).toBe('succeeded');
+      return status.json.items[0];
     });
     expect(done.result).toMatchObject({
       calls_considered: 1,
@@ -166,6 +167,8 @@ describe('price administration', () => {
       new_unpriced_calls: 0,
     });
     expect(await costOf(late.id)).toEqual({ cost_micros: '6000', cost_source: 'computed' });
+    const listed = await call(q.url, admin, '/admin/reprices');
+    expect(listed.json.items[0]).toEqual(done);
     const [run] = (await s.db.query(`SELECT cost_micros::text, unpriced_calls FROM runs WHERE run_id = $1`, [
       late.data.run_id,
     ])) as Array<{ cost_micros: string; unpriced_calls: number }>;
@@ -237,7 +240,8 @@ describe('price administration', () => {
       ['POST', '/admin/prices', body(model)],
       ['POST', '/admin/prices/00000000-0000-4000-8000-000000000000/retire', { reason: 'x' }],
       ['POST', '/admin/reprices', { from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', reason: 'x' }],
-      ['GET', '/admin/reprices/1'],
+      ['GET', '/admin/reprices'],
+      ['GET', '/admin/reprices?id=1'],
     ];
     for (const role of ['owner', 'op', 'bu', 'auditor', 'support', 'finance']) {
       const bearer = await token(tenant, [role]);
@@ -277,6 +281,9 @@ describe('price administration', () => {
     const bad = await call(q.url, admin, '/admin/prices/not-an-id/retire', { method: 'POST', body: { reason: 'x' } });
     expect(bad.status).toBe(400);
     expect(bad.json.detail).toContain('price_id');
+    const badId = await call(q.url, admin, '/admin/reprices?id=abc');
+    expect(badId.status).toBe(400);
+    expect(badId.json.detail).toContain('id');
     const listed = await call(q.url, admin, `/admin/prices?model=${model}&history=true`);
     expect(listed.json.items).toEqual([]);
   });

@@ -10,6 +10,8 @@ import {
   PriceList,
   PriceQuery,
   RepriceBody,
+  RepriceList,
+  RepriceQuery,
   RepriceStatus,
   RetireBody,
 } from './prices.schemas';
@@ -61,12 +63,12 @@ export class PricesController {
     return this.prices.reprice(caller, body);
   }
 
-  @Get('reprices/:reprice_id')
+  @Get('reprices')
   @Allow('prices.manage')
-  @ApiOperation({ summary: 'The status of a reprice request, and its result once done' })
-  @ApiOkResponse({ schema: openApiSchema(RepriceStatus) })
-  status(@Param('reprice_id') id: string): Promise<RepriceStatus> {
-    return this.prices.requireStatus(parseRequestId(id));
+  @ApiOperation({ summary: 'Reprice requests, newest first, with their status and result once done (id: one request)' })
+  @ApiOkResponse({ schema: openApiSchema(RepriceList) })
+  reprices(@ValidQuery(RepriceQuery) query: RepriceQuery): Promise<RepriceList> {
+    return this.prices.reprices(query);
   }
 }
 
@@ -75,11 +77,5 @@ function parseUuid(value: string): string {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
     throw new InvalidRequestError('price_id: not a price id');
   }
-  return id;
-}
-
-function parseRequestId(value: string): string {
-  const id = parseId(value, 'reprice_id');
-  if (!/^[1-9]\d{0,17}$/.test(id)) throw new InvalidRequestError('reprice_id: not a reprice id');
   return id;
 }

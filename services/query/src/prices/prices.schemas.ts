@@ -106,3 +106,16 @@ export const RepriceStatus = z.object({
     .nullable(),
 });
 export type RepriceStatus = z.output<typeof RepriceStatus>;
+
+export const RepriceQuery = z.object({
+  id: z
+    .string()
+    .regex(/^[1-9]\d{0,17}$/, 'a reprice request id')
+    .optional()
+    .describe('one request (the id POST /admin/reprices answered)'),
+  limit: Limit.optional(),
+});
+export type RepriceQuery = z.output<typeof RepriceQuery>;
+
+export const RepriceList = z.object({ items: z.array(RepriceStatus), limit: z.number() });
+export type RepriceList = z.output<typeof RepriceList>;

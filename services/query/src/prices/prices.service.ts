@@ -13,6 +13,8 @@ import type {
   PriceList,
   PriceQuery,
   RepriceBody,
+  RepriceList,
+  RepriceQuery,
   RepriceStatus,
 } from './prices.schemas';
 import { RepriceQueue } from './reprice.queue';
@@ -238,10 +240,23 @@ export class PricesService {
     );
   }
 
-  async requireStatus(id: string): Promise<RepriceStatus> {
-    const status = await this.status(id);
-    if (!status) throw new NotFoundError(`reprice ${id} not found`);
-    return status;
+  /** Reprice requests, newest first (or the one of `query.id`), with their status. */
+  async reprices(query: RepriceQuery): Promise<RepriceList> {
+    const limit = this.limits.pageSize(query.limit);
+    if (query.id !== undefined) {
+      const status = await this.status(query.id);
+      return { items: status ? [status] : [], limit };
+    }
+    const rows = await this.audit.list({
+      tenantId: null,
+      action: REPRICE_ACTION,
+      from: new Date(0),
+      to: new Date(this.clock.now().getTime() + 1_000),
+      beforeId: null,
+      limit,
+    });
+    const items = await Promise.all(rows.map((row) => this.status(row.id)));
+    return { items: items.filter((item): item is RepriceStatus => item !== undefined), limit };
   }
 }
 
