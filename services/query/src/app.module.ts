@@ -67,6 +67,9 @@ import { RunsController } from './runs/runs.controller';
 import { RunsRepository } from './runs/runs.repository';
 import { RunsService } from './runs/runs.service';
 import { PricesController } from './prices/prices.controller';
+import { PromptAuditController } from './prompt-audit/prompt-audit.controller';
+import { PromptAuditRepository } from './prompt-audit/prompt-audit.repository';
+import { PromptAuditService } from './prompt-audit/prompt-audit.service';
 import { PricesService } from './prices/prices.service';
 import { RepriceProcessor } from './prices/reprice.processor';
 import { RepriceQueue } from './prices/reprice.queue';
@@ -108,6 +111,7 @@ export class QueryModule {
         TargetsController,
         FeedbackController,
         PricesController,
+        PromptAuditController,
         WhoAmIController,
         ConsoleController,
       ],
@@ -164,6 +168,8 @@ export class QueryModule {
         RepriceQueue,
         PricesService,
         RepriceProcessor,
+        PromptAuditRepository,
+        PromptAuditService,
         {
           provide: READINESS_CHECKS,
           inject: [DataSource],
