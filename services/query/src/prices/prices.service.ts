@@ -118,10 +118,9 @@ export class PricesService {
       );
     }
     await this.audit.finish(auditId, 'succeeded', `price ${row.id} added; applies within ${PRICE_REFRESH_MS / 1000} s`);
-    return {
-      audit_id: auditId,
-      price: priceOf(row, effectiveFrom.getTime() > now.getTime() ? 'scheduled' : 'current'),
-    };
+    // Its status as listed (a price of the last seconds may already be superseded by a newer one).
+    const stored = await this.prices.findPrice(row.id, now);
+    return { audit_id: auditId, price: priceOf(stored ?? row, null) };
   }
 
   async retire(caller: Caller, id: string, reason: string): Promise<PriceChange> {
