@@ -13,6 +13,9 @@ export const UsdAmount = z
 const tokens = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const timestamp = z.iso.datetime({ offset: true });
 
+/** Longest llm_call prompt or completion text accepted, in UTF-16 code units. */
+export const PROMPT_TEXT_MAX = 32_000;
+
 /** Fields every run-scoped event carries (seed 001: tenant, project, phase, role, run, timestamps). */
 const RunScoped = z.object({
   tenant_id: id,
@@ -169,6 +172,13 @@ export const EventData = {
     user_id: id.optional(),
     /** The cost-cap reservation this call was admitted under: the event settles it (docs/cost-cap.md "Settling from the event"). */
     reservation_id: z.uuid().optional(),
+    /**
+     * The request's prompt and the model's answer as text, for the tenant's prompt audit (docs/events.md
+     * "Prompt audit"): stored redacted only when the tenant enabled it, otherwise dropped at ingest and
+     * stored nowhere. Producers truncate longer text.
+     */
+    prompt: z.string().max(PROMPT_TEXT_MAX).optional(),
+    completion: z.string().max(PROMPT_TEXT_MAX).optional(),
   }),
   /** One tool or MCP call; cache_key_space names the Valkey key space, e.g. "amtp:mcp:tree". */
   tool_call: StageScoped.extend({

@@ -116,3 +116,22 @@ export type CostCapTimerJob = WallTimeJob | OverrideExpiryJob;
 
 /** Backoff type of delivery jobs; alert-worker implements it (exponential with jitter, or Retry-After). */
 export const ALERT_DELIVERY_BACKOFF = 'alert-delivery';
+
+/** query queues. Do not rename (see above). */
+export const QueryQueues = {
+  /** Reprices asked for through the API (docs/query.md "Prices"). */
+  Reprice: 'query-reprice',
+} as const;
+
+export const QueryJobNames = {
+  Reprice: 'query-reprice',
+} as const;
+
+/**
+ * Reprices one period. The request's parameters, actor and reason are in its audit_log row (redacted there);
+ * the job carries only that row's id, which is also the job id (one job per request).
+ */
+export interface RepriceJob extends JobTraceContext {
+  name: typeof QueryJobNames.Reprice;
+  requestId: string;
+}

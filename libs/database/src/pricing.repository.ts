@@ -11,6 +11,8 @@ export interface RepriceRequest {
   model?: string;
   /** Only this tenant; every tenant when absent. */
   tenantId?: string;
+  /** The audit_log id of the API request that asked for this reprice (docs/query.md "Prices"). */
+  requestId?: string;
 }
 
 export interface RepriceResult {
@@ -25,6 +27,38 @@ export interface RepriceResult {
   newUnpricedCalls: number;
 }
 
+export type PriceStatus = 'current' | 'scheduled' | 'superseded' | 'retired';
+
+export interface PriceListFilter {
+  now: Date;
+  statuses: PriceStatus[];
+  provider?: string;
+  model?: string;
+  /** Only this tenant's overrides; every list when absent. */
+  tenantId?: string;
+  /** Only this price. */
+  id?: string;
+  limit: number;
+}
+
+/** A price row as stored; rates are micro-USD per 1M tokens, as decimal strings. */
+export interface PriceRecord {
+  id: string;
+  tenant_id: string | null;
+  provider: string;
+  model: string;
+  effective_from: Date;
+  retired_at: Date | null;
+  note: string | null;
+  created_at: Date;
+  /** Set by listPricesOfAllTenants only. */
+  status: PriceStatus | null;
+  input: string;
+  cached_input: string | null;
+  output: string;
+  reasoning: string | null;
+}
+
 const REPRICE_LOCK = 7_340_002; // pg_advisory_xact_lock key: one reprice at a time
 
 interface PriceRow {
@@ -36,6 +70,7 @@ interface PriceRow {
   cached_input: string | null;
   output: string;
   reasoning: string | null;
+  retired_at: Date | null;
 }
 
 /**
@@ -48,9 +83,9 @@ export class PricingRepository {
   /** Every global list price and every tenant's overrides. */
   async loadPricesOfAllTenants(): Promise<ModelPrice[]> {
     const rows: PriceRow[] = await this.db.query(
-      `SELECT NULL::text AS tenant_id, provider, model, effective_from, ${RATES} FROM model_prices
+      `SELECT NULL::text AS tenant_id, provider, model, effective_from, retired_at, ${RATES} FROM model_prices
        UNION ALL
-       SELECT tenant_id, provider, model, effective_from, ${RATES} FROM tenant_model_prices`,
+       SELECT tenant_id, provider, model, effective_from, retired_at, ${RATES} FROM tenant_model_prices`,
     );
     return rows.map((row) => ({
       provider: row.provider,
@@ -61,6 +96,7 @@ export class PricingRepository {
       cachedInputPerMillion: row.cached_input === null ? null : BigInt(row.cached_input),
       outputPerMillion: BigInt(row.output),
       reasoningPerMillion: row.reasoning === null ? null : BigInt(row.reasoning),
+      retiredAt: row.retired_at,
     }));
   }
 
@@ -102,6 +138,124 @@ export class PricingRepository {
   }
 
   /**
+   * Every price row (global list prices and every tenant's overrides) with its status at `now`: 'current'
+   * (the newest of its list that started and is not retired), 'scheduled' (starts later), 'superseded' (a
+   * newer one of its list started) or 'retired'. Read by Admins through the query API.
+   */
+  async listPricesOfAllTenants(filter: PriceListFilter): Promise<PriceRecord[]> {
+    return this.db.query(
+      `WITH prices AS (
+         SELECT id::text, NULL::text AS tenant_id, provider, model, effective_from, retired_at, note, created_at,
+                ${RATES} FROM model_prices
+         UNION ALL
+         SELECT id::text, tenant_id, provider, model, effective_from, retired_at, note, created_at,
+                ${RATES} FROM tenant_model_prices
+       ), rated AS (
+         SELECT *, CASE
+                  WHEN retired_at IS NOT NULL AND retired_at <= $1 THEN 'retired'
+                  WHEN effective_from > $1 THEN 'scheduled'
+                  WHEN effective_from = max(effective_from) FILTER (WHERE effective_from <= $1)
+                                          OVER (PARTITION BY tenant_id, provider, model) THEN 'current'
+                  ELSE 'superseded' END AS status
+           FROM prices
+       )
+       SELECT id, tenant_id, provider, model, effective_from, retired_at, note, created_at, status,
+              input::text, cached_input::text, output::text, reasoning::text
+         FROM rated
+        WHERE status = ANY($2::text[]) AND ($3::text IS NULL OR provider = $3) AND ($4::text IS NULL OR model = $4)
+          AND ($5::text IS NULL OR tenant_id = $5) AND ($7::text IS NULL OR id = $7)
+        ORDER BY provider COLLATE "C", model COLLATE "C", tenant_id COLLATE "C" NULLS FIRST, effective_from DESC
+        LIMIT $6`,
+      [
+        filter.now,
+        filter.statuses,
+        filter.provider ?? null,
+        filter.model ?? null,
+        filter.tenantId ?? null,
+        filter.limit,
+        filter.id ?? null,
+      ],
+    );
+  }
+
+  /** One price row by id (global or an override) with its status at `now`, or undefined. */
+  async findPrice(id: string, now: Date): Promise<PriceRecord | undefined> {
+    const [row] = await this.listPricesOfAllTenants({
+      now,
+      statuses: ['current', 'scheduled', 'superseded', 'retired'],
+      id,
+      limit: 1,
+    });
+    return row;
+  }
+
+  /**
+   * Adds a price; never replaces one: undefined when a price with the same key (provider, model,
+   * effective_from, and tenant for an override) exists. Calls already stored keep their cost until a
+   * reprice of their period.
+   */
+  async addPrice(price: ModelPrice, note: string | null): Promise<PriceRecord | undefined> {
+    const values = [
+      price.provider,
+      price.model,
+      price.effectiveFrom.toISOString(),
+      price.inputPerMillion.toString(),
+      price.cachedInputPerMillion?.toString() ?? null,
+      price.outputPerMillion.toString(),
+      price.reasoningPerMillion?.toString() ?? null,
+      note,
+    ];
+    const columns = `provider, model, effective_from, input_micros_per_million, cached_input_micros_per_million,
+      output_micros_per_million, reasoning_micros_per_million, note`;
+    const returning = `RETURNING id::text, tenant_id, provider, model, effective_from, retired_at, note, created_at,
+      ${RATES_TEXT}`;
+    const rows: PriceRecord[] =
+      price.tenantId === null
+        ? await this.db.query(
+            `INSERT INTO model_prices (${columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (provider, model, effective_from) DO NOTHING
+             ${returning.replace('tenant_id', 'NULL::text AS tenant_id')}`,
+            values,
+          )
+        : await this.db.query(
+            `INSERT INTO tenant_model_prices (tenant_id, ${columns}) VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (tenant_id, provider, model, effective_from) DO NOTHING ${returning}`,
+            [...values, price.tenantId],
+          );
+    return rows[0];
+  }
+
+  /** Retires a price that is not retired yet, as of `at`; undefined when there is no such price. */
+  async retirePrice(id: string, at: Date): Promise<PriceRecord | undefined> {
+    const returning = `RETURNING id::text, tenant_id, provider, model, effective_from, retired_at, note, created_at,
+      ${RATES_TEXT}`;
+    const update = (table: string, tenant: string) =>
+      `UPDATE ${table} SET retired_at = $2 WHERE id = $1::uuid AND retired_at IS NULL
+       ${returning.replace('tenant_id', tenant)}`;
+    const [global] = (await this.db.query(update('model_prices', 'NULL::text AS tenant_id'), [
+      id,
+      at.toISOString(),
+    ])) as [PriceRecord[], number];
+    if (global[0]) return global[0];
+    const [override] = (await this.db.query(update('tenant_model_prices', 'tenant_id'), [id, at.toISOString()])) as [
+      PriceRecord[],
+      number,
+    ];
+    return override[0];
+  }
+
+  /** The reprice started by an API request (its audit_log id), once it finished. */
+  async repriceOfRequest(requestId: string): Promise<RepriceResult | undefined> {
+    const rows: AuditRow[] = await this.db.query(
+      `SELECT id::text, calls_considered, calls_affected, old_total_micros::text, new_total_micros::text,
+              old_unpriced_calls, new_unpriced_calls
+         FROM reprice_audit WHERE request_id = $1::bigint`,
+      [requestId],
+    );
+    return rows[0] && resultOf(rows[0]);
+  }
+
+  /**
    * Recomputes, with the prices stored now, the cost of every computed or unpriced call in the scope
    * (provided costs are the producer's and never change), and moves the call rows, stages, runs and daily
    * usage rollups (usage_daily and its per-model sums, usage_model_daily) by the difference, with an audit
@@ -125,8 +279,8 @@ export class PricingRepository {
     const to = request.to.toISOString();
     await tx.query('SELECT pg_advisory_xact_lock($1)', [REPRICE_LOCK]);
 
-    // The price in effect for each call: the tenant's newest override at the call's time, else the newest
-    // global price (the rule of libs/domain pricing.ts PriceBook.priceAt).
+    // The price in effect for each call: the tenant's newest override at the call's time unless retired by
+    // then, else the newest global price unless retired (the rule of libs/domain pricing.ts PriceBook.priceAt).
     await tx.query(
       `CREATE TEMPORARY TABLE repriced ON COMMIT DROP AS
        WITH priced AS (
@@ -138,14 +292,17 @@ export class PricingRepository {
            FROM llm_calls c
            LEFT JOIN LATERAL (
              SELECT input, cached_input, output, reasoning FROM (
-               SELECT 0 AS precedence, effective_from, ${RATES} FROM tenant_model_prices t
-                WHERE t.tenant_id = c.tenant_id AND t.provider = c.provider AND t.model = c.model
-                  AND t.effective_from <= c.time
+               (SELECT 0 AS precedence, retired_at, ${RATES} FROM tenant_model_prices t
+                 WHERE t.tenant_id = c.tenant_id AND t.provider = c.provider AND t.model = c.model
+                   AND t.effective_from <= c.time
+                 ORDER BY t.effective_from DESC LIMIT 1)
                UNION ALL
-               SELECT 1, effective_from, ${RATES} FROM model_prices g
-                WHERE g.provider = c.provider AND g.model = c.model AND g.effective_from <= c.time
+               (SELECT 1, retired_at, ${RATES} FROM model_prices g
+                 WHERE g.provider = c.provider AND g.model = c.model AND g.effective_from <= c.time
+                 ORDER BY g.effective_from DESC LIMIT 1)
              ) candidates
-             ORDER BY precedence, effective_from DESC
+             WHERE retired_at IS NULL OR retired_at > c.time
+             ORDER BY precedence
              LIMIT 1
            ) p ON true
           WHERE c.time >= $1 AND c.time < $2
@@ -232,27 +389,40 @@ export class PricingRepository {
     );
 
     const [audit] = (await tx.query(
-      `INSERT INTO reprice_audit (actor, reason, model, tenant_id, period_from, period_to, calls_considered,
-         calls_affected, old_total_micros, new_total_micros, old_unpriced_calls, new_unpriced_calls)
-       SELECT $1, $2, $3, $4, $5, $6, count(*), count(*) FILTER (WHERE changed), COALESCE(sum(old_micros), 0),
+      `INSERT INTO reprice_audit (actor, reason, model, tenant_id, period_from, period_to, request_id,
+         calls_considered, calls_affected, old_total_micros, new_total_micros, old_unpriced_calls,
+         new_unpriced_calls)
+       SELECT $1, $2, $3, $4, $5, $6, $7::bigint, count(*), count(*) FILTER (WHERE changed), COALESCE(sum(old_micros), 0),
               COALESCE(sum(new_micros), 0), count(*) FILTER (WHERE old_source = 'unpriced'),
               count(*) FILTER (WHERE new_source = 'unpriced')
          FROM repriced
        RETURNING id::text, calls_considered, calls_affected, old_total_micros::text, new_total_micros::text,
                  old_unpriced_calls, new_unpriced_calls`,
-      [request.actor, request.reason, request.model ?? null, request.tenantId ?? null, from, to],
+      [
+        request.actor,
+        request.reason,
+        request.model ?? null,
+        request.tenantId ?? null,
+        from,
+        to,
+        request.requestId ?? null,
+      ],
     )) as AuditRow[];
     if (!audit) throw new Error('reprice: audit row not written');
-    return {
-      auditId: audit.id,
-      callsConsidered: audit.calls_considered,
-      callsAffected: audit.calls_affected,
-      oldTotalMicros: BigInt(audit.old_total_micros),
-      newTotalMicros: BigInt(audit.new_total_micros),
-      oldUnpricedCalls: audit.old_unpriced_calls,
-      newUnpricedCalls: audit.new_unpriced_calls,
-    };
+    return resultOf(audit);
   }
+}
+
+function resultOf(audit: AuditRow): RepriceResult {
+  return {
+    auditId: audit.id,
+    callsConsidered: audit.calls_considered,
+    callsAffected: audit.calls_affected,
+    oldTotalMicros: BigInt(audit.old_total_micros),
+    newTotalMicros: BigInt(audit.new_total_micros),
+    oldUnpricedCalls: audit.old_unpriced_calls,
+    newUnpricedCalls: audit.new_unpriced_calls,
+  };
 }
 
 interface AuditRow {
@@ -267,3 +437,6 @@ interface AuditRow {
 
 const RATES = `input_micros_per_million AS input, cached_input_micros_per_million AS cached_input,
   output_micros_per_million AS output, reasoning_micros_per_million AS reasoning`;
+
+const RATES_TEXT = `input_micros_per_million::text AS input, cached_input_micros_per_million::text AS cached_input,
+  output_micros_per_million::text AS output, reasoning_micros_per_million::text AS reasoning`;

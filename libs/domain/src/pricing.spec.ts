@@ -44,6 +44,39 @@ describe('PriceBook.priceAt', () => {
   });
 });
 
+describe('PriceBook.priceAt with retired prices', () => {
+  const retiredAt = d('2025-09-01T00:00:00Z');
+  const book = new PriceBook([
+    price({ effectiveFrom: d('2025-01-01T00:00:00Z'), inputPerMillion: 1n }),
+    price({ effectiveFrom: d('2025-06-01T00:00:00Z'), inputPerMillion: 2n, retiredAt }),
+    price({ effectiveFrom: d('2025-04-01T00:00:00Z'), inputPerMillion: 10n, tenantId: 'acme', retiredAt }),
+    price({ effectiveFrom: d('2025-12-01T00:00:00Z'), inputPerMillion: 4n, model: 'gpt-4.1-mini', retiredAt }),
+  ]);
+
+  it.each([
+    ['in effect until retired', 'other', 'gpt-4.1', '2025-08-31T23:59:59.999Z', 2n],
+    ['a retired list price leaves the model unpriced', 'other', 'gpt-4.1', '2025-09-01T00:00:00Z', null],
+    ['the override applies until retired', 'acme', 'gpt-4.1', '2025-08-01T00:00:00Z', 10n],
+    ['a retired override leaves the list price (retired too here)', 'acme', 'gpt-4.1', '2025-10-01T00:00:00Z', null],
+    ['an older list price is in effect before the newer one', 'acme', 'gpt-4.1', '2025-03-01T00:00:00Z', 1n],
+    ['a price retired before it started never applies', 'other', 'gpt-4.1-mini', '2026-01-01T00:00:00Z', null],
+  ])('%s', (_name, tenantId, model, at, input) => {
+    const found = book.priceAt({ tenantId, provider: 'openai', model, at: d(at) });
+    expect(found?.inputPerMillion ?? null).toBe(input);
+  });
+
+  it('a retired override falls back to a list price still in effect', () => {
+    const fallback = new PriceBook([
+      price({ effectiveFrom: d('2025-01-01T00:00:00Z'), inputPerMillion: 1n }),
+      price({ effectiveFrom: d('2025-04-01T00:00:00Z'), inputPerMillion: 10n, tenantId: 'acme', retiredAt }),
+    ]);
+    const at = (iso: string) =>
+      fallback.priceAt({ tenantId: 'acme', provider: 'openai', model: 'gpt-4.1', at: d(iso) });
+    expect(at('2025-08-01T00:00:00Z')?.inputPerMillion).toBe(10n);
+    expect(at('2025-09-01T00:00:00Z')?.inputPerMillion).toBe(1n);
+  });
+});
+
 describe('callCost', () => {
   const gpt41 = price({ effectiveFrom: d('2025-01-01T00:00:00Z') });
   const withReasoning = { ...gpt41, reasoningPerMillion: 12_000_000n };

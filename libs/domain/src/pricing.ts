@@ -8,6 +8,8 @@ import { type Micros, tokenCost } from './money';
  * - a price is in effect at t when its effective_from <= t; of several, the latest effective_from wins;
  * - a tenant's override in effect at t beats every global list price, whatever their dates (an override is
  *   a negotiated rate; it ends only when a newer override replaces it);
+ * - a retired price stops applying at its retired_at, and the one before it does not come back: a retired
+ *   override leaves the global list price, a retired list price leaves the model unpriced;
  * - provider and model match exactly (no aliases, no case folding); no match means the call is unpriced.
  *
  * How tokens are billed (the llm_call contract's counts, as OpenAI reports them):
@@ -33,6 +35,12 @@ export interface ModelPrice {
   outputPerMillion: Micros;
   /** null: reasoning tokens cost the output rate. */
   reasoningPerMillion: Micros | null;
+  /**
+   * When the price was retired (docs/query.md "Prices"): from then on it no longer applies, and neither does
+   * an older price of the same list (a retired override leaves the list price; a retired list price leaves
+   * the model unpriced). Absent or null: in effect until a newer price replaces it.
+   */
+  retiredAt?: Date | null;
 }
 
 export interface PriceQuery {
@@ -103,7 +111,9 @@ export function callCost(price: ModelPrice, tokens: TokenCounts): Micros {
 }
 
 function inEffect(newestFirstPrices: readonly ModelPrice[] | undefined, at: Date): ModelPrice | null {
-  return newestFirstPrices?.find((price) => price.effectiveFrom.getTime() <= at.getTime()) ?? null;
+  const price = newestFirstPrices?.find((candidate) => candidate.effectiveFrom.getTime() <= at.getTime());
+  if (!price || (price.retiredAt && price.retiredAt.getTime() <= at.getTime())) return null;
+  return price;
 }
 
 function newestFirst(a: ModelPrice, b: ModelPrice): number {

@@ -69,6 +69,12 @@ export const PERMISSIONS = {
   'phase_targets.manage': { admin: 'all', owner: 'own' },
   /** POST /alerts/feedback: the people an alert reaches rate it (GET alert precision is analytics.metrics) */
   'alerts.feedback': { admin: 'all', owner: 'own', op: 'own', finance: 'own' },
+  /** GET/POST /admin/prices, POST /admin/prices/{id}/retire, GET/POST /admin/reprices */
+  'prices.manage': { admin: 'all' },
+  /** GET /tenants/{id}/prompt-audit: the redacted prompt texts and the setting (docs/events.md "Prompt audit") */
+  'prompt_audit.read': { admin: 'all', owner: 'own' },
+  /** PUT /tenants/{id}/prompt-audit: turn the prompt audit on or off, and its retention in days */
+  'prompt_audit.manage': { admin: 'all', owner: 'own' },
 } as const satisfies Record<string, Grant>;
 
 export type Permission = keyof typeof PERMISSIONS;

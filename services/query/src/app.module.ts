@@ -7,7 +7,7 @@ import { ThrottlerModule } from '@nestjs/throttler';
 import { json, raw } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
-import { DatabaseModule } from '@agentmeter/database';
+import { DatabaseModule, PricingRepository } from '@agentmeter/database';
 import { Clock, Redactor } from '@agentmeter/domain';
 import {
   createLogger,
@@ -69,6 +69,13 @@ import { RunStreamService } from './runs/run-stream.service';
 import { RunsController } from './runs/runs.controller';
 import { RunsRepository } from './runs/runs.repository';
 import { RunsService } from './runs/runs.service';
+import { PricesController } from './prices/prices.controller';
+import { PromptAuditController } from './prompt-audit/prompt-audit.controller';
+import { PromptAuditRepository } from './prompt-audit/prompt-audit.repository';
+import { PromptAuditService } from './prompt-audit/prompt-audit.service';
+import { PricesService } from './prices/prices.service';
+import { RepriceProcessor } from './prices/reprice.processor';
+import { RepriceQueue } from './prices/reprice.queue';
 import { TenantSettingsService, TenantsController } from './tenants/tenants.controller';
 import { TenantsRepository } from './tenants/tenants.repository';
 import { ViewPolicy } from './tenants/view.policy';
@@ -106,6 +113,8 @@ export class QueryModule {
         TenantsController,
         TargetsController,
         FeedbackController,
+        PricesController,
+        PromptAuditController,
         WhoAmIController,
         ConsoleController,
       ],
@@ -161,6 +170,12 @@ export class QueryModule {
         ActionsService,
         UsedLinkCodes,
         SignInLinks,
+        { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
+        RepriceQueue,
+        PricesService,
+        RepriceProcessor,
+        PromptAuditRepository,
+        PromptAuditService,
         {
           provide: READINESS_CHECKS,
           inject: [DataSource],

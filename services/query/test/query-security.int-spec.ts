@@ -52,6 +52,12 @@ const MATRIX: Array<[string, Role[]]> = [
   ['PUT /tenants/{tenant}/phase-targets', ['admin', 'owner']],
   ['POST /alerts/feedback', ['admin', 'owner', 'op', 'finance']],
   ['GET /api/v1/analytics/alert-precision', ['admin', 'owner', 'op', 'bu', 'auditor', 'finance']],
+  ['GET /admin/prices', ['admin']],
+  ['POST /admin/prices', ['admin']],
+  ['GET /admin/reprices', ['admin']],
+  ['POST /admin/reprices', ['admin']],
+  ['GET /tenants/{tenant}/prompt-audit', ['admin', 'owner']],
+  ['PUT /tenants/{tenant}/prompt-audit', ['admin', 'owner']],
 ];
 
 const BODIES: Record<string, unknown> = {
@@ -65,6 +71,15 @@ const BODIES: Record<string, unknown> = {
   'POST /api-keys': { name: 'matrix', role: 'bu' },
   'PATCH /tenants/{tenant}/settings': { owner_sees_tokens: true, reason: 'matrix' },
   'PUT /tenants/{tenant}/phase-targets': { targets: { plan: 60_000 }, reason: 'matrix' },
+  'POST /admin/prices': {
+    provider: 'openai',
+    model: 'matrix-model',
+    input_usd_per_million: '1',
+    output_usd_per_million: '2',
+    reason: 'matrix',
+  },
+  'POST /admin/reprices': { from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', reason: 'matrix' },
+  'PUT /tenants/{tenant}/prompt-audit': { enabled: false, reason: 'matrix' },
   // The alert (of the callers' tenant) is stored in beforeAll.
   'POST /alerts/feedback': { rule: 'owner.cap_warning', scope: 'matrix', period: 'once', useful: true },
 };

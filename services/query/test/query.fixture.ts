@@ -33,6 +33,10 @@ export interface Seeded {
   database: TestDatabase;
   db: DataSource;
   ingest: EventsService;
+  /** The metrics of `ingest`, for another EventsService on the same registry. */
+  metrics: IngestMetrics;
+  /** The price table of `ingest`. */
+  pricing: PricingService;
   workload: Workload;
   /** Every event stored (workload and extras), as producers sent them. */
   events: Input[];
@@ -46,10 +50,11 @@ export async function seed(prefix: string, now = new Date()): Promise<Seeded> {
   const db = await createDataSource({ url: database.url, poolSize: 4 }).initialize();
   const pricing = new PricingService(new PricingRepository(db), createLogger('query-test', 'silent'));
   await pricing.refresh();
+  const metrics = new IngestMetrics();
   const ingest = new EventsService(
     new EventsRepository(db),
     new PartitionManager(db),
-    new IngestMetrics(),
+    metrics,
     pricing,
     testRedactor(),
   );
@@ -64,7 +69,7 @@ export async function seed(prefix: string, now = new Date()): Promise<Seeded> {
   const cappedRunId = `${prefix}-capped-run`;
   const events: Input[] = [...workload.events, ...extraEvents(prefix, workload, cappedRunId, now)];
   await ingestAll(ingest, events);
-  return { database, db, ingest, workload, events, prefix, now, cappedRunId };
+  return { database, db, ingest, metrics, pricing, workload, events, prefix, now, cappedRunId };
 }
 
 export async function ingestAll(ingest: EventsService, events: Input[]): Promise<void> {

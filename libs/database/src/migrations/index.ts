@@ -15,6 +15,8 @@ import { AlertPagerDuty1765200000140 } from './1765200000140-alert-pagerduty';
 import { AlertGroupKey1765200000141 } from './1765200000141-alert-group-key';
 import { AlertMuteReplay1765300000000 } from './1765300000000-alert-mute-replay';
 import { LlmCallSpans1765300000100 } from './1765300000100-llm-call-spans';
+import { PriceAdmin1765400000000 } from './1765400000000-price-admin';
+import { PromptAudit1765400000100 } from './1765400000100-prompt-audit';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -35,4 +37,6 @@ export const MIGRATIONS = [
   AlertGroupKey1765200000141,
   AlertMuteReplay1765300000000,
   LlmCallSpans1765300000100,
+  PriceAdmin1765400000000,
+  PromptAudit1765400000100,
 ];

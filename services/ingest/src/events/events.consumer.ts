@@ -65,18 +65,29 @@ export class EventsConsumer implements OnApplicationBootstrap, OnApplicationShut
 
 /**
  * A message that is JSON is redacted as a value (strings unescaped, identifiers pseudonymised like stored
- * events), so a secret escaped once more inside it is still found; anything else as text.
+ * events), so a secret escaped once more inside it is still found; anything else as text. An event's prompt
+ * and completion texts are dropped: they are stored nowhere but a tenant's prompt audit (docs/events.md).
  */
 export function sanitizeDeadLetter(text: string, redactor: Redactor): string {
   const trimmed = text.trimStart();
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     try {
       const parsed: unknown = JSON.parse(text);
-      const { value, found } = redactor.value(parsed);
-      return found.length === 0 ? redactor.text(text).text : JSON.stringify(value);
+      const texts = withoutPromptTexts(parsed);
+      const { value, found } = redactor.value(texts ?? parsed);
+      return found.length === 0 && !texts ? redactor.text(text).text : JSON.stringify(value);
     } catch {
       // not JSON after all: redacted as text below
     }
   }
   return redactor.text(text).text;
+}
+
+/** The event without its data's prompt and completion, or null when it has neither. */
+function withoutPromptTexts(message: unknown): unknown {
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
+  const data = (message as { data?: unknown }).data;
+  if (typeof data !== 'object' || data === null || !('prompt' in data || 'completion' in data)) return null;
+  const { prompt: _prompt, completion: _completion, ...rest } = data as Record<string, unknown>;
+  return { ...message, data: rest };
 }

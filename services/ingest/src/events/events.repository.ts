@@ -36,6 +36,14 @@ export interface BatchWrite {
   modelUsage: ModelUsageDelta[];
   /** The span tree writes of the batch's LLM calls that name their ancestors (libs/domain `span-tree.ts`). */
   spans: SpanWrite;
+  /** Redacted texts of the batch's calls whose tenant enabled the prompt audit (the events carry none). */
+  prompts: ReadonlyMap<AgentEvent, PromptText>;
+}
+
+/** The texts of one llm_call kept for the prompt audit (docs/events.md "Prompt audit"). */
+export interface PromptText {
+  prompt: string | null;
+  completion: string | null;
 }
 
 /** A node of llm_call_spans, as written and read. */
@@ -86,6 +94,15 @@ export class EventsRepository {
   private readonly known = new Set<string>();
 
   constructor(private readonly dataSource: DataSource) {}
+
+  /** Which of these tenants enabled the prompt audit (read per batch that carries texts: never stale). */
+  async promptAuditTenants(tenantIds: string[]): Promise<Set<string>> {
+    const rows: Array<{ tenant_id: string }> = await this.dataSource.query(
+      `SELECT tenant_id FROM tenants WHERE tenant_id = ANY($1::text[]) AND prompt_audit`,
+      [tenantIds],
+    );
+    return new Set(rows.map((row) => row.tenant_id));
+  }
 
   /**
    * Creates the tenants and projects a batch mentions, committed on their own before the batch
@@ -335,6 +352,7 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
   }
   return [
     insertLlmCalls(llm, batch.costOf, batch.runUser, mode),
+    insertPromptAudit(batch.events, batch.prompts, mode),
     insertSpanNodes(batch.spans.nodes),
     insertToolCalls(tools, mode),
     insertCharges(charges),
@@ -353,6 +371,40 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
 const LLM_COLUMNS = `source, event_id, tenant_id, project_id, run_id, phase, attempt, role, model, provider,
   prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, cost_source, latency_ms, cached,
   status, trace_id, span_id, user_id, time`;
+
+const PROMPT_AUDIT_COLUMNS = `source, event_id, time, tenant_id, project_id, run_id, phase, role, model, provider,
+  prompt, completion`;
+
+/** The prompt audit rows of the batch's calls that kept their texts (aggregates included: a text is per call). */
+function insertPromptAudit(events: AgentEvent[], prompts: ReadonlyMap<AgentEvent, PromptText>, mode: Mode) {
+  if (prompts.size === 0) return null;
+  const rows = [];
+  for (const e of events) {
+    const text = prompts.get(e);
+    if (!text || e.type !== 'llm_call') continue;
+    const d = e.data;
+    rows.push({
+      source: e.source,
+      event_id: e.id,
+      time: e.time,
+      tenant_id: d.tenant_id,
+      project_id: d.project_id,
+      run_id: d.run_id,
+      phase: d.phase,
+      role: d.role,
+      model: d.model,
+      provider: d.provider,
+      prompt: text.prompt,
+      completion: text.completion,
+    });
+  }
+  if (rows.length === 0) return null;
+  const sql = insertFromJson('prompt_audit', PROMPT_AUDIT_COLUMNS);
+  return {
+    sql: mode === 'new' ? sql : `${sql} ON CONFLICT (source, event_id, time) DO NOTHING`,
+    params: [JSON.stringify(rows)],
+  };
+}
 
 function insertLlmCalls(
   llm: LlmCall[],

@@ -20,6 +20,7 @@ import {
   type BatchWrite,
   type CallCost,
   type Negation,
+  type PromptText,
   type RetractedCall,
   type SpanWrite,
 } from './events.repository';
@@ -100,7 +101,7 @@ export class EventsService {
 
   /** Writes redacted events: the new ones are logged and projected, the ones already stored change nothing. */
   private async store(batch: AgentEvent[]): Promise<void> {
-    const unique = dedupe(batch);
+    const { events: unique, prompts } = await this.takePromptTexts(dedupe(batch));
     const costs = new Map<LlmCall, CallCost>();
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
@@ -120,6 +121,7 @@ export class EventsService {
         usage,
         modelUsage: rollupModelUsage(usage),
         spans: { ...spans, nodes: spans.nodes.filter((node) => fresh.has(node.event)) },
+        prompts,
       };
     };
 
@@ -141,6 +143,34 @@ export class EventsService {
       throw error;
     }
     this.metrics.countBatch(unique, fresh.length === unique.length ? null : new Set(fresh), costOf, spans.uncounted);
+  }
+
+  /**
+   * Takes the prompt and completion texts off every llm_call (docs/events.md "Prompt audit"): the event log
+   * and every projection get the calls without them, whatever the tenant's setting. They are kept, already
+   * redacted with the rest of the event, only for the calls of tenants that enabled the prompt audit.
+   */
+  private async takePromptTexts(
+    events: AgentEvent[],
+  ): Promise<{ events: AgentEvent[]; prompts: Map<AgentEvent, PromptText> }> {
+    const prompts = new Map<AgentEvent, PromptText>();
+    const carrying = events.filter(
+      (e): e is LlmCall => e.type === 'llm_call' && (e.data.prompt !== undefined || e.data.completion !== undefined),
+    );
+    if (carrying.length === 0) return { events, prompts };
+    const enabled = await this.repository.promptAuditTenants([...new Set(carrying.map((e) => e.data.tenant_id))]);
+    const stripped = events.map((event) => {
+      if (event.type !== 'llm_call' || !carrying.includes(event)) return event;
+      const { prompt, completion, ...data } = event.data;
+      const call: AgentEvent = { ...event, data };
+      if (enabled.has(data.tenant_id) && (prompt || completion)) {
+        prompts.set(call, { prompt: prompt || null, completion: completion || null });
+      }
+      return call;
+    });
+    this.metrics.promptTexts.inc({ outcome: 'stored' }, prompts.size);
+    this.metrics.promptTexts.inc({ outcome: 'dropped' }, carrying.length - prompts.size);
+    return { events: stripped, prompts };
   }
 
   /**

@@ -35,6 +35,12 @@ export class IngestMetrics {
     labelNames: ['kind'] as const,
     registers: [metricsRegistry],
   });
+  readonly promptTexts = new Counter({
+    name: 'agentmeter_ingest_prompt_texts_total',
+    help: "LLM calls that carried prompt or completion text: stored (redacted) for the tenant's prompt audit, or dropped.",
+    labelNames: ['outcome'] as const,
+    registers: [metricsRegistry],
+  });
   readonly batchSeconds = new Histogram({
     name: 'agentmeter_ingest_batch_duration_seconds',
     help: 'Time to decode, store and commit one batch.',

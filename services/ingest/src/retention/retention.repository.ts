@@ -77,4 +77,21 @@ export class RetentionRepository {
       return { runs: runs[0]?.n ?? 0, months: months[0]?.n ?? 0 };
     });
   }
+
+  /**
+   * Deletes prompt audit rows older than their tenant's prompt_audit_retention_days at `now` (docs/events.md
+   * "Prompt audit"), whether the tenant's audit is on or off now.
+   */
+  async deleteExpiredPromptTexts(now: Date): Promise<number> {
+    const rows: Array<{ n: number }> = await this.db.query(
+      `WITH d AS (
+         DELETE FROM prompt_audit p USING tenants t
+          WHERE p.tenant_id = t.tenant_id
+            AND p.time < $1::timestamptz - make_interval(days => t.prompt_audit_retention_days)
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM d`,
+      [now.toISOString()],
+    );
+    return rows[0]?.n ?? 0;
+  }
 }

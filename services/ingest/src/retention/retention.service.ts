@@ -11,11 +11,13 @@ export interface RetentionOutcome {
   foldedUsageRows: number;
   deletedRuns: number;
   deletedMonths: number;
+  deletedPromptTexts: number;
 }
 
 /**
  * Keeps storage inside its windows: day partitions ready ahead, raw partitions dropped after the raw
- * window, daily usage folded into months after 90 days, aggregates deleted after 13 months.
+ * window, daily usage folded into months after 90 days, aggregates deleted after 13 months, prompt audit texts
+ * deleted after their tenant's retention.
  */
 @Injectable()
 export class RetentionService {
@@ -38,7 +40,14 @@ export class RetentionService {
     const droppedPartitions = await this.partitions.dropBefore(plan.dropRawBefore);
     const foldedUsageRows = await this.repository.foldUsageBefore(plan.foldUsageBefore);
     const deleted = await this.repository.deleteAggregatesBefore(plan.deleteAggregatesBefore);
-    const outcome = { droppedPartitions, foldedUsageRows, deletedRuns: deleted.runs, deletedMonths: deleted.months };
+    const deletedPromptTexts = await this.repository.deleteExpiredPromptTexts(now);
+    const outcome = {
+      droppedPartitions,
+      foldedUsageRows,
+      deletedRuns: deleted.runs,
+      deletedMonths: deleted.months,
+      deletedPromptTexts,
+    };
     this.logger.info({ plan, ...outcome, droppedPartitions: droppedPartitions.length }, 'retention done');
     return outcome;
   }

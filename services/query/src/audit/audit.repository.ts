@@ -93,6 +93,17 @@ export class AuditRepository {
     ]);
   }
 
+  /** One row by id, when it records `action`. */
+  async get(id: string, action: string): Promise<AuditRow | undefined> {
+    const rows: AuditRow[] = await this.db.query(
+      `SELECT id::text, at, tenant_id, actor, actor_tenant_id, actor_roles, credential, action, target, reason, params,
+              outcome, executor, detail, finished_at
+         FROM audit_log WHERE id = $1::bigint AND action = $2`,
+      [id, action],
+    );
+    return rows[0];
+  }
+
   async list(filter: AuditFilter): Promise<AuditRow[]> {
     return this.db.query(
       `SELECT id::text, at, tenant_id, actor, actor_tenant_id, actor_roles, credential, action, target, reason, params,
