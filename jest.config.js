@@ -19,9 +19,10 @@ const moduleNameMapper = {
 
 const common = {
   rootDir: __dirname,
-  // jose is ESM-only; swc turns it into CommonJS for the test runtime (Node runs it natively in dist).
-  transform: { '^.+\\.ts$': swc, '/node_modules/jose/.+\\.js$': swc },
-  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  // jose and NestJS are ESM-only; swc turns them into CommonJS for the test runtime (Node loads them with
+  // require(esm) in dist, docs/decisions.md "Current majors").
+  transform: { '^.+\\.ts$': swc, '/node_modules/(jose|@nestjs/[^/]+)/.+\\.js$': swc },
+  transformIgnorePatterns: ['/node_modules/(?!(jose|@nestjs)/)'],
   moduleNameMapper,
   testEnvironment: 'node',
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.local/'],
