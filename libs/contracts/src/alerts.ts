@@ -355,5 +355,7 @@ export const AlertMessage = z.object({
   subject: z.string(),
   text: z.string(),
   alerts: z.array(AlertMessageItem),
+  /** Set on the summary delivered when a mute ends: `mute:<id>`, the mute that silenced these alerts. */
+  muted_by: z.string().optional(),
 });
 export type AlertMessage = z.output<typeof AlertMessage>;

@@ -28,6 +28,23 @@ const StageScoped = RunScoped.extend({
   attempt: z.number().int().min(1).max(1000).default(1),
 });
 
+/**
+ * The phase and role an event happened in, on events that are not tied to one (run_started names the first
+ * phase, run_finished the last, a cap crossing the phase of the spend that crossed it).
+ */
+const Stage = { phase: id.optional(), role: id.optional() };
+
+/**
+ * What the emitter spent since its previous event of the same run and phase (seed 001 "token/cost deltas"),
+ * as the emitter counts it. Informational: runs, stages and rollups count llm_call and external_charge, so
+ * these are stored with the event and returned on the run's timeline, never added to totals.
+ */
+const Deltas = {
+  input_tokens: tokens.optional(),
+  output_tokens: tokens.optional(),
+  cost_usd: UsdAmount.optional(),
+};
+
 const Artifact = {
   artifact_path: z.string().min(1).max(1000),
   artifact_version: z.string().min(1).max(200),
@@ -63,6 +80,7 @@ const CapOverrideRef = z.object({
  * run whose spend crossed the cap.
  */
 const CapCrossing = RunScoped.extend({
+  ...Stage,
   scope: z.enum(['run', 'tenant']),
   cap: z.enum(['tokens', 'wall_time', 'cost', 'external']),
   limit: z.string().max(100),
@@ -77,6 +95,7 @@ const CapCrossing = RunScoped.extend({
 
 export const EventData = {
   run_started: RunScoped.extend({
+    ...Stage,
     playbook: z.string().max(200).optional(),
     model: z.string().max(200).optional(),
     user_id: id.optional(),
@@ -84,18 +103,19 @@ export const EventData = {
     environment: Environment.optional(),
   }),
   phase_entered: StageScoped,
-  artifact_written: StageScoped.extend(Artifact),
+  artifact_written: StageScoped.extend({ ...Artifact, ...Deltas }),
   validation_failed: StageScoped.extend({
+    ...Deltas,
     reason: z.string().min(1).max(4000),
     artifact_path: Artifact.artifact_path.optional(),
     artifact_version: Artifact.artifact_version.optional(),
   }),
-  phase_advanced: StageScoped.extend({ next_phase: id.optional() }),
-  publish_done: StageScoped.extend({ ...Artifact, partial: z.boolean().default(false) }),
-  run_finished: RunScoped.extend({ summary: z.string().max(4000).optional() }),
+  phase_advanced: StageScoped.extend({ ...Deltas, next_phase: id.optional() }),
+  publish_done: StageScoped.extend({ ...Artifact, ...Deltas, partial: z.boolean().default(false) }),
+  run_finished: RunScoped.extend({ ...Stage, ...Deltas, summary: z.string().max(4000).optional() }),
   run_failed: RunScoped.extend({
-    phase: id.optional(),
-    role: id.optional(),
+    ...Stage,
+    ...Deltas,
     error: z.string().min(1).max(4000),
   }),
   /** cost-cap: committed spend reached 100 % of a cap (once per run or tenant-day and limit). */
@@ -135,6 +155,16 @@ export const EventData = {
     span_id: z
       .string()
       .regex(/^[0-9a-f]{16}$/)
+      .optional(),
+    /**
+     * The span's ancestors as its exporter knew them, nearest first (the parent, then its parent...); [] for
+     * a root span. When present, ingest counts usage on leaf-most spans only across exports: a call whose
+     * span is an ancestor of another call's span in the same trace and run is an aggregate and not counted
+     * (docs/otlp.md "Aggregate spans").
+     */
+    ancestor_span_ids: z
+      .array(z.string().regex(/^[0-9a-f]{16}$/))
+      .max(64)
       .optional(),
     user_id: id.optional(),
   }),

@@ -11,6 +11,8 @@ const stage = { ...run, phase: 'implement', role: 'implementer', attempt: 2 };
 const data: { [T in EventType]: AgentEventInput<T>['data'] } = {
   run_started: {
     ...run,
+    phase: 'plan',
+    role: 'planner',
     playbook: 'landing-page',
     model: 'gpt-4.1',
     user_id: 'u-42',
@@ -25,7 +27,13 @@ const data: { [T in EventType]: AgentEventInput<T>['data'] } = {
     artifact_path: 'artifacts/run-7f3a/implement.md',
     artifact_version: 'v2',
   },
-  phase_advanced: { ...stage, next_phase: 'validate' },
+  phase_advanced: {
+    ...stage,
+    next_phase: 'validate',
+    input_tokens: 18_400,
+    output_tokens: 2_150,
+    cost_usd: '0.083500',
+  },
   publish_done: {
     ...run,
     phase: 'publish',
@@ -35,10 +43,20 @@ const data: { [T in EventType]: AgentEventInput<T>['data'] } = {
     artifact_version: 'v1',
     partial: false,
   },
-  run_finished: { ...run, summary: 'published landing page' },
+  run_finished: {
+    ...run,
+    phase: 'publish',
+    role: 'publisher',
+    input_tokens: 1_200,
+    output_tokens: 140,
+    cost_usd: '0.004100',
+    summary: 'published landing page',
+  },
   run_failed: { ...run, phase: 'validate', role: 'validator', error: 'validation failed on every attempt' },
   cap_hit: {
     ...run,
+    phase: 'implement',
+    role: 'implementer',
     scope: 'tenant',
     cap: 'cost',
     limit: '50.000000',

@@ -2,6 +2,15 @@
  * BullMQ queue and job names. Do not rename: waiting jobs in Redis carry these names.
  * Payloads carry ids and parameters, never secrets or whole records.
  */
+
+/**
+ * Every job may carry the W3C trace context of the span that enqueued it (libs/telemetry withJobTrace); the
+ * processor continues that trace. Jobs of a job scheduler carry none.
+ */
+export interface JobTraceContext {
+  /** `traceparent` and `tracestate`, as HTTP and Kafka headers carry them. */
+  trace?: Record<string, string>;
+}
 export const Queues = {
   /** Ingest housekeeping: partitions ahead, retention, usage folding. */
   IngestMaintenance: 'ingest-maintenance',
@@ -11,7 +20,7 @@ export const JobNames = {
   Retention: 'retention',
 } as const;
 
-export interface RetentionJob {
+export interface RetentionJob extends JobTraceContext {
   name: typeof JobNames.Retention;
   /** Overrides "now" (tests); ISO time. */
   now?: string;
@@ -34,30 +43,37 @@ export const AlertJobNames = {
   Evaluate: 'alert-evaluate',
   FlushGroup: 'alert-flush-group',
   Sweep: 'alert-sweep',
+  MuteEnded: 'alert-mute-ended',
   Deliver: 'alert-deliver',
 } as const;
 
 /** Evaluates one time-based rule over the stored data. */
-export interface AlertEvaluateJob {
+export interface AlertEvaluateJob extends JobTraceContext {
   name: typeof AlertJobNames.Evaluate;
   rule: string;
 }
 
 /** Turns the notifications of one group into deliveries, once its group window has passed. */
-export interface AlertFlushGroupJob {
+export interface AlertFlushGroupJob extends JobTraceContext {
   name: typeof AlertJobNames.FlushGroup;
   groupId: string;
 }
 
 /** Re-enqueues what a crash left behind and resolves event-driven alerts that went quiet. */
-export interface AlertSweepJob {
+export interface AlertSweepJob extends JobTraceContext {
   name: typeof AlertJobNames.Sweep;
 }
 
-export type AlertRulesJob = AlertEvaluateJob | AlertFlushGroupJob | AlertSweepJob;
+/** A one-off mute ended (expired or cancelled): the alerts it silenced are delivered once, as summaries. */
+export interface AlertMuteEndedJob extends JobTraceContext {
+  name: typeof AlertJobNames.MuteEnded;
+  muteId: string;
+}
+
+export type AlertRulesJob = AlertEvaluateJob | AlertFlushGroupJob | AlertSweepJob | AlertMuteEndedJob;
 
 /** One delivery (a grouped message to one contact, or the banners of a group); the id keys the row. */
-export interface AlertDeliverJob {
+export interface AlertDeliverJob extends JobTraceContext {
   name: typeof AlertJobNames.Deliver;
   deliveryId: string;
 }
@@ -83,7 +99,7 @@ export const CostCapJobNames = {
 } as const;
 
 /** Fires at a threshold (80 or 100 %) of a running run's wall-time cap; removed when the run ends. */
-export interface WallTimeJob {
+export interface WallTimeJob extends JobTraceContext {
   name: typeof CostCapJobNames.WallTime;
   tenantId: string;
   runId: string;
@@ -91,7 +107,7 @@ export interface WallTimeJob {
 }
 
 /** Records the expiry of a temporary raise (audit row, caches refreshed); enforcement never waits for it. */
-export interface OverrideExpiryJob {
+export interface OverrideExpiryJob extends JobTraceContext {
   name: typeof CostCapJobNames.OverrideExpiry;
   overrideId: string;
 }

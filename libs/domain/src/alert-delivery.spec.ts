@@ -116,4 +116,22 @@ describe('renderGroupedMessage', () => {
     expect(lines[3]).toContain('RESOLVED');
     expect(message.alerts).toHaveLength(3);
   });
+
+  it('the summary of a mute says how many alerts fired while muted, and when', () => {
+    const message = renderGroupedMessage({
+      deliveryId: 'd',
+      tenantId: 'acme',
+      rule: 'owner.cap_hit',
+      audience: 'owner',
+      items: [item({}), item({ scope: 'run:r2:cost', severity: 'critical' })],
+      muted: { by: 'mute:m1', from: new Date('2026-11-25T10:00:00Z'), until: new Date('2026-11-25T14:00:00Z') },
+    });
+    expect(message.subject).toBe('[AgentMeter critical] 2 alerts while muted: Cap reached (tenant acme)');
+    expect(message.text.split('\n')).toEqual([
+      '2 alerts of rule owner.cap_hit fired for tenant acme while muted (mute:m1, 2026-11-25T10:00:00.000Z to 2026-11-25T14:00:00.000Z):',
+      '- Cap reached [run:r1:cost]: The cost cap of run r1 is reached. (2026-11-25T12:00:00.000Z)',
+      '- Cap reached [run:r2:cost]: The cost cap of run r1 is reached. (2026-11-25T12:00:00.000Z)',
+    ]);
+    expect(message.muted_by).toBe('mute:m1');
+  });
 });

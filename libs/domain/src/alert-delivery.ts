@@ -73,6 +73,8 @@ export interface GroupedMessageInput {
   rule: string;
   audience: AlertAudience;
   items: readonly AlertMessageItem[];
+  /** The summary of what a mute silenced, delivered when it ended: the mute and its span. */
+  muted?: { by: string; from: Date; until: Date };
 }
 
 /** One message for a group: the highest severity, a subject that counts, and one line per alert. */
@@ -91,6 +93,7 @@ export function renderGroupedMessage(input: GroupedMessageInput): AlertMessage {
   ]
     .filter(Boolean)
     .join(', ');
+  if (input.muted) return renderMutedSummary(input, input.muted, severity, tenant);
   const subject =
     input.items.length === 1 && first
       ? `[AgentMeter ${severity}] ${first.kind === 'resolved' ? 'Resolved: ' : ''}${first.title} (${tenant})`
@@ -112,5 +115,34 @@ export function renderGroupedMessage(input: GroupedMessageInput): AlertMessage {
     subject,
     text,
     alerts: [...input.items],
+  };
+}
+
+/** "N alerts while muted": the alerts of one rule a mute silenced, delivered once when it ended. */
+function renderMutedSummary(
+  input: GroupedMessageInput,
+  muted: NonNullable<GroupedMessageInput['muted']>,
+  severity: AlertSeverity,
+  tenant: string,
+): AlertMessage {
+  const n = input.items.length;
+  const alerts = `${n} alert${n === 1 ? '' : 's'}`;
+  const span = `${muted.from.toISOString()} to ${muted.until.toISOString()}`;
+  const line = (item: AlertMessageItem) =>
+    `- ${item.title}${item.scope ? ` [${item.scope}]` : ''}: ${item.body} (${item.at})`;
+  return {
+    version: 1,
+    delivery_id: input.deliveryId,
+    tenant_id: input.tenantId,
+    rule: input.rule,
+    audience: input.audience,
+    severity,
+    subject: `[AgentMeter ${severity}] ${alerts} while muted: ${input.items[0]?.title ?? input.rule} (${tenant})`,
+    text: [
+      `${alerts} of rule ${input.rule} fired for ${tenant} while muted (${muted.by}, ${span}):`,
+      ...input.items.map(line),
+    ].join('\n'),
+    alerts: [...input.items],
+    muted_by: muted.by,
   };
 }

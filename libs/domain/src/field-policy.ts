@@ -30,7 +30,7 @@ export const FIELD_POLICY: Readonly<Record<FieldClass, FieldClassRule>> = {
   },
   traces: {
     description: 'trace ids and Grafana/Tempo links',
-    keys: ['trace_id', 'span_id', 'traceparent', 'trace_url', 'grafana_url'],
+    keys: ['trace_id', 'span_id', 'ancestor_span_ids', 'traceparent', 'trace_url', 'grafana_url'],
     roles: ['admin', 'op'],
   },
   tokens: {

@@ -17,3 +17,4 @@ export * from './ladder';
 export * from './alert';
 export * from './field-policy';
 export * from './latency-sketch';
+export * from './span-tree';

@@ -164,3 +164,17 @@ describe('traceIdOf', () => {
     expect(traceIdOf(input)).toBe(expected);
   });
 });
+
+describe('phase, role and deltas on run events', () => {
+  it('moves the run phase by event time, and never adds the deltas to the totals', () => {
+    const deltas = { input_tokens: 500, output_tokens: 50, cost_usd: '1.000000' };
+    const events = [
+      event('run_finished', 9, { phase: 'publish', role: 'publisher', ...deltas }),
+      event('run_started', 1, { phase: 'plan', role: 'planner' }),
+      event('phase_advanced', 5, { ...stage, attempt: 1, ...deltas }),
+    ];
+    const [run] = projectEvents(events, noCost).runs;
+    expect(run?.phase?.value).toEqual({ phase: 'publish', role: 'publisher' });
+    expect(run).toMatchObject({ tokensIn: 0n, tokensOut: 0n, costMicros: 0n, llmCalls: 0 });
+  });
+});

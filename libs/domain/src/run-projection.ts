@@ -98,9 +98,13 @@ export function projectEvents(events: readonly AgentEvent[], costOf: CallCost): 
         run.environment = event.data.environment ?? run.environment;
         run.caps = event.data.caps ?? run.caps;
         if (event.data.model) run.model = higher(run.model, { value: event.data.model, rank: 0, at });
+        if (event.data.phase && event.data.role)
+          run.phase = higher(run.phase, { value: { phase: event.data.phase, role: event.data.role }, rank: 0, at });
         break;
       case 'run_finished':
       case 'run_failed': {
+        if (event.data.phase && event.data.role)
+          run.phase = higher(run.phase, { value: { phase: event.data.phase, role: event.data.role }, rank: 0, at });
         const status: RunStatus = event.type === 'run_finished' ? 'succeeded' : 'failed';
         const error = event.type === 'run_failed' ? event.data.error : null;
         run.finishedAt = latest(run.finishedAt, at);

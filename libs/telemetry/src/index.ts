@@ -1,5 +1,6 @@
 export * from './logger';
 export * from './metrics';
 export * from './tracing';
+export * from './job-trace';
 export * from './observability.controller';
 export * from './connections';

@@ -203,7 +203,9 @@ describe('outages of PostgreSQL and Redis', () => {
     const stream = async () => {
       for (let batch = 0; !state.stop; batch++) {
         // A run belongs to one tenant (docs/events.md): each test's tenant has runs of its own.
-        const events = Array.from({ length: 10 }, (_, i) => llmCall(tenantId, `${tenantId}-s-run-${(batch + i) % 7}`, 1_000 + i));
+        const events = Array.from({ length: 10 }, (_, i) =>
+          llmCall(tenantId, `${tenantId}-s-run-${(batch + i) % 7}`, 1_000 + i),
+        );
         await publishEvents(kafka, eventsTopic, events);
         state.published.count += events.length;
         state.published.micros += events.reduce((sum, e) => sum + Math.round(Number(e.data.cost_usd) * 1e6), 0);

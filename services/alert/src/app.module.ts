@@ -45,6 +45,8 @@ import { LifecycleRepository } from './lifecycle/lifecycle.repository';
 import { LifecycleService } from './lifecycle/lifecycle.service';
 import { LOGGER } from './logger';
 import { MutesController } from './mutes/mutes.controller';
+import { MuteReplayRepository } from './mutes/mute-replay.repository';
+import { MuteReplayService } from './mutes/mute-replay.service';
 import { MutesRepository } from './mutes/mutes.repository';
 import { MutesService } from './mutes/mutes.service';
 import { RulesProcessor } from './rules/rules.processor';
@@ -99,6 +101,8 @@ export class AlertModule {
         ThresholdsRepository,
         ThresholdsService,
         MutesRepository,
+        MuteReplayRepository,
+        MuteReplayService,
         MutesService,
         ContactsRepository,
         ContactsService,

@@ -15,6 +15,8 @@ import { AlertEventsRepository } from '../src/events/alert-events.repository';
 import { AlertEventsService } from '../src/events/alert-events.service';
 import { LifecycleRepository } from '../src/lifecycle/lifecycle.repository';
 import { LifecycleService } from '../src/lifecycle/lifecycle.service';
+import { MuteReplayRepository } from '../src/mutes/mute-replay.repository';
+import { MuteReplayService } from '../src/mutes/mute-replay.service';
 import { MutesRepository } from '../src/mutes/mutes.repository';
 import { MutesService } from '../src/mutes/mutes.service';
 import { RulesRepository } from '../src/rules/rules.repository';
@@ -45,6 +47,7 @@ export interface AlertReplica {
   events: AlertEventsService;
   thresholds: ThresholdsService;
   mutes: MutesService;
+  muteReplay: MuteReplayService;
   close(): Promise<void>;
 }
 
@@ -85,6 +88,7 @@ export async function alertReplica(
   );
   const groupsRepository = new GroupsRepository(db);
   const groups = new GroupsService(logger, groupsRepository, queues, metrics, clock);
+  const muteReplay = new MuteReplayService(logger, new MuteReplayRepository(db), mutesRepository, queues, clock);
   const rules = new RulesService(
     config,
     logger,
@@ -96,6 +100,7 @@ export async function alertReplica(
     queues,
     metrics,
     clock,
+    muteReplay,
   );
   const events = new AlertEventsService(config, lifecycle, thresholds, new AlertEventsRepository(db), clock);
   return {
@@ -106,7 +111,8 @@ export async function alertReplica(
     rules,
     events,
     thresholds,
-    mutes: new MutesService(mutesRepository, audit, clock),
+    mutes: new MutesService(mutesRepository, audit, clock, muteReplay),
+    muteReplay,
     async close() {
       await queues.onApplicationShutdown();
       await db.destroy();

@@ -181,6 +181,8 @@ describe('spend from the stream', () => {
     ]);
     const hit = published.find((e) => e.type === 'cap_hit' && e.data.scope === 'tenant')!;
     expect(hit.data).toMatchObject({ day: expect.any(String), resets_at: expect.any(String) });
+    // The crossing names the phase and role of the call whose spend crossed it (docs/events.md).
+    expect(hit.data).toMatchObject({ phase: expect.any(String), role: expect.any(String) });
 
     const messages = (await readAll(h.kafka, topicName(h.topicPrefix, Topics.Control))).filter((m) => {
       const c = JSON.parse(m.value!) as ControlCommand;

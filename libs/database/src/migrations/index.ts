@@ -13,6 +13,8 @@ import { RunOwners1764900000000 } from './1764900000000-run-owners';
 import { TrueNumbers1765100000000 } from './1765100000000-true-numbers';
 import { AlertPagerDuty1765200000140 } from './1765200000140-alert-pagerduty';
 import { AlertGroupKey1765200000141 } from './1765200000141-alert-group-key';
+import { AlertMuteReplay1765300000000 } from './1765300000000-alert-mute-replay';
+import { LlmCallSpans1765300000100 } from './1765300000100-llm-call-spans';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -31,4 +33,6 @@ export const MIGRATIONS = [
   TrueNumbers1765100000000,
   AlertPagerDuty1765200000140,
   AlertGroupKey1765200000141,
+  AlertMuteReplay1765300000000,
+  LlmCallSpans1765300000100,
 ];

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ALERT_DELIVERY_QUEUES, AlertJobNames, type AlertDeliverJob } from '@agentmeter/contracts';
 import { backoffDelayMs } from '@agentmeter/domain';
-import { logConnectionErrors } from '@agentmeter/telemetry';
+import { logConnectionErrors, tracedProcessor } from '@agentmeter/telemetry';
 import { WorkerConfig } from '../config';
 import { LOGGER } from '../logger';
 import { WorkerMetrics } from '../worker.metrics';
@@ -45,7 +45,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationS
     for (const name of Object.values(ALERT_DELIVERY_QUEUES)) {
       const workerConnection = logConnectionErrors(this.connection.duplicate(), this.logger, 'redis (worker)');
       this.workerConnections.push(workerConnection);
-      const worker = new Worker<AlertDeliverJob>(name, (job) => this.process(job), {
+      const worker = new Worker<AlertDeliverJob>(name, tracedProcessor(this.process), {
         connection: workerConnection,
         prefix: this.prefix,
         concurrency: this.config.ALERT_WORKER_CONCURRENCY,
@@ -75,11 +75,11 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationS
     );
   }
 
-  private async process(job: Job<AlertDeliverJob>): Promise<string> {
+  private readonly process = async (job: Job<AlertDeliverJob>): Promise<string> => {
     if (job.data.name !== AlertJobNames.Deliver) throw new Error(`unknown job ${job.data.name as string}`);
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     return this.deliveries.deliver(job.data.deliveryId, lastAttempt);
-  }
+  };
 
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.workers.map((worker) => worker.close()));

@@ -11,7 +11,7 @@ import {
   type AlertRulesJob,
   type DeliveryChannel,
 } from '@agentmeter/contracts';
-import { logConnectionErrors } from '@agentmeter/telemetry';
+import { logConnectionErrors, withJobTrace } from '@agentmeter/telemetry';
 import { AlertConfig } from '../config';
 import { LOGGER } from '../logger';
 
@@ -57,24 +57,44 @@ export class AlertQueuesClient implements OnApplicationShutdown {
   }
 
   async flushGroupAt(groupId: string, delayMs: number): Promise<void> {
-    await this.rules.add(
-      AlertJobNames.FlushGroup,
-      { name: AlertJobNames.FlushGroup, groupId },
-      {
-        jobId: `flush-${groupId}`,
-        delay: Math.max(0, delayMs),
-        attempts: 10,
-        backoff: { type: 'exponential', delay: 1_000 },
-        removeOnComplete: { age: 3_600 },
-        removeOnFail: { age: 7 * 86_400 },
-      },
-    );
+    await this.rules.add(AlertJobNames.FlushGroup, withJobTrace({ name: AlertJobNames.FlushGroup, groupId }), {
+      jobId: `flush-${groupId}`,
+      delay: Math.max(0, delayMs),
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: { age: 3_600 },
+      removeOnFail: { age: 7 * 86_400 },
+    });
+  }
+
+  /**
+   * The replay of a mute's silenced alerts, `delayMs` from now (its end). Keyed by the mute: a job already
+   * waiting is brought forward (the mute was cancelled early), a finished one is replaced (the replay claims the
+   * mute in PostgreSQL, so running it again is harmless).
+   */
+  async muteEndedIn(muteId: string, delayMs: number): Promise<void> {
+    const jobId = `mute-end-${muteId}`;
+    const job = await this.rules.getJob(jobId);
+    if (job) {
+      const state = await job.getState();
+      if (state === 'delayed' && delayMs <= 0) return void (await job.promote());
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return;
+      await job.remove();
+    }
+    await this.rules.add(AlertJobNames.MuteEnded, withJobTrace({ name: AlertJobNames.MuteEnded, muteId }), {
+      jobId,
+      delay: Math.max(0, delayMs),
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 7 * 86_400 },
+    });
   }
 
   async deliver(channel: DeliveryChannel, deliveryId: string): Promise<void> {
     await this.deliveries[channel].add(
       AlertJobNames.Deliver,
-      { name: AlertJobNames.Deliver, deliveryId },
+      withJobTrace({ name: AlertJobNames.Deliver, deliveryId }),
       {
         jobId: deliveryId,
         attempts: channel === 'banner' ? 10 : this.config.ALERT_DELIVERY_ATTEMPTS,

@@ -7,6 +7,10 @@ export interface FlushedGroup {
   tenant_id: string;
   rule: string;
   audience: AlertAudience;
+  /** A mute's summary: `mute:<id>` and the span of the mute (its start, and its end or cancellation). */
+  muted_by: string | null;
+  muted_from: Date | null;
+  muted_until: Date | null;
 }
 
 export interface NewDelivery {
@@ -34,17 +38,20 @@ export class GroupsRepository {
     const rows: FlushedGroup[] = await tx.query(
       `WITH closed AS (
          UPDATE alert_groups SET status = 'flushed', flushed_at = $2 WHERE id = $1 AND status = 'open'
-         RETURNING id, tenant_id, rule, audience)
-       SELECT * FROM closed`,
+         RETURNING id, tenant_id, rule, audience, muted_by)
+       SELECT c.*, m.starts_at AS muted_from, LEAST(m.ends_at, m.cancelled_at) AS muted_until
+         FROM closed c LEFT JOIN alert_mutes m ON c.muted_by = 'mute:' || m.id::text AND m.tenant_id = c.tenant_id`,
       [groupId, now.toISOString()],
     );
     return rows[0] ?? null;
   }
 
+  /** The notifications of a group: queued into it, or (a mute's summary) muted and replayed in it. */
   async items(tx: EntityManager, groupId: string): Promise<AlertMessageItem[]> {
     const rows: Array<Omit<AlertMessageItem, 'at'> & { at: Date }> = await tx.query(
       `SELECT alert_key, rule, kind, severity, scope, period, title, body, created_at AS at
-         FROM alert_notifications WHERE group_id = $1 AND outcome = 'queued' ORDER BY id`,
+         FROM alert_notifications
+        WHERE (group_id = $1 AND outcome = 'queued') OR (replay_group_id = $1 AND outcome = 'muted') ORDER BY id`,
       [groupId],
     );
     return rows.map((row) => ({ ...row, at: row.at.toISOString() }));

@@ -46,6 +46,15 @@ export class GroupsService {
             rule: group.rule,
             audience: group.audience,
             items,
+            ...(group.muted_by
+              ? {
+                  muted: {
+                    by: group.muted_by,
+                    from: group.muted_from ?? now,
+                    until: group.muted_until ?? now,
+                  },
+                }
+              : {}),
           }),
         };
       });

@@ -4,6 +4,7 @@ import { WEEKDAYS, type CreateMuteBody, type CreateMuteTimingBody } from '@agent
 import { clockMinutes, Clock } from '@agentmeter/domain';
 import { AuditRepository } from '../audit/audit.repository';
 import { NotFoundError } from '@agentmeter/http';
+import { MuteReplayService } from './mute-replay.service';
 import { MutesRepository, type MuteRow, type MuteTimingRow } from './mutes.repository';
 
 /** Mutes and mute timings; every change is audited with its actor and reason in the same transaction. */
@@ -13,11 +14,12 @@ export class MutesService {
     private readonly repository: MutesRepository,
     private readonly audit: AuditRepository,
     private readonly clock: Clock,
+    private readonly replay: MuteReplayService,
   ) {}
 
   async create(body: CreateMuteBody): Promise<MuteRow> {
     const now = this.clock.now();
-    return this.repository.transaction(async (tx) => {
+    const created = await this.repository.transaction(async (tx) => {
       const row = await this.repository.insertMute(tx, {
         id: randomUUID(),
         tenant_id: body.tenant_id,
@@ -42,6 +44,9 @@ export class MutesService {
       );
       return row;
     });
+    // What it silences is delivered once when it ends (docs/alert.md "Muting").
+    await this.replay.scheduleEnd(created.id, created.ends_at, now);
+    return created;
   }
 
   list(tenantId: string, includeOver: boolean): Promise<MuteRow[]> {
@@ -49,12 +54,14 @@ export class MutesService {
   }
 
   async cancel(tenantId: string, id: string, actor: string, reason: string): Promise<MuteRow> {
-    return this.repository.transaction(async (tx) => {
+    const cancelled = await this.repository.transaction(async (tx) => {
       const row = await this.repository.cancelMute(tx, tenantId, id, actor, reason, this.clock.now());
       if (!row) throw new NotFoundError(`no active mute ${id} for tenant ${tenantId}`);
       await this.audit.record([{ tenantId, actor, action: 'mute.cancel', target: id, reason, detail: {} }], tx);
       return row;
     });
+    await this.replay.endNow(cancelled.id);
+    return cancelled;
   }
 
   async createTiming(body: CreateMuteTimingBody): Promise<MuteTimingRow> {

@@ -1,13 +1,14 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { type Queue, Worker } from 'bullmq';
+import { type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AlertJobNames, AlertQueues, AlertRules, type AlertRulesJob } from '@agentmeter/contracts';
-import { logConnectionErrors, RecoveryLoop } from '@agentmeter/telemetry';
+import { logConnectionErrors, RecoveryLoop, tracedProcessor } from '@agentmeter/telemetry';
 import { AlertConfig } from '../config';
 import { AlertQueuesClient } from '../delivery/alert-queues';
 import { GroupsService } from '../delivery/groups.service';
 import { LOGGER } from '../logger';
+import { MuteReplayService } from '../mutes/mute-replay.service';
 import { RulesService } from './rules.service';
 
 /**
@@ -30,6 +31,7 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
     private readonly queues: AlertQueuesClient,
     private readonly rules: RulesService,
     private readonly groups: GroupsService,
+    private readonly muteReplay: MuteReplayService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     // BullMQ does not close a connection it was given: this one is closed at shutdown.
@@ -50,7 +52,7 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
     this.worker = logConnectionErrors(
       new Worker<AlertRulesJob>(
         AlertQueues.Rules,
-        async (job) => {
+        tracedProcessor(async (job: Job<AlertRulesJob>) => {
           switch (job.data.name) {
             case AlertJobNames.Evaluate:
               return void (await this.rules.evaluate(job.data.rule));
@@ -58,8 +60,10 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
               return void (await this.groups.flush(job.data.groupId));
             case AlertJobNames.Sweep:
               return this.rules.sweep();
+            case AlertJobNames.MuteEnded:
+              return void (await this.muteReplay.replay(job.data.muteId));
           }
-        },
+        }),
         { connection: this.workerConnection, prefix: this.queues.prefix, concurrency: 4 },
       ),
       this.logger,

@@ -25,6 +25,7 @@ import { GroupsRepository } from '../delivery/groups.repository';
 import { LifecycleRepository } from '../lifecycle/lifecycle.repository';
 import { LifecycleService, type ObserveOutcome } from '../lifecycle/lifecycle.service';
 import { LOGGER } from '../logger';
+import { MuteReplayService } from '../mutes/mute-replay.service';
 import { ThresholdsService, type Params, type RuleThresholds } from '../thresholds/thresholds.service';
 import { RulesRepository, type TenantWindows } from './rules.repository';
 
@@ -48,6 +49,7 @@ export class RulesService {
     private readonly queues: AlertQueuesClient,
     private readonly metrics: AlertMetrics,
     private readonly clock: Clock,
+    private readonly muteReplay: MuteReplayService,
   ) {}
 
   static readonly evaluatedRules: readonly AlertRuleId[] = EVALUATED_RULES;
@@ -167,9 +169,12 @@ export class RulesService {
 
   /**
    * Housekeeping, every ALERT_SWEEP_EVERY_MS: groups whose flush job was lost, deliveries whose job was
-   * lost or whose worker died mid-send, event alerts that went quiet, old samples.
+   * lost or whose worker died mid-send, event alerts that went quiet, mutes over whose replay never ran, old
+   * samples.
    */
-  async sweep(now: Date = this.clock.now()): Promise<{ groups: number; deliveries: number; resolved: number }> {
+  async sweep(
+    now: Date = this.clock.now(),
+  ): Promise<{ groups: number; deliveries: number; resolved: number; mutes: number }> {
     const groups = await this.groups.overdueGroupsOfAllTenants(new Date(now.getTime() - 5_000));
     for (const group of groups) await this.queues.flushGroupAt(group.id, 0);
 
@@ -208,9 +213,13 @@ export class RulesService {
       now,
     );
 
+    const mutes = await this.muteReplay.replayEnded(now);
+
     await this.groups.pruneSamples(new Date(now.getTime() - RAW_RETENTION_MS));
-    const outcome = { groups: groups.length, deliveries, resolved: resolved.length };
-    if (outcome.groups + outcome.deliveries + outcome.resolved > 0) this.logger.info(outcome, 'alert sweep');
+    const outcome = { groups: groups.length, deliveries, resolved: resolved.length, mutes };
+    if (outcome.groups + outcome.deliveries + outcome.resolved + outcome.mutes > 0) {
+      this.logger.info(outcome, 'alert sweep');
+    }
     return outcome;
   }
 }

@@ -29,6 +29,9 @@ export interface SpendContext {
   tenantId: string;
   projectId: string;
   runId: string;
+  /** The phase and role of the spend, when it names them (cap_hit and cap_warning carry them). */
+  phase?: string;
+  role?: string;
   day: string;
   resetsAt: Date;
   limits: EffectiveLimits;
@@ -39,6 +42,8 @@ export interface Crossing {
   tenantId: string;
   projectId: string;
   runId: string;
+  phase?: string;
+  role?: string;
   scope: CapScope;
   cap: CapName;
   threshold: Threshold;
@@ -155,6 +160,8 @@ export class CrossingsService {
       tenantId: context.tenantId,
       projectId: context.projectId,
       runId: context.runId,
+      phase: context.phase,
+      role: context.role,
       scope,
       cap,
       threshold,
@@ -180,6 +187,8 @@ export class CrossingsService {
         tenant_id: crossing.tenantId,
         project_id: crossing.projectId,
         run_id: crossing.runId,
+        ...(crossing.phase ? { phase: crossing.phase } : {}),
+        ...(crossing.role ? { role: crossing.role } : {}),
         ...explanation(crossing),
       },
     };

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
 import { Clock } from '@agentmeter/domain';
-import { logConnectionErrors } from '@agentmeter/telemetry';
+import { logConnectionErrors, withJobTrace } from '@agentmeter/telemetry';
 import { CostCapConfig } from '../config';
 import { LOGGER } from '../logger';
 
@@ -66,7 +66,7 @@ export class TimersQueue implements OnApplicationShutdown {
       const at = startedAt.getTime() + Math.floor((Number(limitS) * 1000 * threshold) / 100);
       await this.queue.add(
         CostCapJobNames.WallTime,
-        { name: CostCapJobNames.WallTime, tenantId, runId, threshold },
+        withJobTrace({ name: CostCapJobNames.WallTime, tenantId, runId, threshold }),
         { jobId: wallTimeJobId(tenantId, runId, threshold), delay: this.delayUntil(new Date(at)) },
       );
     }
@@ -82,7 +82,7 @@ export class TimersQueue implements OnApplicationShutdown {
   async scheduleOverrideExpiry(overrideId: string, expiresAt: Date): Promise<void> {
     await this.queue.add(
       CostCapJobNames.OverrideExpiry,
-      { name: CostCapJobNames.OverrideExpiry, overrideId },
+      withJobTrace({ name: CostCapJobNames.OverrideExpiry, overrideId }),
       { jobId: `raise-${overrideId}`, delay: this.delayUntil(expiresAt) },
     );
   }

@@ -80,7 +80,14 @@ export class SpendService {
       );
       items.push({
         entry: this.entryOf(event, context.day),
-        context: { tenantId: d.tenant_id, projectId: d.project_id, runId: d.run_id, ...context },
+        context: {
+          tenantId: d.tenant_id,
+          projectId: d.project_id,
+          runId: d.run_id,
+          phase: d.phase,
+          role: 'role' in d ? d.role : undefined,
+          ...context,
+        },
       });
     }
     if (starts.length === 0 && finishes.length === 0 && items.length === 0) return;

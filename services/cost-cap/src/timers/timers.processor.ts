@@ -3,7 +3,7 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
-import { logConnectionErrors } from '@agentmeter/telemetry';
+import { logConnectionErrors, tracedProcessor } from '@agentmeter/telemetry';
 import { LOGGER } from '../logger';
 import { OverridesService } from '../overrides/overrides.service';
 import { TimersQueue } from '../queues/timers.queue';
@@ -46,7 +46,7 @@ export class TimersProcessor implements OnApplicationBootstrap, OnApplicationShu
     this.connection = this.timers.duplicateConnection();
     this.worker = new Worker<CostCapTimerJob>(
       CostCapQueues.Timers,
-      (job, token) => this.handlers[job.data.name](job as never, token),
+      tracedProcessor((job: Job<CostCapTimerJob>, token?: string) => this.handlers[job.data.name](job as never, token)),
       { connection: this.connection, prefix: this.timers.prefix, concurrency: 5 },
     );
     logConnectionErrors(this.worker, this.logger, 'timers worker');

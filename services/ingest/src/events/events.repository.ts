@@ -34,6 +34,41 @@ export interface BatchWrite {
   usage: UsageDelta[];
   /** `usage` summed per day, tenant, model and provider (usage_model_daily), in key order. */
   modelUsage: ModelUsageDelta[];
+  /** The span tree writes of the batch's LLM calls that name their ancestors (libs/domain `span-tree.ts`). */
+  spans: SpanWrite;
+}
+
+/** A node of llm_call_spans, as written and read. */
+export interface SpanRow {
+  tenantId: string;
+  runId: string;
+  traceId: string;
+  spanId: string;
+  ancestors: string[];
+  counted: boolean;
+}
+
+export interface SpanWrite {
+  /** Nodes of the batch's new calls. */
+  nodes: Array<SpanRow & { event: LlmCall }>;
+  /** LLM calls of the batch stored in the event log only: aggregates and re-exports of a stored span. */
+  uncounted: ReadonlySet<AgentEvent>;
+  /** Stored counted nodes that turned out to be aggregates: their calls come off every projection. */
+  retract: SpanRow[];
+  /** The negation of retracted calls' contributions, built from their stored rows. */
+  negate: (calls: RetractedCall[]) => Negation;
+}
+
+/** A retracted call as stored: its llm_call (as projected) and the price it was counted with. */
+export interface RetractedCall {
+  event: LlmCall;
+  costMicros: bigint | null;
+}
+
+export interface Negation {
+  projection: Projection;
+  usage: UsageDelta[];
+  modelUsage: ModelUsageDelta[];
 }
 
 /** SQLSTATE of a unique violation: an event of a batch written as new was stored already. */
@@ -139,6 +174,32 @@ export class EventsRepository {
     return users;
   }
 
+  /** The stored span tree nodes of the given (tenant, run, trace) groups. */
+  async spanNodes(groups: ReadonlyArray<[tenantId: string, runId: string, traceId: string]>): Promise<SpanRow[]> {
+    if (groups.length === 0) return [];
+    const rows: Array<{
+      tenant_id: string;
+      run_id: string;
+      trace_id: string;
+      span_id: string;
+      ancestor_span_ids: string[];
+      counted: boolean;
+    }> = await this.dataSource.query(
+      `SELECT s.tenant_id, s.run_id, s.trace_id, s.span_id, s.ancestor_span_ids, s.counted
+         FROM llm_call_spans s JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(tenant_id, run_id, trace_id)
+           ON s.tenant_id = k.tenant_id AND s.run_id = k.run_id AND s.trace_id = k.trace_id`,
+      [groups.map(([t]) => t), groups.map(([, r]) => r), groups.map(([, , trace]) => trace)],
+    );
+    return rows.map((row) => ({
+      tenantId: row.tenant_id,
+      runId: row.run_id,
+      traceId: row.trace_id,
+      spanId: row.span_id,
+      ancestors: row.ancestor_span_ids,
+      counted: row.counted,
+    }));
+  }
+
   /**
    * The fast path, for a batch none of whose events is stored yet (the usual case): one transaction of
    * plain INSERTs, which skip the per-row conflict check of ON CONFLICT. If an event is stored after all
@@ -156,12 +217,13 @@ export class EventsRepository {
       projections.filter((statement) => statement.params.length === 1 && !statement.alone),
     );
     const others = projections.filter((statement) => statement.params.length !== 1 || statement.alone);
-    if (others.length === 0) {
+    if (others.length === 0 && batch.spans.retract.length === 0) {
       await this.dataSource.query(combined.sql, combined.params); // one statement: its own transaction
       return;
     }
     await this.dataSource.transaction(async (manager) => {
       for (const { sql, params } of [combined, ...others]) await manager.query(sql, params);
+      await retractCalls(manager, batch.spans);
     });
   }
 
@@ -176,9 +238,11 @@ export class EventsRepository {
       const rows: Array<{ source: string; event_id: string }> = await manager.query(insert.sql, insert.params);
       const stored = new Set(rows.map((row) => eventKey({ source: row.source, id: row.event_id })));
       const fresh = events.filter((event) => stored.has(eventKey(event)));
-      for (const { sql, params } of projectionStatements(project(fresh), 'deduplicated')) {
+      const batch = project(fresh);
+      for (const { sql, params } of projectionStatements(batch, 'deduplicated')) {
         await manager.query(sql, params);
       }
+      await retractCalls(manager, batch.spans);
       return fresh;
     });
   }
@@ -264,12 +328,14 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
   const tools: ToolCall[] = [];
   const charges: Array<Of<'external_charge'>> = [];
   for (const e of batch.events) {
-    if (e.type === 'llm_call') llm.push(e);
-    else if (e.type === 'tool_call') tools.push(e);
+    if (e.type === 'llm_call') {
+      if (!batch.spans.uncounted.has(e)) llm.push(e);
+    } else if (e.type === 'tool_call') tools.push(e);
     else if (e.type === 'external_charge') charges.push(e);
   }
   return [
     insertLlmCalls(llm, batch.costOf, batch.runUser, mode),
+    insertSpanNodes(batch.spans.nodes),
     insertToolCalls(tools, mode),
     insertCharges(charges),
     upsertFailures(batch.events),
@@ -330,6 +396,135 @@ function insertLlmCalls(
     sql: mode === 'new' ? sql : `${sql} ON CONFLICT (source, event_id, time) DO NOTHING`,
     params: [JSON.stringify(rows)],
   };
+}
+
+function insertSpanNodes(nodes: SpanWrite['nodes']): Statement | null {
+  if (nodes.length === 0) return null;
+  const rows = nodes.map((node) => ({
+    tenant_id: node.tenantId,
+    run_id: node.runId,
+    trace_id: node.traceId,
+    span_id: node.spanId,
+    ancestor_span_ids: node.ancestors,
+    counted: node.counted,
+    source: node.event.source,
+    event_id: node.event.id,
+    time: node.event.time,
+  }));
+  return {
+    sql: `${insertFromJson(
+      'llm_call_spans',
+      'tenant_id, run_id, trace_id, span_id, ancestor_span_ids, counted, source, event_id, time',
+    )} ON CONFLICT DO NOTHING`,
+    params: [JSON.stringify(rows)],
+  };
+}
+
+/**
+ * Takes the calls of stored nodes found to be aggregates off everything they were counted in, inside the
+ * batch's transaction: the node is marked uncounted and the call's row deleted in one statement (only rows
+ * this statement flips are negated, so a retraction happens once), then the negation of what the call added
+ * goes through the same upserts as a batch's deltas, and rollup rows left counting nothing are deleted.
+ */
+async function retractCalls(manager: EntityManager, spans: SpanWrite): Promise<void> {
+  if (spans.retract.length === 0) return;
+  const keys = [...spans.retract]
+    .sort((a, b) => compareKeys([a.tenantId, a.runId, a.traceId, a.spanId], [b.tenantId, b.runId, b.traceId, b.spanId]))
+    .map((node) => ({ tenant_id: node.tenantId, run_id: node.runId, trace_id: node.traceId, span_id: node.spanId }));
+  const rows: RetractedRow[] = await manager.query(
+    `WITH k AS (SELECT * FROM json_to_recordset($1::json) AS k(tenant_id text, run_id text, trace_id text, span_id text)),
+     flipped AS (
+       UPDATE llm_call_spans s SET counted = false FROM k
+        WHERE s.tenant_id = k.tenant_id AND s.run_id = k.run_id AND s.trace_id = k.trace_id AND s.span_id = k.span_id
+          AND s.counted
+       RETURNING s.source, s.event_id, s.time),
+     deleted AS (
+       DELETE FROM llm_calls c USING flipped f
+        WHERE c.source = f.source AND c.event_id = f.event_id AND c.time = f.time
+       RETURNING c.source, c.event_id, c.tenant_id, c.project_id, c.run_id, c.phase, c.attempt, c.role, c.model,
+                 c.provider, c.prompt_tokens::text, c.completion_tokens::text, c.cached_tokens::text,
+                 c.reasoning_tokens::text, c.cost_micros::text, c.latency_ms, c.cached, c.status, c.trace_id,
+                 c.span_id, c.user_id, c.time)
+     SELECT * FROM deleted`,
+    [JSON.stringify(keys)],
+  );
+  if (rows.length === 0) return;
+  const negation = spans.negate(rows.map(retractedCallOf));
+  const statements = [
+    upsertRuns(negation.projection.runs),
+    upsertStages(negation.projection.stages),
+    addUsage(negation.usage),
+    addModelUsage(negation.modelUsage),
+  ];
+  for (const statement of statements) if (statement) await manager.query(statement.sql, statement.params);
+  const tenants = [...new Set(rows.map((row) => row.tenant_id))];
+  const days = [...new Set(negation.usage.map((usage) => usage.day))];
+  await manager.query(
+    `DELETE FROM usage_daily WHERE tenant_id = ANY($1::text[]) AND day = ANY($2::date[]) AND kind = 'llm' AND call_count = 0`,
+    [tenants, days],
+  );
+  await manager.query(
+    `DELETE FROM usage_model_daily WHERE tenant_id = ANY($1::text[]) AND day = ANY($2::date[]) AND call_count = 0`,
+    [tenants, days],
+  );
+}
+
+interface RetractedRow {
+  source: string;
+  event_id: string;
+  tenant_id: string;
+  project_id: string;
+  run_id: string;
+  phase: string;
+  attempt: number;
+  role: string;
+  model: string;
+  provider: string;
+  prompt_tokens: string;
+  completion_tokens: string;
+  cached_tokens: string;
+  reasoning_tokens: string;
+  cost_micros: string | null;
+  latency_ms: number;
+  cached: boolean;
+  status: 'ok' | 'error';
+  trace_id: string | null;
+  span_id: string | null;
+  user_id: string | null;
+  time: Date;
+}
+
+/** The stored call as the llm_call it was projected from (user and cost as stored, which is what was counted). */
+function retractedCallOf(row: RetractedRow): RetractedCall {
+  const event: LlmCall = {
+    specversion: '1.0',
+    id: row.event_id,
+    source: row.source,
+    type: 'llm_call',
+    time: row.time.toISOString(),
+    subject: row.tenant_id,
+    data: {
+      tenant_id: row.tenant_id,
+      project_id: row.project_id,
+      run_id: row.run_id,
+      phase: row.phase,
+      role: row.role,
+      attempt: row.attempt,
+      model: row.model,
+      provider: row.provider,
+      prompt_tokens: Number(row.prompt_tokens),
+      completion_tokens: Number(row.completion_tokens),
+      cached_tokens: Number(row.cached_tokens),
+      reasoning_tokens: Number(row.reasoning_tokens),
+      latency_ms: row.latency_ms,
+      cached: row.cached,
+      status: row.status,
+      trace_id: row.trace_id ?? undefined,
+      span_id: row.span_id ?? undefined,
+      user_id: row.user_id ?? undefined,
+    },
+  } as LlmCall;
+  return { event, costMicros: row.cost_micros === null ? null : BigInt(row.cost_micros) };
 }
 
 const TOOL_COLUMNS = `source, event_id, tenant_id, project_id, run_id, phase, attempt, role, tool, mcp_server,

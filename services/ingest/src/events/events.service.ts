@@ -1,9 +1,28 @@
 import { Injectable } from '@nestjs/common';
 import { eventKey, type AgentEvent } from '@agentmeter/contracts';
 import { PartitionManager } from '@agentmeter/database';
-import { projectEvents, Redactor, rollupModelUsage, rollupUsage, utcDay } from '@agentmeter/domain';
+import {
+  negateModelUsageDelta,
+  negateRunDelta,
+  negateStageDelta,
+  negateUsageDelta,
+  projectEvents,
+  Redactor,
+  resolveSpans,
+  rollupModelUsage,
+  rollupUsage,
+  utcDay,
+} from '@agentmeter/domain';
 import { PricingService } from '../pricing/pricing.service';
-import { EventsRepository, UNIQUE_VIOLATION, type BatchWrite, type CallCost } from './events.repository';
+import {
+  EventsRepository,
+  UNIQUE_VIOLATION,
+  type BatchWrite,
+  type CallCost,
+  type Negation,
+  type RetractedCall,
+  type SpanWrite,
+} from './events.repository';
 import { IngestMetrics } from './ingest.metrics';
 
 type LlmCall = AgentEvent & { type: 'llm_call' };
@@ -88,15 +107,19 @@ export class EventsService {
     const priceOf = (event: LlmCall): bigint | null => costOf(event).micros;
     const users = await this.runUsers(unique);
     const runUser = (tenantId: string, runId: string): string | undefined => users.get(`${tenantId}\u0000${runId}`);
+    const spans = await this.resolveSpans(unique);
     const writes = (events: AgentEvent[]): BatchWrite => {
-      const usage = rollupUsage(events, priceOf, runUser);
+      const counted = events.filter((event) => !spans.uncounted.has(event));
+      const usage = rollupUsage(counted, priceOf, runUser);
+      const fresh = new Set(events);
       return {
         events,
         costOf,
-        projection: projectEvents(events, priceOf),
+        projection: projectEvents(counted, priceOf),
         runUser,
         usage,
         modelUsage: rollupModelUsage(usage),
+        spans: { ...spans, nodes: spans.nodes.filter((node) => fresh.has(node.event)) },
       };
     };
 
@@ -117,7 +140,51 @@ export class EventsService {
       if (codeOf(error) === CHECK_VIOLATION) this.partitions.forget();
       throw error;
     }
-    this.metrics.countBatch(unique, fresh.length === unique.length ? null : new Set(fresh), costOf);
+    this.metrics.countBatch(unique, fresh.length === unique.length ? null : new Set(fresh), costOf, spans.uncounted);
+  }
+
+  /**
+   * Usage on leaf-most spans only, across export requests (docs/otlp.md "Aggregate spans"): the batch's LLM
+   * calls that name their ancestors are resolved against the stored nodes of their traces. A run's events
+   * come through one partition, so the stored nodes read here are the ones the batch's transaction sees.
+   */
+  private async resolveSpans(events: AgentEvent[]): Promise<SpanWrite> {
+    const calls = events.filter(
+      (e): e is LlmCall => e.type === 'llm_call' && !!e.data.trace_id && !!e.data.span_id && !!e.data.ancestor_span_ids,
+    );
+    const empty: SpanWrite = { nodes: [], uncounted: new Set(), retract: [], negate: negation };
+    if (calls.length === 0) return empty;
+    const groupOf = (tenantId: string, runId: string, traceId: string) => `${tenantId}\u0000${runId}\u0000${traceId}`;
+    const groups = new Map<string, [string, string, string]>();
+    for (const { data } of calls)
+      groups.set(groupOf(data.tenant_id, data.run_id, data.trace_id!), [data.tenant_id, data.run_id, data.trace_id!]);
+    const stored = await this.repository.spanNodes([...groups.values()]);
+    const resolution = resolveSpans(
+      stored.map((row) => ({ ...row, group: groupOf(row.tenantId, row.runId, row.traceId) })),
+      calls.map(({ data }) => ({
+        group: groupOf(data.tenant_id, data.run_id, data.trace_id!),
+        spanId: data.span_id!,
+        ancestors: data.ancestor_span_ids!,
+      })),
+    );
+    const spans: SpanWrite = { ...empty, uncounted: new Set(), retract: resolution.retract };
+    calls.forEach((event, i) => {
+      const outcome = resolution.outcomes[i]!;
+      if (outcome !== 'counted') (spans.uncounted as Set<AgentEvent>).add(event);
+      if (outcome === 'duplicate') return;
+      const { data } = event;
+      spans.nodes.push({
+        tenantId: data.tenant_id,
+        runId: data.run_id,
+        traceId: data.trace_id!,
+        spanId: data.span_id!,
+        ancestors: [...data.ancestor_span_ids!],
+        counted: outcome === 'counted',
+        event,
+      });
+    });
+    if (spans.uncounted.size > 0) this.metrics.aggregateCalls.inc(spans.uncounted.size);
+    return spans;
   }
 
   /**
@@ -150,6 +217,20 @@ export class EventsService {
     for (const kind of found) this.metrics.redactions.inc({ kind });
     return redacted;
   }
+}
+
+/** What retracted calls added to runs, stages and rollups, negated (libs/domain `span-tree.ts`). */
+function negation(calls: RetractedCall[]): Negation {
+  const costs = new Map(calls.map((call) => [call.event, call.costMicros]));
+  const events = calls.map((call) => call.event);
+  const price = (event: LlmCall) => costs.get(event) ?? null;
+  const projection = projectEvents(events, price);
+  const usage = rollupUsage(events, price);
+  return {
+    projection: { runs: projection.runs.map(negateRunDelta), stages: projection.stages.map(negateStageDelta) },
+    usage: usage.map(negateUsageDelta),
+    modelUsage: rollupModelUsage(usage).map(negateModelUsageDelta),
+  };
 }
 
 export interface RejectedEvent {

@@ -24,6 +24,11 @@ export class IngestMetrics {
     help: 'Events dead-lettered because their run id belongs to another tenant.',
     registers: [metricsRegistry],
   });
+  readonly aggregateCalls = new Counter({
+    name: 'agentmeter_ingest_aggregate_calls_total',
+    help: 'LLM calls stored in the event log only: spans aggregating the usage of spans below them, or re-exports.',
+    registers: [metricsRegistry],
+  });
   readonly redactions = new Counter({
     name: 'agentmeter_ingest_redactions_total',
     help: 'Events in which secrets or PII were redacted before storage, by kind.',
@@ -115,6 +120,7 @@ export class IngestMetrics {
     events: readonly AgentEvent[],
     stored: ReadonlySet<AgentEvent> | null,
     costOf: (event: AgentEvent & { type: 'llm_call' }) => { source: string },
+    uncounted: ReadonlySet<AgentEvent> = new Set(),
   ): void {
     const counts = { stored: new Map<string, number>(), duplicate: new Map<string, number>() };
     const tokens = new Map<string, Map<string, { prompt: number; completion: number; unpriced: number }>>();
@@ -122,7 +128,7 @@ export class IngestMetrics {
     for (const event of events) {
       const outcome = stored === null || stored.has(event) ? 'stored' : 'duplicate';
       counts[outcome].set(event.type, (counts[outcome].get(event.type) ?? 0) + 1);
-      if (outcome === 'duplicate') continue;
+      if (outcome === 'duplicate' || uncounted.has(event)) continue;
       if (event.type === 'llm_call') {
         const { model, provider, prompt_tokens, completion_tokens } = event.data;
         let byProvider = tokens.get(model);

@@ -101,10 +101,27 @@ describe('mapSpans', () => {
             status: 'ok',
             trace_id: TRACE,
             span_id: '00f067aa0ba902b7',
+            // A root span: no ancestors, and a node of its trace all the same (docs/otlp.md "Aggregate spans").
+            ancestor_span_ids: [],
           },
         },
       },
     ]);
+  });
+
+  it('names the ancestors of an LLM span as far as the request shows them, nearest first', () => {
+    const ids = { agent: '00000000000000a1', step: '00000000000000a2', chat: '00000000000000a3' };
+    const agent = span({ spanId: ids.agent, parentSpanId: '00000000000000ff', name: 'agent' });
+    const step = span({ spanId: ids.step, parentSpanId: ids.agent, name: 'step' });
+    const chat = span({
+      spanId: ids.chat,
+      parentSpanId: ids.step,
+      attributes: { 'gen_ai.usage.input_tokens': 10 },
+    });
+    const [event] = mapSpans([agent, step, chat]).events;
+    expect(event?.event.data).toMatchObject({ ancestor_span_ids: [ids.step, ids.agent, '00000000000000ff'] });
+    const [alone] = mapSpans([chat]).events;
+    expect(alone?.event.data).toMatchObject({ ancestor_span_ids: [ids.step] });
   });
 
   it.each<[string, Record<string, AttributeValue>, Record<string, unknown>]>([

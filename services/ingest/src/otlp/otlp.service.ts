@@ -130,7 +130,7 @@ export function mapSpans(spans: readonly OtlpSpan[]): SpanMapping {
       mapping.outcomes.ignored++;
       continue;
     }
-    const result = toEvent(span, type);
+    const result = toEvent(span, type, parentOf);
     if (result.ok) {
       mapping.events.push(result.event);
       mapping.outcomes[type === 'llm_call' ? 'llm_call' : 'tool_call']++;
@@ -169,9 +169,9 @@ class SpanRejected extends Error {}
 
 type EventResult = { ok: true; event: KeyedEvent } | { ok: false; reason: string };
 
-function toEvent(span: OtlpSpan, type: EventType): EventResult {
+function toEvent(span: OtlpSpan, type: EventType, parentOf: (span: OtlpSpan) => OtlpSpan | undefined): EventResult {
   try {
-    const input = type === 'llm_call' ? llmCallOf(span) : toolCallOf(span);
+    const input = type === 'llm_call' ? llmCallOf(span, ancestorIdsOf(span, parentOf)) : toolCallOf(span);
     const parsed = parseAgentEvent(input);
     if (!parsed.ok) return { ok: false, reason: `invalid ${type}: ${parsed.reason}` };
     return { ok: true, event: { key: input.data.run_id, event: parsed.event } };
@@ -181,7 +181,7 @@ function toEvent(span: OtlpSpan, type: EventType): EventResult {
   }
 }
 
-function llmCallOf(span: OtlpSpan): AgentEventInput<'llm_call'> {
+function llmCallOf(span: OtlpSpan, ancestors: string[]): AgentEventInput<'llm_call'> {
   const call = callOf(span);
   return envelope(span, 'llm_call', call.stage.tenant_id, {
     ...call.stage,
@@ -196,6 +196,7 @@ function llmCallOf(span: OtlpSpan): AgentEventInput<'llm_call'> {
     error: call.error,
     trace_id: span.traceId,
     span_id: span.spanId,
+    ancestor_span_ids: ancestors,
     user_id: text(span, OtlpAttributes.user, { resource: true }),
   });
 }
@@ -309,6 +310,24 @@ function serviceNameOf(span: OtlpSpan): string | undefined {
 function keySpaceOf(key: string): string | undefined {
   const match = /^(amtp:mcp:[^:]+):/.exec(key);
   return match?.[1];
+}
+
+/** Ancestors an llm_call carries at most (the contract's limit); deeper ones are left out. */
+const MAX_ANCESTORS = 64;
+
+/**
+ * The span ids above a span, nearest first, as far as this request shows them: the parent, its parent when
+ * the parent is in the request, and so on; the last id is the parent of the top-most span of the request
+ * (which is usually in another request). Ingest resolves aggregates across requests with them.
+ */
+function ancestorIdsOf(span: OtlpSpan, parentOf: (span: OtlpSpan) => OtlpSpan | undefined): string[] {
+  const ids: string[] = [];
+  const isId = (id: string) => /^[0-9a-f]{16}$/.test(id) && !/^0+$/.test(id);
+  for (let node: OtlpSpan | undefined = span; node && isId(node.parentSpanId); node = parentOf(node)) {
+    if (ids.includes(node.parentSpanId) || ids.length === MAX_ANCESTORS) break; // a cycle, or too deep
+    ids.push(node.parentSpanId);
+  }
+  return ids;
 }
 
 /** The spans that have a descendant among `spans`; stops at spans already marked, so linear overall. */

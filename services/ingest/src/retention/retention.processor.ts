@@ -1,9 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Queue, Worker } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { JobNames, Queues, type IngestMaintenanceJob } from '@agentmeter/contracts';
-import { logConnectionErrors, RecoveryLoop } from '@agentmeter/telemetry';
+import { logConnectionErrors, RecoveryLoop, tracedProcessor } from '@agentmeter/telemetry';
 import { IngestConfig } from '../config';
 import { LOGGER } from '../logger';
 import { RetentionService } from './retention.service';
@@ -57,12 +57,12 @@ export class RetentionProcessor implements OnApplicationBootstrap, OnApplication
     this.worker = logConnectionErrors(
       new Worker<IngestMaintenanceJob>(
         Queues.IngestMaintenance,
-        async (job) => {
+        tracedProcessor(async (job: Job<IngestMaintenanceJob>) => {
           switch (job.data.name) {
             case JobNames.Retention:
               return this.retention.run(job.data.now ? new Date(job.data.now) : undefined);
           }
-        },
+        }),
         { connection: this.workerConnection, prefix: this.prefix, concurrency: 1 },
       ),
       this.logger,

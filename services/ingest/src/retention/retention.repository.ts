@@ -54,7 +54,7 @@ export class RetentionRepository {
   }
 
   /**
-   * Deletes aggregates older than `cutoff`: monthly rollups, and runs (with their stages and failures)
+   * Deletes aggregates older than `cutoff`: monthly rollups, and runs (with their stages, failures and span tree)
    * whose last event is older. These tables are small next to the raw ones, so rows are deleted.
    */
   async deleteAggregatesBefore(cutoff: string): Promise<{ runs: number; months: number }> {
@@ -69,6 +69,7 @@ export class RetentionRepository {
               s AS (DELETE FROM stages USING expired e WHERE stages.tenant_id = e.tenant_id AND stages.run_id = e.run_id),
               f AS (DELETE FROM failures USING expired e WHERE failures.tenant_id = e.tenant_id AND failures.run_id = e.run_id),
               i AS (DELETE FROM interventions USING expired e WHERE interventions.tenant_id = e.tenant_id AND interventions.run_id = e.run_id),
+              t AS (DELETE FROM llm_call_spans USING expired e WHERE llm_call_spans.tenant_id = e.tenant_id AND llm_call_spans.run_id = e.run_id),
               r AS (DELETE FROM runs USING expired e WHERE runs.tenant_id = e.tenant_id AND runs.run_id = e.run_id RETURNING 1)
          SELECT count(*)::int AS n FROM r`,
         [cutoff],

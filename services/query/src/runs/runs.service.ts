@@ -15,9 +15,16 @@ export class AmbiguousRunError extends Error {
 }
 
 /** Payload keys that only OP and Admin see (seed 000 story 9.4). */
-const TRACE_KEYS = new Set(['trace_id', 'span_id', 'traceparent']);
+const TRACE_KEYS = new Set(['trace_id', 'span_id', 'ancestor_span_ids', 'traceparent']);
 /** Payload keys hidden from Owners of a tenant that shows them only $ and time. */
-const TOKEN_KEYS = new Set(['prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens']);
+const TOKEN_KEYS = new Set([
+  'prompt_tokens',
+  'completion_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'input_tokens',
+  'output_tokens',
+]);
 
 /** Run lists, run detail panels and run timelines; what a caller sees depends on its role (docs/security.md). */
 @Injectable()
