@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { Client } from 'pg';
 import { topicName, Topics } from '../../libs/contracts/src/topics';
-import { waitForGroupCaughtUp } from '../../libs/testing/src/kafka';
+import { waitForGroupCaughtUp } from '../../libs/testing/src/consumer-lag';
 import { publishEvents } from '../../libs/testing/src/publish';
 import { freePort, startService, type RunningService } from '../../libs/testing/src/services';
 import { generateWorkload } from '../../libs/testing/src/workload';
@@ -112,8 +113,14 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     const made = (name: string): SeededRun => ({ tenant_id: tenant, project_id: project, run_id: `${prefix}-${name}` });
     const capped = made('capped-run');
     const live = [1, 2, 3].map((n) => made(`live-run-${n}`));
+    const flaky = made('flaky-mcp-run');
 
-    const events = [...workload.events, ...cappedRun(capped), ...live.flatMap((run) => liveRun(run))];
+    const events = [
+      ...workload.events,
+      ...cappedRun(capped),
+      ...live.flatMap((run) => liveRun(run)),
+      ...flakyMcpRun(flaky, `${prefix}-flaky-mcp`),
+    ];
     const provider = await startOidcProvider({
       port: oidcPort,
       consoleUrl: oidcQuery.url,
@@ -124,6 +131,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     const kafka = new Kafka({ clientId: 'console-e2e', brokers: test.kafkaBrokers, logLevel: logLevel.ERROR });
     await publishEvents(kafka, eventsTopic, events);
     await waitForGroupCaughtUp(kafka, groupId, eventsTopic, 120_000);
+    await webhookAttempts(databaseUrl, tenant, WEBHOOK_OUTCOMES);
 
     const world: World = {
       queryUrl: query.url,
@@ -132,6 +140,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       brokers: test.kafkaBrokers,
       eventsTopic,
       prefix,
+      flakyMcpServer: `${prefix}-flaky-mcp`,
       runs: {
         succeeded: pick(
           (r) => r.status === 'succeeded' && r.tenant_id === tenant && r.stages.some((s) => s.attempts > 1),
@@ -195,4 +204,71 @@ function liveRun(run: SeededRun) {
     at('phase_advanced', 90, { ...plan, next_phase: 'implement' }),
     at('phase_entered', 5, { phase: 'implement', role: 'implementer', attempt: 1 }),
   ];
+}
+
+/**
+ * A run whose MCP server fails 6 calls in a row (the breaker rule opens at 5, docs/alert.md) and recovers:
+ * one circuit-breaker opening, closed by the next successful call, about two hours ago.
+ */
+function flakyMcpRun(run: SeededRun, server: string) {
+  const at = runEvents(run, 'console-e2e/flaky-mcp');
+  const stage = { phase: 'implement', role: 'implementer', attempt: 1 };
+  const statuses = ['ok', 'ok', 'error', 'error', 'error', 'error', 'error', 'error', 'ok', 'ok'] as const;
+  return [
+    at('run_started', 7_300, { model: 'gpt-4.1', environment: { name: 'demo', region: 'eu-west-1' } }),
+    at('phase_entered', 7_290, stage),
+    ...statuses.map((status, i) =>
+      at('tool_call', 7_200 - i * 60, {
+        ...stage,
+        tool: 'search.query',
+        mcp_server: server,
+        latency_ms: status === 'ok' ? 120 : 3_000,
+        status,
+      }),
+    ),
+    at('phase_advanced', 6_500, { ...stage, next_phase: 'validate' }),
+    at('run_finished', 6_490, { summary: 'published' }),
+  ];
+}
+
+/** Webhook delivery attempts of tenant 1 (oldest first): two failures, then the delivery went through. */
+const WEBHOOK_OUTCOMES = ['retry', 'retry', 'sent'] as const;
+
+/**
+ * Webhook delivery attempts as the alert worker records them (docs/alert.md): its contact (deleted, so the
+ * alert service running in this set-up sends nothing more to it), a flushed group, a delivery and its attempts.
+ */
+async function webhookAttempts(databaseUrl: string, tenantId: string, outcomes: readonly string[]): Promise<void> {
+  const sql = new Client({ connectionString: databaseUrl });
+  await sql.connect();
+  try {
+    const [contact, group, delivery] = [randomUUID(), randomUUID(), randomUUID()];
+    await sql.query(
+      `INSERT INTO alert_contacts (id, tenant_id, audience, channel, url_encrypted, url_host, secret_encrypted,
+         created_by, deleted_at, deleted_by)
+       VALUES ($1, $2, 'owner', 'webhook', '\\x00', 'hooks.example.test', '\\x00', 'console-e2e', now(), 'console-e2e')`,
+      [contact, tenantId],
+    );
+    await sql.query(
+      `INSERT INTO alert_groups (id, tenant_id, rule, audience, status, flush_at, flushed_at)
+       VALUES ($1, $2, 'usage.mcp_breaker_open', 'owner', 'flushed', now(), now())`,
+      [group, tenantId],
+    );
+    await sql.query(
+      `INSERT INTO alert_deliveries (id, group_id, tenant_id, audience, rule, channel, contact_id, status, attempts,
+         message, sent_at)
+       VALUES ($1, $2, $3, 'owner', 'usage.mcp_breaker_open', 'webhook', $4, 'sent', $5, '{}', now())`,
+      [delivery, group, tenantId, contact, outcomes.length],
+    );
+    for (const [i, outcome] of outcomes.entries()) {
+      await sql.query(
+        `INSERT INTO alert_delivery_attempts (delivery_id, tenant_id, channel, attempt, outcome, status_code, latency_ms,
+           at)
+         VALUES ($1, $2, 'webhook', $3, $4, $5, 40, now() - make_interval(mins => $6))`,
+        [delivery, tenantId, i + 1, outcome, outcome === 'sent' ? 200 : 503, (outcomes.length - i) * 5],
+      );
+    }
+  } finally {
+    await sql.end();
+  }
 }

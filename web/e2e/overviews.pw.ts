@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, type Page, test } from '@playwright/test';
 import { count, percent, usd } from '../src/format';
-import { expectAccessible, signIn } from './pages';
+import { chartsDrawn, expectAccessible, signIn } from './pages';
 import { api, token, world } from './world';
 
 /**
@@ -17,13 +17,16 @@ async function capture(page: Page, name: string): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });
   await page.setViewportSize({ width: 1280, height: 900 });
+  await chartsDrawn(page, 'light');
   await page.screenshot({ path: join(OUT, `${name}-desktop.png`), fullPage: true, animations: 'disabled' });
   await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
   await expectAccessible(page);
+  await chartsDrawn(page, 'dark');
   await page.screenshot({ path: join(OUT, `${name}-desktop-dark.png`), fullPage: true, animations: 'disabled' });
   await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });
   await page.setViewportSize({ width: 390, height: 844 });
   await expectAccessible(page);
+  await chartsDrawn(page, 'light');
   await page.screenshot({ path: join(OUT, `${name}-phone.png`), fullPage: true, animations: 'disabled' });
   await page.setViewportSize({ width: 1280, height: 900 });
 }
@@ -293,26 +296,99 @@ interface Usage {
 interface Costs {
   totals: { cost_usd: string };
 }
+interface ToolCallHours {
+  rows: Array<{ day_of_week: number; hour: number; calls: number }>;
+  totals: { calls: number };
+}
+interface McpHealth {
+  servers: Array<{ server: string; calls: number; failures: number; error_rate: number; breaker_openings: number }>;
+}
+interface BreakerEvents {
+  rows: Array<{ server: string; opened_at: string; closed_at: string | null; failures: number }>;
+}
+interface ErrorRates {
+  rows: Array<{ bucket: string; webhook_attempts: number; webhook_failure_rate: number | null }>;
+  totals: {
+    tool_calls: number;
+    tool_failures: number;
+    tool_error_rate: number | null;
+    webhook_attempts: number;
+    webhook_failures: number;
+    webhook_failure_rate: number | null;
+  };
+}
+
+const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
 
 test.describe('Analytics /analytics', () => {
-  test('top agents, cost trend, tool heatmap, MCP health and tool failures as the API answers them', async ({
-    page,
-  }) => {
+  test('top agents, cost trend, tool heatmap, MCP health and error rates as the API answers them', async ({ page }) => {
     const t1 = tenant(1);
     const owner = await token(t1, ['owner']);
     const agents = await api<Usage>(owner, '/api/v1/analytics/usage?period=7d&group_by=agent');
     const costs = await api<Costs>(owner, '/api/v1/analytics/costs?period=7d&group_by=agent&interval=day');
+    const hours = await api<ToolCallHours>(owner, '/api/v1/analytics/tool-calls/hours?period=7d');
     const tools = await api<Usage>(owner, '/api/v1/analytics/usage?period=7d&group_by=tool&kind=tool&interval=day');
     await signIn(page, owner, '/analytics');
     await expect(page.getByRole('heading', { name: 'Analytics', level: 1 })).toBeVisible();
+
+    // Top agents: one bar per agent (at most 10), largest first, in the chart's data table.
     const top = [...agents.rows].sort((a, b) => b.calls - a.calls)[0]!;
     await expect(page.locator('#top-agents .bar-row')).toHaveCount(Math.min(10, agents.rows.length));
     await expect(page.locator('#top-agents .bar-row').first()).toContainText(`${count(top.calls)} calls`);
+    await expect(page.locator('#top-agents [role="img"]')).toHaveAttribute('aria-label', /Calls per agent/);
     await expect(page.getByTestId('cost-total')).toHaveText(usd(costs.totals.cost_usd));
-    await expect(page.getByTestId('tool-error-rate')).toHaveText(percent(tools.totals.error_rate));
-    await expect(page.locator('#tool-heatmap table.heatmap tbody tr')).toHaveCount(
+
+    // Tool calls by hour and weekday: every cell of the answer in the heatmap's table, the rest empty.
+    await expect(page.getByTestId('tool-calls-total')).toHaveText(`${count(hours.totals.calls)} calls`);
+    const week = page.locator('#tool-heatmap table.heatmap').first();
+    await expect(week.locator('tbody tr')).toHaveCount(7);
+    for (const cell of hours.rows) {
+      const row = week.locator('tbody tr').nth(cell.day_of_week - 1);
+      await expect(row.locator('th')).toHaveText(WEEKDAYS[cell.day_of_week - 1]!);
+      await expect(row.locator('td').nth(cell.hour)).toHaveText(count(cell.calls));
+    }
+    await expect(week.locator('td', { hasNotText: '—' })).toHaveCount(hours.rows.length);
+    await expect(page.locator('#tool-heatmap table.heatmap').nth(1).locator('tbody tr')).toHaveCount(
       new Set(tools.rows.map((r) => r.key ?? 'unattributed')).size,
     );
+
+    // MCP health: the flaky server failed 6 of its 10 calls in a row, so its breaker opened once and closed.
+    const server = world().flakyMcpServer;
+    const health = await api<McpHealth>(owner, '/api/v1/analytics/mcp-health?period=7d');
+    const breakers = await api<BreakerEvents>(owner, '/api/v1/analytics/mcp-breaker-events?period=7d');
+    expect(health.servers.find((s) => s.server === server)).toMatchObject({
+      calls: 10,
+      failures: 6,
+      breaker_openings: 1,
+    });
+    expect(breakers.rows.filter((e) => e.server === server)).toEqual([
+      expect.objectContaining({ failures: 6, closed_at: expect.any(String) }),
+    ]);
+    const servers = page.getByTestId('mcp-servers');
+    await expect(servers.locator('tbody tr')).toHaveCount(health.servers.length);
+    await expect(servers.locator('tr', { hasText: server }).locator('td')).toHaveText(['10', '60.0 %', '1']);
+    await expect(page.getByTestId('breaker-events')).toContainText(`${server} opened`);
+    await expect(page.getByTestId('breaker-events')).toContainText('after 6 failed calls; closed');
+    await expect(page.locator('#mcp-health [role="img"]')).toHaveAttribute('aria-label', /circuit-breaker events/);
+
+    // Error rates: tool failures as the rollups count them; webhook deliveries: 2 of 3 attempts failed.
+    const rates = await api<ErrorRates>(owner, '/api/v1/analytics/error-rates?period=7d&interval=day');
+    expect(rates.totals).toMatchObject({ webhook_attempts: 3, webhook_failures: 2, webhook_failure_rate: 0.6667 });
+    expect(rates.totals.tool_failures).toBeGreaterThanOrEqual(6);
+    await expect(page.getByTestId('tool-error-rate')).toHaveText(percent(rates.totals.tool_error_rate));
+    await expect(page.getByTestId('tool-failures')).toHaveText(
+      `${count(rates.totals.tool_failures)} of ${count(rates.totals.tool_calls)} calls`,
+    );
+    await expect(page.getByTestId('webhook-failure-rate')).toHaveText('66.7 %');
+    await expect(page.getByTestId('webhook-failures')).toHaveText('2 of 3 attempts');
+    const trend = page.locator('#error-rates table');
+    await expect(trend.locator('tbody tr')).toHaveCount(rates.rows.length);
+    for (const row of rates.rows.filter((r) => r.webhook_attempts > 0)) {
+      await expect(trend.locator('tr', { hasText: row.bucket }).locator('td').nth(1)).toHaveText(
+        percent(row.webhook_failure_rate),
+      );
+    }
+
     await expectAccessible(page);
     await capture(page, 'analytics');
 
@@ -327,14 +403,18 @@ test.describe('Analytics /analytics', () => {
     const owner = await token(t1, ['owner']);
     await signIn(page, owner, '/analytics');
     const panels = [
-      ['top-agents', '/api/v1/analytics/usage?period=7d&group_by=agent'],
-      ['cost-trend', '/api/v1/analytics/costs?period=7d&group_by=agent&interval=day'],
-      ['tool-heatmap', '/api/v1/analytics/usage?period=7d&group_by=tool&kind=tool&interval=day'],
-      ['mcp-health', '/api/v1/analytics/usage?period=7d&group_by=mcp_server&kind=tool&interval=day'],
+      ['top-agents', 'CSV', '/api/v1/analytics/usage?period=7d&group_by=agent'],
+      ['cost-trend', 'CSV', '/api/v1/analytics/costs?period=7d&group_by=agent&interval=day'],
+      ['tool-heatmap', 'CSV', '/api/v1/analytics/tool-calls/hours?period=7d'],
+      ['tool-heatmap', 'Per tool CSV', '/api/v1/analytics/usage?period=7d&group_by=tool&kind=tool&interval=day'],
+      ['mcp-health', 'CSV', '/api/v1/analytics/mcp-health?period=7d'],
+      ['mcp-health', 'Breaker events CSV', '/api/v1/analytics/mcp-breaker-events?period=7d'],
+      ['error-rates', 'CSV', '/api/v1/analytics/error-rates?period=7d&interval=day'],
     ] as const;
-    for (const [id, path] of panels) {
-      const csv = await csvOf(page, page.locator(`#${id}`).getByRole('button', { name: 'CSV' }));
+    for (const [id, name, path] of panels) {
+      const csv = await csvOf(page, page.locator(`#${id}`).getByRole('button', { name, exact: true }));
       expect(csv).toBe(await apiCsv(owner, path));
+      expect(csv.split('\n').length).toBeGreaterThan(1);
     }
   });
 

@@ -17,3 +17,21 @@ export async function expectAccessible(page: Page): Promise<void> {
     bad.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
   ).toEqual([]);
 }
+
+/**
+ * Waits until every chart on the page is drawn in the current colour scheme (components/echart.tsx marks its
+ * canvas `data-drawn="light|dark"` when ECharts has finished), so a screenshot shows the charts.
+ */
+export async function chartsDrawn(page: Page, scheme: 'light' | 'dark'): Promise<void> {
+  await expect
+    .poll(() =>
+      page.evaluate(
+        (drawn) =>
+          [...document.querySelectorAll('.chart-box')].every((box) =>
+            box.querySelector(`.chart-canvas[data-drawn="${drawn}"]`),
+          ),
+        scheme,
+      ),
+    )
+    .toBe(true);
+}

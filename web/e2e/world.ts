@@ -16,6 +16,8 @@ export interface World {
   brokers: string[];
   eventsTopic: string;
   prefix: string;
+  /** The MCP server whose calls fail 6 in a row (one circuit-breaker opening). */
+  flakyMcpServer: string;
   runs: {
     succeeded: SeededRun;
     withMcp: SeededRun;

@@ -1,5 +1,5 @@
 // Prints the console's initial download (what index.html loads before any lazy page), raw and gzipped,
-// measured from web/dist (docs/benchmarks.md "Console").
+// measured from web/dist (docs/benchmarks.md "Console initial JavaScript").
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';

@@ -7,6 +7,9 @@ import { ALL_TOPICS, topicName } from '@agentmeter/contracts';
 import { testEnvironment } from './environment';
 import { eventually } from './eventually';
 
+// Kept in a file of its own (no codec import), so the console's Playwright set-up can load it.
+export { waitForGroupCaughtUp } from './consumer-lag';
+
 export function testKafka(): Kafka {
   return new Kafka({ clientId: 'agentmeter-tests', brokers: testEnvironment().kafkaBrokers, logLevel: logLevel.ERROR });
 }
@@ -36,32 +39,6 @@ export async function createTestTopics(kafka: Kafka, partitions = 3): Promise<st
     await admin.disconnect();
   }
   return prefix;
-}
-
-/** Waits until a consumer group has committed every partition of a topic up to its high watermark. */
-export async function waitForGroupCaughtUp(
-  kafka: Kafka,
-  groupId: string,
-  topic: string,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await eventually(async () => {
-      const ends = await admin.fetchTopicOffsets(topic);
-      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      for (const end of ends) {
-        const offset = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
-        if (BigInt(end.high) === BigInt(end.low)) continue; // nothing to consume in this partition
-        if (BigInt(offset) < BigInt(end.high)) {
-          throw new Error(`group ${groupId} at ${offset} of ${end.high} on ${topic}[${end.partition}]`);
-        }
-      }
-    }, timeoutMs);
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 export interface ReadMessage {

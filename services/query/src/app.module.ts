@@ -28,6 +28,8 @@ import { TargetsController, TargetsService } from './targets/targets.controller'
 import { TargetsRepository } from './targets/targets.repository';
 import { AnalyticsRepository } from './analytics/analytics.repository';
 import { AnalyticsService } from './analytics/analytics.service';
+import { HealthRepository } from './analytics/health.repository';
+import { HealthService } from './analytics/health.service';
 import { AuditController, AuditService } from './audit/audit.controller';
 import { AuditRepository } from './audit/audit.repository';
 import { ApiKeyVerifier } from './auth/api-key.verifier';
@@ -143,6 +145,8 @@ export class QueryModule {
         RunStreamService,
         AnalyticsRepository,
         AnalyticsService,
+        HealthRepository,
+        HealthService,
         OverviewRepository,
         OverviewService,
         CapsReader,

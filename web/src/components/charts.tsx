@@ -1,12 +1,42 @@
 import '../overview/overview.css';
-import type { ReactNode } from 'react';
+import { lazy, type ReactNode, Suspense, useMemo } from 'react';
+import { type ChartSpec, type ColourVar, SERIES_COLOURS } from './chart-spec';
 
 /**
- * The console's charts (docs/decisions.md "Console charts"): bars, lines, a heatmap and a timeline drawn as
- * SVG and tables from numbers the server already aggregated. Each chart has a text alternative (a caption
- * and the values as accessible names or a table), uses the colour scheme's CSS variables, and scales to the
- * width of its panel (viewBox), so it works at 390 px and in light and dark.
+ * The console's charts (docs/decisions.md "Console charts are Apache ECharts, loaded lazily"): bars, lines
+ * and areas, a heatmap and a timeline, drawn by ECharts from numbers the server already aggregated. ECharts
+ * is loaded lazily (echart.tsx), so the first page's download stays small; until it arrives the chart's box
+ * keeps its height. Every chart is a figure whose canvas has an accessible name (role img), with the values in a
+ * visually hidden table, an HTML legend, and colours from the scheme's CSS variables (light and dark).
  */
+const EChart = lazy(() => import('./echart'));
+
+function Canvas({ spec, label, height }: { spec: ChartSpec; label: string; height: number }) {
+  return (
+    <div className="chart-box" role="img" aria-label={label} style={{ height }}>
+      <Suspense fallback={null}>
+        <EChart spec={spec} />
+      </Suspense>
+    </div>
+  );
+}
+
+export function Legend({ items }: { items: Array<{ name: string; colour: ColourVar; shape?: 'diamond' }> }) {
+  return (
+    <ul className="legend">
+      {items.map((item) => (
+        <li key={item.name}>
+          <span
+            className={`swatch${item.shape === 'diamond' ? ' swatch-diamond' : ''}`}
+            style={{ background: `var(${item.colour})` }}
+            aria-hidden="true"
+          />
+          {item.name}
+        </li>
+      ))}
+    </ul>
+  );
+}
 
 export interface Bar {
   label: string;
@@ -15,113 +45,99 @@ export interface Bar {
   display: string;
 }
 
-/** Horizontal bars, largest first as given: labels left, values right, usable on a phone. */
+/** Horizontal bars, in the order given (largest first), each labelled with its value. */
 export function BarChart({ bars, caption }: { bars: Bar[]; caption: string }) {
-  const max = Math.max(0, ...bars.map((b) => b.value));
+  const spec = useMemo<ChartSpec>(
+    () => ({
+      kind: 'bar',
+      categories: bars.map((b) => b.label),
+      values: bars.map((b) => b.value),
+      labels: bars.map((b) => b.display),
+    }),
+    [bars],
+  );
   return (
     <figure className="chart bar-chart">
-      <figcaption className="visually-hidden">{caption}</figcaption>
-      <ul className="bars">
-        {bars.map((bar) => (
-          <li key={bar.label} className="bar-row">
-            <span className="bar-label">{bar.label}</span>
-            <span className="bar-track" aria-hidden="true">
-              <span className="bar-fill" style={{ width: `${max > 0 ? (bar.value / max) * 100 : 0}%` }} />
-            </span>
-            <span className="bar-value num">{bar.display}</span>
-          </li>
-        ))}
-      </ul>
+      <Canvas
+        spec={spec}
+        label={`${caption}: ${bars.map((b) => `${b.label} ${b.display}`).join('; ')}`}
+        height={bars.length * 34 + 12}
+      />
+      <table className="visually-hidden">
+        <caption>{caption}</caption>
+        <tbody>
+          {bars.map((bar) => (
+            <tr key={bar.label} className="bar-row">
+              <th scope="row">{bar.label}</th>
+              <td>{bar.display}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </figure>
   );
 }
 
 export interface Series {
   name: string;
-  /** One point per x label (null: no value that day). */
+  /** One point per x label (null: no value there). */
   values: Array<number | null>;
 }
 
-const PALETTE = ['var(--chart-1)', 'var(--chart-2)', 'var(--chart-3)', 'var(--chart-4)', 'var(--chart-5)'];
-
-/** Lines over days: one line per series, x labels under the first and last point, a legend, the max on the axis. */
+/** Lines (or areas) over days: one per series, a legend when there are several. */
 export function LineChart({
   labels,
   series,
   caption,
   format,
+  area = false,
+  rowHeader = 'Day',
 }: {
   labels: string[];
   series: Series[];
   caption: string;
   format: (value: number) => string;
+  area?: boolean;
+  rowHeader?: string;
 }) {
-  // Drawn in a 640 × 200 box stretched to the panel (lines keep their width); labels are HTML, so they
-  // keep their size on a phone and on a wide screen.
-  const width = 640;
-  const height = 200;
+  const coloured = series.map((s, i) => ({ ...s, colour: SERIES_COLOURS[i % SERIES_COLOURS.length]! }));
+  const spec = useMemo<ChartSpec>(
+    () => ({ kind: 'line', x: labels, series: coloured, area, format }),
+    [labels.join(), JSON.stringify(series), area],
+  );
   const max = Math.max(0, ...series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
-  const x = (i: number) => (labels.length <= 1 ? 0 : (i / (labels.length - 1)) * width);
-  const y = (v: number) => height - 4 - (max > 0 ? (v / max) * (height - 8) : 0);
   return (
     <figure className="chart line-chart">
-      <p className="axis-label" aria-hidden="true">
-        {format(max)}
-      </p>
-      <svg
-        viewBox={`0 0 ${width} ${height}`}
-        preserveAspectRatio="none"
-        role="img"
-        aria-label={`${caption}; highest ${format(max)}`}
-      >
-        <line className="grid-line" x1={0} x2={width} y1={y(max)} y2={y(max)} vectorEffect="non-scaling-stroke" />
-        <line className="axis" x1={0} x2={width} y1={y(0)} y2={y(0)} vectorEffect="non-scaling-stroke" />
-        {series.map((s, index) => {
-          const points = s.values
-            .map((v, i) => (v === null ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`))
-            .filter((p): p is string => p !== null)
-            .join(' ');
-          return (
-            <polyline
-              key={s.name}
-              points={points}
-              fill="none"
-              stroke={PALETTE[index % PALETTE.length]}
-              strokeWidth={2.5}
-              vectorEffect="non-scaling-stroke"
-            />
-          );
-        })}
-      </svg>
-      {labels.length > 0 ? (
-        <p className="axis-label axis-x" aria-hidden="true">
-          <span>{labels[0]}</span>
-          <span>{labels[labels.length - 1]}</span>
-        </p>
-      ) : null}
-      {series.length > 1 ? <Legend names={series.map((s) => s.name)} /> : null}
-      <figcaption className="visually-hidden">{caption}</figcaption>
+      <Canvas spec={spec} label={`${caption}; highest ${format(max)}`} height={220} />
+      {series.length > 1 ? <Legend items={coloured} /> : null}
+      <table className="visually-hidden">
+        <caption>{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{rowHeader}</th>
+            {series.map((s) => (
+              <th scope="col" key={s.name}>
+                {s.name}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {labels.map((label, i) => (
+            <tr key={label}>
+              <th scope="row">{label}</th>
+              {series.map((s) => (
+                <td key={s.name}>{s.values[i] === null || s.values[i] === undefined ? '—' : format(s.values[i]!)}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </figure>
   );
 }
 
-export function Legend({ names }: { names: string[] }) {
-  return (
-    <ul className="legend">
-      {names.map((name, index) => (
-        <li key={name}>
-          <span className="swatch" style={{ background: PALETTE[index % PALETTE.length] }} aria-hidden="true" />
-          {name}
-        </li>
-      ))}
-    </ul>
-  );
-}
-
-/**
- * A heatmap as a table: rows × columns, each cell's colour from its value (the value is in the cell as text,
- * so it is read out and never colour-only).
- */
+/** A heatmap: rows × columns, the darker the larger; the values also in a (hidden) table. */
 export function Heatmap({
   rows,
   columns,
@@ -130,6 +146,7 @@ export function Heatmap({
   format,
   rowHeader = 'Row',
   columnLabel = (column) => column,
+  labelEvery = 1,
 }: {
   rows: string[];
   columns: string[];
@@ -138,18 +155,39 @@ export function Heatmap({
   format: (value: number) => string;
   rowHeader?: string;
   columnLabel?: (column: string) => string;
+  /** Label every nth column on the axis (dense grids on a phone). */
+  labelEvery?: number;
 }) {
-  const max = Math.max(0, ...rows.flatMap((r) => columns.map((c) => value(r, c) ?? 0)));
+  const cells: Array<[number, number, number]> = [];
+  rows.forEach((r, y) =>
+    columns.forEach((c, x) => {
+      const v = value(r, c);
+      if (v !== null) cells.push([x, y, v]);
+    }),
+  );
+  const key = JSON.stringify([rows, columns, cells]);
+  const spec = useMemo<ChartSpec>(
+    () => ({
+      kind: 'heatmap',
+      x: columns.map(columnLabel),
+      y: rows,
+      cells,
+      format,
+      labels: rows.length * columns.length <= 60,
+      xLabelEvery: labelEvery,
+    }),
+    [key, labelEvery],
+  );
   return (
-    // Focusable, so that keyboard users can scroll a wide heatmap on a phone.
-    <div className="table-wrap" tabIndex={0} role="region" aria-label={caption}>
-      <table className="heatmap">
-        <caption className="visually-hidden">{caption}</caption>
+    <figure className="chart heatmap-chart">
+      <Canvas spec={spec} label={caption} height={rows.length * 30 + 40} />
+      <table className="heatmap visually-hidden">
+        <caption>{caption}</caption>
         <thead>
           <tr>
             <th scope="col">{rowHeader}</th>
             {columns.map((c) => (
-              <th scope="col" key={c} className="num">
+              <th scope="col" key={c}>
                 {columnLabel(c)}
               </th>
             ))}
@@ -161,56 +199,99 @@ export function Heatmap({
               <th scope="row">{r}</th>
               {columns.map((c) => {
                 const v = value(r, c);
-                const level = v === null || max === 0 ? 0 : Math.ceil((v / max) * 4);
-                return (
-                  <td key={c} className={`num heat heat-${level}`}>
-                    {v === null ? '—' : format(v)}
-                  </td>
-                );
+                return <td key={c}>{v === null ? '—' : format(v)}</td>;
               })}
             </tr>
           ))}
         </tbody>
       </table>
-    </div>
+    </figure>
   );
 }
 
 export interface Span {
   key: string;
-  label: ReactNode;
+  row: string;
   start: number;
   end: number;
-  status: string;
+  colour: ColourVar;
+  /** What the span means, with its numbers (tooltip and table). */
   title: string;
 }
 
-/** A timeline: one row per span, placed between the earliest start and the latest end. */
-export function TimelineChart({ spans, caption }: { spans: Span[]; caption: string }) {
-  const from = Math.min(...spans.map((s) => s.start));
-  const to = Math.max(...spans.map((s) => s.end));
-  const total = Math.max(1, to - from);
+export interface Marker {
+  key: string;
+  row: string;
+  at: number;
+  colour: ColourVar;
+  title: string;
+  /** Above the row's spans (default) or below them. */
+  place?: 'above' | 'below';
+}
+
+/**
+ * A timeline: rows (phases, servers) with spans over time and event markers. The hidden table lists the
+ * spans unless the caller gives a shorter accessible summary (`table`).
+ */
+export function TimelineChart({
+  rows,
+  spans,
+  markers = [],
+  from,
+  to,
+  caption,
+  legend,
+  table,
+}: {
+  rows: string[];
+  spans: Span[];
+  markers?: Marker[];
+  from?: number;
+  to?: number;
+  caption: string;
+  legend?: Array<{ name: string; colour: ColourVar; shape?: 'diamond' }>;
+  /** The accessible data in place of the span list (null: the page shows it next to the chart). */
+  table?: ReactNode;
+}) {
+  const start = from ?? Math.min(...spans.map((s) => s.start), ...markers.map((m) => m.at));
+  const end = to ?? Math.max(...spans.map((s) => s.end), ...markers.map((m) => m.at));
+  const key = JSON.stringify([rows, spans, markers, start, end]);
+  const spec = useMemo<ChartSpec>(
+    () => ({
+      kind: 'timeline',
+      rows,
+      from: start,
+      to: Math.max(end, start + 1),
+      spans: spans.map((s) => ({ ...s, row: rows.indexOf(s.row) })),
+      markers: markers.map((m) => ({ ...m, row: rows.indexOf(m.row), place: m.place ?? 'above' })),
+    }),
+    [key],
+  );
   return (
     <figure className="chart timeline-chart">
-      <figcaption className="visually-hidden">{caption}</figcaption>
-      <ol className="spans">
-        {spans.map((s) => (
-          <li key={s.key} className="span-row">
-            <span className="span-label">{s.label}</span>
-            <span className="span-track">
-              <span
-                className={`span-fill status-${s.status}`}
-                style={{
-                  left: `${((s.start - from) / total) * 100}%`,
-                  width: `${Math.max(1, ((s.end - s.start) / total) * 100)}%`,
-                }}
-                title={s.title}
-              />
-            </span>
-            <span className="span-value">{s.title}</span>
-          </li>
-        ))}
-      </ol>
+      <Canvas spec={spec} label={caption} height={rows.length * 36 + 40} />
+      {legend ? <Legend items={legend} /> : null}
+      {table !== undefined ? (
+        table
+      ) : (
+        <table className="visually-hidden">
+          <caption>{caption}</caption>
+          <tbody>
+            {spans.map((s) => (
+              <tr key={s.key} className="span-row">
+                <th scope="row">{s.row}</th>
+                <td>{s.title}</td>
+              </tr>
+            ))}
+            {markers.map((m) => (
+              <tr key={m.key} className="marker-row">
+                <th scope="row">{m.row}</th>
+                <td>{m.title}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </figure>
   );
 }

@@ -222,6 +222,7 @@ function Overview({ overview, filters }: { overview: AdminOverview; filters: Rec
             caption={`Cost per UTC day over the last ${range} days, US dollars`}
             labels={days.map((d) => d.day)}
             series={[{ name: 'Cost', values: days.map((d) => usdNumber(d.cost_usd)) }]}
+            area
             format={(v) => `$${v.toFixed(2)}`}
           />
           {days.some((d) => d.total_tokens !== undefined) ? (

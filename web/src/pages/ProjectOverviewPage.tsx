@@ -2,6 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { api, data } from '../api/client';
 import { keys } from '../api/keys';
+import type { ColourVar } from '../components/chart-spec';
 import { Heatmap, TimelineChart } from '../components/charts';
 import { CsvDownload } from '../components/CsvDownload';
 import { Empty, ErrorState, Loading, Panel } from '../components/states';
@@ -12,6 +13,9 @@ import { count, dateTime, duration, usd } from '../format';
  * the artifact version heatmap, open flags and recent runs. Admins name the tenant with ?tenant_id= when a
  * project id exists in several tenants.
  */
+/** A phase's colour on the timeline by its status (anything else: running). */
+const STATUS_COLOURS: Record<string, ColourVar> = { passed: '--ok', succeeded: '--ok', failed: '--bad' };
+
 export default function ProjectOverviewPage() {
   const { projectId = '' } = useParams();
   const [params] = useSearchParams();
@@ -42,16 +46,11 @@ export default function ProjectOverviewPage() {
       const start = Date.parse(s.started_at!);
       return {
         key: `${s.phase}-${s.attempt}`,
-        label: (
-          <>
-            {s.phase}
-            {s.attempt > 1 ? <span className="muted"> #{s.attempt}</span> : null}
-          </>
-        ),
+        row: s.attempt > 1 ? `${s.phase} #${s.attempt}` : s.phase,
         start,
         // A running phase reaches to now (placement only; its elapsed time is the server's).
         end: s.finished_at ? Date.parse(s.finished_at) : Math.max(start + (s.elapsed_ms ?? 0), Date.now()),
-        status: s.status,
+        colour: STATUS_COLOURS[s.status] ?? '--run',
         title: `${s.status} · ${duration(s.elapsed_ms)}${s.role ? ` · ${s.role}` : ''}`,
       };
     });
@@ -108,7 +107,13 @@ export default function ProjectOverviewPage() {
             <Empty title="No phase has started yet." />
           ) : (
             <TimelineChart
+              rows={spans.map((s) => s.row)}
               spans={spans}
+              legend={[
+                { name: 'passed', colour: '--ok' },
+                { name: 'failed', colour: '--bad' },
+                { name: 'running', colour: '--run' },
+              ]}
               caption="Phases of the latest run over time, with their status and elapsed time"
             />
           )}

@@ -6,12 +6,24 @@ import { CsvExport } from '../http/csv.interceptor';
 import { openApiSchema, ValidQuery } from '../http/validation';
 import { CostsAnswer, CostsQuery, MetricsAnswer, MetricsQuery, UsageAnswer, UsageQuery } from './analytics.schemas';
 import { AnalyticsService } from './analytics.service';
+import {
+  BreakerEventsAnswer,
+  ErrorRatesAnswer,
+  ErrorRatesQuery,
+  HealthQuery,
+  McpHealthAnswer,
+  ToolCallHoursAnswer,
+} from './health.schemas';
+import { HealthService } from './health.service';
 
 /** Seed 004 cost attribution and usage analytics, and the seed 001 metric list. */
 @ApiTags('analytics')
 @Controller('api/v1/analytics')
 export class AnalyticsController {
-  constructor(private readonly analytics: AnalyticsService) {}
+  constructor(
+    private readonly analytics: AnalyticsService,
+    private readonly health: HealthService,
+  ) {}
 
   @Get('costs')
   @Allow('analytics.costs')
@@ -29,6 +41,51 @@ export class AnalyticsController {
   @ApiOkResponse({ schema: openApiSchema(UsageAnswer) })
   usage(@CurrentCaller() caller: Caller, @ValidQuery(UsageQuery) query: UsageQuery): Promise<UsageAnswer> {
     return this.analytics.usage(caller, query);
+  }
+
+  @Get('tool-calls/hours')
+  @Allow('analytics.costs')
+  @CsvExport({ filename: 'tool-call-hours', rows: 'rows' })
+  @ApiOperation({ summary: 'Tool calls per UTC day of the week and hour of the day (a heatmap of when tools run)' })
+  @ApiOkResponse({ schema: openApiSchema(ToolCallHoursAnswer) })
+  toolCallHours(
+    @CurrentCaller() caller: Caller,
+    @ValidQuery(HealthQuery) query: HealthQuery,
+  ): Promise<ToolCallHoursAnswer> {
+    return this.health.toolCallHours(caller, query);
+  }
+
+  @Get('mcp-health')
+  @Allow('analytics.costs')
+  @CsvExport({ filename: 'mcp-health', rows: 'rows' })
+  @ApiOperation({ summary: 'MCP servers per UTC hour: calls, failed calls, up/degraded/down; breaker openings' })
+  @ApiOkResponse({ schema: openApiSchema(McpHealthAnswer) })
+  mcpHealth(@CurrentCaller() caller: Caller, @ValidQuery(HealthQuery) query: HealthQuery): Promise<McpHealthAnswer> {
+    return this.health.mcpHealth(caller, query);
+  }
+
+  @Get('mcp-breaker-events')
+  @Allow('analytics.costs')
+  @CsvExport({ filename: 'mcp-breaker-events', rows: 'rows' })
+  @ApiOperation({ summary: 'MCP circuit-breaker openings and closings, as the breaker rule observes the calls' })
+  @ApiOkResponse({ schema: openApiSchema(BreakerEventsAnswer) })
+  breakerEvents(
+    @CurrentCaller() caller: Caller,
+    @ValidQuery(HealthQuery) query: HealthQuery,
+  ): Promise<BreakerEventsAnswer> {
+    return this.health.breakerEvents(caller, query);
+  }
+
+  @Get('error-rates')
+  @Allow('analytics.costs')
+  @CsvExport({ filename: 'error-rates', rows: 'rows' })
+  @ApiOperation({ summary: 'Tool call failures and webhook delivery failures per interval' })
+  @ApiOkResponse({ schema: openApiSchema(ErrorRatesAnswer) })
+  errorRates(
+    @CurrentCaller() caller: Caller,
+    @ValidQuery(ErrorRatesQuery) query: ErrorRatesQuery,
+  ): Promise<ErrorRatesAnswer> {
+    return this.health.errorRates(caller, query);
   }
 
   @Get('metrics')

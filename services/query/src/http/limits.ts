@@ -63,6 +63,16 @@ export class Limits {
     return { range, days };
   }
 
+  /** An analytics range over raw rows (kept QUERY_MAX_RANGE_DAYS): aggregateRange within the raw range cap. */
+  rawAggregateRange(
+    query: { period?: string; from?: string; to?: string },
+    now: Date,
+  ): { range: DayRange; days: number } {
+    const answer = this.aggregateRange(query, now);
+    this.checkSpan(answer.days);
+    return answer;
+  }
+
   private checkSpan(days: number): void {
     if (days > this.config.QUERY_MAX_RANGE_DAYS) {
       throw new InvalidRequestError(`time range: at most ${this.config.QUERY_MAX_RANGE_DAYS} days`);
