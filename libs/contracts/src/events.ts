@@ -167,6 +167,8 @@ export const EventData = {
       .max(64)
       .optional(),
     user_id: id.optional(),
+    /** The cost-cap reservation this call was admitted under: the event settles it (docs/cost-cap.md "Settling from the event"). */
+    reservation_id: z.uuid().optional(),
   }),
   /** One tool or MCP call; cache_key_space names the Valkey key space, e.g. "amtp:mcp:tree". */
   tool_call: StageScoped.extend({
@@ -192,6 +194,8 @@ export const EventData = {
     vendor: z.string().min(1).max(200),
     amount_usd: UsdAmount,
     description: z.string().max(1000).optional(),
+    /** The cost-cap reservation this charge was admitted under (as for llm_call). */
+    reservation_id: z.uuid().optional(),
   }),
   /** A proof (demo or validation evidence) becomes due; "proof overdue" alerts need it. */
   proof_due: RunScoped.extend({ proof_id: id, due_at: timestamp }),

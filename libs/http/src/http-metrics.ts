@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import type { FastifyInstance } from 'fastify';
 import { Histogram } from 'prom-client';
 import { metricsRegistry } from '@agentmeter/telemetry';
 
@@ -19,6 +20,25 @@ export const httpRequestDuration = new Histogram({
  * a Nest interceptor, because interceptors never see what guards and filters answer first.
  */
 export function useHttpMetrics(app: INestApplication): void {
+  if (app.getHttpAdapter().getType() === 'fastify') {
+    // Fastify: the same histogram from its hooks; the route label is the matched route's template.
+    const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+    const timers = new WeakMap<object, ReturnType<typeof httpRequestDuration.startTimer>>();
+    fastify.addHook('onRequest', (request, _reply, done) => {
+      timers.set(request, httpRequestDuration.startTimer());
+      done();
+    });
+    fastify.addHook('onResponse', (request, reply, done) => {
+      const route = request.is404 ? undefined : request.routeOptions.url;
+      timers.get(request)?.({
+        method: request.method,
+        route: typeof route === 'string' ? route : 'unmatched',
+        status: String(reply.statusCode),
+      });
+      done();
+    });
+    return;
+  }
   app.use((request: Request, response: Response, next: NextFunction) => {
     const stop = httpRequestDuration.startTimer();
     response.once('finish', () => {

@@ -4,3 +4,4 @@ export * from './security-headers';
 export * from './redaction.interceptor';
 export * from './unavailable';
 export * from './http-metrics';
+export * from './fastify';

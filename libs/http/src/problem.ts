@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpSta
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { unavailableDependency } from './unavailable';
 
@@ -81,7 +82,7 @@ export class ProblemFilter implements ExceptionFilter {
   }
 
   catch(error: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
+    const response = host.switchToHttp().getResponse<AnyResponse>();
     if (isUnauthenticated(error)) {
       // The reason stays in the log: a caller learns only that its credential was not accepted.
       this.logger.debug({ reason: (error as Error).message }, 'credential refused');
@@ -90,7 +91,7 @@ export class ProblemFilter implements ExceptionFilter {
     const code = (error as { code?: unknown }).code;
     const mapped = typeof code === 'string' && Object.hasOwn(this.problems, code) ? this.problems[code] : undefined;
     if (mapped) {
-      if (mapped.retryAfter) response.setHeader('Retry-After', '1');
+      if (mapped.retryAfter) setHeader(response, 'Retry-After', '1');
       return sendProblem(response, mapped.status, mapped.detail ?? (error as Error).message, { code });
     }
     if (error instanceof HttpException) {
@@ -98,10 +99,12 @@ export class ProblemFilter implements ExceptionFilter {
       const detail = typeof body === 'string' ? body : String((body as { message?: unknown }).message ?? error.message);
       return sendProblem(response, error.getStatus(), detail);
     }
+    const fastify = fastifyClientError(error);
+    if (fastify) return sendProblem(response, fastify.status, fastify.detail);
     const dependency = unavailableDependency(error);
     if (dependency) {
       this.logger.warn({ err: error, dependency }, 'dependency unavailable, answered 503');
-      response.setHeader('Retry-After', String(DEPENDENCY_RETRY_AFTER_S));
+      setHeader(response, 'Retry-After', String(DEPENDENCY_RETRY_AFTER_S));
       return sendProblem(response, HttpStatus.SERVICE_UNAVAILABLE, `${dependency} is unavailable, retry later`, {
         code: 'DEPENDENCY_UNAVAILABLE',
       });
@@ -112,12 +115,26 @@ export class ProblemFilter implements ExceptionFilter {
   }
 }
 
+/** Fastify's own 4xx errors (a body too large, an unsupported content type) before a route runs. */
+function fastifyClientError(error: unknown): { status: number; detail: string } | null {
+  const { code, statusCode, message } = (error ?? {}) as { code?: unknown; statusCode?: unknown; message?: unknown };
+  if (typeof code !== 'string' || !code.startsWith('FST_') || typeof statusCode !== 'number') return null;
+  if (statusCode < 400 || statusCode >= 500) return null;
+  const detail =
+    statusCode === 413
+      ? 'request body larger than the limit'
+      : statusCode === 415
+        ? 'unsupported content type: send application/json'
+        : `bad request: ${String(message)}`;
+  return { status: statusCode, detail };
+}
+
 /** What every 401 answers (RFC 6750): the same header and detail whatever was wrong with the credential. */
 export const UNAUTHENTICATED_DETAIL = 'a valid bearer token or API key is required';
 export const WWW_AUTHENTICATE = 'Bearer error="invalid_token"';
 
-export function sendUnauthenticated(response: Response): void {
-  if (!response.headersSent) response.setHeader('WWW-Authenticate', WWW_AUTHENTICATE);
+export function sendUnauthenticated(response: AnyResponse): void {
+  if (!isSent(response)) setHeader(response, 'WWW-Authenticate', WWW_AUTHENTICATE);
   sendProblem(response, HttpStatus.UNAUTHORIZED, UNAUTHENTICATED_DETAIL);
 }
 
@@ -126,15 +143,37 @@ function isUnauthenticated(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'UNAUTHENTICATED';
 }
 
-export function sendProblem(response: Response, status: number, detail: string, extra: object = {}): void {
+/**
+ * An Express response or a Fastify reply (services run on either adapter, docs/decisions.md "Fastify for
+ * cost-cap"): the few operations the problem answers need, whichever it is.
+ */
+export type AnyResponse = Response | FastifyReply;
+
+function isFastify(response: AnyResponse): response is FastifyReply {
+  return typeof (response as FastifyReply).code === 'function' && 'raw' in response;
+}
+
+function isSent(response: AnyResponse): boolean {
+  return isFastify(response) ? response.sent : response.headersSent;
+}
+
+function setHeader(response: AnyResponse, name: string, value: string): void {
+  if (isFastify(response)) void response.header(name, value);
+  else response.setHeader(name, value);
+}
+
+export function sendProblem(response: AnyResponse, status: number, detail: string, extra: object = {}): void {
+  const body = { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extra };
+  if (isFastify(response)) {
+    if (response.sent) return;
+    void response.code(status).type('application/problem+json').send(JSON.stringify(body));
+    return;
+  }
   if (response.headersSent) {
     response.end();
     return;
   }
-  response
-    .status(status)
-    .type('application/problem+json')
-    .json({ type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extra });
+  response.status(status).type('application/problem+json').json(body);
 }
 
 /**

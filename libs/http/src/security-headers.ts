@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import type { Express, NextFunction, Request, Response } from 'express';
+import type { FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 
 /** Where SwaggerUI is served (SwaggerModule.setup('docs', ...)): its page needs its own scripts and styles. */
@@ -60,6 +61,19 @@ function pagesHelmet(policy: PagesPolicy) {
  * (errors included) carries them.
  */
 export function useSecurityHeaders(app: INestApplication, pages?: PagesPolicy): void {
+  if (app.getHttpAdapter().getType() === 'fastify') {
+    // Fastify sends no X-Powered-By. The same helmet middleware sets its headers on the raw response, before
+    // routing and body parsing, so 404s and body errors carry them too.
+    if (pages) throw new Error('pages policy is only implemented on Express');
+    const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+    fastify.addHook('onRequest', (request, reply, done) => {
+      const path = request.url.split('?', 1)[0]!;
+      (DOCS.test(path) ? docs : api)(request.raw as never, reply.raw as never, (error) =>
+        done(error as Error | undefined),
+      );
+    });
+    return;
+  }
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
   const forPages = pages ? pagesHelmet(pages) : undefined;
   app.use((request: Request, response: Response, next: NextFunction) => {

@@ -33,7 +33,11 @@ describe('BatchConsumer against Kafka', () => {
     kafka = testKafka();
   });
 
+  // Handlers a failed test left waiting are let go first: a consumer stops after its batch in flight.
+  const gates: Array<() => void> = [];
+
   afterAll(async () => {
+    for (const release of gates) release();
     await Promise.all(consumers.map((consumer) => consumer.stop()));
   });
 
@@ -65,6 +69,7 @@ describe('BatchConsumer against Kafka', () => {
     );
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
+    gates.push(release);
     const first = lagRecorder();
     await consumer(topic, groupId, first.metrics, () => gate).start();
 

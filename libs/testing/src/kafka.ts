@@ -3,6 +3,7 @@ import { Kafka, logLevel, type IHeaders } from 'kafkajs';
 // Every Kafka codec on kafkajs, to read what kcat and other clients write. The module alone: the package's
 // index brings Nest controllers, which the browser tests' loader (web/e2e) cannot compile.
 import '../../kafka/src/codecs';
+import '../../kafka/src/kafkajs-patches';
 import { ALL_TOPICS, topicName } from '@agentmeter/contracts';
 import { testEnvironment } from './environment';
 import { eventually } from './eventually';

@@ -41,7 +41,11 @@ export async function publishRaw(
   topic: string,
   messages: Array<{ key: string; value: string | Buffer; headers?: Record<string, string> }>,
 ): Promise<void> {
+  // Idempotent: a send retried after an error the broker answered late (NOT_LEADER just after a topic is
+  // created) must not write its messages twice.
   const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
     createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,
   });

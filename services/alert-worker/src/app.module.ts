@@ -11,6 +11,7 @@ import {
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
+  TracingShutdown,
 } from '@agentmeter/telemetry';
 import { EmailSender } from './channels/email.sender';
 import { SafeHttp } from './channels/safe-http';
@@ -40,6 +41,7 @@ export class AlertWorkerModule {
       ],
       controllers: [ObservabilityController],
       providers: [
+        TracingShutdown,
         { provide: WorkerConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('alert-worker', config.LOG_LEVEL) },
         Clock,

@@ -14,6 +14,7 @@ import {
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
+  TracingShutdown,
 } from '@agentmeter/telemetry';
 import { AlertMetrics } from './alert.metrics';
 import { AlertmanagerController } from './alertmanager/alertmanager.controller';
@@ -84,6 +85,7 @@ export class AlertModule {
         AlertsController,
       ],
       providers: [
+        TracingShutdown,
         { provide: AlertConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('alert', config.LOG_LEVEL) },
         { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },

@@ -1,14 +1,13 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { json } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PricingRepository } from '@agentmeter/database';
 import { Clock, Redactor } from '@agentmeter/domain';
 import {
-  bodyErrorHandler,
+  createFastifyApp,
   ProblemFilter,
   RedactionInterceptor,
   RequestHygieneInterceptor,
@@ -22,6 +21,7 @@ import {
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
+  TracingShutdown,
 } from '@agentmeter/telemetry';
 import { AdmissionController } from './admission/admission.controller';
 import { AdmissionService } from './admission/admission.service';
@@ -83,6 +83,7 @@ export class CostCapModule {
       ],
       controllers: [ObservabilityController, AdmissionController, OverridesController, SamplingController],
       providers: [
+        TracingShutdown,
         { provide: CostCapConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('cost-cap', config.LOG_LEVEL) },
         { provide: Clock, useValue: options.clock ?? new Clock() },
@@ -157,17 +158,15 @@ export async function bootstrap(
 ): Promise<INestApplication> {
   initMetrics('cost-cap');
   const logger = createLogger('cost-cap', config.LOG_LEVEL);
-  const app = await NestFactory.create(CostCapModule.forRoot(config, options), {
+  // Fastify (docs/decisions.md "Fastify for cost-cap"): admission is on the path of every LLM call. Its JSON
+  // parser and its errors (malformed JSON, too large) are answered as problems by createFastifyApp.
+  const app = await createFastifyApp(CostCapModule.forRoot(config, options), {
     logger: new JsonLogger(logger),
-    bodyParser: false,
+    bodyLimit: 1024 * 1024,
   });
   app.enableShutdownHooks();
   useHttpMetrics(app);
   useSecurityHeaders(app);
-  // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: they are
-  // answered here, as problems too.
-  app.use(json({ limit: '1mb' }));
-  app.use(bodyErrorHandler);
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

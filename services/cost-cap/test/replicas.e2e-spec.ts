@@ -26,7 +26,8 @@ type Isolation = Awaited<ReturnType<typeof isolation>>;
  * crossing gives one cap_warning / cap_hit and one command, however the work is split between them;
  * wall-time caps fire while a run is silent and not after it ended; a pause on one replica holds on the
  * other; validator sampling freezes the Publisher with a command and an Admin alert; a burst of 500
- * concurrent requests over both admits exactly the cap.
+ * concurrent requests over both admits exactly the cap, with explicit commits and on the fast path (settled
+ * by the events).
  */
 describe('two cost-cap replicas', () => {
   let iso: Isolation;
@@ -71,6 +72,62 @@ describe('two cost-cap replicas', () => {
       data: { tenant_id: tenantId, project_id: 'site', run_id: runId, ...data },
     } as AgentEventInput & { key: string };
   }
+  it('fast path: 500 concurrent reserves over both replicas admit exactly the cap, and their events settle every hold once', async () => {
+    const tenantId = `fast-${randomBytes(3).toString('hex')}`;
+    expect((await api(b, 'PUT', `/v1/tenants/${tenantId}/caps`, { ...ops, daily_cap_usd: '1.00' })).status).toBe(200);
+    // One request per call: reserve only, settled by the llm_call event naming the reservation.
+    const answers = await Promise.all(
+      Array.from({ length: 500 }, async (_, i) => {
+        const reserve = await api<ReserveResponse>(
+          i % 2 === 0 ? a : b,
+          'POST',
+          '/v1/admission/reserve',
+          reserveBody({ tenant_id: tenantId, run_id: `f-run-${i % 50}`, estimate: { cost_usd: '0.010000' } }),
+        );
+        return { i, status: reserve.status, body: reserve.body };
+      }),
+    );
+    expect(answers.every((answer) => answer.status === 200)).toBe(true);
+    const allowed = answers.filter((answer) => answer.body.decision === 'allow');
+    expect(allowed).toHaveLength(100);
+    const held = await pg.query(
+      `SELECT count(*)::int AS n, sum(cost_micros)::bigint AS s FROM reservations WHERE tenant_id = $1 AND status = 'open'`,
+      [tenantId],
+    );
+    expect(held.rows[0]).toEqual({ n: 100, s: '1000000' });
+    // Each call spent half its estimate; every event is delivered twice. The consumer group spreads the
+    // partitions over both replicas.
+    const events = allowed.map(({ i, body }) => {
+      const call = llmCall(tenantId, `f-run-${i % 50}`, '0.005000');
+      return { ...call, data: { ...call.data, reservation_id: body.reservation_id } } as typeof call;
+    });
+    await publishEvents(kafka, eventsTopic(), [...events, ...events]);
+    await waitForGroupCaughtUp(kafka, iso.groupId, eventsTopic());
+    const settled = await pg.query(
+      `SELECT status, count(*)::int AS n FROM reservations WHERE tenant_id = $1 GROUP BY status`,
+      [tenantId],
+    );
+    expect(settled.rows).toEqual([{ status: 'committed', n: 100 }]);
+    const ledger = await pg.query(
+      `SELECT count(*)::int AS n, sum(cost_micros)::bigint AS s, count(reservation_id)::int AS linked
+         FROM spend_ledger WHERE tenant_id = $1`,
+      [tenantId],
+    );
+    expect(ledger.rows[0]).toEqual({ n: 100, s: '500000', linked: 100 });
+    // The room the events gave back is admitted again, exactly: $0.50 = 50 more calls, over both replicas.
+    const more = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        api<ReserveResponse>(
+          i % 2 === 0 ? a : b,
+          'POST',
+          '/v1/admission/reserve',
+          reserveBody({ tenant_id: tenantId, run_id: `f-run-${i % 50}`, estimate: { cost_usd: '0.010000' } }),
+        ),
+      ),
+    );
+    expect(more.filter((answer) => answer.body.decision === 'allow')).toHaveLength(50);
+  });
+
   const llmCall = (tenantId: string, runId: string, cost: string) =>
     event('llm_call', tenantId, runId, {
       phase: 'implement',

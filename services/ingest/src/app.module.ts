@@ -12,6 +12,7 @@ import {
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
+  TracingShutdown,
 } from '@agentmeter/telemetry';
 import { IngestConfig, loadConfig } from './config';
 import { EventsConsumer } from './events/events.consumer';
@@ -52,6 +53,7 @@ export class IngestModule {
       ],
       controllers: [ObservabilityController, OtlpController],
       providers: [
+        TracingShutdown,
         { provide: IngestConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('ingest', config.LOG_LEVEL) },
         // Answers of the HTTP routes (OTLP receiver) are problem+json like every service's.

@@ -16,6 +16,7 @@ import {
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
+  TracingShutdown,
 } from '@agentmeter/telemetry';
 import { ActionsController } from './actions/actions.controller';
 import { ActionsService } from './actions/actions.service';
@@ -109,6 +110,7 @@ export class QueryModule {
         ConsoleController,
       ],
       providers: [
+        TracingShutdown,
         { provide: QueryConfig, useValue: config },
         { provide: LOGGER, useValue: logger },
         Clock,

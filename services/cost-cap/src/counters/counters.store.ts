@@ -147,9 +147,10 @@ export class CountersStore implements OnApplicationShutdown {
     this.prefix = `${config.REDIS_KEY_PREFIX}cc:`;
     this.runTtlS = config.COST_CAP_RUN_IDLE_DAYS * 86_400;
     // While Redis is away a command fails after 3 reconnection attempts (MaxRetriesPerRequestError): the
-    // request is answered 503 + Retry-After (libs/http), never left waiting for the whole outage.
+    // request is answered 503 + Retry-After (libs/http), never left waiting for the whole outage. Commands of
+    // concurrent requests issued in the same tick go out in one write (auto-pipelining).
     this.redis = logConnectionErrors(
-      new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false }),
+      new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false, enableAutoPipelining: true }),
       logger,
       'redis (counters)',
     ) as Redis & CounterCommands;

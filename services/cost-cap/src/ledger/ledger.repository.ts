@@ -3,6 +3,7 @@ import type { ReservationKind } from '@agentmeter/domain';
 import type { CounterScope, CounterSnapshot, ScopeLoad, SnapshotHold } from '../counters/counters.store';
 import { COUNTERS_LOCK, CostCapDatabase, type Tx } from '../db/database';
 import { capsJson, TIGHTEST_CAPS } from '../settings/settings.repository';
+import { GroupCommit } from './group-commit';
 import type { RunCapValues } from '@agentmeter/domain';
 
 /** The ledger key of a spend reported by an event (a commit names the same event, so it meets it here). */
@@ -104,46 +105,71 @@ export class LedgerRepository {
   constructor(private readonly db: CostCapDatabase) {}
 
   /**
-   * Records a reservation the counters just granted, in one statement: its own transaction, holding the
-   * counters lock shared, committed without waiting for the WAL flush (a hold, not money). Returns false,
-   * writing nothing, when the tenant already has a reservation with the same idempotency key.
+   * Reservation rows are written by group commit: the rows of all reserves waiting at one moment in one
+   * statement (docs/cost-cap.md "The fast path").
    */
-  async recordReservation(r: NewReservation): Promise<boolean> {
-    const rows = await this.db.query(
+  private readonly reservationWriter = new GroupCommit<NewReservation, boolean>((rows) =>
+    this.recordReservations(rows),
+  );
+
+  /**
+   * Records a reservation the counters just granted, with the others waiting at the same moment (group commit);
+   * resolves when its batch has committed. Returns false, writing nothing, when the tenant already has a
+   * reservation with the same idempotency key.
+   */
+  recordReservation(r: NewReservation): Promise<boolean> {
+    return this.reservationWriter.add(r);
+  }
+
+  /**
+   * Records reservations in one statement: its own transaction, holding the counters lock shared, committed
+   * without waiting for the WAL flush (a hold, not money: docs/cost-cap.md "The fast path"). Returns, per row,
+   * whether it was written (false: its tenant already has a reservation with the same idempotency key).
+   */
+  async recordReservations(rows: NewReservation[]): Promise<boolean[]> {
+    const written = await this.db.query<{ reservation_id: string }>(
       `WITH held AS (
          SELECT pg_advisory_xact_lock_shared(${COUNTERS_LOCK}), set_config('synchronous_commit', 'off', true)
        )
        INSERT INTO reservations (reservation_id, tenant_id, project_id, run_id, role, attempt, kind, model,
          requested_model, provider, decision, day, tokens, cost_micros, external_micros, status, created_at, expires_at,
          idempotency_key, request_hash)
-       SELECT $1::uuid, $2, $3, $4, $5, $6::int, $7, $8, $9, $10, $11, $12::date, $13::bigint, $14::bigint,
-              $15::bigint, 'open', $16::timestamptz, $17::timestamptz, $18, $19
-         FROM held
+       SELECT r.reservation_id, r.tenant_id, r.project_id, r.run_id, r.role, r.attempt, r.kind, r.model,
+              r.requested_model, r.provider, r.decision, r.day, r.tokens, r.cost_micros, r.external_micros, 'open',
+              r.created_at, r.expires_at, r.idempotency_key, r.request_hash
+         FROM held,
+              unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[],
+                     $9::text[], $10::text[], $11::text[], $12::date[], $13::bigint[], $14::bigint[], $15::bigint[],
+                     $16::timestamptz[], $17::timestamptz[], $18::text[], $19::text[])
+                AS r(reservation_id, tenant_id, project_id, run_id, role, attempt, kind, model, requested_model,
+                     provider, decision, day, tokens, cost_micros, external_micros, created_at, expires_at,
+                     idempotency_key, request_hash)
        ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-       RETURNING 1`,
+       RETURNING reservation_id`,
       [
-        r.reservationId,
-        r.tenantId,
-        r.projectId,
-        r.runId,
-        r.role,
-        r.attempt,
-        r.kind,
-        r.model,
-        r.requestedModel,
-        r.provider,
-        r.decision,
-        r.day,
-        r.tokens.toString(),
-        r.cost.toString(),
-        r.external.toString(),
-        r.createdAt,
-        r.expiresAt,
-        r.idempotencyKey,
-        r.requestHash,
+        rows.map((r) => r.reservationId),
+        rows.map((r) => r.tenantId),
+        rows.map((r) => r.projectId),
+        rows.map((r) => r.runId),
+        rows.map((r) => r.role),
+        rows.map((r) => r.attempt),
+        rows.map((r) => r.kind),
+        rows.map((r) => r.model),
+        rows.map((r) => r.requestedModel),
+        rows.map((r) => r.provider),
+        rows.map((r) => r.decision),
+        rows.map((r) => r.day),
+        rows.map((r) => r.tokens.toString()),
+        rows.map((r) => r.cost.toString()),
+        rows.map((r) => r.external.toString()),
+        rows.map((r) => r.createdAt),
+        rows.map((r) => r.expiresAt),
+        rows.map((r) => r.idempotencyKey),
+        rows.map((r) => r.requestHash),
       ],
     );
-    return rows.length > 0;
+    const ids = new Set(written.map((row) => row.reservation_id));
+    return rows.map((r) => ids.has(r.reservationId));
   }
 
   /** The tenant's reservation made with this idempotency key, if any. */
@@ -281,6 +307,29 @@ export class LedgerRepository {
   async countUnsettled(): Promise<number> {
     const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM reservations WHERE ${UNSETTLED}`);
     return row?.n ?? 0;
+  }
+
+  /**
+   * Locks the reservations named by spend events (docs/cost-cap.md "Settling from the event"), in id order so
+   * that concurrent batches never wait on each other in a cycle; returns those found.
+   */
+  async lockReservations(tx: Tx, reservationIds: string[]): Promise<Map<string, ReservationRow>> {
+    if (reservationIds.length === 0) return new Map();
+    const rows = await tx.query<ReservationRow>(
+      `SELECT * FROM reservations WHERE reservation_id = ANY($1::uuid[]) ORDER BY reservation_id FOR UPDATE`,
+      [[...new Set(reservationIds)]],
+    );
+    return new Map(rows.map((row) => [row.reservation_id, row]));
+  }
+
+  /** Marks reservations committed (their ledger entries were just added in the caller's transaction). */
+  async markCommitted(tx: Tx, reservationIds: string[], at: Date): Promise<void> {
+    if (reservationIds.length === 0) return;
+    await tx.query(
+      `UPDATE reservations SET status = 'committed', settled_at = $2
+        WHERE reservation_id = ANY($1::uuid[]) AND status IN ('open', 'expired', 'lapsed')`,
+      [reservationIds, at],
+    );
   }
 
   /** Adds spend entries; returns the keys that were new (the rest were already accounted). */

@@ -35,7 +35,7 @@ export class CostCapMetrics {
   });
   readonly reservationsSettled = new Counter({
     name: 'agentmeter_cost_cap_reservations_settled_total',
-    help: 'Reservations settled by the client, by how (committed, released).',
+    help: 'Reservations settled, by how (committed, released: by the client; event: by its llm_call / external_charge event).',
     labelNames: ['how'] as const,
     registers: [metricsRegistry],
   });

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { type AgentEvent, eventKey } from '@agentmeter/contracts';
-import { Clock, parseUsd, type RunCapValues } from '@agentmeter/domain';
+import { Clock, nextDayStart, parseUsd, type RunCapValues } from '@agentmeter/domain';
 import { LimitsService, runCapsFromWire } from '../caps/limits.service';
 import { CountersStore } from '../counters/counters.store';
 import { CrossingsService, type SpendContext } from '../crossings/crossings.service';
@@ -9,7 +9,14 @@ import { CountersTransaction } from '../settlement/counters-transaction';
 import { PricingService } from '../pricing/pricing.service';
 import { SettingsCache } from '../settings/settings.cache';
 import { TimersQueue } from '../queues/timers.queue';
-import { eventEntryKey, LedgerRepository, type RunStart, type SpendEntry } from '../ledger/ledger.repository';
+import {
+  eventEntryKey,
+  LedgerRepository,
+  type ReservationRow,
+  type RunStart,
+  type SpendEntry,
+} from '../ledger/ledger.repository';
+import { RebuildService } from '../settlement/rebuild.service';
 
 type Of<T extends AgentEvent['type']> = AgentEvent & { type: T };
 
@@ -34,6 +41,7 @@ export class SpendService {
     private readonly pricing: PricingService,
     private readonly timers: TimersQueue,
     private readonly cache: SettingsCache,
+    private readonly rebuild: RebuildService,
     private readonly metrics: CostCapMetrics,
     private readonly clock: Clock,
   ) {}
@@ -66,7 +74,8 @@ export class SpendService {
       }
     }
 
-    const items: Array<{ entry: SpendEntry; context: SpendContext }> = [];
+    const items: Array<{ entry: SpendEntry; context: SpendContext; reservationId: string | null; timeZone: string }> =
+      [];
     for (const event of events) {
       if (event.type !== 'llm_call' && event.type !== 'external_charge') continue;
       const d = event.data;
@@ -88,39 +97,107 @@ export class SpendService {
           role: 'role' in d ? d.role : undefined,
           ...context,
         },
+        reservationId: d.reservation_id ?? null,
+        timeZone: context.settings.timeZone,
       });
     }
     if (starts.length === 0 && finishes.length === 0 && items.length === 0) return;
 
-    const { value: fresh } = await this.step.run(
+    const {
+      value: { fresh, settled: settledHolds },
+    } = await this.step.run(
       async (tx) => {
         await this.ledger.startRuns(tx, starts, now);
         await this.ledger.finishRuns(tx, finishes, now);
+        // Events naming the reservation they were admitted under settle it (docs/cost-cap.md "Settling from
+        // the event"); their entries are built per attempt, since a retried attempt sees the rows anew.
+        const reservations = await this.ledger.lockReservations(
+          tx,
+          items.flatMap((item) => (item.reservationId ? [item.reservationId] : [])),
+        );
+        const claimed = new Set<string>();
+        const attempt = items.map((item) => {
+          const row = item.reservationId ? reservations.get(item.reservationId) : undefined;
+          if (!row || !this.settles(row, item.entry) || claimed.has(row.reservation_id)) return { ...item, row: null };
+          claimed.add(row.reservation_id);
+          return { ...this.settling(item, row), row };
+        });
         const fresh = await this.ledger.insertEntries(
           tx,
-          items.map((item) => item.entry),
+          attempt.map((item) => item.entry),
         );
-        const accounted = items.filter((item) => fresh.has(item.entry.entryKey));
+        const accounted = attempt.filter((item) => fresh.has(item.entry.entryKey));
+        const settling = accounted.flatMap((item) => (item.row ? [item.row] : []));
+        await this.ledger.markCommitted(
+          tx,
+          settling.map((row) => row.reservation_id),
+          now,
+        );
         const settled = await this.counters.settleMany(
-          accounted.map(({ entry }) => ({
+          accounted.map(({ entry, row }) => ({
             tenantId: entry.tenantId,
             runId: entry.runId,
             day: entry.day,
-            reservationId: null,
+            reservationId: row?.reservation_id ?? null,
             apply: { entryKey: entry.entryKey, tokens: entry.tokens, cost: entry.cost, external: entry.external },
           })),
         );
         const crossings = accounted.flatMap((item, i) => this.crossings.detect(item.context, settled[i]!.counters));
-        return { value: fresh, crossings };
+        // A hold Redis no longer had (its hash lost while its keys kept counting it): reloaded after the commit.
+        const lost = accounted.flatMap((item, i) =>
+          item.row && item.row.status !== 'lapsed' && !settled[i]!.released ? [item.row] : [],
+        );
+        return { value: { fresh, settled: { count: settling.length, lost } }, crossings };
       },
       { retryMs: 60_000 },
     );
 
+    for (const row of settledHolds.lost) {
+      await this.rebuild.load(
+        [
+          { kind: 'run', tenantId: row.tenant_id, runId: row.run_id },
+          { kind: 'day', tenantId: row.tenant_id, day: row.day },
+        ],
+        true,
+      );
+    }
+    if (settledHolds.count > 0) this.metrics.reservationsSettled.inc({ how: 'event' }, settledHolds.count);
     for (const item of items) {
       this.metrics.spend.inc({ origin: 'event', outcome: fresh.has(item.entry.entryKey) ? 'new' : 'duplicate' });
       if (item.entry.costSource === 'unpriced' && fresh.has(item.entry.entryKey)) this.metrics.unpriced.inc();
     }
     await this.afterRuns(starts, finishes, now);
+  }
+
+  /**
+   * Whether an event settles the reservation it names: the same tenant and run (an event never touches another
+   * tenant's reservation), and the reservation not released or committed yet.
+   */
+  private settles(row: ReservationRow, entry: SpendEntry): boolean {
+    return (
+      row.tenant_id === entry.tenantId &&
+      row.run_id === entry.runId &&
+      (row.status === 'open' || row.status === 'expired' || row.status === 'lapsed')
+    );
+  }
+
+  /**
+   * The entry of an event that settles a reservation, as a commit makes it: on the reservation's tenant-day
+   * (where its hold is), linked to it; a call the price table cannot price counts the reservation's estimate.
+   */
+  private settling<T extends { entry: SpendEntry; context: SpendContext; timeZone: string }>(
+    item: T,
+    row: ReservationRow,
+  ): T {
+    const unpriced = item.entry.costSource === 'unpriced';
+    const entry: SpendEntry = {
+      ...item.entry,
+      day: row.day,
+      reservationId: row.reservation_id,
+      ...(unpriced ? { cost: BigInt(row.cost_micros), costSource: 'estimate' as const } : {}),
+    };
+    const context = { ...item.context, day: row.day, resetsAt: nextDayStart(row.day, item.timeZone) };
+    return { ...item, entry, context };
   }
 
   private entryOf(event: Of<'llm_call'> | Of<'external_charge'>, day: string): SpendEntry {
