@@ -19,10 +19,14 @@ const moduleNameMapper = {
 
 const common = {
   rootDir: __dirname,
-  // jose and content-disposition (of @fastify/static, Swagger UI's files on Fastify) are ESM-only; swc turns
-  // them into CommonJS for the test runtime (Node runs them natively in dist).
-  transform: { '^.+\\.ts$': swc, '/node_modules/(jose|content-disposition)/.+\\.js$': swc },
-  transformIgnorePatterns: ['^(?!.*/node_modules/(jose|content-disposition)/).*/node_modules/'],
+  // ESM-only packages (jose, NestJS; content-disposition of @fastify/static and path-to-regexp of
+  // @fastify/middie, on cost-cap's Fastify): swc turns them into CommonJS for the test runtime (Node loads
+  // them with require(esm) in dist, docs/decisions.md "Current majors").
+  transform: {
+    '^.+\\.ts$': swc,
+    '/node_modules/(jose|content-disposition|path-to-regexp|@nestjs/[^/]+)/.+\\.js$': swc,
+  },
+  transformIgnorePatterns: ['^(?!.*/node_modules/(jose|content-disposition|path-to-regexp|@nestjs)/).*/node_modules/'],
   moduleNameMapper,
   testEnvironment: 'node',
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.local/'],

@@ -266,7 +266,7 @@ export async function waitForTrace(
   const deadline = clock.now() + options.budgetMs;
   const maxAttempts = Math.max(1, Math.floor(options.budgetMs / options.intervalMs));
   const url = `${options.tempoUrl}/api/traces/${traceId}`;
-  let lastStatus = 'none';
+  let lastStatus: string;
   for (let attempt = 1; ; attempt++) {
     try {
       const response = await fetchFn(url, { signal: AbortSignal.timeout(Math.max(1000, options.intervalMs)) });

@@ -6,6 +6,7 @@ import { CountersStore } from '../src/counters/counters.store';
 import { RebuildService } from '../src/settlement/rebuild.service';
 import { LedgerRepository, type NewReservation } from '../src/ledger/ledger.repository';
 import { type ApiResponse, FakeClock, type Harness, pool, reserveBody, startInProcess } from './harness';
+import { OverridesService } from '../src/overrides/overrides.service';
 
 /**
  * Admission against real PostgreSQL, Redis and Kafka (issue "Proof"): exact admission under concurrency,
@@ -325,7 +326,6 @@ describe('admission', () => {
     expect(state.body.daily).toMatchObject({ limit: '0.050000', override: null });
 
     // The expiry timer records it in the audit (enforcement did not wait for it).
-    const { OverridesService } = await import('../src/overrides/overrides.service');
     await h.app.get(OverridesService).recordExpiry(raise.body.override_id);
     const audit = await h.api<Array<{ action: string; actor: string; expires_at: string }>>(
       'GET',

@@ -144,7 +144,7 @@ describe('redaction at every boundary', () => {
     });
     const text = await response.text();
     answered.set(route, [...(answered.get(route) ?? []), response.status]);
-    let json: unknown = null;
+    let json: unknown;
     try {
       json = text ? JSON.parse(text) : null;
     } catch {

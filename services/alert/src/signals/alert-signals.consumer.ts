@@ -27,7 +27,7 @@ export class AlertSignalsConsumer implements OnApplicationBootstrap, OnApplicati
       },
       {
         decode: (message: KafkaMessage): Decoded<AlertSignal | null> => {
-          let parsed: ReturnType<typeof AlertSignal.safeParse> | null = null;
+          let parsed: ReturnType<typeof AlertSignal.safeParse> | null;
           try {
             parsed = AlertSignal.safeParse(JSON.parse(message.value?.toString('utf8') ?? ''));
           } catch {
