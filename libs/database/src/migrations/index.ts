@@ -15,6 +15,7 @@ import { AlertPagerDuty1765200000140 } from './1765200000140-alert-pagerduty';
 import { AlertGroupKey1765200000141 } from './1765200000141-alert-group-key';
 import { AlertMuteReplay1765300000000 } from './1765300000000-alert-mute-replay';
 import { LlmCallSpans1765300000100 } from './1765300000100-llm-call-spans';
+import { LlmCallsIndexes1765500000000 } from './1765500000000-llm-calls-indexes';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   AlertGroupKey1765200000141,
   AlertMuteReplay1765300000000,
   LlmCallSpans1765300000100,
+  LlmCallsIndexes1765500000000,
 ];
