@@ -64,6 +64,7 @@ import { Kafka, logLevel, Partitioners, type Admin, type EachBatchPayload, type 
 import { Client, Pool, type PoolClient } from 'pg';
 import { ALL_TOPICS, decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
 import { dropDatabase, ensureDatabase, listDatabases, migrate } from '@agentmeter/database';
+import { MAX_BYTES_PER_PARTITION } from '@agentmeter/kafka';
 import { eventually } from '../libs/testing/src/eventually';
 import { publishEvents } from '../libs/testing/src/publish';
 import { freePort } from '../libs/testing/src/services';
@@ -92,7 +93,7 @@ const CLK_TCK = clockTicks();
 const FETCH = {
   sessionTimeout: 30_000,
   heartbeatInterval: 3_000,
-  maxBytesPerPartition: 4 * 1024 * 1024,
+  maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
   maxWaitTimeInMs: 200,
 };
 
@@ -140,6 +141,18 @@ interface Measurement {
   waits: { samples: number; states: Map<string, number> };
   /** Ingest only: from its /metrics. */
   batches?: { count: number; meanSize: number; secondsSum: number };
+}
+
+/** Bytes on disk per million events stored (tables, TOAST and indexes of the ingest database). */
+interface Disk {
+  /** As the migrations leave it. */
+  after: number;
+  /** With the llm_calls indexes dropped by migration 1765500000000 built again on the same rows. */
+  before: number;
+  /** Estimate for call facts stored once: their event log rows and index entries gone, their data in their tables. */
+  callsOnce: number;
+  /** Per table (day partitions summed), as the migrations leave it. */
+  tables: Array<[string, number]>;
 }
 
 interface ProfileRow {
@@ -223,7 +236,10 @@ async function main(): Promise<void> {
       await c.query('CREATE INDEX ON raw_latency (event_id)');
     });
 
-    const workload = generateWorkload({ ...WORKLOAD, start: new Date('2026-11-01T00:00:00Z'), prefix: 'bench' });
+    // Dated yesterday (UTC): ingest's retention, which runs at its start, drops raw partitions older than
+    // RETENTION_RAW_DAYS, so a fixed date would turn into failed batches a month later.
+    const start = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000);
+    const workload = generateWorkload({ ...WORKLOAD, start, prefix: 'bench' });
     const total = workload.events.length;
     const bytes = workload.events.reduce((sum, { key: _key, ...e }) => sum + JSON.stringify(e).length, 0);
     log(`workload: ${total} events (${(bytes / total).toFixed(0)} B mean), ${workload.truth.runs.length} runs`);
@@ -237,6 +253,7 @@ async function main(): Promise<void> {
     // --- throughput, interleaved so drift hits both alike ----------------------------------------
     const baseline: Measurement[] = [];
     const ingest: Measurement[] = [];
+    let disk: Disk | null = null;
     for (let i = 1; i <= REPEAT; i++) {
       const groupB = `${TOPIC_PREFIX}baseline-${i}`;
       groups.push(groupB);
@@ -250,6 +267,10 @@ async function main(): Promise<void> {
       await ensureDatabase(dbUrl(db), template);
       ingest.push(await measureIngest(admin, groupI, db, total, children));
       log(`ingest   #${i}: ${describe(ingest.at(-1)!)}`);
+      if (i === REPEAT) {
+        disk = await diskOf(db, total);
+        log(`disk: ${(disk.after / 1e6).toFixed(0)} MB per million events`);
+      }
       await dropDatabase(dbUrl(db));
     }
 
@@ -282,7 +303,7 @@ async function main(): Promise<void> {
     }
 
     // BENCH_REPEAT=0 measures latency only.
-    const sections = REPEAT > 0 ? [report({ total, bytes, baseline, ingest, profile })] : [];
+    const sections = REPEAT > 0 ? [report({ total, bytes, baseline, ingest, profile, disk })] : [];
     if (latency.length > 0) sections.push(reportLatency(latency));
     console.log(`\n${sections.join('\n')}`);
     if (env.BENCH_WRITE_DOC !== '0') {
@@ -403,6 +424,9 @@ async function startIngest(
       KAFKA_BROKERS: BROKERS.join(','),
       KAFKA_TOPIC_PREFIX: topicPrefix,
       INGEST_GROUP_ID: groupId,
+      // Its own BullMQ queues (retention): never another ingest's jobs on the shared Redis.
+      REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: `${topicPrefix}${groupId}:`,
       PORT: String(port),
     },
     children,
@@ -618,6 +642,59 @@ async function measureIngest(
   } finally {
     await consumer.stop();
   }
+}
+
+/**
+ * Disk per million events of an ingest database after a throughput run (see Disk). The dropped indexes are
+ * built again on the same rows to measure "before"; the storage of call facts once is estimated from the
+ * event log's call rows: their share of its heap (their own row sizes plus the tuple header and line pointer)
+ * and of its indexes (by row count) goes, their payloads join their tables.
+ */
+async function diskOf(database: string, events: number): Promise<Disk> {
+  return withClient(dbUrl(database), async (c) => {
+    const size = async (): Promise<Map<string, number>> => {
+      const { rows } = await c.query<{ family: string; bytes: string }>(
+        `SELECT regexp_replace(relname, '_p[0-9]{8}$', '') AS family, sum(pg_total_relation_size(oid))::text AS bytes
+           FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace GROUP BY 1`,
+      );
+      return new Map(rows.map((row) => [row.family, Number(row.bytes)]));
+    };
+    const sum = (sizes: Map<string, number>) => [...sizes.values()].reduce((a, b) => a + b, 0);
+    const perMillion = (bytes: number) => (bytes / events) * 1e6;
+    await c.query('VACUUM ANALYZE');
+    const after = await size();
+    const [log] = (
+      await c.query<{
+        rows: string;
+        calls: string;
+        call_bytes: string;
+        payload_bytes: string;
+        heap: string;
+        indexes: string;
+      }>(
+        `SELECT count(*)::text AS rows,
+                count(*) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge'))::text AS calls,
+                COALESCE(sum(pg_column_size(e.*) + 28) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge')), 0)::text AS call_bytes,
+                COALESCE(sum(pg_column_size(payload)) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge')), 0)::text AS payload_bytes,
+                (SELECT sum(pg_table_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'events'::regclass) AS heap,
+                (SELECT sum(pg_indexes_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'events'::regclass) AS indexes
+           FROM events e`,
+      )
+    ).rows;
+    const callsOnce =
+      sum(after) -
+      Number(log!.call_bytes) -
+      (Number(log!.indexes) * Number(log!.calls)) / Math.max(1, Number(log!.rows)) +
+      Number(log!.payload_bytes);
+    await c.query('CREATE INDEX ON llm_calls (tenant_id, run_id); CREATE INDEX ON llm_calls (model, time)');
+    const before = sum(await size());
+    return {
+      after: perMillion(sum(after)),
+      before: perMillion(before),
+      callsOnce: perMillion(callsOnce),
+      tables: [...after].sort((a, b) => b[1] - a[1]).map(([name, bytes]) => [name, perMillion(bytes)]),
+    };
+  });
 }
 
 /** Batches ingest has written so far, from its /metrics. */
@@ -1047,6 +1124,8 @@ async function profileIngest(
   let t = process.hrtime.bigint();
   for (const m of messages) JSON.parse(m.toString('utf8'));
   const jsonOnly = Number(process.hrtime.bigint() - t) / 1e6;
+  // The compiled contract is built on the first decode, once per process, as in the service.
+  decodeKafkaEvent(messages[0]!, headers);
   t = process.hrtime.bigint();
   const decoded: AgentEvent[] = [];
   for (const m of messages) {
@@ -1118,6 +1197,7 @@ function report(r: {
   baseline: Measurement[];
   ingest: Measurement[];
   profile: { rows: ProfileRow[]; events: number; batch: number } | null;
+  disk: Disk | null;
 }): string {
   const mb = median(r.baseline.map((m) => m.rate));
   const mi = median(r.ingest.map((m) => m.rate));
@@ -1200,6 +1280,24 @@ function report(r: {
         `${((median(b.map((x) => x.secondsSum / x.count)) || 0) * 1000).toFixed(0)} ms each ` +
         `(decode + store + commit); batches in flight on average ` +
         `${median(r.ingest.map((m) => (m.batches?.secondsSum ?? 0) / m.seconds)).toFixed(2)}.`,
+    );
+  }
+  if (r.disk) {
+    const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+    lines.push(
+      '',
+      'Disk per million events (the last ingest run: tables, TOAST and indexes after VACUUM ANALYZE):',
+      '',
+      '| storage | per million events |',
+      '| --- | ---: |',
+      `| before: with \`llm_calls_run\` and \`llm_calls_model_time\` (built again on the same rows) | ${mb(r.disk.before)} |`,
+      `| after: only the indexes a query uses (migration 1765500000000) | **${mb(r.disk.after)}** |`,
+      `| estimate if call facts were stored once (not built: docs/decisions.md) | ${mb(r.disk.callsOnce)} |`,
+      '',
+      `Largest tables after: ${r.disk.tables
+        .slice(0, 6)
+        .map(([name, bytes]) => `\`${name}\` ${mb(bytes)}`)
+        .join(', ')}.`,
     );
   }
   if (r.profile) {
