@@ -147,7 +147,7 @@ interface Measurement {
 interface Disk {
   /** As the migrations leave it. */
   after: number;
-  /** With the llm_calls indexes dropped by migration 1765500000000 built again on the same rows. */
+  /** With the llm_calls index dropped by migration 1765500000000 built again on the same rows. */
   before: number;
   /** Estimate for call facts stored once: their event log rows and index entries gone, their data in their tables. */
   callsOnce: number;
@@ -645,7 +645,7 @@ async function measureIngest(
 }
 
 /**
- * Disk per million events of an ingest database after a throughput run (see Disk). The dropped indexes are
+ * Disk per million events of an ingest database after a throughput run (see Disk). The dropped index is
  * built again on the same rows to measure "before"; the storage of call facts once is estimated from the
  * event log's call rows: their share of its heap (their own row sizes plus the tuple header and line pointer)
  * and of its indexes (by row count) goes, their payloads join their tables.
@@ -686,7 +686,7 @@ async function diskOf(database: string, events: number): Promise<Disk> {
       Number(log!.call_bytes) -
       (Number(log!.indexes) * Number(log!.calls)) / Math.max(1, Number(log!.rows)) +
       Number(log!.payload_bytes);
-    await c.query('CREATE INDEX ON llm_calls (tenant_id, run_id); CREATE INDEX ON llm_calls (model, time)');
+    await c.query('CREATE INDEX ON llm_calls (model, time)');
     const before = sum(await size());
     return {
       after: perMillion(sum(after)),
@@ -1290,7 +1290,7 @@ function report(r: {
       '',
       '| storage | per million events |',
       '| --- | ---: |',
-      `| before: with \`llm_calls_run\` and \`llm_calls_model_time\` (built again on the same rows) | ${mb(r.disk.before)} |`,
+      `| before: with \`llm_calls_model_time\` (built again on the same rows) | ${mb(r.disk.before)} |`,
       `| after: only the indexes a query uses (migration 1765500000000) | **${mb(r.disk.after)}** |`,
       `| estimate if call facts were stored once (not built: docs/decisions.md) | ${mb(r.disk.callsOnce)} |`,
       '',
