@@ -30,11 +30,12 @@
  *     (partitions assigned, fetching starts) until the group has committed every partition up to its
  *     high watermark. Start-up of the process and the group join are excluded. Repeated BENCH_REPEAT
  *     (3) times, interleaved; medians and ingest/baseline are reported;
- *   - latency: each side again, on a fresh empty topic, while this process publishes at a fixed rate
- *     (half the median ingest throughput, a chunk every 5 ms) for BENCH_LATENCY_SECONDS (20) after a
- *     warm-up. Probe events (about 250 a second) are looked up by key every 10 ms on a separate
- *     connection; latency is the time from `producer.send` to the first lookup that finds the row (see
- *     measureLatency);
+ *   - latency: each side again, on a fresh empty topic, while this process publishes at fixed rates
+ *     (BENCH_LATENCY_RATES, 500 and 5,000 events/s, a chunk every 5 ms) for BENCH_LATENCY_SECONDS (20)
+ *     after a warm-up. Probe events (about 250 a second) are looked up by key every 10 ms on a separate
+ *     connection; latency is the time from `producer.send` to the first lookup that finds the row. On the
+ *     ingest side the compiled query service also runs, and 20 probes a second (an llm_call of a run of
+ *     its own) are awaited in GET /runs/{id}/metrics: freshness as a user sees it (see measureLatency);
  *   - then profiles the ingest code path in-process (decode, each SQL statement, the rest) on one
  *     connection, to show where the time goes;
  *   - prints markdown and rewrites the "Ingest throughput" and "Ingest latency" sections of
@@ -42,7 +43,7 @@
  *
  * Environment: DATABASE_URL (admin URL; databases are created beside it), KAFKA_BROKERS, BENCH_REPEAT,
  * BENCH_RUNS_PER_PROJECT (workload size), BENCH_LATENCY_SECONDS (0 skips the latency runs),
- * BENCH_LATENCY_RATE (events/s instead of half the ingest throughput), BENCH_INGEST_OTEL=1 (run ingest
+ * BENCH_LATENCY_RATES (comma-separated events/s, default 500,5000), BENCH_INGEST_OTEL=1 (run ingest
  * with its OpenTelemetry SDK on, as production does; off by default like the e2e tests), BENCH_PROFILE=0
  * (skip the profile), BENCH_INGEST_NODE_OPTIONS (NODE_OPTIONS of the ingest service, e.g. --cpu-prof),
  * BENCH_INGEST_MEMBERS (group members the ingest process runs, by default its partitions written at
@@ -53,15 +54,17 @@ import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Test } from '@nestjs/testing';
+import { SignJWT } from 'jose';
 import { Kafka, logLevel, Partitioners, type Admin, type EachBatchPayload, type Message } from 'kafkajs';
 import { Client, Pool, type PoolClient } from 'pg';
 import { ALL_TOPICS, decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
 import { dropDatabase, ensureDatabase, listDatabases, migrate } from '@agentmeter/database';
+import { MAX_BYTES_PER_PARTITION } from '@agentmeter/kafka';
 import { eventually } from '../libs/testing/src/eventually';
 import { publishEvents } from '../libs/testing/src/publish';
 import { freePort } from '../libs/testing/src/services';
@@ -90,17 +93,25 @@ const CLK_TCK = clockTicks();
 const FETCH = {
   sessionTimeout: 30_000,
   heartbeatInterval: 3_000,
-  maxBytesPerPartition: 4 * 1024 * 1024,
+  maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
   maxWaitTimeInMs: 200,
 };
 
 const LATENCY_SECONDS = Number(env.BENCH_LATENCY_SECONDS ?? 20);
 const LATENCY_WARMUP_SECONDS = 3;
-/** Offered rate of the latency runs, as a share of the median ingest throughput. */
-const LATENCY_LOAD = 0.5;
+/** Offered rates of the latency runs, events/s (each side runs once per rate). */
+const LATENCY_RATES = (env.BENCH_LATENCY_RATES ?? '500,5000')
+  .split(',')
+  .map((rate) => Number(rate.trim()))
+  .filter((rate) => rate > 0);
 const PROBES_PER_SECOND = 250;
 const VISIBILITY_POLL_MS = 10;
+/** Freshness probes through the query API: runs whose first llm_call is awaited in GET /runs/{id}/metrics. */
+const API_PROBES_PER_SECOND = 20;
+const API_POLL_MS = 10;
 const PRODUCE_TICK_MS = 5;
+/** Signs the benchmark's query API tokens (the query service it starts trusts it). */
+const JWT_SECRET = randomBytes(32).toString('hex');
 
 const BASELINE_CONSUMER = 'baseline-consumer';
 const id = randomBytes(3).toString('hex');
@@ -132,6 +143,18 @@ interface Measurement {
   batches?: { count: number; meanSize: number; secondsSum: number };
 }
 
+/** Bytes on disk per million events stored (tables, TOAST and indexes of the ingest database). */
+interface Disk {
+  /** As the migrations leave it. */
+  after: number;
+  /** With the llm_calls index dropped by migration 1765500000000 built again on the same rows. */
+  before: number;
+  /** Estimate for call facts stored once: their event log rows and index entries gone, their data in their tables. */
+  callsOnce: number;
+  /** Per table (day partitions summed), as the migrations leave it. */
+  tables: Array<[string, number]>;
+}
+
 interface ProfileRow {
   step: string;
   ms: number;
@@ -147,6 +170,11 @@ interface LatencyRun {
   seconds: number;
   /** Probe latencies in ms (publish -> first lookup that finds the row), sorted; warm-up excluded. */
   latencies: number[];
+  /**
+   * Ingest only: freshness probes in ms (publish -> first GET /runs/{id}/metrics of the query service that
+   * shows the probe's llm_call), sorted; warm-up excluded.
+   */
+  fresh?: number[];
   /** How far the producer fell behind its schedule at worst, ms. */
   behindMs: number;
   cpu: CpuUse;
@@ -162,7 +190,10 @@ async function main(): Promise<void> {
   await admin.connect();
   const groups: string[] = [];
   const children = new Set<ChildProcess>();
-  const prefixes = [TOPIC_PREFIX, ...Object.values(LATENCY_PREFIX)];
+  const prefixes = [
+    TOPIC_PREFIX,
+    ...Object.values(LATENCY_PREFIX).flatMap((prefix) => LATENCY_RATES.map((_, i) => `${prefix}${i}.`)),
+  ];
   const cleanup = onceOnly(async () => {
     await admin
       .deleteTopics({ topics: prefixes.flatMap((prefix) => ALL_TOPICS.map((t) => topicName(prefix, t))) })
@@ -205,7 +236,10 @@ async function main(): Promise<void> {
       await c.query('CREATE INDEX ON raw_latency (event_id)');
     });
 
-    const workload = generateWorkload({ ...WORKLOAD, start: new Date('2026-11-01T00:00:00Z'), prefix: 'bench' });
+    // Dated yesterday (UTC): ingest's retention, which runs at its start, drops raw partitions older than
+    // RETENTION_RAW_DAYS, so a fixed date would turn into failed batches a month later.
+    const start = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000);
+    const workload = generateWorkload({ ...WORKLOAD, start, prefix: 'bench' });
     const total = workload.events.length;
     const bytes = workload.events.reduce((sum, { key: _key, ...e }) => sum + JSON.stringify(e).length, 0);
     log(`workload: ${total} events (${(bytes / total).toFixed(0)} B mean), ${workload.truth.runs.length} runs`);
@@ -219,6 +253,7 @@ async function main(): Promise<void> {
     // --- throughput, interleaved so drift hits both alike ----------------------------------------
     const baseline: Measurement[] = [];
     const ingest: Measurement[] = [];
+    let disk: Disk | null = null;
     for (let i = 1; i <= REPEAT; i++) {
       const groupB = `${TOPIC_PREFIX}baseline-${i}`;
       groups.push(groupB);
@@ -232,20 +267,28 @@ async function main(): Promise<void> {
       await ensureDatabase(dbUrl(db), template);
       ingest.push(await measureIngest(admin, groupI, db, total, children));
       log(`ingest   #${i}: ${describe(ingest.at(-1)!)}`);
+      if (i === REPEAT) {
+        disk = await diskOf(db, total);
+        log(`disk: ${(disk.after / 1e6).toFixed(0)} MB per million events`);
+      }
       await dropDatabase(dbUrl(db));
     }
 
     // --- latency at a fixed offered rate, the same for both ----------------------------------------
     const latency: LatencyRun[] = [];
     if (LATENCY_SECONDS > 0) {
-      const rate = Math.round(Number(env.BENCH_LATENCY_RATE ?? 0) || median(ingest.map((m) => m.rate)) * LATENCY_LOAD);
-      for (const side of ['baseline', 'ingest'] as const) {
-        const groupId = `${LATENCY_PREFIX[side]}group`;
-        groups.push(groupId);
-        const db = side === 'baseline' ? rawDb : `${DB_PREFIX}_latency`;
-        if (side === 'ingest') await ensureDatabase(dbUrl(db), template);
-        latency.push(await measureLatency(kafka, admin, side, groupId, db, rate, workload.events, children));
-        log(`latency ${side}: ${describeLatency(latency.at(-1)!)}`);
+      for (const [i, rate] of LATENCY_RATES.entries()) {
+        for (const side of ['baseline', 'ingest'] as const) {
+          const prefix = `${LATENCY_PREFIX[side]}${i}.`;
+          const groupId = `${prefix}group`;
+          groups.push(groupId);
+          const db = side === 'baseline' ? rawDb : `${DB_PREFIX}_latency${i}`;
+          if (side === 'ingest') await ensureDatabase(dbUrl(db), template);
+          else await withClient(dbUrl(rawDb), (c) => c.query('TRUNCATE raw_latency'));
+          latency.push(await measureLatency(kafka, admin, side, prefix, groupId, db, rate, workload.events, children));
+          log(`latency ${side}: ${describeLatency(latency.at(-1)!)}`);
+          if (side === 'ingest') await dropDatabase(dbUrl(db));
+        }
       }
     }
 
@@ -259,8 +302,9 @@ async function main(): Promise<void> {
       await dropDatabase(dbUrl(db));
     }
 
-    const sections = [report({ total, bytes, baseline, ingest, profile })];
-    if (latency.length > 0) sections.push(reportLatency(latency, median(ingest.map((m) => m.rate))));
+    // BENCH_REPEAT=0 measures latency only.
+    const sections = REPEAT > 0 ? [report({ total, bytes, baseline, ingest, profile, disk })] : [];
+    if (latency.length > 0) sections.push(reportLatency(latency));
     console.log(`\n${sections.join('\n')}`);
     if (env.BENCH_WRITE_DOC !== '0') {
       writeDoc(sections);
@@ -380,11 +424,61 @@ async function startIngest(
       KAFKA_BROKERS: BROKERS.join(','),
       KAFKA_TOPIC_PREFIX: topicPrefix,
       INGEST_GROUP_ID: groupId,
+      // Its own BullMQ queues (retention): never another ingest's jobs on the shared Redis.
+      REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: `${topicPrefix}${groupId}:`,
       PORT: String(port),
     },
     children,
   );
   return { consumer, url: `http://127.0.0.1:${port}` };
+}
+
+/** The compiled query service on the same database, trusting JWT_SECRET, without a rate limit to speak of. */
+async function startQuery(
+  database: string,
+  children: Set<ChildProcess>,
+): Promise<{ consumer: ConsumerProcess; url: string }> {
+  const copy = join(__dirname, '..', 'query', 'services', 'query', 'src', 'main.js');
+  const entry = existsSync(copy) ? copy : join(ROOT, 'dist', 'query', 'services', 'query', 'src', 'main.js');
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` first`);
+  const port = await freePort();
+  const query = ConsumerProcess.start(
+    'query',
+    ['--enable-source-maps', entry],
+    {
+      PATH: env.PATH ?? '',
+      LOG_LEVEL: 'warn',
+      OTEL_SDK_DISABLED: 'true',
+      DATABASE_URL: dbUrl(database),
+      REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: `${TOPIC_PREFIX}query:`,
+      KAFKA_BROKERS: BROKERS.join(','),
+      KAFKA_TOPIC_PREFIX: TOPIC_PREFIX,
+      AUTH_JWT_SECRET: JWT_SECRET,
+      QUERY_RATE_LIMIT: '100000000',
+      PORT: String(port),
+    },
+    children,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await eventually(async () => {
+    const error = query.failure();
+    if (error) throw error;
+    if (!(await fetch(`${url}/health/ready`)).ok) throw new Error('query not ready');
+  }, 60_000);
+  return { consumer: query, url };
+}
+
+/** A bearer token of an operator of `tenant` for the query service of startQuery. */
+function apiToken(tenant: string): Promise<string> {
+  return new SignJWT({ tenant_id: tenant, roles: ['op'] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('bench')
+    .setIssuer('agentmeter')
+    .setAudience('agentmeter-api')
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(JWT_SECRET));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -548,6 +642,59 @@ async function measureIngest(
   } finally {
     await consumer.stop();
   }
+}
+
+/**
+ * Disk per million events of an ingest database after a throughput run (see Disk). The dropped index is
+ * built again on the same rows to measure "before"; the storage of call facts once is estimated from the
+ * event log's call rows: their share of its heap (their own row sizes plus the tuple header and line pointer)
+ * and of its indexes (by row count) goes, their payloads join their tables.
+ */
+async function diskOf(database: string, events: number): Promise<Disk> {
+  return withClient(dbUrl(database), async (c) => {
+    const size = async (): Promise<Map<string, number>> => {
+      const { rows } = await c.query<{ family: string; bytes: string }>(
+        `SELECT regexp_replace(relname, '_p[0-9]{8}$', '') AS family, sum(pg_total_relation_size(oid))::text AS bytes
+           FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace GROUP BY 1`,
+      );
+      return new Map(rows.map((row) => [row.family, Number(row.bytes)]));
+    };
+    const sum = (sizes: Map<string, number>) => [...sizes.values()].reduce((a, b) => a + b, 0);
+    const perMillion = (bytes: number) => (bytes / events) * 1e6;
+    await c.query('VACUUM ANALYZE');
+    const after = await size();
+    const [log] = (
+      await c.query<{
+        rows: string;
+        calls: string;
+        call_bytes: string;
+        payload_bytes: string;
+        heap: string;
+        indexes: string;
+      }>(
+        `SELECT count(*)::text AS rows,
+                count(*) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge'))::text AS calls,
+                COALESCE(sum(pg_column_size(e.*) + 28) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge')), 0)::text AS call_bytes,
+                COALESCE(sum(pg_column_size(payload)) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge')), 0)::text AS payload_bytes,
+                (SELECT sum(pg_table_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'events'::regclass) AS heap,
+                (SELECT sum(pg_indexes_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'events'::regclass) AS indexes
+           FROM events e`,
+      )
+    ).rows;
+    const callsOnce =
+      sum(after) -
+      Number(log!.call_bytes) -
+      (Number(log!.indexes) * Number(log!.calls)) / Math.max(1, Number(log!.rows)) +
+      Number(log!.payload_bytes);
+    await c.query('CREATE INDEX ON llm_calls (model, time)');
+    const before = sum(await size());
+    return {
+      after: perMillion(sum(after)),
+      before: perMillion(before),
+      callsOnce: perMillion(callsOnce),
+      tables: [...after].sort((a, b) => b[1] - a[1]).map(([name, bytes]) => [name, perMillion(bytes)]),
+    };
+  });
 }
 
 /** Batches ingest has written so far, from its /metrics. */
@@ -771,14 +918,16 @@ async function measureLatency(
   kafka: Kafka,
   admin: Admin,
   side: Side,
+  topicPrefix: string,
   groupId: string,
   database: string,
   rate: number,
   events: readonly WorkloadEvent[],
   children: Set<ChildProcess>,
 ): Promise<LatencyRun> {
-  const topic = topicName(LATENCY_PREFIX[side], Topics.AgentEvents);
-  const ingest = side === 'ingest' ? await startIngest(groupId, database, LATENCY_PREFIX[side], children) : null;
+  const topic = topicName(topicPrefix, Topics.AgentEvents);
+  const ingest = side === 'ingest' ? await startIngest(groupId, database, topicPrefix, children) : null;
+  const query = side === 'ingest' ? await startQuery(database, children) : null;
   const consumer = ingest?.consumer ?? startBaseline(groupId, topic, database, 'raw_latency', children);
   const producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
@@ -801,6 +950,39 @@ async function measureLatency(
     const published = new Map<string, number>(); // probe id -> publish time (performance.now())
     const latencies: Array<{ at: number; ms: number }> = [];
     let producing = true;
+    // Freshness probes (ingest only): an llm_call of a run of its own, published in place of a workload
+    // event, awaited in GET /runs/{id}/metrics of the query service.
+    const apiEvery = Math.max(1, Math.round(rate / API_PROBES_PER_SECOND));
+    const template = events.find((event) => event.type === 'llm_call')!;
+    const apiPublished = new Map<string, number>(); // probe run id -> publish time
+    const fresh: Array<{ at: number; ms: number }> = [];
+    const apiPoll = query
+      ? (async () => {
+          const token = await apiToken(template.data.tenant_id);
+          let deadline = Number.POSITIVE_INFINITY;
+          while (producing || apiPublished.size > 0) {
+            const error = consumer.failure() ?? query.consumer.failure();
+            if (error) throw error;
+            if (!producing && deadline === Number.POSITIVE_INFINITY) deadline = performance.now() + 60_000;
+            if (performance.now() > deadline) throw new Error(`${apiPublished.size} runs never showed their call`);
+            const started = performance.now();
+            await Promise.all(
+              [...apiPublished].map(async ([runId, at]) => {
+                const response = await fetch(`${query.url}/runs/${runId}/metrics`, {
+                  headers: { authorization: `Bearer ${token}` },
+                });
+                const body = (await response.json()) as { totals?: { llm_calls?: number } };
+                if (response.status === 404) return;
+                if (!response.ok) throw new Error(`GET /runs/${runId}/metrics: ${response.status}`);
+                if ((body.totals?.llm_calls ?? 0) < 1) return;
+                fresh.push({ at, ms: started - at });
+                apiPublished.delete(runId);
+              }),
+            );
+            await delay(Math.max(1, API_POLL_MS - (performance.now() - started)));
+          }
+        })()
+      : Promise.resolve();
 
     const poll = withClient(dbUrl(database), async (client) => {
       let deadline = Number.POSITIVE_INFINITY;
@@ -808,7 +990,14 @@ async function measureLatency(
         const error = consumer.failure();
         if (error) throw error;
         if (!producing && deadline === Number.POSITIVE_INFINITY) deadline = performance.now() + 60_000;
-        if (performance.now() > deadline) throw new Error(`${published.size} probes never became visible`);
+        if (performance.now() > deadline) {
+          const missing = [...published.keys()];
+          const types = events.filter((e) => missing.some((m) => m.startsWith(e.id))).map((e) => e.type);
+          throw new Error(
+            `${missing.length} probes never became visible: ${missing.slice(0, 5).join(', ')} (${types.join(', ')})\n` +
+              consumer.log,
+          );
+        }
         const started = performance.now();
         if (published.size > 0) {
           const { rows } = await client.query<{ event_id: string }>(lookUp([...published.keys()]));
@@ -841,15 +1030,20 @@ async function measureLatency(
         if (now >= measuredFrom) behindMs = Math.max(behindMs, now - (start + (sent / rate) * 1000));
         const messages: Message[] = [];
         for (let i = sent; i < Math.min(due, sent + 2000); i++) {
+          const headers = { 'content-type': 'application/cloudevents+json; charset=UTF-8' };
+          if (query && i % apiEvery === apiEvery - 1) {
+            const { key: _key, ...probe } = template;
+            const runId = `fresh-${id}-${i}`;
+            apiPublished.set(runId, now);
+            const data = { ...probe.data, run_id: runId };
+            messages.push({ key: runId, value: JSON.stringify({ ...probe, id: runId, data }), headers });
+            continue;
+          }
           const { key, ...event } = events[i % events.length]!;
           const round = Math.floor(i / events.length);
           const eventId = round === 0 ? event.id : `${event.id}-r${round}`;
           if (i % every === 0) published.set(eventId, now);
-          messages.push({
-            key,
-            value: JSON.stringify({ ...event, id: eventId }),
-            headers: { 'content-type': 'application/cloudevents+json; charset=UTF-8' },
-          });
+          messages.push({ key, value: JSON.stringify({ ...event, id: eventId }), headers });
         }
         await producer.send({ topic, messages });
         sent += messages.length;
@@ -863,25 +1057,30 @@ async function measureLatency(
     const seconds = (performance.now() - measuredFrom) / 1000;
     const after = cpu.sample();
     await poll;
+    await apiPoll;
     await waitCaughtUp(admin, groupId, topic, consumer.failure);
     const error = consumer.failure();
     if (error) throw error;
+    const measured = (probes: Array<{ at: number; ms: number }>) =>
+      probes
+        .filter((probe) => probe.at >= measuredFrom)
+        .map((probe) => probe.ms)
+        .sort((a, b) => a - b);
     return {
       ...(ingest ? { batches: await batchesOf(ingest.url) } : {}),
       side,
       offered: rate,
       sent: Math.round(sent - rate * LATENCY_WARMUP_SECONDS),
       seconds,
-      latencies: latencies
-        .filter((probe) => probe.at >= measuredFrom)
-        .map((probe) => probe.ms)
-        .sort((a, b) => a - b),
+      latencies: measured(latencies),
+      ...(query ? { fresh: measured(fresh) } : {}),
       behindMs,
       cpu: cpu.difference(await before!, await after),
     };
   } finally {
     await producer.disconnect();
     await consumer.stop();
+    await query?.consumer.stop();
   }
 }
 
@@ -895,6 +1094,10 @@ function describeLatency(run: LatencyRun): string {
   return (
     `${run.offered} events/s offered, ${run.sent} sent in ${run.seconds.toFixed(1)} s, ${l.length} probes: ` +
     `p50 ${percentile(l, 0.5).toFixed(0)} ms, p99 ${percentile(l, 0.99).toFixed(0)} ms, max ${(l.at(-1) ?? NaN).toFixed(0)} ms; ` +
+    (run.fresh
+      ? `run metrics: ${run.fresh.length} probes, p50 ${percentile(run.fresh, 0.5).toFixed(0)} ms, ` +
+        `p99 ${percentile(run.fresh, 0.99).toFixed(0)} ms, max ${(run.fresh.at(-1) ?? NaN).toFixed(0)} ms; `
+      : '') +
     `producer behind at most ${run.behindMs.toFixed(0)} ms; cpu s: consumer ${run.cpu.consumer.toFixed(1)}, ` +
     `postgres ${run.cpu.postgres.toFixed(1)}, rest ${run.cpu.other.toFixed(1)} ` +
     `[${run.cpu.others.map(([n, v]) => `${n}: ${v.toFixed(1)}`).join('; ')}]` +
@@ -921,6 +1124,8 @@ async function profileIngest(
   let t = process.hrtime.bigint();
   for (const m of messages) JSON.parse(m.toString('utf8'));
   const jsonOnly = Number(process.hrtime.bigint() - t) / 1e6;
+  // The compiled contract is built on the first decode, once per process, as in the service.
+  decodeKafkaEvent(messages[0]!, headers);
   t = process.hrtime.bigint();
   const decoded: AgentEvent[] = [];
   for (const m of messages) {
@@ -928,7 +1133,7 @@ async function profileIngest(
     if (!result.ok) throw new Error(result.reason);
     decoded.push(result.event);
   }
-  add('decode (JSON.parse + zod validation)', process.hrtime.bigint() - t);
+  add('decode (JSON.parse + validation: ajv, zod for the reason when invalid)', process.hrtime.bigint() - t);
 
   // The service's own EventsService, wired by its own module (Kafka consumer replaced by a stub and no
   // lifecycle hooks run), so this follows whatever ingest does today. Every statement it sends goes
@@ -992,6 +1197,7 @@ function report(r: {
   baseline: Measurement[];
   ingest: Measurement[];
   profile: { rows: ProfileRow[]; events: number; batch: number } | null;
+  disk: Disk | null;
 }): string {
   const mb = median(r.baseline.map((m) => m.rate));
   const mi = median(r.ingest.map((m) => m.rate));
@@ -1076,6 +1282,24 @@ function report(r: {
         `${median(r.ingest.map((m) => (m.batches?.secondsSum ?? 0) / m.seconds)).toFixed(2)}.`,
     );
   }
+  if (r.disk) {
+    const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+    lines.push(
+      '',
+      'Disk per million events (the last ingest run: tables, TOAST and indexes after VACUUM ANALYZE):',
+      '',
+      '| storage | per million events |',
+      '| --- | ---: |',
+      `| before: with \`llm_calls_model_time\` (built again on the same rows) | ${mb(r.disk.before)} |`,
+      `| after: only the indexes a query uses (migration 1765500000000) | **${mb(r.disk.after)}** |`,
+      `| estimate if call facts were stored once (not built: docs/decisions.md) | ${mb(r.disk.callsOnce)} |`,
+      '',
+      `Largest tables after: ${r.disk.tables
+        .slice(0, 6)
+        .map(([name, bytes]) => `\`${name}\` ${mb(bytes)}`)
+        .join(', ')}.`,
+    );
+  }
   if (r.profile) {
     const sum = r.profile.rows.filter((x) => !x.step.startsWith('(')).reduce((s, x) => s + x.ms, 0);
     lines.push(
@@ -1097,22 +1321,22 @@ function report(r: {
   return `${lines.join('\n')}\n`;
 }
 
-function reportLatency(runs: LatencyRun[], ingestRate: number): string {
+function reportLatency(runs: LatencyRun[]): string {
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} ms` : 'n/a');
   const cores = (seconds: number, run: LatencyRun) => (seconds / run.seconds).toFixed(2);
-  const offered = runs[0]?.offered ?? 0;
+  const [load1, load5] = loadavg();
   return [
     '## Ingest latency',
     '',
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at ${commit()}, in the same run as the ` +
-      'throughput above (same machine, build and settings).',
-    `Offered load: ${fmt(offered)} events/s in a chunk every ${PRODUCE_TICK_MS} ms ` +
-      `(${env.BENCH_LATENCY_RATE ? 'BENCH_LATENCY_RATE' : `${LATENCY_LOAD * 100} % of the median ingest throughput, ${fmt(ingestRate)} events/s`}), ` +
+      `throughput above (same machine, build and settings; load average when it ended ${load1!.toFixed(2)} over 1 min, ` +
+      `${load5!.toFixed(2)} over 5).`,
+    `Offered load: ${LATENCY_RATES.map(fmt).join(' and ')} events/s in a chunk every ${PRODUCE_TICK_MS} ms, ` +
       `published by the benchmark process for ${LATENCY_SECONDS} s after a ${LATENCY_WARMUP_SECONDS} s warm-up that is not ` +
-      'counted, to an empty topic with 3 partitions; each side has its own topic, consumer group and database.',
+      'counted, to an empty topic with 3 partitions; each side and rate has its own topic, consumer group and database.',
     '',
-    '- **Method**: about ' +
+    '- **Rows**: about ' +
       `${PROBES_PER_SECOND} events a second are probes. A probe's publish time is taken just before the`,
     '  `producer.send` of its chunk; a poller on its own connection looks every outstanding probe up by key',
     `  every ${VISIBILITY_POLL_MS} ms (baseline: an index on \`event_id\` of its plain table; ingest: the primary key`,
@@ -1120,20 +1344,30 @@ function reportLatency(runs: LatencyRun[], ingestRate: number): string {
     '  publish, broker, fetch, decode, write, commit and visibility to another session, and overstates by up',
     `  to one poll interval. \`received_at\` is not used: it is \`now()\`, the start of the writing transaction,`,
     '  so it misses the transaction itself and the commit.',
+    `- **Run metrics** (ingest only; what a user sees): ${API_PROBES_PER_SECOND} events a second are \`llm_call\`s of`,
+    '  a run of their own; the compiled query service runs on the same database, and every outstanding probe',
+    `  run is asked for with \`GET /runs/{id}/metrics\` (a signed operator token) every ${API_POLL_MS} ms until`,
+    '  `totals.llm_calls` shows the call. Freshness = start of that request − publish time.',
     '- **baseline**: the consumer process of the throughput runs (COPY per batch), writing a plain table with',
     '  that one index.',
     '',
-    '| | offered events/s | published | probes | p50 | p99 | max | consumer cores | PostgreSQL cores | rest of the machine |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...runs.map(
-      (run) =>
-        `| ${run.side} | ${fmt(run.offered)} | ${fmt(run.sent / run.seconds)}/s | ${fmt(run.latencies.length)} | ` +
+    '| | offered events/s | published | probes | rows p50 | rows p99 | rows max | run metrics p50 | run metrics p99 | run metrics max | consumer cores | PostgreSQL cores | rest of the machine |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...runs.map((run) => {
+      const fresh = run.fresh ?? [];
+      const api = run.fresh
+        ? `${ms(percentile(fresh, 0.5))} | **${ms(percentile(fresh, 0.99))}** | ${ms(fresh.at(-1) ?? Number.NaN)}`
+        : '– | – | –';
+      return (
+        `| ${run.side} | ${fmt(run.offered)} | ${fmt(run.sent / run.seconds)}/s | ${fmt(run.latencies.length)}` +
+        `${run.fresh ? ` + ${fmt(fresh.length)}` : ''} | ` +
         `${ms(percentile(run.latencies, 0.5))} | **${ms(percentile(run.latencies, 0.99))}** | ` +
-        `${ms(run.latencies.at(-1) ?? Number.NaN)} | ${cores(run.cpu.consumer, run)} | ${cores(run.cpu.postgres, run)} | ` +
-        `${cores(run.cpu.other, run)} |`,
-    ),
+        `${ms(run.latencies.at(-1) ?? Number.NaN)} | ${api} | ${cores(run.cpu.consumer, run)} | ` +
+        `${cores(run.cpu.postgres, run)} | ${cores(run.cpu.other, run)} |`
+      );
+    }),
     '',
-    `The producer fell behind its schedule by at most ${runs.map((r) => `${r.behindMs.toFixed(0)} ms (${r.side})`).join(', ')}.`,
+    `The producer fell behind its schedule by at most ${runs.map((r) => `${r.behindMs.toFixed(0)} ms (${r.side}, ${fmt(r.offered)}/s)`).join(', ')}.`,
     '',
   ].join('\n');
 }

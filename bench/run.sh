@@ -13,12 +13,12 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/agentmet
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 
-# The service each benchmark measures.
-declare -A SERVICE=([ingest]=ingest [admission]=cost-cap [query]=query)
+# The service each benchmark measures (ingest's freshness runs read run metrics from the query service).
+declare -A SERVICE=([ingest]="ingest query" [admission]=cost-cap [query]=query)
 
 run() {
-  local name=$1 service=${SERVICE[$1]:-}
-  if [[ -z $service ]]; then
+  local name=$1 services=${SERVICE[$1]:-} service
+  if [[ -z $services ]]; then
     echo "unknown benchmark '$name' (ingest, admission, query)" >&2
     return 2
   fi
@@ -26,7 +26,7 @@ run() {
   # source tree. The benchmark runs a private copy of the service (dist/bench-<name>/<service>), so a
   # `make build` during the run cannot pull it away; its own output directory keeps other builds out.
   local out=dist/bench-$name
-  npx nest build "$service"
+  for service in $services; do npx nest build "$service"; done
   rm -rf "$out"
   mkdir -p "$out"
   # Only this benchmark and what it imports (bench/tsconfig.json would compile every bench/*.ts).
@@ -39,7 +39,7 @@ run() {
 }
 JSON
   npx tsc -p "$out/tsconfig.json"
-  cp -r "dist/$service" "$out/$service"
+  for service in $services; do cp -r "dist/$service" "$out/$service"; done
   # bench/ is outside the Nest builds, so the @agentmeter/* aliases are mapped at run time onto the
   # libraries tsc emitted beside the benchmark ($out/libs/<name>/src).
   TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL="$out" \

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseOwnedAgentEvent } from './event-validator';
 import { EVENT_TYPES, EventData, type EventDataOf, type EventType } from './events';
 import { UndecodableBatchHeaders } from './topics';
 
@@ -89,8 +90,9 @@ export function decodeKafkaEvent(value: Buffer | null, headers: KafkaHeaders): P
     const first = Array.isArray(raw) ? raw[0] : raw;
     if (first !== undefined) attributes[key.slice(CE_HEADER_PREFIX.length)] = storable(first.toString());
   }
-  if (attributes.specversion) return parseAgentEvent({ ...attributes, data: body });
-  return parseAgentEvent(body);
+  // The value was parsed here and is used for nothing else: the compiled contract may complete it in place.
+  if (attributes.specversion) return parseOwnedAgentEvent({ ...attributes, data: body });
+  return parseOwnedAgentEvent(body);
 }
 
 type KafkaHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;

@@ -1,6 +1,7 @@
 export * from './topics';
 export * from './events';
 export * from './envelope';
+export * from './event-validator';
 export * from './json-schema';
 export * from './examples';
 export * from './queues';

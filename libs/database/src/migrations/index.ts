@@ -17,6 +17,7 @@ import { AlertMuteReplay1765300000000 } from './1765300000000-alert-mute-replay'
 import { LlmCallSpans1765300000100 } from './1765300000100-llm-call-spans';
 import { PriceAdmin1765400000000 } from './1765400000000-price-admin';
 import { PromptAudit1765400000100 } from './1765400000100-prompt-audit';
+import { LlmCallsIndexes1765500000000 } from './1765500000000-llm-calls-indexes';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -39,4 +40,5 @@ export const MIGRATIONS = [
   LlmCallSpans1765300000100,
   PriceAdmin1765400000000,
   PromptAudit1765400000100,
+  LlmCallsIndexes1765500000000,
 ];

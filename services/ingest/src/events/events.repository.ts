@@ -38,6 +38,11 @@ export interface BatchWrite {
   spans: SpanWrite;
   /** Redacted texts of the batch's calls whose tenant enabled the prompt audit (the events carry none). */
   prompts: ReadonlyMap<AgentEvent, PromptText>;
+  /**
+   * "tenant\0run" of the runs with LLM calls stored without a user (`runsWithCallsWithoutUser`): only their
+   * run_started carries its user onto stored calls (`carryLateUsers`).
+   */
+  lateUserRuns: ReadonlySet<string>;
 }
 
 /** The texts of one llm_call kept for the prompt audit (docs/events.md "Prompt audit"). */
@@ -189,6 +194,24 @@ export class EventsRepository {
     );
     for (const row of rows) users.set(`${row.tenant_id}\u0000${row.run_id}`, row.user_id);
     return users;
+  }
+
+  /**
+   * Of the given runs, those with LLM calls stored without a user: a run_started naming a user came after
+   * them, and only such a run's calls need carrying (`carryLateUsers`, a statement of its own after the
+   * batch's, so a batch without one is a single statement). One indexed read (llm_calls_run). A run's
+   * events come through one partition, one batch at a time, so what this reads is what the batch's
+   * transaction sees.
+   */
+  async runsWithCallsWithoutUser(runs: ReadonlyArray<[tenantId: string, runId: string]>): Promise<Set<string>> {
+    if (runs.length === 0) return new Set();
+    const rows: Array<{ tenant_id: string; run_id: string }> = await this.dataSource.query(
+      `SELECT k.tenant_id, k.run_id FROM unnest($1::text[], $2::text[]) AS k(tenant_id, run_id)
+        WHERE EXISTS (SELECT 1 FROM llm_calls c
+                       WHERE c.tenant_id = k.tenant_id AND c.run_id = k.run_id AND c.user_id IS NULL)`,
+      [runs.map(([t]) => t), runs.map(([, r]) => r)],
+    );
+    return new Set(rows.map((row) => `${row.tenant_id}\u0000${row.run_id}`));
   }
 
   /** The stored span tree nodes of the given (tenant, run, trace) groups. */
@@ -364,7 +387,7 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
     addUsage(batch.usage),
     addModelUsage(batch.modelUsage),
     // After every insert and usage upsert of the batch (statements of their own, in the same transaction).
-    ...carryLateUsers(batch.events),
+    ...carryLateUsers(batch.events, batch.lateUserRuns),
   ].filter((statement): statement is Statement => statement !== null);
 }
 
@@ -805,9 +828,14 @@ function addUsage(deltas: UsageDelta[]): Statement | null {
  * the user's, so the rollups stay the sum of the raw rows whatever the delivery order (docs/events.md "Users").
  * Latency buckets are recomputed from the rows with the same bounds (LATENCY_BUCKETS_MS) as rollupUsage.
  */
-function carryLateUsers(events: AgentEvent[]): Statement[] {
+function carryLateUsers(events: AgentEvent[], lateUserRuns: ReadonlySet<string>): Statement[] {
   const runs = events
-    .filter((e): e is Of<'run_started'> => e.type === 'run_started' && e.data.user_id !== undefined)
+    .filter(
+      (e): e is Of<'run_started'> =>
+        e.type === 'run_started' &&
+        e.data.user_id !== undefined &&
+        lateUserRuns.has(`${e.data.tenant_id}\u0000${e.data.run_id}`),
+    )
     .map((e) => ({ tenant_id: e.data.tenant_id, run_id: e.data.run_id, user_id: e.data.user_id! }))
     .sort((a, b) => compareKeys([a.tenant_id, a.run_id], [b.tenant_id, b.run_id]));
   if (runs.length === 0) return [];

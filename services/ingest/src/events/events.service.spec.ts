@@ -27,6 +27,7 @@ function harness(options: { stored?: AgentEvent[]; failWith?: string; owners?: M
     // Every run id is claimed by the tenant that names it first.
     claimRuns: (claims: Map<string, string>) => Promise.resolve(new Map([...claims, ...(options.owners ?? [])])),
     runUsers: () => Promise.resolve(new Map<string, string>()),
+    runsWithCallsWithoutUser: () => Promise.resolve(new Set<string>()),
     storeNew: (batch: BatchWrite) => {
       calls.storeNew.push(batch);
       if (options.failWith) return Promise.reject(Object.assign(new Error('failed'), { code: options.failWith }));

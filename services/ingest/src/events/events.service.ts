@@ -109,6 +109,7 @@ export class EventsService {
     const users = await this.runUsers(unique);
     const runUser = (tenantId: string, runId: string): string | undefined => users.get(`${tenantId}\u0000${runId}`);
     const spans = await this.resolveSpans(unique);
+    const lateUserRuns = await this.repository.runsWithCallsWithoutUser(runStartsWithUser(unique));
     const writes = (events: AgentEvent[]): BatchWrite => {
       const counted = events.filter((event) => !spans.uncounted.has(event));
       const usage = rollupUsage(counted, priceOf, runUser);
@@ -122,6 +123,7 @@ export class EventsService {
         modelUsage: rollupModelUsage(usage),
         spans: { ...spans, nodes: spans.nodes.filter((node) => fresh.has(node.event)) },
         prompts,
+        lateUserRuns,
       };
     };
 
@@ -273,6 +275,16 @@ const MAX_KNOWN_OWNERS = 200_000;
 
 function runIdOf(event: AgentEvent): string | undefined {
   return (event.data as { run_id?: string }).run_id;
+}
+
+/** (tenant, run) of the batch's run_started events that name a user, once each. */
+function runStartsWithUser(events: AgentEvent[]): Array<[string, string]> {
+  const runs = new Map<string, [string, string]>();
+  for (const e of events) {
+    if (e.type === 'run_started' && e.data.user_id)
+      runs.set(`${e.data.tenant_id}\u0000${e.data.run_id}`, [e.data.tenant_id, e.data.run_id]);
+  }
+  return [...runs.values()];
 }
 
 /** Keeps the first occurrence of each (source, id) in the batch. */
