@@ -48,9 +48,9 @@ export function serveConsole(app: INestApplication, config: QueryConfig): string
     express.static(join(dir, 'assets'), { immutable: true, maxAge: '365d', index: false, fallthrough: false }),
   );
   for (const file of ['favicon.svg']) {
-    const path = join(dir, file);
-    if (!existsSync(path)) continue;
-    app.use(`/${file}`, (_req: Request, res: Response) => res.sendFile(path, { maxAge: '1d' }));
+    if (!existsSync(join(dir, file))) continue;
+    // Relative to its root: `send` refuses a path through a dot directory (make up runs from .local/run).
+    app.use(`/${file}`, (_req: Request, res: Response) => res.sendFile(file, { root: dir, maxAge: '1d' }));
   }
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!isPageRequest(pageRequestOf(req))) return next();
