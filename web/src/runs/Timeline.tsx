@@ -16,11 +16,21 @@ const LABELS: Record<string, string> = {
   run_failed: 'Run failed',
   cap_hit: 'Cap reached',
   user_override: 'User override',
+  cap_warning: 'Cap warning',
+  impersonation_started: 'Impersonation started',
+  impersonation_ended: 'Impersonation ended',
+  proof_due: 'Proof due',
+  proof_completed: 'Proof completed',
+  task_dequeued: 'Task dequeued',
+  external_charge: 'External charge',
   llm_call: 'LLM call',
-  mcp_call: 'MCP call',
+  tool_call: 'Tool call',
 };
 
-/** The run's events in event-time order (GET /runs/{run_id}/events), LLM and MCP calls folded away. */
+/** Per-call facts: counted in the panels above, folded away here. */
+const CALLS = new Set(['llm_call', 'tool_call']);
+
+/** The run's events in event-time order (GET /runs/{run_id}/events), LLM and tool (MCP) calls folded away. */
 export function Timeline({ query, allowed }: { query: UseQueryResult<EventPage>; allowed: boolean }) {
   if (!allowed) {
     return (
@@ -31,7 +41,7 @@ export function Timeline({ query, allowed }: { query: UseQueryResult<EventPage>;
   }
   if (query.isPending) return <Loading label="Loading timeline…" />;
   if (query.isError) return <ErrorState error={query.error} what="the timeline" />;
-  const milestones = query.data.items.filter((event) => event.type !== 'llm_call' && event.type !== 'mcp_call');
+  const milestones = query.data.items.filter((event) => !CALLS.has(event.type));
   const calls = query.data.items.length - milestones.length;
   return (
     <Panel title="Timeline" id="timeline">
