@@ -256,7 +256,7 @@ describe('Grafana dashboards', () => {
     readYaml<Datasources>(`${OBS}/grafana/provisioning/datasources/datasources.yaml`).datasources.map((d) => d.uid),
   );
 
-  it('are the ones issue 7 names, with unique uids', () => {
+  it('are the ones docs/observability.md "Dashboards" lists, with unique uids', () => {
     const titles = dashboards.map((d) => d.json.title);
     expect(titles).toEqual(
       expect.arrayContaining([
@@ -393,7 +393,7 @@ describe('alert rules', () => {
     ),
   );
 
-  it('cover what issue 7 asks for', () => {
+  it('cover the alerts docs/observability.md "Alerting" lists', () => {
     expect(alerts.map((r) => r.alert)).toEqual(
       expect.arrayContaining([
         'AgentMeterServiceDown',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * Post-deploy check of the tracing pipeline (seed 003's verify script, in TypeScript): emits one `llm.completion`
+ * Post-deploy check of the tracing pipeline (docs/observability.md "Verification after a deploy"): emits one `llm.completion`
  * trace with two child spans and the three token counters to the OpenTelemetry Collector over OTLP/HTTP (JSON),
  * prints the trace id once on its own line on stdout, then polls Tempo until the trace is there or the time
  * budget runs out. Everything else goes to stderr, so `TRACE_ID=$(node verify-telemetry.js)` captures the id.
@@ -26,7 +26,7 @@ export function prometheusNameOf(instrument: string): string {
   return `${COLLECTOR_NAMESPACE}_${instrument}_total`;
 }
 
-/** The call the verification trace describes (seed 003: 128 prompt, 64 completion, 192 total, gpt-4o, openai). */
+/** The call the verification trace describes (128 prompt, 64 completion, 192 total, gpt-4o, openai). */
 export const VERIFY_CALL = {
   provider: 'openai',
   model: 'gpt-4o',
@@ -121,7 +121,7 @@ const SPAN_KIND_INTERNAL = 1;
 const SPAN_KIND_CLIENT = 3;
 const STATUS_CODE_OK = 1;
 
-/** The attributes seed 003's instrumentation contract requires on an LLM span. */
+/** The attributes the instrumentation contract (docs/observability.md) requires on an LLM span. */
 export function llmSpanAttributes(): KeyValue[] {
   const call = VERIFY_CALL;
   return [

@@ -25,8 +25,8 @@ interface Metrics {
 
 const n = (value: number) => new Intl.NumberFormat('en-US').format(value);
 
-test.describe('run detail /runs/{run_id} (seed 000)', () => {
-  test('9.1 token usage panel: collapsed by default, "Show token usage" shows the total and every stage', async ({
+test.describe('run detail /runs/{run_id}', () => {
+  test('token usage panel: collapsed by default, "Show token usage" shows the total and every stage', async ({
     page,
   }) => {
     const run = world().runs.succeeded;
@@ -51,8 +51,8 @@ test.describe('run detail /runs/{run_id} (seed 000)', () => {
   });
 });
 
-test.describe('run detail: running stages (seed 000)', () => {
-  test('9.1 a running stage shows "—" and "Stage in progress — token usage will appear when complete"', async ({
+test.describe('run detail: running stages', () => {
+  test('a running stage shows "—" and "Stage in progress — token usage will appear when complete"', async ({
     page,
   }) => {
     const run = world().runs.live[0]!;
@@ -64,7 +64,7 @@ test.describe('run detail: running stages (seed 000)', () => {
     await expect(page.getByTestId('tokens-plan').locator('td').first()).toHaveText('3,000 tokens');
   });
 
-  test("9.2 a running stage's elapsed time counts up every second", async ({ page }) => {
+  test("a running stage's elapsed time counts up every second", async ({ page }) => {
     const run = world().runs.live[0]!;
     await signIn(page, await token(run.tenant_id, ['bu']), `/runs/${run.run_id}`);
     const counter = page.getByTestId('elapsed-implement').locator('[data-live="true"]');
@@ -74,7 +74,7 @@ test.describe('run detail: running stages (seed 000)', () => {
     await expect.poll(async () => Number(await counter.getAttribute('data-seconds'))).toBeGreaterThan(first + 1);
   });
 
-  test('9.2 when the stage ends, its final elapsed time replaces the counter, without a reload', async ({ page }) => {
+  test('when the stage ends, its final elapsed time replaces the counter, without a reload', async ({ page }) => {
     const run = world().runs.live[1]!;
     const bu = await token(run.tenant_id, ['bu']);
     await signIn(page, bu, `/runs/${run.run_id}`);
@@ -112,8 +112,8 @@ test.describe('run detail: running stages (seed 000)', () => {
   });
 });
 
-test.describe('run detail: latency, cache, links (seed 000)', () => {
-  test('9.2 latency panel: elapsed time and attempts per stage, the longest highlighted', async ({ page }) => {
+test.describe('run detail: latency, cache, links', () => {
+  test('latency panel: elapsed time and attempts per stage, the longest highlighted', async ({ page }) => {
     const run = world().runs.succeeded;
     const bu = await token(run.tenant_id, ['bu']);
     const metrics = await api<Metrics>(bu, `/runs/${run.run_id}/metrics`);
@@ -130,7 +130,7 @@ test.describe('run detail: latency, cache, links (seed 000)', () => {
     await expect(page.getByTestId(`latency-${longest[0]!.stage}`)).toContainText('Longest');
   });
 
-  test('9.3 MCP cache panel: tree and blob hits, misses and ratio, and the overall percentage', async ({ page }) => {
+  test('MCP cache panel: tree and blob hits, misses and ratio, and the overall percentage', async ({ page }) => {
     const run = world().runs.withMcp;
     const bu = await token(run.tenant_id, ['bu']);
     const { mcp_cache: cache } = await api<Metrics>(bu, `/runs/${run.run_id}/metrics`);
@@ -153,14 +153,14 @@ test.describe('run detail: latency, cache, links (seed 000)', () => {
     await expect(page.getByTestId('no-mcp')).toHaveCount(0);
   });
 
-  test('9.3 a run without MCP calls says "No MCP calls in this run", not zeros', async ({ page }) => {
+  test('a run without MCP calls says "No MCP calls in this run", not zeros', async ({ page }) => {
     const run = world().runs.withoutMcp;
     await signIn(page, await token(run.tenant_id, ['bu']), `/runs/${run.run_id}`);
     await expect(page.getByTestId('no-mcp')).toHaveText('No MCP calls in this run');
     await expect(page.getByTestId('mcp-overall')).toHaveCount(0);
   });
 
-  test('9.4 OP sees "Open in Grafana" (new tab) and a "View trace" link per stage', async ({ page }) => {
+  test('OP sees "Open in Grafana" (new tab) and a "View trace" link per stage', async ({ page }) => {
     const run = world().runs.succeeded;
     await signIn(page, await token(run.tenant_id, ['op']), `/runs/${run.run_id}`);
     const grafana = page.getByRole('link', { name: /Open in Grafana/ });
@@ -178,7 +178,7 @@ test.describe('run detail: latency, cache, links (seed 000)', () => {
   });
 
   for (const role of ['bu', 'auditor']) {
-    test(`9.4 Grafana and Tempo links are absent from the DOM for ${role}`, async ({ page }) => {
+    test(`Grafana and Tempo links are absent from the DOM for ${role}`, async ({ page }) => {
       const run = world().runs.succeeded;
       await signIn(page, await token(run.tenant_id, [role]), `/runs/${run.run_id}`);
       await expect(page.getByTestId(`latency-plan`)).toBeVisible();

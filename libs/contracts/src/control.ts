@@ -53,7 +53,7 @@ export const ShortCircuitRun = CommandBase.extend({
   tenant_id: id,
   project_id: id,
   run_id: id,
-  /** What the Coordinator does: stop the run and publish a partial artifact and a summary (seed 001). */
+  /** What the Coordinator does: stop the run and publish a partial artifact and a summary (docs/cost-cap.md "Crossings, commands and alerts"). */
   instruction: z.literal('partial_artifact_and_summary'),
   cap: CapExplanation,
 });
@@ -89,7 +89,7 @@ export const UnfreezePublisher = CommandBase.extend({
   playbook: id,
 });
 
-// The Admin Overview's run actions (seed 001), sent by the query API. Their command_id is
+// The Admin Overview's run actions (docs/query.md "Actions"), sent by the query API. Their command_id is
 // "query-audit-<audit id>": one per request, so a redelivery has the same id.
 
 /** Reopen one phase of the run. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The event contract of agent.events.v1 (seed 001 "Events", plus the per-call facts the metrics need).
+ * The event contract of agent.events.v1 (docs/events.md: the pipeline's events, plus the per-call facts the metrics need).
  * Evolve only by adding optional fields; a breaking change is a new event type or topic.
  */
 
@@ -16,7 +16,7 @@ const timestamp = z.iso.datetime({ offset: true });
 /** Longest llm_call prompt or completion text accepted, in UTF-16 code units. */
 export const PROMPT_TEXT_MAX = 32_000;
 
-/** Fields every run-scoped event carries (seed 001: tenant, project, phase, role, run, timestamps). */
+/** Fields every run-scoped event carries (docs/events.md "What producers must do": tenant, project, phase, role, run, timestamps). */
 const RunScoped = z.object({
   tenant_id: id,
   project_id: id,
@@ -38,7 +38,7 @@ const StageScoped = RunScoped.extend({
 const Stage = { phase: id.optional(), role: id.optional() };
 
 /**
- * What the emitter spent since its previous event of the same run and phase (seed 001 "token/cost deltas"),
+ * What the emitter spent since its previous event of the same run and phase (docs/events.md "Phase, role and deltas"),
  * as the emitter counts it. Informational: runs, stages and rollups count llm_call and external_charge, so
  * these are stored with the event and returned on the run's timeline, never added to totals.
  */

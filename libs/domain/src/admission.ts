@@ -1,7 +1,7 @@
 import type { CapName, CapOverride, CapScope, EffectiveLimits, Limit } from './caps';
 
 /**
- * Admission before spend (issue "Admission before spend"). The counted dimensions, in the order checks
+ * Admission before spend (docs/cost-cap.md "Caps and decisions"). The counted dimensions, in the order checks
  * run and denials are reported:
  *
  *   run_tokens    tokens of LLM calls

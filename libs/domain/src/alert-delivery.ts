@@ -1,7 +1,7 @@
 import type { AlertAudience, AlertMessage, AlertMessageItem, AlertSeverity } from '@agentmeter/contracts';
 
 /**
- * Delivery policy of alert messages (issue "Channels"): how long to wait before the next attempt, which
+ * Delivery policy of alert messages (docs/alert.md "Queues, retries, dead letters"): how long to wait before the next attempt, which
  * failures are worth retrying, and how a group of alerts reads as one message.
  */
 

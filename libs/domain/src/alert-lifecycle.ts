@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * The alert lifecycle (issue "Alert lifecycle"), as a pure decision over the stored state of one alert and
+ * The alert lifecycle (docs/alert.md "Lifecycle"), as a pure decision over the stored state of one alert and
  * a new observation of its condition.
  *
  * An alert is identified by (rule, tenant, scope, period). It fires once; while it keeps firing it is sent

@@ -1,5 +1,5 @@
 /**
- * Muting (issue "Muting", seed 001 "tenant-specific muting", seed 003 mute timings). A muted alert is still
+ * Muting (docs/alert.md "Grouping, muting, routing": tenant mutes and mute timings). A muted alert is still
  * recorded; only its delivery is suppressed.
  *
  * - A mute silences one tenant from starts_at until ends_at, for one rule or, when it names none, for every

@@ -9,7 +9,7 @@ import {
 import { parseUsd } from './money';
 
 /**
- * The alert rules (issue "Rules", seeds 001 and 004) as pure functions from facts to observations. The
+ * The alert rules (docs/alert.md "Rules") as pure functions from facts to observations. The
  * alert service reads the facts (events, ingest tables) and feeds observations to the lifecycle.
  *
  * Two kinds of rules:
@@ -446,7 +446,7 @@ export function failingContacts(
 }
 
 /**
- * Drift of Implementer outputs (seed 001 "drift checks ... length, structure"), kept simple: two means
+ * Drift of Implementer outputs (docs/alert.md "Rules": output length and structure), kept simple: two means
  * compared with their rolling baseline, each an alert of its own:
  * - length: completion tokens per Implementer LLM call;
  * - structure: artifacts written per Implementer phase attempt.

@@ -1,5 +1,5 @@
 /**
- * Where alert webhooks may go (issue "Channels": webhook and Slack URLs are credentials, checked against
+ * Where alert webhooks may go (docs/alert.md "Credentials and SSRF": webhook and Slack URLs are credentials, checked against
  * SSRF). A target is refused unless:
  * - it is https (http only when a test configuration allows loopback, and then only to loopback);
  * - it has no user:password part;

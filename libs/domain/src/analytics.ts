@@ -1,7 +1,7 @@
 import { formatUsd, parseUsd, type Micros } from './money';
 
 /**
- * Pure rules behind the query API's dashboards and analytics (seeds 001 and 004): analysis periods, caps
+ * Pure rules behind the query API's dashboards and analytics (docs/query.md "Dashboards"): analysis periods, caps
  * approaching their limit, and a project's next action. No IO; the SQL that gathers the inputs lives in
  * services/query.
  */
@@ -53,7 +53,7 @@ export function daysBetween(fromDay: string, toDay: string): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Caps approaching (seed 001 Admin Overview "caps approaching"; alerting at 80 % and 100 %)
+// Caps approaching (docs/query.md "Dashboards": the Admin Overview; alerting at 80 % and 100 %)
 
 /** Per-run caps as run_started carries them (libs/contracts RunCaps). */
 export interface RunCapsInput {
@@ -118,7 +118,7 @@ export function runCapUses(caps: RunCapsInput | null | undefined, spend: RunSpen
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Project next action (seed 001 Project Overview "next action"; Owner story "what's blocking my project")
+// Project next action (docs/console.md "Project Overview": what is blocking the project)
 
 export interface ProjectState {
   latestRun: {

@@ -1,5 +1,5 @@
 /**
- * The tenant's calendar day (issue "Caps": the daily $ cap counts the tenant's day in its configured time
+ * The tenant's calendar day (docs/cost-cap.md "Caps and decisions": the daily $ cap counts the tenant's day in its configured time
  * zone, UTC by default). A day is written "YYYY-MM-DD"; it starts at the first instant whose local date is
  * that day, which is local midnight except on the few days where a DST jump skips midnight.
  */

@@ -1,5 +1,5 @@
 /**
- * Validator sampling (seed 001 "Sampling & quality checks"): a daily sample of proofs runs the Validator
+ * Validator sampling (docs/cost-cap.md "Crossings, commands and alerts"): a daily sample of proofs runs the Validator
  * in strict mode; when the share of failed samples of a playbook is above the threshold, the Publisher is
  * frozen for that playbook. Too few samples decide nothing (one failure of one sample is not a trend).
  */

@@ -1,7 +1,7 @@
 import type { Micros } from './money';
 
 /**
- * Cap limits (issue "Caps", seed 001 "Cost controls"): which limit is in force for a run and for a
+ * Cap limits (docs/cost-cap.md "Caps and decisions"): which limit is in force for a run and for a
  * tenant-day, where it comes from, and which override raised it. Pure: the service passes "now".
  *
  * - A run cap's default is the project's value, else the tenant's, else the deployment default.
@@ -156,7 +156,7 @@ function raised(base: Limit, override: CapOverride | null): Limit {
   return { ...base, override };
 }
 
-/** Share of a cap at which a warning is raised (seed 001 "Alerts": cap at 80 %/100 %). */
+/** Share of a cap at which a warning is raised (docs/cost-cap.md "Crossings, commands and alerts": 80 %/100 %). */
 export const WARNING_PERCENT = 80n;
 
 export type Threshold = 80 | 100;

@@ -1,5 +1,5 @@
 /**
- * Model downgrade on retry (seed 001 "Cost controls": model routing may downgrade to cheaper models on
+ * Model downgrade on retry (docs/cost-cap.md "Caps and decisions": model routing may downgrade to cheaper models on
  * retry, except the Validator). A tenant's ladder maps a model to its cheaper sibling. Attempt 1 uses the
  * requested model; attempt n >= 2 goes n - 1 steps down the ladder, stopping where it ends. The Validator
  * role is never downgraded (its verdict must not depend on budget). A ladder with a cycle stops at the

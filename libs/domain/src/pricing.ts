@@ -1,7 +1,7 @@
 import { type Micros, tokenCost } from './money';
 
 /**
- * Model prices (issue "Pricing"): effective-dated list prices per model and provider, and per-tenant
+ * Model prices (docs/query.md "Prices"): effective-dated list prices per model and provider, and per-tenant
  * overrides of the same shape. Rates are integer micro-USD per 1M tokens.
  *
  * Which price applies to a call made at time t by tenant T:

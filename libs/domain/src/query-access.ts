@@ -1,5 +1,5 @@
 /**
- * Who may do what through the query API (issue "Query", "Who may see what"). docs/security.md shows the same
+ * Who may do what through the query API (docs/security.md "Matrix"). docs/security.md shows the same
  * matrix as a table; the e2e test checks every cell against the running service with its own copy of it.
  *
  * A permission maps each role to a scope: 'all' (every tenant) or 'own' (the credential's tenant only).
@@ -29,7 +29,7 @@ export const PERMISSIONS = {
   'runs.read': READ_RUNS,
   /** GET /runs/{id}/events: the raw timeline (payloads carry errors and artifact paths). */
   'runs.events': { admin: 'all', owner: 'own', op: 'own', auditor: 'own', support: 'all' },
-  /** GET /config: Grafana and Tempo base URLs and templates (seed 000 story 9.4). */
+  /** GET /config: Grafana and Tempo base URLs and templates (docs/query.md "Links"). */
   'config.read': { admin: 'all', op: 'own' },
   /** GET /admin/overview */
   'admin.overview': { admin: 'all' },
@@ -39,7 +39,7 @@ export const PERMISSIONS = {
   'project.overview': { admin: 'all', owner: 'own', op: 'own', bu: 'own', auditor: 'own' },
   /** GET /api/v1/analytics/costs and /usage */
   'analytics.costs': { admin: 'all', owner: 'own', op: 'own', auditor: 'own', finance: 'own' },
-  /** GET /api/v1/analytics/metrics (seed 001 metric list) */
+  /** GET /api/v1/analytics/metrics (the phase metrics, docs/query.md "Endpoints") */
   'analytics.metrics': { admin: 'all', owner: 'own', op: 'own', bu: 'own', auditor: 'own', finance: 'own' },
   /** GET /audit */
   'audit.read': { admin: 'all', owner: 'own', auditor: 'own', finance: 'own' },
@@ -91,7 +91,7 @@ export function scopeFor(roles: Iterable<Role>, permission: Permission): TenantS
   return best;
 }
 
-/** Trace ids and Grafana/Tempo links: OP and Admin only (seed 000 story 9.4; absent for BU and Auditor). */
+/** Trace ids and Grafana/Tempo links: OP and Admin only (docs/security.md "Properties"; absent for BU and Auditor). */
 export function seesObservability(roles: Iterable<Role>): boolean {
   for (const role of roles) if (role === 'op' || role === 'admin') return true;
   return false;
@@ -99,7 +99,7 @@ export function seesObservability(roles: Iterable<Role>): boolean {
 
 /**
  * Raw token counts: every role that reads them sees them, except that an Owner (and nothing more) sees only
- * $ and time when the tenant's `owner_sees_tokens` setting is off (seed 001 open question, made a setting).
+ * $ and time when the tenant's `owner_sees_tokens` setting is off (docs/security.md "Properties").
  */
 export function seesTokens(roles: Iterable<Role>, ownerSeesTokens: boolean): boolean {
   let owner = false;

@@ -1,6 +1,6 @@
 /**
  * Removes secrets and personal data from event payloads and log values before anything is stored or
- * logged (issue "Privacy"). Pure and synchronous; it runs on every ingested event, so every pattern is
+ * logged (docs/security.md "Redaction and pseudonymisation"). Pure and synchronous; it runs on every ingested event, so every pattern is
  * compiled once here and most strings leave through a fast path without touching a pattern at all.
  *
  * What goes:

@@ -1,4 +1,4 @@
-/** Retention windows (seed 001 "Retention & privacy", seed 004 rollups). */
+/** Retention windows of raw rows, daily rollups and aggregates (docs/operations.md "Retention"). */
 export interface RetentionPolicy {
   /** Raw events and call rows: 14 to 30 days. */
   rawDays: number;

@@ -1,6 +1,6 @@
 import { resolveSpans, type SpanNode, type StoredSpanNode } from './span-tree';
 
-/** The seed 003 trace: a root llm.completion over llm.inference and llm.response.parse, all with usage. */
+/** The verification trace (docs/otlp.md "Aggregate spans"): a root llm.completion over llm.inference and llm.response.parse, all with usage. */
 const root: SpanNode = { group: 'g', spanId: 'r', ancestors: [] };
 const inference: SpanNode = { group: 'g', spanId: 'i', ancestors: ['r'] };
 const parse: SpanNode = { group: 'g', spanId: 'p', ancestors: ['r'] };

@@ -2,7 +2,7 @@ import type { AgentEvent } from '@agentmeter/contracts';
 import { addToSketch, type SketchBins } from './latency-sketch';
 
 /**
- * Daily usage rollups (seed 004 usage_stats): per UTC day, tenant, project, role, model/provider (LLM
+ * Daily usage rollups (docs/decisions.md "Usage rollups keep a latency sketch"): per UTC day, tenant, project, role, model/provider (LLM
  * calls) or tool/MCP server (tool calls), and user. Built from the batch's new calls only, so adding them
  * to the stored rows keeps the rollups equal to a recomputation from the raw rows.
  */

@@ -56,7 +56,7 @@ const Fields = z.object({
     ),
   /** Tests only: webhooks and Slack may use http to loopback addresses. */
   ALERT_ALLOW_LOOPBACK_HTTP: flag,
-  /** Notifications of one tenant and rule within this window go out as one message (seed 003: 30 s). */
+  /** Notifications of one tenant and rule within this window go out as one message (docs/alert.md "Grouping, muting, routing"). */
   ALERT_GROUP_WINDOW_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** How often each time-based rule is evaluated. */
   ALERT_EVALUATE_EVERY_MS: z.coerce.number().int().min(200).default(60_000),

@@ -9,7 +9,7 @@ import { type ApiResponse, FakeClock, type Harness, pool, reserveBody, startInPr
 import { OverridesService } from '../src/overrides/overrides.service';
 
 /**
- * Admission against real PostgreSQL, Redis and Kafka (issue "Proof"): exact admission under concurrency,
+ * Admission against real PostgreSQL, Redis and Kafka (docs/cost-cap.md "Tests and benchmark"): exact admission under concurrency,
  * mixed run and tenant caps, Redis losing its data mid-load, temporary raises expiring on time, the
  * tenant-day following the tenant's zone, expiry of unsettled reservations, and the API's edges.
  */

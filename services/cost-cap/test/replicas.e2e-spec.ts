@@ -22,7 +22,7 @@ import { call, isolation, reserveBody } from './harness';
 type Isolation = Awaited<ReturnType<typeof isolation>>;
 
 /**
- * Two cost-cap processes on the same database, Redis, topics and consumer group (issue "Proof"): each
+ * Two cost-cap processes on the same database, Redis, topics and consumer group (docs/cost-cap.md "Tests and benchmark"): each
  * crossing gives one cap_warning / cap_hit and one command, however the work is split between them;
  * wall-time caps fire while a run is silent and not after it ended; a pause on one replica holds on the
  * other; validator sampling freezes the Publisher with a command and an Admin alert; a burst of 500

@@ -6,7 +6,7 @@ import { OutboxPublisher } from '../src/outbox/outbox.publisher';
 import { type Harness, reserveBody, startInProcess } from './harness';
 
 /**
- * Spend from agent.events.v1 (issue "Enforcement from the stream"): accounted once per event identity
+ * Spend from agent.events.v1 (docs/cost-cap.md "Accounting and the ledger"): accounted once per event identity
  * whatever the duplicates, the same spend committed through admission and reported on the stream counts
  * once, calls without a cost are priced, and crossings publish cap_warning / cap_hit and commands.
  */

@@ -9,11 +9,11 @@ const Fields = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Prefix of every Redis key (BullMQ included); tests isolate runs with it. */
   REDIS_KEY_PREFIX: z.string().default('agentmeter:'),
-  /** Raw events and call rows are kept this many days (seed 001: 14 to 30). */
+  /** Raw events and call rows are kept this many days (14 to 30; docs/operations.md "Retention"). */
   RETENTION_RAW_DAYS: z.coerce.number().int().min(14).max(30).default(30),
-  /** Daily usage rollups older than this are folded into monthly rows (seed 004). */
+  /** Daily usage rollups older than this are folded into monthly rows (docs/operations.md "Retention"). */
   RETENTION_DAILY_USAGE_DAYS: z.coerce.number().int().min(1).default(90),
-  /** Aggregates (runs, stages, failures, monthly usage) are kept this many months (seed 001). */
+  /** Runs, stages, failures and monthly usage are kept this many months (docs/operations.md "Retention"). */
   RETENTION_AGGREGATE_MONTHS: z.coerce.number().int().min(1).default(13),
   RETENTION_CRON: z.string().default('17 3 * * *'),
   /**

@@ -14,7 +14,7 @@ import {
 } from '@agentmeter/testing';
 
 /**
- * Token counts exact whatever the export batching (docs/otlp.md "Aggregate spans"). The seed 003 trace puts
+ * Token counts exact whatever the export batching (docs/otlp.md "Aggregate spans"). The verification trace puts
  * usage on every LLM span: a root llm.completion (128/64) over llm.inference (128/64) and llm.response.parse
  * (100/50). The calls are the two leaves, 228/114; counting the root too gives 356/178. The same trace goes
  * through ingest's POST /v1/traces as one request, and as one request per span (the SDK's simple span
@@ -187,7 +187,7 @@ describe('OTLP usage counted once whatever the export batching', () => {
 /** The same trace ids for a run every time: a repeated export is the same spans. */
 const traces = new Map<string, { traceId: string; ids: [string, string, string]; start: bigint }>();
 
-/** The seed 003 verification trace (apps/otel-verify): llm.completion over llm.inference and llm.response.parse. */
+/** The verification trace (docs/observability.md "Verification after a deploy"): llm.completion over llm.inference and llm.response.parse. */
 function seedTrace(run: string) {
   let trace = traces.get(run);
   if (!trace) {

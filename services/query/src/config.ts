@@ -46,7 +46,7 @@ const Schema = z
     AUTH_API_KEY_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
 
     /**
-     * Observability links (seed 000 story 9.4), served by GET /config to OP and Admin only. GRAFANA_URL is
+     * Observability links (docs/query.md "Links"), served by GET /config to OP and Admin only. GRAFANA_URL is
      * Grafana's address as a browser reaches it (`make up` sets the local observability stack's); the templates'
      * defaults open the dashboards shipped in deploy/observability and Grafana Explore on the `tempo` datasource.
      */
@@ -66,7 +66,7 @@ const Schema = z
       z.string().default(`${RUN_DASHBOARD_TEMPLATE}&viewPanel=6`),
     ),
 
-    /** Limits (issue "Limits and speed"). */
+    /** Limits (docs/security.md "Limits"). */
     QUERY_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
     QUERY_MAX_EXPORT_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
     QUERY_MAX_RANGE_DAYS: z.coerce.number().int().min(1).max(400).default(90),

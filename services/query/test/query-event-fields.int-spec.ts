@@ -3,7 +3,7 @@ import type { AgentEventInput, EventType } from '@agentmeter/contracts';
 import { call, ingestAll, seed, startQuery, token, type RunningQuery, type Seeded } from './query.fixture';
 
 /**
- * Seed 001's fields on every event where they apply (docs/events.md "Phase, role and deltas"): run_started,
+ * Phase, role and delta fields on every event where they apply (docs/events.md "Phase, role and deltas"): run_started,
  * run_finished and cap_hit name a phase and role, stage and end events carry token and cost deltas. Ingest
  * stores them with the event (the contract no longer drops them), the run's timeline returns them under the
  * field policy, and the deltas are never added to the run's totals.

@@ -6,7 +6,7 @@ import { data, groupOf, isDay, phaseTruth, sumBy, todayOf } from './query.truth'
 
 /**
  * Every number the query API answers equals a total computed independently from the stored events (the
- * workload's ground truth and query.truth.ts), for runs, timelines, cost and usage analytics, the seed 001
+ * workload's ground truth and query.truth.ts), for runs, timelines, cost and usage analytics, the phase
  * metrics and the three overviews; CSV answers carry the same rows as JSON; the run stream pushes changes.
  */
 describe('query API numbers against the ground truth', () => {
@@ -149,7 +149,7 @@ describe('query API numbers against the ground truth', () => {
     expect(tools.totals.p95_latency_ms).toEqual(expect.any(Number));
   });
 
-  it('computes the seed 001 metrics', async () => {
+  it('computes the phase metrics', async () => {
     const body = await get(`/api/v1/analytics/metrics?period=30d`);
     const truth = phaseTruth(s.events);
     for (const [phase, t] of truth) {
@@ -350,7 +350,7 @@ describe('query API numbers against the ground truth', () => {
     const owner = await token(tenant1, ['owner']);
     const patched = await call(q.url, admin, `/tenants/${tenant1}/settings`, {
       method: 'PATCH',
-      body: { owner_sees_tokens: false, reason: 'seed 001: owners see $ and time' },
+      body: { owner_sees_tokens: false, reason: 'owners see $ and time' },
     });
     expect(patched.status).toBe(200);
     await eventually(

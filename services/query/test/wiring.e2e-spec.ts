@@ -20,7 +20,7 @@ const SERVICES_SH = join(__dirname, '..', '..', '..', 'deploy', 'local', 'servic
 /**
  * The `make up` topology: the five services from dist/, each given the environment deploy/local/services.sh
  * gives it (`services.sh wiring`, on this test's ports); every quick action of the query API carried out by the
- * service that owns it and audited as succeeded; every service's /metrics with seed 004's metrics.
+ * service that owns it and audited as succeeded; every service's /metrics with the shared metrics (docs/observability.md "Instrumentation contract").
  */
 describe('make up wiring: quick actions through the query API', () => {
   const prefix = `qw${randomBytes(2).toString('hex')}`;
@@ -165,7 +165,7 @@ describe('make up wiring: quick actions through the query API', () => {
     expect(entries.filter((e: unknown[]) => e[1] !== 'succeeded')).toEqual([]);
   });
 
-  it("serves seed 004's metrics on every service: HTTP by route, agents, MCP breakers, live streams", async () => {
+  it('serves the shared metrics on every service: HTTP by route, agents, MCP breakers, live streams', async () => {
     const run = s.workload.truth.runs.find((r) => r.status === 'running')!;
     const base = { tenant_id: run.tenant_id, project_id: run.project_id, run_id: run.run_id, phase: 'plan' };
     const now = Date.now();

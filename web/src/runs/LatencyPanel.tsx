@@ -6,7 +6,7 @@ import { useNow } from '../hooks/useNow';
 type Stage = Schemas['StageMetrics'];
 
 /**
- * Seed 000 story 9.2: elapsed time and attempts per stage, the longest highlighted. A running stage's
+ * Latency panel (docs/console.md "Run detail"): elapsed time and attempts per stage, the longest highlighted. A running stage's
  * elapsed time counts every second from its start (by the server's clock); when the stream brings the
  * stage's end, the server's final elapsed time replaces the counter.
  */

@@ -2,7 +2,7 @@ import type { Schemas } from '../api/client';
 import { Panel, TableWrap } from '../components/states';
 import { count, percent } from '../format';
 
-/** Seed 000 story 9.3: hits, misses and ratio per key space and overall, or that no MCP call was made. */
+/** MCP cache panel (docs/console.md "Run detail"): hits, misses and ratio per key space and overall, or that no MCP call was made. */
 export function McpCachePanel({ cache }: { cache: Schemas['RunMetrics']['mcp_cache'] }) {
   return (
     <Panel title="MCP cache" id="mcp-cache">

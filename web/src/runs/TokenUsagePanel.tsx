@@ -6,7 +6,7 @@ import { tokens } from '../format';
 const IN_PROGRESS = 'Stage in progress — token usage will appear when complete';
 const UNFINISHED = 'The run ended before this stage reported its end; its tokens count in the total above';
 
-/** Seed 000 story 9.1: collapsed by default; total and per-stage prompt/completion/total tokens. */
+/** Token usage panel (docs/console.md "Run detail"): collapsed by default; total and per-stage prompt/completion/total tokens. */
 export function TokenUsagePanel({ run }: { run: Schemas['RunMetrics'] }) {
   const [open, setOpen] = useState(false);
   const hidden = run.totals.total_tokens === undefined;

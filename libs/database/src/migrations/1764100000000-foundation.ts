@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Foundation schema (seed 001 "Data schema"): tenants, projects, runs, stages (one row per phase attempt),
+ * Foundation schema (docs/decisions.md "Who owns which table"): tenants, projects, runs, stages (one row per phase attempt),
  * the append-only event log (unique on CloudEvents source + id), and the per-call facts.
  * Money columns are bigint micro-USD. Status columns carry a rank and the event time that set them, so
  * projections converge to the same row whatever order events arrive in.

@@ -1,12 +1,12 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Ingest's full projection set (issue #3):
+ * Ingest's full projection set (docs/decisions.md "Projections converge regardless of order"):
  * - the raw tables (events, llm_calls, tool_calls, external_charges) become partitioned by day on event
  *   time, so retention drops whole partitions; their keys include `time` (a partitioned table's unique
  *   keys must), which is sound because a redelivered event carries its original time;
  * - failures, human interventions and impersonation sessions;
- * - usage_daily / usage_monthly rollups (seed 004 usage_stats) with latency histograms for p95.
+ * - usage_daily / usage_monthly rollups (usage statistics, docs/query.md "Endpoints") with latency histograms for p95.
  */
 export class IngestProjections1764200000000 implements MigrationInterface {
   name = 'IngestProjections1764200000000';
@@ -127,7 +127,7 @@ export class IngestProjections1764200000000 implements MigrationInterface {
         PRIMARY KEY (tenant_id, session_id)
       );
 
-      -- Seed 004 usage_stats, per UTC day. Dimensions that do not apply are '' (so they can be keyed).
+      -- Usage statistics per UTC day (docs/decisions.md "Usage rollups keep a latency sketch"). Dimensions that do not apply are '' (so they can be keyed).
       -- latency_buckets counts calls per upper bound of libs/domain usage LATENCY_BUCKETS_MS (+inf last).
       CREATE TABLE usage_daily (
         day               date NOT NULL,

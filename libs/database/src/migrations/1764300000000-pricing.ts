@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Pricing (issue "Pricing"): effective-dated model list prices, per-tenant overrides of the same shape,
+ * Pricing (docs/query.md "Prices"): effective-dated model list prices, per-tenant overrides of the same shape,
  * the SQL twin of libs/domain pricing callCost() used by repricing, and the audit of every reprice.
  * Rates are integer micro-USD per 1M tokens. A null cached or reasoning rate means "the input / output
  * rate". effective_from is kept to whole milliseconds so JavaScript Dates (ingest's in-memory table)

@@ -1,13 +1,13 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * cost-cap (issue "Cost-cap"). PostgreSQL is the source of truth; Redis only holds hot counters rebuilt
+ * cost-cap (docs/cost-cap.md). PostgreSQL is the source of truth; Redis only holds hot counters rebuilt
  * from these tables (docs/cost-cap.md "Rebuild").
  *
  * - spend_ledger: every accounted spend, once per key: an event identity (CloudEvents source + id, from a
  *   commit or from agent.events.v1, whichever comes first) or a reservation id. Append-only.
  * - reservations: admission holds, open until committed, released or expired.
- * - caps: seed 001's table, one row per tenant and local day. Its daily_cap_usd and spent_usd are kept in
+ * - caps: the daily caps table (docs/cost-cap.md "Accounting and the ledger"), one row per tenant and local day. Its daily_cap_usd and spent_usd are kept in
  *   micro-USD like every amount here (daily_cap_micros, spent_micros); spent_micros is refreshed from the
  *   ledger, blocked records that the day's cap was reached.
  * - cap_policies (tenant and project defaults), tenant_pauses, model_ladders, cap_overrides (temporary

@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Alerts (issue "Alert"). docs/alert.md describes every table; alert_banners is read by the query API
+ * Alerts. docs/alert.md "Tables" describes every table; alert_banners is read by the query API
  * (GET /alerts/banners), so its columns are a contract: add, never rename or drop.
  *
  * - alert_contacts: who hears about a tenant (Owners) or the platform (Admins, tenant_id NULL), by e-mail,

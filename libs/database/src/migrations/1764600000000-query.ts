@@ -1,9 +1,9 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Query API (issue "Query"): what the API itself owns, and the indexes its reads need.
- * - tenants.owner_sees_tokens: whether a tenant's Owners see raw token counts or only $ and time (seed 001
- *   "Should Owners see raw tokens, or only $ and time?"); every other role's view is fixed by docs/security.md.
+ * Query API (docs/query.md): what the API itself owns, and the indexes its reads need.
+ * - tenants.owner_sees_tokens: whether a tenant's Owners see raw token counts or only $ and time (a per-tenant
+ *   setting, docs/security.md "Properties"); every other role's view is fixed by docs/security.md.
  * - api_keys: credentials of machine clients, one tenant and one role each, stored as the SHA-256 of a
  *   256-bit random secret (a slow hash adds nothing against guessing 256 random bits; the lookup is by key id).
  * - audit_log: every action taken through the API (who, what, why, on which tenant, what the owning service

@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * The event log keeps each payload as `json` (seed 001: "events: ... payload(json)"), as it arrived after
+ * The event log keeps each payload as `json` (docs/benchmarks.md "Notes on the ingest numbers (2026-11-26)"), as it arrived after
  * redaction. `jsonb` built and sorted a binary object per event on the hottest insert of ingest (~30 % of
  * that statement's time); the log is read a run or a few event types at a time, where `->>` on `json`
  * costs nothing that matters.

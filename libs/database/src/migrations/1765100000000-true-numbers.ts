@@ -4,8 +4,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * True numbers (docs/query.md "Definitions"):
  * - `runs.user_id`: the user a run_started names, carried by ingest onto the run's calls and usage rows
  *   (backfilled from the event log for runs whose run_started is still retained);
- * - `phase_targets`: per tenant and phase, the time a phase should take to advance (seed 001 "share of
- *   phases advancing within target time"), set by Owner/Admin through query;
+ * - `phase_targets`: per tenant and phase, the time a phase should take to advance (docs/query.md
+ *   "Definitions a reader would otherwise guess": `phases_within_target`), set by Owner/Admin through query;
  * - `alert_feedback`: one verdict (useful or not) per alert and user, from which query reports precision;
  * - `latency_sketch` on the usage rollups: sparse DDSketch bins of the calls' latencies (libs/domain
  *   latency-sketch.ts), merged by adding counts (`jsonb_counts_add`, aggregate `jsonb_counts_sum`). Rows

@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * PagerDuty Events v2 as a contact and delivery channel (seed 004 names PagerDuty among alert destinations). The
+ * PagerDuty Events v2 as a contact and delivery channel (docs/alert.md "Channels"). The
  * contact keeps the Events API URL in `url_encrypted` and the integration's routing key in `secret_encrypted`
  * (which webhooks use for their signing secret, hence the rewritten check).
  */

@@ -7,7 +7,7 @@ import { SafeHttp } from './safe-http';
 const SEVERITY = { critical: 'critical', warning: 'warning', info: 'info' } as const;
 
 /**
- * PagerDuty Events v2 (seed 004 names PagerDuty among alert destinations): one event per alert of the grouped
+ * PagerDuty Events v2 (docs/alert.md "Channels"): one event per alert of the grouped
  * message, posted to the contact's Events API URL with its routing key. `dedup_key` is the alert key, so a
  * repeat updates the open incident and a resolved alert resolves it. PagerDuty answers 202 on success.
  */

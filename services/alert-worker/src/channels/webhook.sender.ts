@@ -5,7 +5,7 @@ import { DeliveryFailure } from './delivery-failure';
 import { SafeHttp } from './safe-http';
 
 /**
- * Generic webhooks (seed 004: usage alerts through webhooks): the grouped message as JSON, signed with the
+ * Generic webhooks (docs/alert.md "Channels"): the grouped message as JSON, signed with the
  * contact's secret: HMAC-SHA256 over "<timestamp>.<body>" (headers in AlertWebhookHeaders). The delivery
  * id is the same on every attempt, so receivers can drop repeats.
  */

@@ -15,7 +15,7 @@ const SEVERITIES: Record<string, AlertSeverity> = {
 };
 
 /**
- * Prometheus Alertmanager's webhook (seed 002: Alertmanager -> /observability/alerts -> the audit log).
+ * Prometheus Alertmanager's webhook (docs/alert.md "Alertmanager": -> /observability/alerts -> the audit log).
  * Each alert is written to alert_audit, then routed like our own alerts under rule "external.alertmanager":
  * - key: scope "<alertname>:<fingerprint>" (the fingerprint Alertmanager computes from the labels);
  * - tenant: the label tenant_id (or tenant), else the platform ("*");

@@ -32,7 +32,7 @@ import { RulesRepository, type TenantWindows } from './rules.repository';
 const RAW_RETENTION_MS = 31 * 86_400_000;
 
 /**
- * Time-based rules (issue "Rules"): each evaluation reads the facts of every tenant, asks the rule which
+ * Time-based rules (docs/alert.md "Rules"): each evaluation reads the facts of every tenant, asks the rule which
  * alerts hold now, applies them, and resolves the rule's firing alerts it no longer reports. Any replica
  * may run any evaluation; the lifecycle's row locks make overlapping runs harmless.
  */

@@ -10,7 +10,7 @@ import { LimitsService } from './limits.service';
 const REFRESH_MS = 10_000;
 
 /**
- * Keeps seed 001's caps table (one row per tenant and local day) in step with the ledger, and the
+ * Keeps the caps table (one row per tenant and local day, docs/cost-cap.md "Accounting and the ledger") in step with the ledger, and the
  * remaining-budget gauges: every REFRESH_MS, for the tenants that spent today in their zone, spent is the
  * ledger's sum, the cap the one in force, blocked whether it is reached. The gauges keep only the
  * COST_CAP_METRICS_TENANTS tenants closest to their cap (bounded label cardinality).

@@ -55,7 +55,7 @@ export interface Crossing {
 }
 
 /**
- * Cap crossings (issue "Enforcement from the stream"): 80 % gives cap_warning, 100 % gives cap_hit and a
+ * Cap crossings (docs/cost-cap.md "Crossings, commands and alerts"): 80 % gives cap_warning, 100 % gives cap_hit and a
  * control command, each once per run or tenant-day and limit in force (a raise opens new crossings).
  * "Once" across replicas comes from the claim: a row in cap_crossings inserted with ON CONFLICT DO NOTHING
  * in the transaction that accounted the spend; only the inserting transaction enqueues the messages.

@@ -19,7 +19,7 @@ import { OverridesService } from './overrides.service';
 const GUARD =
   'Operators reach it through the query API, whose role checks guard it; cost-cap itself only checks the shared service token.';
 
-/** Overrides with audit: permanent caps, temporary raises, pause, model ladder (issue "Overrides with audit"). */
+/** Overrides with audit: permanent caps, temporary raises, pause, model ladder (docs/cost-cap.md "HTTP API"). */
 @ApiTags('overrides')
 @ApiBearerAuth()
 @Controller('v1')

@@ -46,7 +46,7 @@ const TARGET_CAPS: Record<OverrideTarget, CapName> = {
 };
 
 /**
- * Overrides with audit (issue "Overrides with audit"): permanent caps, temporary raises (72 h by default,
+ * Overrides with audit (docs/cost-cap.md "HTTP API"): permanent caps, temporary raises (72 h by default,
  * expiring by themselves), pause and unpause, the model ladder, unfreezing a playbook's Publisher. Each
  * needs an actor and a reason and writes a cap_audit row (who, what, old, new, why, when, expiry) in the
  * transaction of the change. After the commit every replica is told (SettingsCache.changed): the change

@@ -4,7 +4,7 @@ import { ValidatorSamplesRequest } from '@agentmeter/contracts';
 import { openApi, ZodPipe } from '../http/zod';
 import { SamplingService } from './sampling.service';
 
-/** The daily sampling job's results (seed 001 "Sampling & quality checks"). */
+/** The daily sampling job's results (docs/cost-cap.md "Crossings, commands and alerts"). */
 @ApiTags('sampling')
 @ApiBearerAuth()
 @Controller('v1/playbooks')

@@ -19,7 +19,7 @@ import { SamplingRepository } from './sampling.repository';
 export const PUBLISHER_FROZEN_RULE = 'service.cost_cap.publisher_frozen';
 
 /**
- * Validator sampling (seed 001 "Sampling & quality checks"): the daily sampling job posts the strict-mode
+ * Validator sampling (docs/cost-cap.md "Crossings, commands and alerts"): the daily sampling job posts the strict-mode
  * Validator results of sampled proofs; when the failure share of a playbook's samples in the window is
  * above the threshold (with enough samples), the Publisher of that playbook is frozen: admission denies
  * its publisher calls, a freeze_publisher command goes to the Coordinator and an Admin alert to the alert

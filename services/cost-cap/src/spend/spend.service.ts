@@ -21,7 +21,7 @@ import { RebuildService } from '../settlement/rebuild.service';
 type Of<T extends AgentEvent['type']> = AgentEvent & { type: T };
 
 /**
- * Accounts actual spend from agent.events.v1 (issue "Enforcement from the stream"), including calls made
+ * Accounts actual spend from agent.events.v1 (docs/cost-cap.md "Accounting and the ledger"), including calls made
  * without admission, once per event identity: the ledger insert decides what is new, only new entries
  * reach the Redis counters, and crossings are claimed in the same transaction.
  *

@@ -11,7 +11,7 @@ import { LedgerRepository } from '../ledger/ledger.repository';
 export type WallTimeOutcome = { status: 'done' } | { status: 'later'; at: Date };
 
 /**
- * Wall-time caps (issue "Enforcement from the stream"): they must fire even when a run goes silent, so
+ * Wall-time caps (docs/cost-cap.md "Crossings, commands and alerts"): they must fire even when a run goes silent, so
  * they are timers, not checks on events. At 80 % a cap_warning; at 100 % the run is stopped (admission
  * denies it from then on), a cap_hit is published and the Coordinator is told to short-circuit it.
  */

@@ -659,7 +659,7 @@ function insertCharges(charges: Array<Of<'external_charge'>>): Statement | null 
   };
 }
 
-/** Failures (seed 001): one row per run, phase, reason and artifact, counting repeats. */
+/** Failures (the Admin Overview's, docs/console.md "Admin Overview"): one row per run, phase, reason and artifact, counting repeats. */
 function upsertFailures(events: AgentEvent[]): Statement | null {
   const rows = new Map<
     string,

@@ -59,7 +59,7 @@ export class IngestMetrics {
     labelNames: ['partition'] as const,
     registers: [metricsRegistry],
   });
-  // Seed 003's token counters (the collector's `llm` namespace names), by model and provider.
+  // Token counters (the collector's `llm` namespace names, docs/observability.md "Instrumentation contract"), by model and provider.
   readonly promptTokens = new Counter({
     name: 'llm_prompt_tokens_total',
     help: 'Prompt (input) tokens of stored LLM calls.',
@@ -97,7 +97,7 @@ export class IngestMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [metricsRegistry],
   });
-  // Seed 004's per-agent usage; the agent is the event's role (planner, implementer, ...), a bounded set.
+  // Per-agent usage (docs/observability.md "Instrumentation contract"); the agent is the event's role (planner, implementer, ...), a bounded set.
   readonly agentRequests = new Counter({
     name: 'agentmeter_agent_requests_total',
     help: 'LLM and tool calls stored, by agent (role) and kind (llm, tool).',

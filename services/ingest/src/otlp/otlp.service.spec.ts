@@ -182,7 +182,7 @@ describe('mapSpans', () => {
       { provider: 'azure.ai.openai' },
     ],
     [
-      'seed 003 llm.* contract',
+      'the llm.* instrumentation contract',
       {
         'llm.provider': 'openai',
         'llm.model': 'gpt-4o',
@@ -275,7 +275,7 @@ describe('mapSpans', () => {
 
   it.each<[string, SpanSpec, Record<string, unknown>]>([
     [
-      'an MCP server span (seed 003), key space derived from the cache key',
+      'an MCP server span under its own service name, key space derived from the cache key',
       {
         name: 'repo.tree',
         attributes: { 'mcp.tool': 'repo.tree', 'mcp.cache_hit': true, 'mcp.cache_key': 'amtp:mcp:tree:acme/site@9f2c' },

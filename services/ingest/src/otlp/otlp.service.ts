@@ -20,7 +20,7 @@ export const OtlpAttributes = {
   agentName: ['gen_ai.agent.name'],
   attempt: ['agentmeter.attempt'],
   user: ['agentmeter.user_id', 'user.id', 'enduser.id'],
-  // Usage, model and provider: GenAI semantic conventions first, then the seed 003 llm.* contract.
+  // Usage, model and provider: GenAI semantic conventions first, then the llm.* names (docs/otlp.md "llm_call").
   inputTokens: ['gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens', 'llm.tokens.prompt'],
   outputTokens: ['gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens', 'llm.tokens.completion'],
   cachedTokens: [
@@ -34,7 +34,7 @@ export const OtlpAttributes = {
   provider: ['gen_ai.provider.name', 'gen_ai.system', 'llm.provider'],
   operation: ['gen_ai.operation.name'],
   traceloopKind: ['traceloop.span.kind'],
-  // Tools and MCP (seed 003: mcp.tool, mcp.cache_hit; MCP semantic conventions: mcp.method.name).
+  // Tools and MCP (docs/otlp.md "tool_call": mcp.tool, mcp.cache_hit; MCP semantic conventions: mcp.method.name).
   tool: ['mcp.tool', 'gen_ai.tool.name'],
   mcpMethod: ['mcp.method.name'],
   mcpServer: ['mcp.server'],
@@ -204,7 +204,7 @@ function llmCallOf(span: OtlpSpan, ancestors: string[]): AgentEventInput<'llm_ca
 function toolCallOf(span: OtlpSpan): AgentEventInput<'tool_call'> {
   const call = callOf(span);
   const key = text(span, OtlpAttributes.cacheKey);
-  // The MCP server reports its own spans under its own service name (seed 003: amtp-github-mcp).
+  // The MCP server reports its own spans under its own service name (docs/otlp.md "Attribute mapping": e.g. amtp-github-mcp).
   const server = span.attributes.has('mcp.tool') ? serviceNameOf(span) : undefined;
   return envelope(span, 'tool_call', call.stage.tenant_id, {
     ...call.stage,
@@ -306,7 +306,7 @@ function serviceNameOf(span: OtlpSpan): string | undefined {
   return typeof name === 'string' && name !== '' ? name : undefined;
 }
 
-/** "amtp:mcp:tree:<repo>@<sha>" is in key space "amtp:mcp:tree" (seed 000); other keys name no key space. */
+/** "amtp:mcp:tree:<repo>@<sha>" is in key space "amtp:mcp:tree" (docs/console.md "Run detail"); other keys: none. */
 function keySpaceOf(key: string): string | undefined {
   const match = /^(amtp:mcp:[^:]+):/.exec(key);
   return match?.[1];

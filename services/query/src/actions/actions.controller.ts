@@ -11,7 +11,7 @@ const accepted = ApiAcceptedResponse({
   description: 'done by the owning service',
 });
 
-/** Quick actions of the Admin Overview (seed 001); each audited and carried out by the service that owns it. */
+/** Quick actions of the Admin Overview (docs/query.md "Actions"); each audited and carried out by the service that owns it. */
 @ApiTags('actions')
 @Controller()
 export class ActionsController {

@@ -22,7 +22,7 @@ const PERMANENT_FIELD = {
 } as const;
 
 /**
- * The Admin Overview's quick actions (seed 001). Each is checked by role (the route's permission), written
+ * The Admin Overview's quick actions (docs/query.md "Actions"). Each is checked by role (the route's permission), written
  * to the audit log before it is attempted, carried out by the service that owns it, and completed in the
  * log with that service's answer (a failure is recorded and answered 502/503).
  */

@@ -61,7 +61,7 @@ async function call(
 }
 
 /**
- * cost-cap's override API (issue "Cost-cap", "Overrides with audit"). Paths are relative to COST_CAP_URL;
+ * cost-cap's override API (docs/cost-cap.md "HTTP API"). Paths are relative to COST_CAP_URL;
  * docs/query.md lists them as the contract this client is written against.
  */
 @Injectable()

@@ -16,7 +16,7 @@ import {
 } from './health.schemas';
 import { HealthService } from './health.service';
 
-/** Seed 004 cost attribution and usage analytics, and the seed 001 metric list. */
+/** Cost attribution and usage analytics, and the phase metrics (docs/query.md "Endpoints"). */
 @ApiTags('analytics')
 @Controller('api/v1/analytics')
 export class AnalyticsController {
@@ -91,7 +91,7 @@ export class AnalyticsController {
   @Get('metrics')
   @Allow('analytics.metrics')
   @CsvExport({ filename: 'metrics', rows: 'long' })
-  @ApiOperation({ summary: 'Seed 001 metrics: time-to-gate, success and retries per phase, MTTR, ...' })
+  @ApiOperation({ summary: 'Phase metrics: time-to-gate, success and retries per phase, MTTR, ...' })
   @ApiOkResponse({ schema: openApiSchema(MetricsAnswer) })
   metrics(@CurrentCaller() caller: Caller, @ValidQuery(MetricsQuery) query: MetricsQuery): Promise<MetricsAnswer> {
     return this.analytics.metrics(caller, query);

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
-/** Dimensions of cost and usage answers (seed 004 group_by), mapped to SQL over fixed column names. */
+/** Dimensions of cost and usage answers (`group_by`, docs/query.md "Endpoints"), mapped to SQL over fixed column names. */
 export const COST_DIMENSIONS = ['agent', 'tenant', 'project', 'model', 'user', 'mcp_server', 'phase'] as const;
 export type CostDimension = (typeof COST_DIMENSIONS)[number];
 export const USAGE_DIMENSIONS = [
@@ -176,7 +176,7 @@ export class AnalyticsRepository {
     );
   }
 
-  // Seed 001 metrics -------------------------------------------------------------------------------------
+  // Phase metrics (GET /api/v1/analytics/metrics) ----------------------------------------------------
 
   /** Per phase: (run, phase) outcomes, attempts and time-to-gate over stages started in the window. */
   async phaseStats(window: Window): Promise<PhaseStatsRow[]> {

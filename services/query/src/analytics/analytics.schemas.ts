@@ -110,7 +110,7 @@ const WithinTarget = z
     within: z.number().describe('of those, pairs whose time-to-gate was at most the target'),
     rate: z.number().nullable().describe('within / advanced (null: no target applies)'),
   })
-  .describe('seed 001: share of phases advancing within their target time');
+  .describe('share of phases advancing within their target time');
 
 export const PhaseMetrics = z.object({
   phase: z.string(),

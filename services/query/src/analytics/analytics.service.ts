@@ -24,7 +24,7 @@ import type {
 
 type UsageFigures = Omit<UsageAnswer['totals'], never>;
 
-/** Cost attribution, usage rollups and the seed 001 metrics, for one tenant or (Admin) all of them. */
+/** Cost attribution, usage rollups and the phase metrics, for one tenant or (Admin) all of them. */
 @Injectable()
 export class AnalyticsService {
   constructor(

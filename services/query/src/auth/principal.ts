@@ -27,7 +27,7 @@ export function readsAllTenants(principal: Principal, permission: Permission = '
   return scopeFor(principal.roles, permission) === 'all';
 }
 
-/** Trace ids and Grafana/Tempo links are for operators and admins only (seed 000 story 9.4). */
+/** Trace ids and Grafana/Tempo links are for operators and admins only (docs/security.md "Properties"). */
 export function seesObservabilityLinks(principal: Principal): boolean {
   return seesObservability(principal.roles);
 }

@@ -59,7 +59,7 @@ export const PrecisionAnswer = z.object({
 });
 export type PrecisionAnswer = z.output<typeof PrecisionAnswer>;
 
-/** Alert feedback (seed 001 "alert precision"): users rate alerts, precision per rule is reported. */
+/** Alert feedback (docs/query.md "Definitions a reader would otherwise guess"): users rate alerts, precision per rule is reported. */
 @Injectable()
 export class FeedbackService {
   constructor(
@@ -139,7 +139,7 @@ export class FeedbackController {
   @Get('api/v1/analytics/alert-precision')
   @Allow('analytics.metrics')
   @CsvExport({ filename: 'alert-precision', rows: 'rules' })
-  @ApiOperation({ summary: 'Alert precision per rule: useful alerts over rated alerts (seed 001)' })
+  @ApiOperation({ summary: 'Alert precision per rule: useful alerts over rated alerts' })
   @ApiOkResponse({ schema: openApiSchema(PrecisionAnswer) })
   precision(
     @CurrentCaller() caller: Caller,

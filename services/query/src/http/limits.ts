@@ -6,7 +6,7 @@ import { InvalidRequestError } from '@agentmeter/http';
 export const DEFAULT_PAGE_SIZE = 50;
 const DEFAULT_RANGE_DAYS = 30;
 
-/** Page-size and time-range caps (issue "Limits and speed"), each refused with a 400 that says the cap. */
+/** Page-size and time-range caps (docs/security.md "Limits"), each refused with a 400 that says the cap. */
 @Injectable()
 export class Limits {
   constructor(@Inject(QueryConfig) private readonly config: QueryConfig) {}

@@ -28,7 +28,7 @@ export const ClientConfig = z.object({
 });
 export type ClientConfig = z.output<typeof ClientConfig>;
 
-/** GET /config: where the observability stack is, for the deep links of seed 000 story 9.4 (OP and Admin). */
+/** GET /config: where the observability stack is, for the deep links of docs/query.md "Links" (OP and Admin). */
 @ApiTags('config')
 @Controller('config')
 export class ConfigController {

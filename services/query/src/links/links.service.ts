@@ -12,7 +12,7 @@ export const DASHBOARDS = {
 export const RUN_PAGE_TEMPLATE = '/runs/{run_id}';
 
 /**
- * Grafana, Tempo, artifact and console links from the configured base URLs and templates (seed 000 story 9.4).
+ * Grafana, Tempo, artifact and console links from the configured base URLs and templates (docs/query.md "Links").
  * Values substituted into a template are URL-encoded. A link whose template names a base URL that is not
  * configured is null. Callers decide who sees them (OP and Admin; artifacts and run pages: all).
  */

@@ -56,7 +56,7 @@ export interface CurrentCapsRows {
 
 /**
  * Tenant daily caps, read from cost-cap's tables (its migration 1764400000000-cost-cap): the tenant's
- * latest local day in `caps` (seed 001: tenant, date, cap, spent, blocked), with the cap in force being the
+ * latest local day in `caps` (tenant, date, cap, spent, blocked; docs/cost-cap.md "Accounting and the ledger"), with the cap in force being the
  * larger of the day's cap and an unexpired, unrevoked `tenant_daily_cost` raise (libs/domain caps.ts: a raise
  * never lowers a cap). cost-cap writes these rows; this is a read.
  */

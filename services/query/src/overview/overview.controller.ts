@@ -14,7 +14,7 @@ import {
 } from './overview.schemas';
 import { OverviewService } from './overview.service';
 
-/** Seed 001 dashboards. CSV: one row per (section, item, field, value). */
+/** The dashboards (docs/query.md "Dashboards"). CSV: one row per (section, item, field, value). */
 @ApiTags('overview')
 @Controller()
 export class OverviewController {

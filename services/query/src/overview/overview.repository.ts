@@ -57,7 +57,7 @@ export interface DayTrendRow {
 }
 
 /**
- * Reads of the Admin, Tenant and Project overviews (seed 001 "Dashboards"). Every read is bounded: by the
+ * Reads of the Admin, Tenant and Project overviews (docs/query.md "Dashboards"). Every read is bounded: by the
  * day rollups, by a LIMIT over an index, or by the partial index of running runs. The Admin Overview's
  * spend and trends read usage_model_daily (one row per day, tenant, model and provider), whose size does
  * not grow with projects, roles or users as usage_daily's does.

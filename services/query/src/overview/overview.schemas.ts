@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Id } from '../http/validation';
 
-/** Answers of the seed 001 dashboards (Admin, Tenant and Project overviews). */
+/** Answers of the dashboards (Admin, Tenant and Project overviews; docs/query.md "Dashboards"). */
 
 const usd = z.string().describe('decimal USD, exact to the micro-dollar');
 const tokens = z.number().optional().describe('absent when the tenant shows Owners only $ and time');

@@ -35,7 +35,7 @@ const CAP_RUNS_SCANNED = 5_000;
 const SHIPS = 10;
 const PROJECT_RUNS = 20;
 
-/** The seed 001 dashboards: Admin Overview, Tenant Overview (Owner), Project Overview. */
+/** The dashboards (docs/query.md "Dashboards"): Admin Overview, Tenant Overview (Owner), Project Overview. */
 @Injectable()
 export class OverviewService {
   constructor(

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
-/** Response shapes of GET /runs/{run_id}/metrics (seed 000, stories 9.1 to 9.4). */
+/** Response shapes of GET /runs/{run_id}/metrics (docs/console.md "Run detail"). */
 
 /** docs/security.md "Field policy". */
 const NO_MONEY = 'absent for Support';

@@ -22,7 +22,7 @@ interface Watched {
 
 const TERMINAL = new Set(['succeeded', 'failed']);
 
-/** Seed 004's active streaming connections: live run streams this replica serves. */
+/** Active streaming connections (docs/observability.md "Instrumentation contract"): live run streams this replica serves. */
 const activeStreams = new Gauge({
   name: 'agentmeter_query_active_streams',
   help: 'Live run streams (Server-Sent Events) open on this replica.',

@@ -32,7 +32,7 @@ export class RunsController {
     return this.runs.list(caller, query, wantsCsv(req));
   }
 
-  /** Token usage per stage, latency per stage and the MCP cache-hit ratio of one run (seed 000). */
+  /** Token usage per stage, latency per stage and the MCP cache-hit ratio of one run (docs/console.md "Run detail"). */
   @Get(':run_id/metrics')
   @Allow('runs.read')
   @ApiOkResponse({ type: RunMetrics })

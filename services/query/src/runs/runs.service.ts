@@ -14,7 +14,7 @@ export class AmbiguousRunError extends Error {
   readonly code = 'AMBIGUOUS';
 }
 
-/** Payload keys that only OP and Admin see (seed 000 story 9.4). */
+/** Payload keys that only OP and Admin see (docs/security.md "Field policy"). */
 const TRACE_KEYS = new Set(['trace_id', 'span_id', 'ancestor_span_ids', 'traceparent']);
 /** Payload keys hidden from Owners of a tenant that shows them only $ and time. */
 const TOKEN_KEYS = new Set([

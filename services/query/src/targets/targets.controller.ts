@@ -28,7 +28,7 @@ export const TargetsAnswer = z.object({
 export type TargetsAnswer = z.output<typeof TargetsAnswer>;
 
 /**
- * Phase target times per tenant (seed 001 "share of phases advancing within target time"): read by the
+ * Phase target times per tenant (docs/query.md "Definitions a reader would otherwise guess"): read by the
  * tenant's users, set by Owner/Admin, audited. The metrics answer compares each phase's time-to-gate with them.
  */
 @Injectable()
