@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
 import { Clock } from '@agentmeter/domain';
@@ -24,7 +23,7 @@ import { DeliveryRepository } from './delivery/delivery.repository';
 import { DeliveryService } from './delivery/delivery.service';
 import { LOGGER } from './logger';
 import { WorkerMetrics } from './worker.metrics';
-import { useHttpMetrics, useSecurityHeaders } from '@agentmeter/http';
+import { createFastifyApp, useHttpMetrics, useSecurityHeaders } from '@agentmeter/http';
 
 /** alert-worker: delivers what the alert service decided, on every channel; HTTP only for health and metrics. */
 @Module({})
@@ -74,7 +73,11 @@ export async function bootstrap(config: WorkerConfig = loadConfig()): Promise<IN
   if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
     logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
   }
-  const app = await NestFactory.create(AlertWorkerModule.forRoot(config), { logger: new JsonLogger(logger) });
+  // Fastify (docs/decisions.md "Fastify for every HTTP service"): only health and metrics, no request bodies.
+  const app = await createFastifyApp(AlertWorkerModule.forRoot(config), {
+    logger: new JsonLogger(logger),
+    bodyLimit: 100 * 1024,
+  });
   app.enableShutdownHooks();
   useHttpMetrics(app);
   useSecurityHeaders(app);

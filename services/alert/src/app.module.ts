@@ -1,8 +1,7 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { json } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
@@ -29,7 +28,7 @@ import { AlertQueuesClient } from './delivery/alert-queues';
 import { GroupsRepository } from './delivery/groups.repository';
 import { GroupsService } from './delivery/groups.service';
 import {
-  bodyErrorHandler,
+  createFastifyApp,
   ProblemFilter,
   RedactionInterceptor,
   RequestHygieneInterceptor,
@@ -151,17 +150,16 @@ export async function bootstrap(config: AlertConfig = loadConfig()): Promise<INe
   if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
     logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
   }
-  const app = await NestFactory.create(AlertModule.forRoot(config), {
+  // Fastify (docs/decisions.md "Fastify for every HTTP service"). Its JSON parser and its errors (malformed
+  // JSON, too large) are answered as problems by createFastifyApp. 1 MiB holds an Alertmanager notification
+  // of many alerts.
+  const app = await createFastifyApp(AlertModule.forRoot(config), {
     logger: new JsonLogger(logger),
-    bodyParser: false,
+    bodyLimit: 1024 * 1024,
   });
   app.enableShutdownHooks();
   useHttpMetrics(app);
   useSecurityHeaders(app);
-  // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: answered here,
-  // as problems too. 1 MiB holds an Alertmanager notification of many alerts.
-  app.use(json({ limit: '1mb' }));
-  app.use(bodyErrorHandler);
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
@@ -20,7 +20,7 @@ import { EventsRepository } from './events/events.repository';
 import { EventsService } from './events/events.service';
 import { IngestMetrics } from './events/ingest.metrics';
 import { LOGGER } from './logger';
-import { OTLP_TRACES_PATH, OtlpController, otlpBodyParser } from './otlp/otlp.controller';
+import { OTLP_BODY_LIMIT, OtlpController, useOtlpBodies } from './otlp/otlp.controller';
 import { OtlpMetrics } from './otlp/otlp.metrics';
 import { OtlpPublisher } from './otlp/otlp.publisher';
 import { OtlpAuth } from './otlp/otlp.auth';
@@ -31,7 +31,7 @@ import { RetentionRepository } from './retention/retention.repository';
 import { RetentionService } from './retention/retention.service';
 import { Clock, Redactor } from '@agentmeter/domain';
 import {
-  bodyErrorHandler,
+  createFastifyApp,
   ProblemFilter,
   RequestHygieneInterceptor,
   useHttpMetrics,
@@ -92,14 +92,16 @@ export class IngestModule {
 /** Starts the ingest service; tests call it with their own configuration. */
 export async function bootstrap(config: IngestConfig = loadConfig()): Promise<INestApplication> {
   initMetrics('ingest');
-  const app = await NestFactory.create(IngestModule.forRoot(config), {
+  // Fastify (docs/decisions.md "Fastify for every HTTP service"). The OTLP route is the only one that takes a
+  // body: its limit is the application's.
+  const app = await createFastifyApp(IngestModule.forRoot(config), {
     logger: new JsonLogger(createLogger('ingest', config.LOG_LEVEL)),
+    bodyLimit: OTLP_BODY_LIMIT,
   });
   app.enableShutdownHooks();
   useHttpMetrics(app);
   useSecurityHeaders(app);
-  app.use(OTLP_TRACES_PATH, otlpBodyParser); // before Nest's 100 kB JSON parser, see otlpBodyParser
-  app.use(bodyErrorHandler);
+  useOtlpBodies(app);
   // Its HTTP routes in OpenAPI too, like every service's, so that tooling and tests can walk them.
   const document = SwaggerModule.createDocument(
     app,

@@ -1,10 +1,8 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { json, raw } from 'express';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
@@ -41,7 +39,8 @@ import { JwtVerifier } from './auth/jwt.verifier';
 import { WhoAmIController } from './auth/whoami.controller';
 import { databaseUrlOf, loadConfig, QueryConfig } from './config';
 import {
-  bodyErrorHandler,
+  createFastifyApp,
+  parseJsonBody,
   ProblemFilter,
   RedactionInterceptor,
   RequestHygieneInterceptor,
@@ -189,21 +188,22 @@ export function openApiDocument(app: INestApplication) {
 /** Starts the query API; tests call it with their own configuration. */
 export async function bootstrap(config: QueryConfig = loadConfig()): Promise<INestApplication> {
   initMetrics('query');
-  const app = await NestFactory.create<NestExpressApplication>(QueryModule.forRoot(config), {
+  // Fastify (docs/decisions.md "Fastify for every HTTP service"). Every body is read under the limit (413
+  // above it): JSON (application/json, application/*+json) is parsed, anything else kept as bytes (and refused
+  // by the route's validation). Errors of this stage are problem+json too (createFastifyApp).
+  const app = await createFastifyApp(QueryModule.forRoot(config), {
     logger: new JsonLogger(createLogger('query', config.LOG_LEVEL)),
-    bodyParser: false,
+    bodyLimit: config.QUERY_BODY_LIMIT_BYTES,
   });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addContentTypeParser(/^application\/[^;\s]+\+json(?:\s*;|\s*$)/i, { parseAs: 'string' }, parseJsonBody);
+  fastify.removeContentTypeParser('text/plain');
+  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   useHttpMetrics(app);
   useSecurityHeaders(app, consolePagesPolicy(config));
-  // The console's pages and assets first: a browser's navigation to a page path gets index.html, every
-  // other request goes on to the API unchanged (docs/console.md).
-  serveConsole(app, config);
-  // Every body is read under the limit (413 above it): JSON is parsed, anything else kept raw (and refused
-  // by the route's validation). Errors of this stage are problem+json too.
-  app.use(json({ limit: config.QUERY_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));
-  app.use(raw({ limit: config.QUERY_BODY_LIMIT_BYTES, type: () => true }));
-  app.use(bodyErrorHandler);
-  app.set('query parser', 'simple');
+  // The console's pages and assets: a browser's navigation to a page path gets index.html, every other
+  // request goes on to the API unchanged (docs/console.md).
+  await serveConsole(app, config);
   app.enableShutdownHooks();
   SwaggerModule.setup('docs', app, openApiDocument(app));
   await app.listen(config.PORT, '0.0.0.0');
