@@ -5,8 +5,6 @@ import { DatabaseModule } from '@agentmeter/database';
 import { Clock } from '@agentmeter/domain';
 import {
   createLogger,
-  initMetrics,
-  JsonLogger,
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
@@ -23,7 +21,7 @@ import { DeliveryRepository } from './delivery/delivery.repository';
 import { DeliveryService } from './delivery/delivery.service';
 import { LOGGER } from './logger';
 import { WorkerMetrics } from './worker.metrics';
-import { createFastifyApp, useHttpMetrics, useSecurityHeaders } from '@agentmeter/http';
+import { bootstrapService } from '@agentmeter/http';
 
 /** alert-worker: delivers what the alert service decided, on every channel; HTTP only for health and metrics. */
 @Module({})
@@ -67,20 +65,17 @@ export class AlertWorkerModule {
 }
 
 /** Starts alert-worker; tests call it with their own configuration. */
-export async function bootstrap(config: WorkerConfig = loadConfig()): Promise<INestApplication> {
-  initMetrics('alert-worker');
-  const logger = createLogger('alert-worker', config.LOG_LEVEL);
-  if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
-    logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
-  }
-  // Fastify (docs/decisions.md "Fastify for every HTTP service"): only health and metrics, no request bodies.
-  const app = await createFastifyApp(AlertWorkerModule.forRoot(config), {
-    logger: new JsonLogger(logger),
+export function bootstrap(config: WorkerConfig = loadConfig()): Promise<INestApplication> {
+  // Only health and metrics over HTTP: no write route, Nest's default body limit.
+  return bootstrapService(AlertWorkerModule.forRoot(config), {
+    name: 'alert-worker',
+    port: config.PORT,
+    logLevel: config.LOG_LEVEL,
     bodyLimit: 100 * 1024,
+    setup: (_app, logger) => {
+      if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
+        logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
+      }
+    },
   });
-  app.enableShutdownHooks();
-  useHttpMetrics(app);
-  useSecurityHeaders(app);
-  await app.listen(config.PORT, '0.0.0.0');
-  return app;
 }
