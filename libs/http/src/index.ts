@@ -6,3 +6,4 @@ export * from './unavailable';
 export * from './http-metrics';
 export * from './fastify';
 export * from './service';
+export * from './env';
