@@ -108,6 +108,19 @@ export interface ServiceConfig {
 }
 
 /** Every services/<name>/src/**\/config.ts (a worker with its own config.ts is found too). */
+/** Keys of each env fragment of libs/http/src/env.ts, by the name a config.ts spreads (`...kafkaEnv`). */
+function envFragments(): Record<string, Set<string>> {
+  const text = read('libs/http/src/env.ts');
+  const starts = [...text.matchAll(/^export (?:function|const) (\w+)/gm)];
+  const fragments: Record<string, Set<string>> = {};
+  starts.forEach((match, index) => {
+    const body = text.slice(match.index, starts[index + 1]?.index ?? text.length);
+    const keys = new Set([...body.matchAll(/^\s+([A-Z][A-Z0-9_]*)\s*:/gm)].map((m) => m[1]!));
+    if (keys.size > 0) fragments[match[1] === 'serviceEnv' ? 'serviceEnv(' : match[1]!] = keys;
+  });
+  return fragments;
+}
+
 export function serviceConfigs(): ServiceConfig[] {
   return filesUnder('services', (name) => name === 'config.ts' || name.endsWith('.config.ts')).map((file) => {
     const text = read(file);
@@ -123,7 +136,11 @@ export function serviceConfigs(): ServiceConfig[] {
       if (alias) definition = new RegExp(`const ${alias}\\s*=([\\s\\S]*?);\\n`).exec(text)?.[1] ?? definition;
       if (!/\.default\(|\.optional\(\)|optional[A-Z]\w*|\.nullable\(\)/.test(definition)) required.add(key);
     });
-    const port = /\bPORT:[^\n]*\.default\((\d+)\)/.exec(text)?.[1];
+    // The fragments every service spreads in (libs/http/src/env.ts): their keys all have a default or are optional.
+    for (const [spread, fragment] of Object.entries(envFragments())) {
+      if (text.includes(`...${spread}`)) for (const key of fragment) keys.add(key);
+    }
+    const port = (/\bPORT:[^\n]*\.default\((\d+)\)/.exec(text) ?? /\bserviceEnv\(\{\s*port:\s*(\d+)/.exec(text))?.[1];
     return { service: file.split('/')[1]!, file, keys, required, port: port ? Number(port) : undefined };
   });
 }

@@ -12,14 +12,14 @@ export interface FastifyAppOptions {
 }
 
 /**
- * A Nest application on Fastify with the conventions every AgentMeter HTTP service has on Express
- * (docs/decisions.md "Fastify for cost-cap"): JSON bodies parsed as Express's json() does (an empty body is no
+ * A Nest application on Fastify, as every AgentMeter HTTP service is (docs/decisions.md "Fastify for every
+ * HTTP service"): JSON bodies parsed as Express's json() did (an empty body is no
  * body; `__proto__` is kept as an own key for the request rules to refuse with a 400 naming it). What fails
  * before a route runs — a malformed or too large body, an unsupported content type — reaches Nest's exception
  * filters through the error handler Nest installs on Fastify, and ProblemFilter answers it as a problem.
- * The caller then adds the same pieces as on Express: useHttpMetrics, useSecurityHeaders, the ProblemFilter,
- * the request interceptors, Swagger. Routes and query strings are matched like Express's (trailing slash
- * ignored, case-sensitive).
+ * The caller then adds: useHttpMetrics, useSecurityHeaders, the ProblemFilter,
+ * the request interceptors, Swagger. Routes and query strings are matched as they were on Express (trailing
+ * slash ignored, case-sensitive).
  */
 export async function createFastifyApp(module: unknown, options: FastifyAppOptions): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
@@ -35,21 +35,32 @@ export async function createFastifyApp(module: unknown, options: FastifyAppOptio
   });
   const fastify = adapter.getInstance();
   fastify.removeContentTypeParser(['application/json']);
-  fastify.addContentTypeParser(
-    'application/json',
-    { parseAs: 'string', bodyLimit: options.bodyLimit },
-    (_request, body, done) => {
-      const text = typeof body === 'string' ? body : body.toString('utf8');
-      if (text.trim() === '') return done(null, undefined);
-      try {
-        done(null, JSON.parse(text) as unknown);
-      } catch (error) {
-        done(new InvalidRequestError(`malformed request body: ${(error as Error).message}`), undefined);
-      }
-    },
-  );
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: options.bodyLimit }, parseJsonBody);
   return NestFactory.create<NestFastifyApplication>(module as never, adapter, {
     logger: options.logger,
     bodyParser: false,
   });
+}
+
+/**
+ * JSON bodies as Express's json() read them: an empty body is no body, the top level is an object or an array; `__proto__` stays an own key (for the
+ * request rules to refuse with a 400 naming it); malformed JSON is a 400 problem.
+ */
+export function parseJsonBody(
+  _request: FastifyRequest,
+  body: string | Buffer,
+  done: (error: Error | null, body?: unknown) => void,
+): void {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  const trimmed = text.trimStart();
+  if (trimmed === '') return done(null, undefined);
+  // Strict, as Express's json() was: a body is an object or an array, never a bare null, number or string.
+  if (trimmed[0] !== '{' && trimmed[0] !== '[') {
+    return done(new InvalidRequestError('malformed request body: JSON must be an object or an array'), undefined);
+  }
+  try {
+    done(null, JSON.parse(text) as unknown);
+  } catch (error) {
+    done(new InvalidRequestError(`malformed request body: ${(error as Error).message}`), undefined);
+  }
 }

@@ -1,5 +1,4 @@
 import type { INestApplication } from '@nestjs/common';
-import type { NextFunction, Request, Response } from 'express';
 import type { FastifyInstance } from 'fastify';
 import { Histogram } from 'prom-client';
 import { metricsRegistry } from '@agentmeter/telemetry';
@@ -15,40 +14,24 @@ export const httpRequestDuration = new Histogram({
 
 /**
  * Times every request from arrival to the last byte, whatever answers it (a handler, a guard's 401, the body
- * parser's 413, a 404). The route label is Express's matched template (`/runs/:run_id/metrics`), never the
- * path, so ids add no series; a request that matched no route counts as `unmatched`. A middleware rather than
- * a Nest interceptor, because interceptors never see what guards and filters answer first.
+ * parser's 413, a 404), from Fastify's hooks: interceptors never see what guards and filters answer first.
+ * The route label is the matched route's template (`/runs/:run_id/metrics`), never the path, so ids add no
+ * series; a request that matched no route counts as `unmatched`.
  */
 export function useHttpMetrics(app: INestApplication): void {
-  if (app.getHttpAdapter().getType() === 'fastify') {
-    // Fastify: the same histogram from its hooks; the route label is the matched route's template.
-    const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
-    const timers = new WeakMap<object, ReturnType<typeof httpRequestDuration.startTimer>>();
-    fastify.addHook('onRequest', (request, _reply, done) => {
-      timers.set(request, httpRequestDuration.startTimer());
-      done();
+  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  const timers = new WeakMap<object, ReturnType<typeof httpRequestDuration.startTimer>>();
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    timers.set(request, httpRequestDuration.startTimer());
+    done();
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const route = request.is404 ? undefined : request.routeOptions.url;
+    timers.get(request)?.({
+      method: request.method,
+      route: typeof route === 'string' ? route : 'unmatched',
+      status: String(reply.statusCode),
     });
-    fastify.addHook('onResponse', (request, reply, done) => {
-      const route = request.is404 ? undefined : request.routeOptions.url;
-      timers.get(request)?.({
-        method: request.method,
-        route: typeof route === 'string' ? route : 'unmatched',
-        status: String(reply.statusCode),
-      });
-      done();
-    });
-    return;
-  }
-  app.use((request: Request, response: Response, next: NextFunction) => {
-    const stop = httpRequestDuration.startTimer();
-    response.once('finish', () => {
-      const route = (request.route as { path?: unknown } | undefined)?.path;
-      stop({
-        method: request.method,
-        route: typeof route === 'string' ? `${request.baseUrl}${route}` : 'unmatched',
-        status: String(response.statusCode),
-      });
-    });
-    next();
+    done();
   });
 }

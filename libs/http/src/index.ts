@@ -5,3 +5,5 @@ export * from './redaction.interceptor';
 export * from './unavailable';
 export * from './http-metrics';
 export * from './fastify';
+export * from './service';
+export * from './env';

@@ -14,10 +14,15 @@ function harness(problems = {}) {
   const sent: { status?: number; type?: string; body?: Record<string, unknown>; headers: Record<string, string> } = {
     headers: {},
   };
+  // A Fastify reply: the calls the filter makes on it.
   const response = {
-    headersSent: false,
-    setHeader: (name: string, value: string) => (sent.headers[name] = value),
-    status(code: number) {
+    sent: false,
+    raw: {},
+    header(name: string, value: string) {
+      sent.headers[name] = value;
+      return this;
+    },
+    code(code: number) {
       sent.status = code;
       return this;
     },
@@ -25,8 +30,8 @@ function harness(problems = {}) {
       sent.type = type;
       return this;
     },
-    json(body: Record<string, unknown>) {
-      sent.body = body;
+    send(body: string) {
+      sent.body = JSON.parse(body) as Record<string, unknown>;
       return this;
     },
   };

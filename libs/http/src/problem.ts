@@ -1,7 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { unavailableDependency } from './unavailable';
@@ -82,7 +81,7 @@ export class ProblemFilter implements ExceptionFilter {
   }
 
   catch(error: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<AnyResponse>();
+    const response = host.switchToHttp().getResponse<FastifyReply>();
     if (isUnauthenticated(error)) {
       // The reason stays in the log: a caller learns only that its credential was not accepted.
       this.logger.debug({ reason: (error as Error).message }, 'credential refused');
@@ -133,7 +132,7 @@ function fastifyClientError(error: unknown): { status: number; detail: string } 
 export const UNAUTHENTICATED_DETAIL = 'a valid bearer token or API key is required';
 export const WWW_AUTHENTICATE = 'Bearer error="invalid_token"';
 
-export function sendUnauthenticated(response: AnyResponse): void {
+export function sendUnauthenticated(response: FastifyReply): void {
   if (!isSent(response)) setHeader(response, 'WWW-Authenticate', WWW_AUTHENTICATE);
   sendProblem(response, HttpStatus.UNAUTHORIZED, UNAUTHENTICATED_DETAIL);
 }
@@ -143,51 +142,16 @@ function isUnauthenticated(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'UNAUTHENTICATED';
 }
 
-/**
- * An Express response or a Fastify reply (services run on either adapter, docs/decisions.md "Fastify for
- * cost-cap"): the few operations the problem answers need, whichever it is.
- */
-export type AnyResponse = Response | FastifyReply;
-
-function isFastify(response: AnyResponse): response is FastifyReply {
-  return typeof (response as FastifyReply).code === 'function' && 'raw' in response;
+function isSent(response: FastifyReply): boolean {
+  return response.sent;
 }
 
-function isSent(response: AnyResponse): boolean {
-  return isFastify(response) ? response.sent : response.headersSent;
+function setHeader(response: FastifyReply, name: string, value: string): void {
+  void response.header(name, value);
 }
 
-function setHeader(response: AnyResponse, name: string, value: string): void {
-  if (isFastify(response)) void response.header(name, value);
-  else response.setHeader(name, value);
-}
-
-export function sendProblem(response: AnyResponse, status: number, detail: string, extra: object = {}): void {
+export function sendProblem(response: FastifyReply, status: number, detail: string, extra: object = {}): void {
+  if (response.sent) return;
   const body = { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, ...extra };
-  if (isFastify(response)) {
-    if (response.sent) return;
-    void response.code(status).type('application/problem+json').send(JSON.stringify(body));
-    return;
-  }
-  if (response.headersSent) {
-    response.end();
-    return;
-  }
-  response.status(status).type('application/problem+json').json(body);
-}
-
-/**
- * Express error handler for what fails before Nest routes a request, registered after the body parsers:
- * a body over the limit (413) and a malformed one (400), answered as problems too.
- */
-export function bodyErrorHandler(error: unknown, _req: Request, res: Response, next: NextFunction): void {
-  const status = (error as { status?: unknown }).status;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    const detail =
-      status === 413
-        ? `request body larger than the limit of ${(error as { limit?: number }).limit ?? '?'} bytes`
-        : `malformed request body: ${(error as Error).message}`;
-    return sendProblem(res, status, detail);
-  }
-  next(error);
+  void response.code(status).type('application/problem+json').send(JSON.stringify(body));
 }

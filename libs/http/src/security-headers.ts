@@ -1,6 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import type { Express, NextFunction, Request, Response } from 'express';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 
 /** Where SwaggerUI is served (SwaggerModule.setup('docs', ...)): its page needs its own scripts and styles. */
@@ -29,7 +28,7 @@ const docs = helmet({
 
 /** Web pages served beside the API (the query service's console): which requests, and whom they may call. */
 export interface PagesPolicy {
-  isPage(request: Request): boolean;
+  isPage(request: FastifyRequest): boolean;
   /** Origins the pages fetch from besides their own (an OIDC issuer). */
   connectSrc?: string[];
 }
@@ -61,23 +60,13 @@ function pagesHelmet(policy: PagesPolicy) {
  * (errors included) carries them.
  */
 export function useSecurityHeaders(app: INestApplication, pages?: PagesPolicy): void {
-  if (app.getHttpAdapter().getType() === 'fastify') {
-    // Fastify sends no X-Powered-By. The same helmet middleware sets its headers on the raw response, before
-    // routing and body parsing, so 404s and body errors carry them too.
-    if (pages) throw new Error('pages policy is only implemented on Express');
-    const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
-    fastify.addHook('onRequest', (request, reply, done) => {
-      const path = request.url.split('?', 1)[0]!;
-      (DOCS.test(path) ? docs : api)(request.raw as never, reply.raw as never, (error) =>
-        done(error as Error | undefined),
-      );
-    });
-    return;
-  }
-  (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
+  // Fastify sends no X-Powered-By. The helmet middleware sets its headers on the raw response, before routing
+  // and body parsing, so 404s and body errors carry them too.
+  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
   const forPages = pages ? pagesHelmet(pages) : undefined;
-  app.use((request: Request, response: Response, next: NextFunction) => {
-    const headers = DOCS.test(request.path) ? docs : forPages && pages!.isPage(request) ? forPages : api;
-    headers(request, response, next);
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const path = request.url.split('?', 1)[0]!;
+    const headers = DOCS.test(path) ? docs : forPages && pages!.isPage(request) ? forPages : api;
+    headers(request.raw as never, reply.raw as never, (error) => done(error as Error | undefined));
   });
 }

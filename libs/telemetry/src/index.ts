@@ -5,3 +5,4 @@ export * from './sampling';
 export * from './job-trace';
 export * from './observability.controller';
 export * from './connections';
+export * from './redis';

@@ -1,13 +1,10 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
 import { Clock } from '@agentmeter/domain';
 import {
   createLogger,
-  initMetrics,
-  JsonLogger,
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
@@ -24,7 +21,7 @@ import { DeliveryRepository } from './delivery/delivery.repository';
 import { DeliveryService } from './delivery/delivery.service';
 import { LOGGER } from './logger';
 import { WorkerMetrics } from './worker.metrics';
-import { useHttpMetrics, useSecurityHeaders } from '@agentmeter/http';
+import { bootstrapService } from '@agentmeter/http';
 
 /** alert-worker: delivers what the alert service decided, on every channel; HTTP only for health and metrics. */
 @Module({})
@@ -68,16 +65,17 @@ export class AlertWorkerModule {
 }
 
 /** Starts alert-worker; tests call it with their own configuration. */
-export async function bootstrap(config: WorkerConfig = loadConfig()): Promise<INestApplication> {
-  initMetrics('alert-worker');
-  const logger = createLogger('alert-worker', config.LOG_LEVEL);
-  if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
-    logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
-  }
-  const app = await NestFactory.create(AlertWorkerModule.forRoot(config), { logger: new JsonLogger(logger) });
-  app.enableShutdownHooks();
-  useHttpMetrics(app);
-  useSecurityHeaders(app);
-  await app.listen(config.PORT, '0.0.0.0');
-  return app;
+export function bootstrap(config: WorkerConfig = loadConfig()): Promise<INestApplication> {
+  // Only health and metrics over HTTP: no write route, Nest's default body limit.
+  return bootstrapService(AlertWorkerModule.forRoot(config), {
+    name: 'alert-worker',
+    port: config.PORT,
+    logLevel: config.LOG_LEVEL,
+    bodyLimit: 100 * 1024,
+    setup: (_app, logger) => {
+      if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
+        logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
+      }
+    },
+  });
 }

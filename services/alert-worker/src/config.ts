@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseEnv, serviceEnv } from '@agentmeter/http';
 import { SecretBox } from '@agentmeter/domain';
 
 const flag = z
@@ -8,14 +9,8 @@ const flag = z
 
 /** alert-worker's configuration; the only place that reads the environment. */
 const Schema = z.object({
-  /** Health and metrics only. */
-  PORT: z.coerce.number().int().min(0).max(65535).default(3004),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  /** Must equal the alert service's. */
-  REDIS_KEY_PREFIX: z.string().default('agentmeter:'),
+  /** PORT: health and metrics only. */
+  ...serviceEnv({ port: 3004, pool: { min: 1, max: 100, default: 5 } }),
   /** SMTP server of e-mail alerts: smtp://[user:password@]host:port (or smtps://). */
   SMTP_URL: z
     .string()
@@ -67,16 +62,11 @@ export const WorkerConfig = Symbol('WorkerConfig');
 export type WorkerConfig = Readonly<z.output<typeof Schema>>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const parsed = Schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`alert-worker: invalid configuration: ${problems}`);
-  }
-  const config = parsed.data;
+  const config = parseEnv('alert-worker', Schema, env);
   if (config.ALERT_DELIVERY_LEASE_MS <= config.ALERT_DELIVERY_TIMEOUT_MS * 2) {
     throw new Error(
       'alert-worker: invalid configuration: ALERT_DELIVERY_LEASE_MS must exceed twice ALERT_DELIVERY_TIMEOUT_MS',
     );
   }
-  return Object.freeze(config);
+  return config;
 }

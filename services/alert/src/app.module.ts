@@ -1,16 +1,10 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { json } from 'express';
-import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule } from '@agentmeter/database';
 import { Clock, Redactor } from '@agentmeter/domain';
 import {
   createLogger,
-  initMetrics,
-  JsonLogger,
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
@@ -28,14 +22,7 @@ import { TargetChecker } from './contacts/target-checker';
 import { AlertQueuesClient } from './delivery/alert-queues';
 import { GroupsRepository } from './delivery/groups.repository';
 import { GroupsService } from './delivery/groups.service';
-import {
-  bodyErrorHandler,
-  ProblemFilter,
-  RedactionInterceptor,
-  RequestHygieneInterceptor,
-  useHttpMetrics,
-  useSecurityHeaders,
-} from '@agentmeter/http';
+import { bootstrapService } from '@agentmeter/http';
 import { ALERT_PROBLEMS } from './errors/problems';
 import { AlertEventsConsumer } from './events/alert-events.consumer';
 import { AlertEventsRepository } from './events/alert-events.repository';
@@ -88,16 +75,9 @@ export class AlertModule {
         TracingShutdown,
         { provide: AlertConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('alert', config.LOG_LEVEL) },
-        { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
-        {
-          provide: APP_FILTER,
-          inject: [LOGGER],
-          useFactory: (logger: Logger) => new ProblemFilter(logger, ALERT_PROBLEMS),
-        },
         Clock,
         AlertMetrics,
         { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
-        { provide: APP_INTERCEPTOR, useClass: RedactionInterceptor },
         ApiTokenGuard,
         AuditRepository,
         ThresholdsRepository,
@@ -145,33 +125,23 @@ export class AlertModule {
 }
 
 /** Starts the alert service; tests call it with their own configuration. */
-export async function bootstrap(config: AlertConfig = loadConfig()): Promise<INestApplication> {
-  initMetrics('alert');
-  const logger = createLogger('alert', config.LOG_LEVEL);
-  if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
-    logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
-  }
-  const app = await NestFactory.create(AlertModule.forRoot(config), {
-    logger: new JsonLogger(logger),
-    bodyParser: false,
+export function bootstrap(config: AlertConfig = loadConfig()): Promise<INestApplication> {
+  return bootstrapService(AlertModule.forRoot(config), {
+    name: 'alert',
+    port: config.PORT,
+    logLevel: config.LOG_LEVEL,
+    // 1 MiB holds an Alertmanager notification of many alerts.
+    bodyLimit: 1024 * 1024,
+    problems: ALERT_PROBLEMS,
+    redaction: true,
+    openApi: {
+      title: 'AgentMeter alert service',
+      description: 'Admin API for contacts, thresholds and mutes (ALERT_API_TOKEN), and the Alertmanager webhook.',
+    },
+    setup: (_app, logger) => {
+      if (config.ALERT_ALLOW_LOOPBACK_HTTP) {
+        logger.warn('ALERT_ALLOW_LOOPBACK_HTTP is on: webhooks may use http to loopback (test configurations only)');
+      }
+    },
   });
-  app.enableShutdownHooks();
-  useHttpMetrics(app);
-  useSecurityHeaders(app);
-  // The JSON parser and its errors (malformed JSON, too large) come before Nest's filters: answered here,
-  // as problems too. 1 MiB holds an Alertmanager notification of many alerts.
-  app.use(json({ limit: '1mb' }));
-  app.use(bodyErrorHandler);
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('AgentMeter alert service')
-      .setDescription('Admin API for contacts, thresholds and mutes (ALERT_API_TOKEN), and the Alertmanager webhook.')
-      .setVersion('1')
-      .addBearerAuth()
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, document);
-  await app.listen(config.PORT, '0.0.0.0');
-  return app;
 }

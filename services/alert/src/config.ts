@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { kafkaEnv, parseEnv, pseudonymEnv, requirePseudonymKey, serviceEnv } from '@agentmeter/http';
 import { SecretBox } from '@agentmeter/domain';
 
 const flag = z
@@ -8,23 +9,9 @@ const flag = z
 
 /** The alert service's configuration; the only place that reads the environment. */
 const Fields = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(3003),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  /** Prefix of every Redis key (BullMQ included); alert and alert-worker must share it. */
-  REDIS_KEY_PREFIX: z.string().default('agentmeter:'),
-  KAFKA_BROKERS: z
-    .string()
-    .default('127.0.0.1:9092')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((broker) => broker.trim())
-        .filter(Boolean),
-    ),
-  KAFKA_TOPIC_PREFIX: z.string().default(''),
+  ...serviceEnv({ port: 3003, pool: { min: 1, max: 100, default: 5 } }),
+  ...kafkaEnv,
+  ...pseudonymEnv,
   /** Consumer group of agent.events.v1; agent.alerts.v1 is read by "<group>-signals". */
   ALERT_GROUP_ID: z.string().min(1).default('agentmeter-alert'),
   ALERT_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(10_000),
@@ -71,14 +58,8 @@ const Fields = z.object({
   ALERT_STALE_AFTER_MS: z.coerce.number().int().min(1_000).default(300_000),
   /** Attempts per delivery (the worker's backoff spaces them); the last failure dead-letters it. */
   ALERT_DELIVERY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
-  NODE_ENV: z.string().default('development'),
-  /** Key of identifier pseudonyms (docs/security.md); required in production. */
-  PSEUDONYM_KEY: z.string().min(32, 'PSEUDONYM_KEY must be at least 32 characters').optional(),
 });
-const Schema = Fields.refine((config) => config.NODE_ENV !== 'production' || config.PSEUDONYM_KEY !== undefined, {
-  path: ['PSEUDONYM_KEY'],
-  message: 'PSEUDONYM_KEY is required when NODE_ENV=production',
-});
+const Schema = Fields.superRefine(requirePseudonymKey);
 
 function isKey(value: string): boolean {
   try {
@@ -94,10 +75,5 @@ export const AlertConfig = Symbol('AlertConfig');
 export type AlertConfig = Readonly<z.output<typeof Schema>>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AlertConfig {
-  const parsed = Schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`alert: invalid configuration: ${problems}`);
-  }
-  return Object.freeze(parsed.data);
+  return parseEnv('alert', Schema, env);
 }

@@ -1,23 +1,12 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { Logger } from 'pino';
+import { APP_GUARD } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PricingRepository } from '@agentmeter/database';
 import { Clock, Redactor } from '@agentmeter/domain';
-import {
-  createFastifyApp,
-  ProblemFilter,
-  RedactionInterceptor,
-  RequestHygieneInterceptor,
-  useHttpMetrics,
-  useSecurityHeaders,
-} from '@agentmeter/http';
+import { bootstrapService } from '@agentmeter/http';
 import {
   createLogger,
-  initMetrics,
-  JsonLogger,
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
@@ -89,13 +78,6 @@ export class CostCapModule {
         { provide: Clock, useValue: options.clock ?? new Clock() },
         { provide: APP_GUARD, useClass: ApiTokenGuard },
         { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
-        { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
-        { provide: APP_INTERCEPTOR, useClass: RedactionInterceptor },
-        {
-          provide: APP_FILTER,
-          inject: [LOGGER],
-          useFactory: (logger: Logger) => new ProblemFilter(logger, COST_CAP_PROBLEMS),
-        },
         { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
         CostCapDatabase,
         CostCapMetrics,
@@ -152,31 +134,22 @@ export class CostCapModule {
 }
 
 /** Starts the cost-cap service; tests call it with their own configuration (and clock). */
-export async function bootstrap(
+export function bootstrap(
   config: CostCapConfig = loadConfig(),
   options: CostCapOptions = {},
 ): Promise<INestApplication> {
-  initMetrics('cost-cap');
-  const logger = createLogger('cost-cap', config.LOG_LEVEL);
-  // Fastify (docs/decisions.md "Fastify for cost-cap"): admission is on the path of every LLM call. Its JSON
-  // parser and its errors (malformed JSON, too large) are answered as problems by createFastifyApp.
-  const app = await createFastifyApp(CostCapModule.forRoot(config, options), {
-    logger: new JsonLogger(logger),
+  // Fastify first of all services (docs/decisions.md "Fastify for cost-cap"): admission is on the path of every
+  // LLM call.
+  return bootstrapService(CostCapModule.forRoot(config, options), {
+    name: 'cost-cap',
+    port: config.PORT,
+    logLevel: config.LOG_LEVEL,
     bodyLimit: 1024 * 1024,
+    problems: COST_CAP_PROBLEMS,
+    redaction: true,
+    openApi: {
+      title: 'AgentMeter cost-cap API',
+      description: 'Admission before spend, overrides with audit, validator sampling. docs/cost-cap.md',
+    },
   });
-  app.enableShutdownHooks();
-  useHttpMetrics(app);
-  useSecurityHeaders(app);
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('AgentMeter cost-cap API')
-      .setDescription('Admission before spend, overrides with audit, validator sampling. docs/cost-cap.md')
-      .setVersion('1')
-      .addBearerAuth()
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, document);
-  await app.listen(config.PORT, '0.0.0.0');
-  return app;
 }

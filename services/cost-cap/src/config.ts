@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { kafkaEnv, parseEnv, pseudonymEnv, requirePseudonymKey, serviceEnv } from '@agentmeter/http';
 
 const usd = z
   .string()
@@ -8,23 +9,9 @@ const count = z.coerce.number().int().min(0).optional();
 
 /** The cost-cap service's configuration; the only place that reads the environment. */
 const Fields = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(3002),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  /** Prefix of every Redis key (counters, BullMQ); tests isolate runs with it. */
-  REDIS_KEY_PREFIX: z.string().default('agentmeter:'),
-  KAFKA_BROKERS: z
-    .string()
-    .default('127.0.0.1:9092')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((broker) => broker.trim())
-        .filter(Boolean),
-    ),
-  KAFKA_TOPIC_PREFIX: z.string().default(''),
+  ...serviceEnv({ port: 3002, pool: { min: 2, max: 200, default: 20 } }),
+  ...kafkaEnv,
+  ...pseudonymEnv,
   COST_CAP_GROUP_ID: z.string().min(1).default('agentmeter-cost-cap'),
   COST_CAP_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(10_000),
   COST_CAP_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
@@ -71,25 +58,13 @@ const Fields = z.object({
   COST_CAP_RECOVERY_EVERY_MS: z.coerce.number().int().min(200).default(10_000),
   /** Run counters idle this long leave Redis (a rebuild skips them; a run that spends again is loaded from the ledger). */
   COST_CAP_RUN_IDLE_DAYS: z.coerce.number().int().min(1).max(365).default(30),
-  NODE_ENV: z.string().default('development'),
-  /** Key of identifier pseudonyms (docs/security.md); required in production. */
-  PSEUDONYM_KEY: z.string().min(32, 'PSEUDONYM_KEY must be at least 32 characters').optional(),
 });
-const Schema = Fields.refine((config) => config.NODE_ENV !== 'production' || config.PSEUDONYM_KEY !== undefined, {
-  path: ['PSEUDONYM_KEY'],
-  message: 'PSEUDONYM_KEY is required when NODE_ENV=production',
-});
+const Schema = Fields.superRefine(requirePseudonymKey);
 
 /** Injection token of the frozen configuration. */
 export const CostCapConfig = Symbol('CostCapConfig');
 export type CostCapConfig = Readonly<z.output<typeof Schema>>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): CostCapConfig {
-  const parsed = Schema.safeParse(env);
-  if (!parsed.success) {
-    // Issue messages name the variable, never its value (the token must not reach a log).
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`cost-cap: invalid configuration: ${problems}`);
-  }
-  return Object.freeze(parsed.data);
+  return parseEnv('cost-cap', Schema, env);
 }

@@ -584,6 +584,18 @@ describe('admission', () => {
     expect(nothingLeft.body.decision).toBe('deny');
   });
 
+  it("stores an action's reason redacted: the request body passes the redaction step before the handler", async () => {
+    const tenantId = tenant();
+    const reason = 'overdue, ask jane.doe.fake@example.com';
+    expect((await h.api('POST', `/v1/tenants/${tenantId}/pause`, { actor: 'admin@am', reason })).status).toBe(200);
+    const rows = await h.pg.query<{ reason: string }>(
+      `SELECT reason FROM cap_audit WHERE tenant_id = $1 AND action = 'pause'`,
+      [tenantId],
+    );
+    expect(rows.rows.map((row) => row.reason)).toEqual(['overdue, ask [REDACTED:email]']);
+    await h.api('POST', `/v1/tenants/${tenantId}/unpause`, { actor: 'admin@am', reason: 'paid' });
+  });
+
   it('denies a paused tenant and a frozen playbook, with who and why', async () => {
     const tenantId = tenant();
     expect(

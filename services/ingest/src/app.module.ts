@@ -1,14 +1,10 @@
 import 'reflect-metadata';
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PartitionManager, PricingRepository } from '@agentmeter/database';
 import {
   createLogger,
-  initMetrics,
-  JsonLogger,
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
@@ -20,7 +16,7 @@ import { EventsRepository } from './events/events.repository';
 import { EventsService } from './events/events.service';
 import { IngestMetrics } from './events/ingest.metrics';
 import { LOGGER } from './logger';
-import { OTLP_TRACES_PATH, OtlpController, otlpBodyParser } from './otlp/otlp.controller';
+import { OTLP_BODY_LIMIT, OtlpController, useOtlpBodies } from './otlp/otlp.controller';
 import { OtlpMetrics } from './otlp/otlp.metrics';
 import { OtlpPublisher } from './otlp/otlp.publisher';
 import { OtlpAuth } from './otlp/otlp.auth';
@@ -30,14 +26,7 @@ import { RetentionProcessor } from './retention/retention.processor';
 import { RetentionRepository } from './retention/retention.repository';
 import { RetentionService } from './retention/retention.service';
 import { Clock, Redactor } from '@agentmeter/domain';
-import {
-  bodyErrorHandler,
-  ProblemFilter,
-  RequestHygieneInterceptor,
-  useHttpMetrics,
-  useSecurityHeaders,
-} from '@agentmeter/http';
-import type { Logger } from 'pino';
+import { bootstrapService } from '@agentmeter/http';
 
 @Module({})
 export class IngestModule {
@@ -56,9 +45,6 @@ export class IngestModule {
         TracingShutdown,
         { provide: IngestConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('ingest', config.LOG_LEVEL) },
-        // Answers of the HTTP routes (OTLP receiver) are problem+json like every service's.
-        { provide: APP_FILTER, inject: [LOGGER], useFactory: (logger: Logger) => new ProblemFilter(logger) },
-        { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
         IngestMetrics,
         { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
         { provide: PartitionManager, inject: [DataSource], useFactory: (db: DataSource) => new PartitionManager(db) },
@@ -90,27 +76,18 @@ export class IngestModule {
 }
 
 /** Starts the ingest service; tests call it with their own configuration. */
-export async function bootstrap(config: IngestConfig = loadConfig()): Promise<INestApplication> {
-  initMetrics('ingest');
-  const app = await NestFactory.create(IngestModule.forRoot(config), {
-    logger: new JsonLogger(createLogger('ingest', config.LOG_LEVEL)),
+export function bootstrap(config: IngestConfig = loadConfig()): Promise<INestApplication> {
+  return bootstrapService(IngestModule.forRoot(config), {
+    name: 'ingest',
+    port: config.PORT,
+    logLevel: config.LOG_LEVEL,
+    // The OTLP route is the only one that takes a body: its limit is the application's.
+    bodyLimit: OTLP_BODY_LIMIT,
+    // Its HTTP routes in OpenAPI too, like every service's, so that tooling and tests can walk them.
+    openApi: {
+      title: 'AgentMeter ingest',
+      description: 'OTLP/HTTP trace receiver (docs/otlp.md), health and metrics.',
+    },
+    setup: (app) => useOtlpBodies(app),
   });
-  app.enableShutdownHooks();
-  useHttpMetrics(app);
-  useSecurityHeaders(app);
-  app.use(OTLP_TRACES_PATH, otlpBodyParser); // before Nest's 100 kB JSON parser, see otlpBodyParser
-  app.use(bodyErrorHandler);
-  // Its HTTP routes in OpenAPI too, like every service's, so that tooling and tests can walk them.
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('AgentMeter ingest')
-      .setDescription('OTLP/HTTP trace receiver (docs/otlp.md), health and metrics.')
-      .setVersion('1')
-      .addBearerAuth()
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, document);
-  await app.listen(config.PORT, '0.0.0.0');
-  return app;
 }

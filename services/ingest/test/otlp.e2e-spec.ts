@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { context, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -232,6 +233,37 @@ describe('OTLP traces to llm_calls and tool_calls', () => {
     const response = await post(large, 'application/json');
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({});
+  });
+
+  it('reads gzip and deflate bodies, and refuses other encodings, corrupt ones and ones over 10 MiB inflated', async () => {
+    const send = (body: Buffer, encoding: string) =>
+      fetch(`${ingest.url}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding, authorization: `Bearer ${token}` },
+        body,
+      });
+    // Spans of a tenant the token does not cover: decoded and rejected, so nothing is stored.
+    const foreign = Buffer.from(JSON.stringify(otlpJson(`${tenant}-other`, `${tenant}-other-run`)));
+    for (const [encoding, body] of [
+      ['gzip', gzipSync(foreign)],
+      ['deflate', deflateSync(foreign)],
+    ] as const) {
+      const response = await send(body, encoding);
+      expect({ encoding, status: response.status }).toEqual({ encoding, status: 200 });
+      expect(await response.json()).toEqual({
+        partialSuccess: {
+          rejectedSpans: expect.stringMatching(/^[1-9]\d*$/),
+          errorMessage: expect.stringContaining('tenant not covered by the token'),
+        },
+      });
+    }
+    expect((await send(foreign, 'br')).status).toBe(415);
+    const corrupt = await send(Buffer.from('not gzip at all'), 'gzip');
+    expect(corrupt.status).toBe(400);
+    expect(corrupt.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const bomb = gzipSync(Buffer.from(`{"resourceSpans":[]${' '.repeat(11 * 1024 * 1024)}}`));
+    expect(bomb.length).toBeLessThan(100_000);
+    expect((await send(bomb, 'gzip')).status).toBe(413);
   });
 });
 

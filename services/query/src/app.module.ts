@@ -1,18 +1,13 @@
 import 'reflect-metadata';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { json, raw } from 'express';
-import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PricingRepository } from '@agentmeter/database';
 import { Clock, Redactor } from '@agentmeter/domain';
 import {
   createLogger,
-  initMetrics,
-  JsonLogger,
   ObservabilityController,
   READINESS_CHECKS,
   type ReadinessCheck,
@@ -40,14 +35,7 @@ import { AuthGuard, Public } from './auth/auth.guard';
 import { JwtVerifier } from './auth/jwt.verifier';
 import { WhoAmIController } from './auth/whoami.controller';
 import { databaseUrlOf, loadConfig, QueryConfig } from './config';
-import {
-  bodyErrorHandler,
-  ProblemFilter,
-  RedactionInterceptor,
-  RequestHygieneInterceptor,
-  useHttpMetrics,
-  useSecurityHeaders,
-} from '@agentmeter/http';
+import { bootstrapService, parseJsonBody } from '@agentmeter/http';
 import { ConsoleController } from './console/console.controller';
 import { SignInLinks, UsedLinkCodes } from './console/sign-in-links';
 import { consolePagesPolicy, serveConsole } from './console/static';
@@ -135,17 +123,10 @@ export class QueryModule {
         // Guards run in this order: authenticate and authorize, then count the request for its credential.
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
-        { provide: APP_INTERCEPTOR, useClass: RequestHygieneInterceptor },
-        { provide: APP_INTERCEPTOR, useClass: RedactionInterceptor },
         { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor },
         { provide: APP_INTERCEPTOR, useClass: CsvInterceptor },
         // Inside CsvInterceptor: the field policy applies to the JSON answer before it becomes CSV.
         { provide: APP_INTERCEPTOR, useClass: FieldPolicyInterceptor },
-        {
-          provide: APP_FILTER,
-          inject: [LOGGER],
-          useFactory: (logger: Logger) => new ProblemFilter(logger, QUERY_PROBLEMS),
-        },
         Limits,
         LinksService,
         TenantsRepository,
@@ -202,25 +183,27 @@ export function openApiDocument(app: INestApplication) {
 }
 
 /** Starts the query API; tests call it with their own configuration. */
-export async function bootstrap(config: QueryConfig = loadConfig()): Promise<INestApplication> {
-  initMetrics('query');
-  const app = await NestFactory.create<NestExpressApplication>(QueryModule.forRoot(config), {
-    logger: new JsonLogger(createLogger('query', config.LOG_LEVEL)),
-    bodyParser: false,
+export function bootstrap(config: QueryConfig = loadConfig()): Promise<INestApplication> {
+  return bootstrapService(QueryModule.forRoot(config), {
+    name: 'query',
+    port: config.PORT,
+    logLevel: config.LOG_LEVEL,
+    // Every body is read under the limit (413 above it), whatever its content type.
+    bodyLimit: config.QUERY_BODY_LIMIT_BYTES,
+    problems: QUERY_PROBLEMS,
+    redaction: true,
+    pages: consolePagesPolicy(config),
+    openApi: (app) => openApiDocument(app),
+    setup: async (app) => {
+      // JSON (application/json, application/*+json) is parsed, anything else kept as bytes (and refused by the
+      // route's validation).
+      const fastify = app.getHttpAdapter().getInstance();
+      fastify.addContentTypeParser(/^application\/[^;\s]+\+json(?:\s*;|\s*$)/i, { parseAs: 'string' }, parseJsonBody);
+      fastify.removeContentTypeParser('text/plain');
+      fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+      // The console's pages and assets: a browser's navigation to a page path gets index.html, every other
+      // request goes on to the API unchanged (docs/console.md).
+      await serveConsole(app, config);
+    },
   });
-  useHttpMetrics(app);
-  useSecurityHeaders(app, consolePagesPolicy(config));
-  // The console's pages and assets first: a browser's navigation to a page path gets index.html, every
-  // other request goes on to the API unchanged (docs/console.md).
-  serveConsole(app, config);
-  // Every body is read under the limit (413 above it): JSON is parsed, anything else kept raw (and refused
-  // by the route's validation). Errors of this stage are problem+json too.
-  app.use(json({ limit: config.QUERY_BODY_LIMIT_BYTES, type: ['application/json', 'application/*+json'] }));
-  app.use(raw({ limit: config.QUERY_BODY_LIMIT_BYTES, type: () => true }));
-  app.use(bodyErrorHandler);
-  app.set('query parser', 'simple');
-  app.enableShutdownHooks();
-  SwaggerModule.setup('docs', app, openApiDocument(app));
-  await app.listen(config.PORT, '0.0.0.0');
-  return app;
 }

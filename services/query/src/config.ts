@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { kafkaEnv, parseEnv, pseudonymEnv, requirePseudonymKey, serviceEnv } from '@agentmeter/http';
 
 const optionalUrl = z.preprocess((value) => (value === '' ? undefined : value), z.url().optional());
 const optionalString = z.preprocess((value) => (value === '' ? undefined : value), z.string().optional());
@@ -24,10 +25,9 @@ const EXPLORE_TRACE_TEMPLATE =
 /** The query service's configuration; the only place that reads the environment. */
 const Schema = z
   .object({
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/agentmeter'),
-    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+    ...serviceEnv({ port: 3000, pool: { min: 1, max: 100, default: 10 } }),
+    ...kafkaEnv,
+    ...pseudonymEnv,
 
     /** HS256 secret that signs bearer JWTs (at least 32 characters). This or AUTH_JWKS_URL is required. */
     AUTH_JWT_SECRET: z.preprocess(
@@ -77,9 +77,6 @@ const Schema = z
     /** Requests per credential per window (429 with Retry-After above it), counted across replicas in Redis. */
     QUERY_RATE_LIMIT: z.coerce.number().int().min(1).default(600),
     QUERY_RATE_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
-    REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-    /** Prefix of every Redis key this service writes (the rate-limit counters). */
-    REDIS_KEY_PREFIX: z.string().default('agentmeter:'),
     /** A running run silent this long counts as stuck. */
     QUERY_STUCK_AFTER_MINUTES: z.coerce.number().int().min(1).default(60),
     /** How often the run stream checks watched runs for changes (one query for all of them). */
@@ -107,28 +104,9 @@ const Schema = z
     ALERT_URL: optionalUrl,
     ALERT_API_TOKEN: optionalString,
     ACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
-    KAFKA_BROKERS: z
-      .string()
-      .default('127.0.0.1:9092')
-      .transform((value) =>
-        value
-          .split(',')
-          .map((broker) => broker.trim())
-          .filter(Boolean),
-      ),
-    KAFKA_TOPIC_PREFIX: z.string().default(''),
-    NODE_ENV: z.string().default('development'),
-    /** Key of identifier pseudonyms (docs/security.md); required in production. */
-    PSEUDONYM_KEY: z.string().min(32, 'PSEUDONYM_KEY must be at least 32 characters').optional(),
   })
   .superRefine((config, ctx) => {
-    if (config.NODE_ENV === 'production' && config.PSEUDONYM_KEY === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['PSEUDONYM_KEY'],
-        message: 'PSEUDONYM_KEY is required when NODE_ENV=production',
-      });
-    }
+    requirePseudonymKey(config, ctx);
     if (!config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL) {
       ctx.addIssue({
         code: 'custom',
@@ -143,12 +121,7 @@ export const QueryConfig = Symbol('QueryConfig');
 export type QueryConfig = Readonly<z.output<typeof Schema>>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): QueryConfig {
-  const parsed = Schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`query: invalid configuration: ${problems}`);
-  }
-  return Object.freeze(parsed.data);
+  return parseEnv('query', Schema, env);
 }
 
 /** The database URL with the request timeout as a server-side statement timeout on every connection. */

@@ -1,10 +1,10 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ALERT_DELIVERY_QUEUES, AlertJobNames, type AlertDeliverJob } from '@agentmeter/contracts';
 import { backoffDelayMs } from '@agentmeter/domain';
-import { logConnectionErrors, tracedProcessor } from '@agentmeter/telemetry';
+import { BULLMQ_CONNECTION, createRedis, logConnectionErrors, tracedProcessor } from '@agentmeter/telemetry';
 import { WorkerConfig } from '../config';
 import { LOGGER } from '../logger';
 import { WorkerMetrics } from '../worker.metrics';
@@ -29,11 +29,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnApplicationS
     private readonly deliveries: DeliveryService,
     private readonly metrics: WorkerMetrics,
   ) {
-    this.connection = logConnectionErrors(
-      new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true }),
-      logger,
-      'redis',
-    );
+    this.connection = createRedis(config.REDIS_URL, { ...BULLMQ_CONNECTION, lazyConnect: true, name: 'redis', logger });
   }
 
   private get prefix(): string {

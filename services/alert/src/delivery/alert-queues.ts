@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   ALERT_DELIVERY_BACKOFF,
@@ -11,7 +11,7 @@ import {
   type AlertRulesJob,
   type DeliveryChannel,
 } from '@agentmeter/contracts';
-import { logConnectionErrors, withJobTrace } from '@agentmeter/telemetry';
+import { BULLMQ_CONNECTION, createRedis, logConnectionErrors, withJobTrace } from '@agentmeter/telemetry';
 import { AlertConfig } from '../config';
 import { LOGGER } from '../logger';
 
@@ -30,11 +30,7 @@ export class AlertQueuesClient implements OnApplicationShutdown {
     @Inject(AlertConfig) private readonly config: AlertConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.connection = logConnectionErrors(
-      new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true }),
-      logger,
-      'redis',
-    );
+    this.connection = createRedis(config.REDIS_URL, { ...BULLMQ_CONNECTION, lazyConnect: true, name: 'redis', logger });
     const options = { connection: this.connection, prefix: this.prefix };
     const queue = <T>(name: string) => logConnectionErrors(new Queue<T>(name, options), logger, `queue ${name}`);
     this.rules = queue<AlertRulesJob>(AlertQueues.Rules);

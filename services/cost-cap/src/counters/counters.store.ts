@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Counters, DimensionLimits, ReservationKind } from '@agentmeter/domain';
-import { logConnectionErrors } from '@agentmeter/telemetry';
+import { createRedis } from '@agentmeter/telemetry';
 import { CostCapConfig } from '../config';
 import { LOGGER } from '../logger';
 import { LOAD, RESERVE, SETTLE, SET_STOP } from './counters.lua';
@@ -149,11 +149,13 @@ export class CountersStore implements OnApplicationShutdown {
     // While Redis is away a command fails after 3 reconnection attempts (MaxRetriesPerRequestError): the
     // request is answered 503 + Retry-After (libs/http), never left waiting for the whole outage. Commands of
     // concurrent requests issued in the same tick go out in one write (auto-pipelining).
-    this.redis = logConnectionErrors(
-      new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false, enableAutoPipelining: true }),
+    this.redis = createRedis(config.REDIS_URL, {
+      maxRetriesPerRequest: 3,
+      lazyConnect: false,
+      enableAutoPipelining: true,
+      name: 'redis (counters)',
       logger,
-      'redis (counters)',
-    ) as Redis & CounterCommands;
+    }) as Redis & CounterCommands;
     this.redis.defineCommand('costCapReserve', { numberOfKeys: 5, lua: RESERVE });
     this.redis.defineCommand('costCapSettle', { numberOfKeys: 6, lua: SETTLE });
     this.redis.defineCommand('costCapLoad', { numberOfKeys: 2, lua: LOAD });

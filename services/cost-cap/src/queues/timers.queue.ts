@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
 import { Clock } from '@agentmeter/domain';
-import { logConnectionErrors, withJobTrace } from '@agentmeter/telemetry';
+import { BULLMQ_CONNECTION, createRedis, logConnectionErrors, withJobTrace } from '@agentmeter/telemetry';
 import { CostCapConfig } from '../config';
 import { LOGGER } from '../logger';
 
@@ -29,11 +29,7 @@ export class TimersQueue implements OnApplicationShutdown {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.prefix = `${config.REDIS_KEY_PREFIX}bull`;
-    this.connection = logConnectionErrors(
-      new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }),
-      logger,
-      'redis (timers)',
-    );
+    this.connection = createRedis(config.REDIS_URL, { ...BULLMQ_CONNECTION, name: 'redis (timers)', logger });
     this.queue = new Queue(CostCapQueues.Timers, {
       connection: this.connection,
       prefix: this.prefix,

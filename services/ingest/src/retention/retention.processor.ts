@@ -1,9 +1,15 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { type Job, Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { JobNames, Queues, type IngestMaintenanceJob } from '@agentmeter/contracts';
-import { logConnectionErrors, RecoveryLoop, tracedProcessor } from '@agentmeter/telemetry';
+import {
+  BULLMQ_CONNECTION,
+  createRedis,
+  logConnectionErrors,
+  RecoveryLoop,
+  tracedProcessor,
+} from '@agentmeter/telemetry';
 import { IngestConfig } from '../config';
 import { LOGGER } from '../logger';
 import { RetentionService } from './retention.service';
@@ -26,11 +32,7 @@ export class RetentionProcessor implements OnApplicationBootstrap, OnApplication
     private readonly retention: RetentionService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.connection = logConnectionErrors(
-      new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true }),
-      logger,
-      'redis',
-    );
+    this.connection = createRedis(config.REDIS_URL, { ...BULLMQ_CONNECTION, lazyConnect: true, name: 'redis', logger });
     this.queue = logConnectionErrors(
       new Queue(Queues.IngestMaintenance, { connection: this.connection, prefix: this.prefix }),
       logger,

@@ -1,6 +1,6 @@
 import { Controller, Get, Injectable, Req } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { Clock } from '@agentmeter/domain';
 import { Allow, CurrentCaller } from '../auth/auth.guard';
@@ -88,7 +88,7 @@ export class AuditController {
   list(
     @CurrentCaller() caller: Caller,
     @ValidQuery(AuditQuery) query: AuditQuery,
-    @Req() req: Request,
+    @Req() req: FastifyRequest,
   ): Promise<AuditPage> {
     return this.audit.list(caller, query, wantsCsv(req));
   }

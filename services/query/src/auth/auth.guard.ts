@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { PERMISSIONS, scopeFor, type Permission } from '@agentmeter/domain';
 import { ForbiddenError, UnauthenticatedError } from '@agentmeter/http';
 import { ApiKeyVerifier, isApiKey } from './api-key.verifier';
@@ -35,7 +35,7 @@ export const Allow = (permission: Permission) => {
   );
 };
 
-export type AuthenticatedRequest = Request & { principal?: Principal; caller?: Caller };
+export type AuthenticatedRequest = FastifyRequest & { principal?: Principal; caller?: Caller };
 
 /**
  * Global guard: every route needs a valid credential (a bearer JWT or an API key) unless marked @Public(),
@@ -66,7 +66,7 @@ export class AuthGuard implements CanActivate {
   }
 }
 
-function credentialOf(request: Request): string | null {
+function credentialOf(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   const bearer = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
   if (bearer) return bearer[1]!;

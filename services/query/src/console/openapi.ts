@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { openApiDocument, QueryModule } from '../app.module';
 import { loadConfig } from '../config';
 
@@ -14,7 +15,10 @@ async function main(): Promise<void> {
   const target = resolve(process.argv[2] ?? 'dist/openapi/query.json');
   // A placeholder secret: nothing is verified, the configuration only has to parse.
   const config = loadConfig({ AUTH_JWT_SECRET: 'openapi-document-only-0123456789abcdef', LOG_LEVEL: 'silent' });
-  const app = await NestFactory.create(QueryModule.forRoot(config), { preview: true, logger: false });
+  const app = await NestFactory.create(QueryModule.forRoot(config), new FastifyAdapter(), {
+    preview: true,
+    logger: false,
+  });
   const document = openApiDocument(app);
   mkdirSync(dirname(target), { recursive: true });
   writeFileSync(target, `${JSON.stringify(document, null, 2)}\n`);

@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from '@agentmeter/telemetry';
 import { jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 import { ROLES } from '@agentmeter/domain';
@@ -23,14 +24,16 @@ export class UsedLinkCodes implements OnApplicationShutdown {
   private readonly redis: Redis;
 
   constructor(@Inject(QueryConfig) config: QueryConfig) {
-    this.redis = new Redis(config.REDIS_URL, {
+    // A failed claim refuses the link (claim() rejects): errors are the caller's.
+    this.redis = createRedis(config.REDIS_URL, {
+      name: 'redis (sign-in links)',
+      logger: null,
       lazyConnect: true,
       keyPrefix: `${config.REDIS_KEY_PREFIX}query:console-link:`,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
       disconnectTimeout: 200,
     });
-    this.redis.on('error', () => undefined); // a failed claim refuses the link (claim() rejects)
   }
 
   /** True the first time a code id is claimed, false ever after (until it expires anyway). */

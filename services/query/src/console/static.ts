@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import fastifyStatic from '@fastify/static';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyRequest } from 'fastify';
 import type { PagesPolicy } from '@agentmeter/http';
 import type { QueryConfig } from '../config';
 import { isPageRequest } from './pages';
@@ -24,40 +25,60 @@ function defaultConsoleDir(): string | null {
 /** What the security headers treat as the console (its own CSP): page navigations and the build's files. */
 export function consolePagesPolicy(config: QueryConfig): PagesPolicy {
   return {
-    isPage: (req) =>
-      req.path.startsWith('/assets/') || req.path === '/favicon.svg' || isPageRequest(pageRequestOf(req)),
+    isPage: (req) => {
+      const path = pathOf(req);
+      return path.startsWith('/assets/') || path === '/favicon.svg' || isPageRequest(pageRequestOf(req));
+    },
     connectSrc: config.CONSOLE_OIDC_ISSUER ? [new URL(config.CONSOLE_OIDC_ISSUER).origin] : [],
   };
 }
 
-function pageRequestOf(req: Request) {
+function pathOf(req: FastifyRequest): string {
+  return req.url.split('?', 1)[0]!;
+}
+
+function pageRequestOf(req: FastifyRequest) {
   return {
     method: req.method,
-    path: req.path,
+    path: pathOf(req),
     accept: req.headers.accept,
     hasCredential: Boolean(req.headers.authorization || req.headers['x-api-key']),
   };
 }
 
-export function serveConsole(app: INestApplication, config: QueryConfig): string | null {
+export async function serveConsole(app: NestFastifyApplication, config: QueryConfig): Promise<string | null> {
   const dir = config.CONSOLE_DIR ? resolve(config.CONSOLE_DIR) : defaultConsoleDir();
   if (!dir || !existsSync(join(dir, 'index.html'))) return null;
   const index = readFileSync(join(dir, 'index.html'));
-  app.use(
-    '/assets',
-    express.static(join(dir, 'assets'), { immutable: true, maxAge: '365d', index: false, fallthrough: false }),
-  );
+  // A missing asset is a 404 (@fastify/static answers it through the not-found handler: a problem).
+  await app.register(fastifyStatic, {
+    root: join(dir, 'assets'),
+    prefix: '/assets/',
+    immutable: true,
+    maxAge: '365d',
+    index: false,
+    decorateReply: false,
+  });
+  const fastify = app.getHttpAdapter().getInstance();
   for (const file of ['favicon.svg']) {
-    if (!existsSync(join(dir, file))) continue;
-    // Relative to its root: `send` refuses a path through a dot directory (make up runs from .local/run).
-    app.use(`/${file}`, (_req: Request, res: Response) => res.sendFile(file, { root: dir, maxAge: '1d' }));
+    const path = join(dir, file);
+    if (!existsSync(path)) continue;
+    const content = readFileSync(path);
+    fastify.get(`/${file}`, (_req, reply) =>
+      reply.header('cache-control', 'public, max-age=86400').type('image/svg+xml').send(content),
+    );
   }
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    if (!isPageRequest(pageRequestOf(req))) return next();
+  fastify.addHook('onRequest', (req, reply, done) => {
+    if (!isPageRequest(pageRequestOf(req))) return done();
     // Pages carry no data (the browser fetches it with its credential), so they are never cached stale.
-    res.status(200).set({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
-    res.vary('Accept').vary('Authorization');
-    res.end(req.method === 'HEAD' ? undefined : index);
+    void reply
+      .code(200)
+      .headers({
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-cache',
+        vary: 'Accept, Authorization',
+      })
+      .send(index);
   });
   return dir;
 }

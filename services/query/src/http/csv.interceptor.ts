@@ -11,7 +11,7 @@ import { Reflector } from '@nestjs/core';
 import { ApiProduces } from '@nestjs/swagger';
 import { applyDecorators } from '@nestjs/common';
 import { stringify } from 'csv-stringify';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { map, type Observable } from 'rxjs';
 import { DeclareQuery, InvalidRequestError } from '@agentmeter/http';
 
@@ -30,8 +30,8 @@ const CSV = 'agentmeter:csv';
 export const CsvExport = (shape: CsvShape) =>
   applyDecorators(SetMetadata(CSV, shape), ApiProduces('application/json', 'text/csv'), DeclareQuery('format'));
 
-export function wantsCsv(request: Request): boolean {
-  const format = request.query?.format;
+export function wantsCsv(request: FastifyRequest): boolean {
+  const format = (request.query as Record<string, unknown> | undefined)?.format;
   if (format === 'csv') return true;
   if (format === 'json') return false;
   const accept = request.headers.accept ?? '';
@@ -48,15 +48,15 @@ export class CsvInterceptor implements NestInterceptor {
   constructor(private readonly reflector: Reflector) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
     if (!wantsCsv(request)) return next.handle();
     const shape = this.reflector.get<CsvShape | undefined>(CSV, context.getHandler());
     if (!shape) throw new InvalidRequestError('this answer has no CSV form');
-    const response = context.switchToHttp().getResponse<Response>();
+    const response = context.switchToHttp().getResponse<FastifyReply>();
     return next.handle().pipe(
       map((body: unknown) => {
         const next = (body as { next_cursor?: unknown })?.next_cursor;
-        if (typeof next === 'string') response.setHeader('X-Next-Cursor', next);
+        if (typeof next === 'string') void response.header('X-Next-Cursor', next);
         return toCsv(csvRows(body, shape), shape.filename);
       }),
     );

@@ -1,7 +1,8 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { ThrottlerStorageService, type ThrottlerStorage } from '@nestjs/throttler';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from '@agentmeter/telemetry';
 import type { Logger } from 'pino';
 import type { QueryConfig } from '../config';
 
@@ -31,7 +32,10 @@ export class SharedRateLimitStorage implements ThrottlerStorage, OnApplicationSh
   }
 
   static fromConfig(config: QueryConfig, logger: Logger): SharedRateLimitStorage {
-    const redis = new Redis(config.REDIS_URL, {
+    // Errors are reported by increment(), once in a while.
+    const redis = createRedis(config.REDIS_URL, {
+      name: 'redis (rate limit)',
+      logger: null,
       lazyConnect: true, // on the first request: defining the module opens nothing
       keyPrefix: `${config.REDIS_KEY_PREFIX}query:rate:`,
       enableOfflineQueue: false,
@@ -40,7 +44,6 @@ export class SharedRateLimitStorage implements ThrottlerStorage, OnApplicationSh
       // Shutdown waits this long at most for a socket that never connected (ioredis' default is 2 s).
       disconnectTimeout: 200,
     });
-    redis.on('error', () => undefined); // reported by increment(), once in a while
     return new SharedRateLimitStorage(redis, logger);
   }
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type MessageEvent, type OnModuleDestroy } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Gauge } from 'prom-client';
 import { Observable } from 'rxjs';
@@ -60,7 +60,7 @@ export class RunStreamService implements OnModuleDestroy {
    * Answers the request with the run's event stream. The run is resolved first, so a missing or another
    * tenant's run answers 404 like every other route, before any stream starts.
    */
-  async serve(caller: Caller, runId: string, req: Request, res: Response): Promise<void> {
+  async serve(caller: Caller, runId: string, req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const credential = caller.principal.credential;
     if ((this.streamsPerCredential.get(credential) ?? 0) >= this.config.STREAM_MAX_PER_CREDENTIAL) {
       throw new TooManyStreamsError(
@@ -80,8 +80,12 @@ export class RunStreamService implements OnModuleDestroy {
       if (left > 0) this.streamsPerCredential.set(credential, left);
       else this.streamsPerCredential.delete(credential);
     };
+    // The stream is written to the raw response: Fastify leaves it alone from here (its onResponse hook, and
+    // so the HTTP metrics, still see the end). The security headers are already on it (onRequest).
+    reply.hijack();
+    const res = reply.raw;
     res.on('close', release);
-    res.status(200).set({
+    res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       connection: 'keep-alive',
@@ -98,7 +102,7 @@ export class RunStreamService implements OnModuleDestroy {
       error: () => res.end(),
       complete: () => res.end(),
     });
-    req.on('close', () => {
+    req.raw.on('close', () => {
       subscription.unsubscribe();
       release();
     });

@@ -1,6 +1,6 @@
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Allow, CurrentCaller } from '../auth/auth.guard';
 import type { Caller } from '../auth/caller';
 import { CsvExport, wantsCsv } from '../http/csv.interceptor';
@@ -27,7 +27,7 @@ export class RunsController {
   list(
     @CurrentCaller() caller: Caller,
     @ValidQuery(RunsQuery) query: RunsQuery,
-    @Req() req: Request,
+    @Req() req: FastifyRequest,
   ): Promise<RunPage> {
     return this.runs.list(caller, query, wantsCsv(req));
   }
@@ -49,7 +49,7 @@ export class RunsController {
     @CurrentCaller() caller: Caller,
     @Param('run_id') runId: string,
     @ValidQuery(EventsQuery) query: EventsQuery,
-    @Req() req: Request,
+    @Req() req: FastifyRequest,
   ): Promise<EventPage> {
     return this.runs.events(caller, parseId(runId, 'run_id'), query, wantsCsv(req));
   }
@@ -66,8 +66,8 @@ export class RunsController {
   stream(
     @CurrentCaller() caller: Caller,
     @Param('run_id') runId: string,
-    @Req() req: Request,
-    @Res() res: Response,
+    @Req() req: FastifyRequest,
+    @Res() res: FastifyReply,
   ): Promise<void> {
     return this.streams.serve(caller, parseId(runId, 'run_id'), req, res);
   }
