@@ -97,7 +97,15 @@ export function CostAndCaps({ run, events }: { run: Run; events: Event[] | undef
 /** Where the run is, and why it stopped when it did (a failure, a cap crossed). */
 export function Outcome({ run, events }: { run: Run; events: Event[] | undefined }) {
   const failed = events?.find((event) => event.type === 'run_failed');
-  const capHits = events?.filter((event) => event.type === 'cap_hit') ?? [];
+  // The first crossing of each cap: the Coordinator and cost-cap may both report the same one.
+  const seen = new Set<string>();
+  const capHits = (events ?? []).filter((event) => {
+    if (event.type !== 'cap_hit') return false;
+    const key = `${String(event.data.scope)}/${String(event.data.cap)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
   return (
     <Panel title="Outcome" id="outcome">
       <dl className="facts">
