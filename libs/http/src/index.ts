@@ -7,3 +7,4 @@ export * from './http-metrics';
 export * from './fastify';
 export * from './service';
 export * from './env';
+export * from './service-token.guard';

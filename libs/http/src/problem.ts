@@ -50,6 +50,13 @@ export class ConflictError extends DomainError {
   }
 }
 
+/** A feature whose configuration is missing (no API token, no encryption key): 503, naming the setting. */
+export class DisabledError extends DomainError {
+  constructor(message: string) {
+    super('DISABLED', message);
+  }
+}
+
 /** The codes every service shares; each adds its own. */
 export const COMMON_PROBLEMS: Readonly<Record<string, ProblemMapping>> = {
   INVALID_REQUEST: { status: HttpStatus.BAD_REQUEST },
@@ -57,6 +64,7 @@ export const COMMON_PROBLEMS: Readonly<Record<string, ProblemMapping>> = {
   FORBIDDEN: { status: HttpStatus.FORBIDDEN },
   NOT_FOUND: { status: HttpStatus.NOT_FOUND },
   CONFLICT: { status: HttpStatus.CONFLICT },
+  DISABLED: { status: HttpStatus.SERVICE_UNAVAILABLE },
 };
 
 /** Seconds a client waits before retrying while PostgreSQL or Redis is unreachable. */

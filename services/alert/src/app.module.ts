@@ -22,12 +22,11 @@ import { TargetChecker } from './contacts/target-checker';
 import { AlertQueuesClient } from './delivery/alert-queues';
 import { GroupsRepository } from './delivery/groups.repository';
 import { GroupsService } from './delivery/groups.service';
-import { bootstrapService } from '@agentmeter/http';
+import { bootstrapService, SERVICE_TOKEN, ServiceTokenGuard } from '@agentmeter/http';
 import { ALERT_PROBLEMS } from './errors/problems';
 import { AlertEventsConsumer } from './events/alert-events.consumer';
 import { AlertEventsRepository } from './events/alert-events.repository';
 import { AlertEventsService } from './events/alert-events.service';
-import { ApiTokenGuard } from './http/api-token.guard';
 import { AlertsController } from './lifecycle/alerts.controller';
 import { LifecycleRepository } from './lifecycle/lifecycle.repository';
 import { LifecycleService } from './lifecycle/lifecycle.service';
@@ -78,7 +77,8 @@ export class AlertModule {
         Clock,
         AlertMetrics,
         { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
-        ApiTokenGuard,
+        { provide: SERVICE_TOKEN, useValue: { setting: 'ALERT_API_TOKEN', value: config.ALERT_API_TOKEN } },
+        ServiceTokenGuard,
         AuditRepository,
         ThresholdsRepository,
         ThresholdsService,

@@ -4,7 +4,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { DatabaseModule, PricingRepository } from '@agentmeter/database';
 import { Clock, Redactor } from '@agentmeter/domain';
-import { bootstrapService } from '@agentmeter/http';
+import { bootstrapService, Public, SERVICE_TOKEN, ServiceTokenGuard } from '@agentmeter/http';
 import {
   createLogger,
   ObservabilityController,
@@ -27,7 +27,6 @@ import { CrossingsService } from './crossings/crossings.service';
 import { DailyCapsRepository } from './caps/daily-caps.repository';
 import { SamplingRepository } from './sampling/sampling.repository';
 import { CostCapDatabase } from './db/database';
-import { ApiTokenGuard, Public } from './http/auth.guard';
 import { COST_CAP_PROBLEMS } from './http/errors';
 import { LOGGER } from './logger';
 import { CostCapMetrics } from './metrics/cost-cap.metrics';
@@ -76,7 +75,8 @@ export class CostCapModule {
         { provide: CostCapConfig, useValue: config },
         { provide: LOGGER, useValue: createLogger('cost-cap', config.LOG_LEVEL) },
         { provide: Clock, useValue: options.clock ?? new Clock() },
-        { provide: APP_GUARD, useClass: ApiTokenGuard },
+        { provide: SERVICE_TOKEN, useValue: { setting: 'COST_CAP_API_TOKEN', value: config.COST_CAP_API_TOKEN } },
+        { provide: APP_GUARD, useClass: ServiceTokenGuard },
         { provide: Redactor, useValue: Redactor.withKey(config.PSEUDONYM_KEY) },
         { provide: PricingRepository, inject: [DataSource], useFactory: (db: DataSource) => new PricingRepository(db) },
         CostCapDatabase,

@@ -1,13 +1,13 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AlertmanagerWebhook } from '@agentmeter/contracts';
-import { ApiTokenGuard } from '../http/api-token.guard';
+import { ServiceTokenGuard } from '@agentmeter/http';
 import { openApiSchema, ZodBody } from '../http/zod-body.pipe';
 import { AlertmanagerService } from './alertmanager.service';
 
 @ApiTags('observability')
 @ApiBearerAuth()
-@UseGuards(ApiTokenGuard)
+@UseGuards(ServiceTokenGuard)
 @Controller('observability/alerts')
 export class AlertmanagerController {
   constructor(private readonly alertmanager: AlertmanagerService) {}

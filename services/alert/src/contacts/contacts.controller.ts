@@ -2,14 +2,14 @@ import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Qu
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuditedBody, CreateContactBody } from '@agentmeter/contracts';
 import { KeepBodyFields } from '@agentmeter/http';
-import { ApiTokenGuard } from '../http/api-token.guard';
+import { ServiceTokenGuard } from '@agentmeter/http';
 import { optionalTenant } from '../http/tenant-query';
 import { openApiSchema, ZodBody } from '../http/zod-body.pipe';
 import { ContactsService } from './contacts.service';
 
 @ApiTags('admin')
 @ApiBearerAuth()
-@UseGuards(ApiTokenGuard)
+@UseGuards(ServiceTokenGuard)
 @Controller('admin/contacts')
 export class ContactsController {
   constructor(private readonly contacts: ContactsService) {}

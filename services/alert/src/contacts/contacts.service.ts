@@ -5,7 +5,7 @@ import { SecretBox } from '@agentmeter/domain';
 import { AuditRepository } from '../audit/audit.repository';
 import { AlertConfig } from '../config';
 import { NotFoundError } from '@agentmeter/http';
-import { DisabledError } from '../errors/problems';
+import { DisabledError } from '@agentmeter/http';
 import { ContactsRepository, type ContactRow } from './contacts.repository';
 import { TargetChecker } from './target-checker';
 

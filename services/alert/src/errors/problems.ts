@@ -1,14 +1,8 @@
 import { HttpStatus } from '@nestjs/common';
 import type { ProblemMapping } from '@agentmeter/http';
 
-/** A feature whose configuration is missing (no API token, no encryption key). */
-export class DisabledError extends Error {
-  readonly code = 'DISABLED';
-}
-
 /** How alert answers its domain errors, beyond the common ones of @agentmeter/http. */
 export const ALERT_PROBLEMS: Record<string, ProblemMapping> = {
   // A webhook or Slack URL refused by the SSRF checks (TargetRefusedError of libs/domain).
   TARGET_REFUSED: { status: HttpStatus.BAD_REQUEST },
-  DISABLED: { status: HttpStatus.SERVICE_UNAVAILABLE },
 };

@@ -2,14 +2,14 @@ import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuditRepository } from '../audit/audit.repository';
 import { InvalidRequestError } from '@agentmeter/http';
-import { ApiTokenGuard } from '../http/api-token.guard';
+import { ServiceTokenGuard } from '@agentmeter/http';
 import { requiredTenant } from '../http/tenant-query';
 import { LifecycleRepository } from './lifecycle.repository';
 
 /** Read-only views for operators and the query API: alert states, notifications, the audit. */
 @ApiTags('admin')
 @ApiBearerAuth()
-@UseGuards(ApiTokenGuard)
+@UseGuards(ServiceTokenGuard)
 @Controller('admin')
 export class AlertsController {
   constructor(

@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuditedBody, CreateMuteBody, CreateMuteTimingBody } from '@agentmeter/contracts';
-import { ApiTokenGuard } from '../http/api-token.guard';
+import { ServiceTokenGuard } from '@agentmeter/http';
 import { requiredTenant } from '../http/tenant-query';
 import { openApiSchema, ZodBody } from '../http/zod-body.pipe';
 import { MutesService } from './mutes.service';
 
 @ApiTags('admin')
 @ApiBearerAuth()
-@UseGuards(ApiTokenGuard)
+@UseGuards(ServiceTokenGuard)
 @Controller('admin')
 export class MutesController {
   constructor(private readonly mutes: MutesService) {}

@@ -1,14 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Put, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { AuditedBody, PLATFORM_TENANT, PutThresholdBody } from '@agentmeter/contracts';
-import { ApiTokenGuard } from '../http/api-token.guard';
+import { ServiceTokenGuard } from '@agentmeter/http';
 import { requiredTenant } from '../http/tenant-query';
 import { openApiSchema, ZodBody } from '../http/zod-body.pipe';
 import { ThresholdsService } from './thresholds.service';
 
 @ApiTags('admin')
 @ApiBearerAuth()
-@UseGuards(ApiTokenGuard)
+@UseGuards(ServiceTokenGuard)
 @Controller('admin/thresholds')
 export class ThresholdsController {
   constructor(private readonly thresholds: ThresholdsService) {}

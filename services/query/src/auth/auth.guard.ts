@@ -10,17 +10,16 @@ import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { PERMISSIONS, scopeFor, type Permission } from '@agentmeter/domain';
-import { ForbiddenError, UnauthenticatedError } from '@agentmeter/http';
+import { ForbiddenError, Public, PUBLIC_ROUTE, UnauthenticatedError } from '@agentmeter/http';
 import { ApiKeyVerifier, isApiKey } from './api-key.verifier';
 import { type Caller } from './caller';
 import { JwtVerifier } from './jwt.verifier';
 import type { Principal } from './principal';
 
-const PUBLIC = 'agentmeter:public';
 const PERMISSION = 'agentmeter:permission';
 
-/** Marks a handler that needs no credential (health and metrics only). */
-export const Public = () => SetMetadata(PUBLIC, true);
+/** Marks a handler that needs no credential (the same marker as every service's, libs/http). */
+export { Public };
 
 /** The permission a handler needs (libs/domain query-access.ts; docs/security.md shows the matrix). */
 export const Allow = (permission: Permission) => {
@@ -51,7 +50,7 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC, targets)) return true;
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const token = credentialOf(request);
     if (!token) throw new UnauthenticatedError('missing bearer token or API key');
