@@ -16,7 +16,8 @@ import {
 import { ActionsController } from './actions/actions.controller';
 import { ActionsService } from './actions/actions.service';
 import { AlertClient, CoordinatorPublisher, CostCapClient } from './actions/owner-services.client';
-import { BannersController, BannersRepository } from './alerts/banners.controller';
+import { BannersController } from './alerts/banners.controller';
+import { BannersRepository } from './alerts/banners.repository';
 import { AnalyticsController } from './analytics/analytics.controller';
 import { FeedbackController, FeedbackService } from './feedback/feedback.controller';
 import { FeedbackRepository } from './feedback/feedback.repository';
@@ -49,7 +50,7 @@ import { TimeoutInterceptor } from './http/timeout.interceptor';
 import { ConfigController } from './links/config.controller';
 import { LinksService } from './links/links.service';
 import { LOGGER } from './logger';
-import { CapsReader } from './overview/caps.reader';
+import { CapsRepository } from './overview/caps.repository';
 import { OverviewController } from './overview/overview.controller';
 import { OverviewRepository } from './overview/overview.repository';
 import { OverviewService } from './overview/overview.service';
@@ -141,7 +142,7 @@ export class QueryModule {
         HealthService,
         OverviewRepository,
         OverviewService,
-        CapsReader,
+        CapsRepository,
         AuditRepository,
         AuditService,
         BannersRepository,

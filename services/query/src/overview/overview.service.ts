@@ -18,7 +18,7 @@ import { NotFoundError } from '@agentmeter/http';
 import { LinksService } from '../links/links.service';
 import { TenantsRepository } from '../tenants/tenants.repository';
 import { type View, ViewPolicy } from '../tenants/view.policy';
-import { CapsReader } from './caps.reader';
+import { CapsRepository } from './caps.repository';
 import { OverviewRepository, type FailureRow } from './overview.repository';
 import type {
   AdminOverview,
@@ -41,7 +41,7 @@ export class OverviewService {
   constructor(
     private readonly repository: OverviewRepository,
     private readonly analytics: AnalyticsRepository,
-    private readonly caps: CapsReader,
+    private readonly caps: CapsRepository,
     private readonly views: ViewPolicy,
     private readonly tenants: TenantsRepository,
     private readonly links: LinksService,

@@ -61,7 +61,7 @@ export interface CurrentCapsRows {
  * never lowers a cap). cost-cap writes these rows; this is a read.
  */
 @Injectable()
-export class CapsReader {
+export class CapsRepository {
   constructor(private readonly db: DataSource) {}
 
   /**
