@@ -105,18 +105,7 @@ export class PricingRepository {
    * an override). Calls already stored keep their cost until a reprice of their period.
    */
   async setPrice(price: ModelPrice, note?: string): Promise<void> {
-    const values = [
-      price.provider,
-      price.model,
-      price.effectiveFrom.toISOString(),
-      price.inputPerMillion.toString(),
-      price.cachedInputPerMillion?.toString() ?? null,
-      price.outputPerMillion.toString(),
-      price.reasoningPerMillion?.toString() ?? null,
-      note ?? null,
-    ];
-    const columns = `provider, model, effective_from, input_micros_per_million, cached_input_micros_per_million,
-      output_micros_per_million, reasoning_micros_per_million, note`;
+    const values = priceValues(price, note ?? null);
     const update = `input_micros_per_million = EXCLUDED.input_micros_per_million,
       cached_input_micros_per_million = EXCLUDED.cached_input_micros_per_million,
       output_micros_per_million = EXCLUDED.output_micros_per_million,
@@ -124,13 +113,13 @@ export class PricingRepository {
       note = EXCLUDED.note, created_at = now()`;
     if (price.tenantId === null) {
       await this.db.query(
-        `INSERT INTO model_prices (${columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        `INSERT INTO model_prices (${PRICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (provider, model, effective_from) DO UPDATE SET ${update}`,
         values,
       );
     } else {
       await this.db.query(
-        `INSERT INTO tenant_model_prices (tenant_id, ${columns}) VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)
+        `INSERT INTO tenant_model_prices (tenant_id, ${PRICE_COLUMNS}) VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (tenant_id, provider, model, effective_from) DO UPDATE SET ${update}`,
         [...values, price.tenantId],
       );
@@ -195,30 +184,19 @@ export class PricingRepository {
    * reprice of their period.
    */
   async addPrice(price: ModelPrice, note: string | null): Promise<PriceRecord | undefined> {
-    const values = [
-      price.provider,
-      price.model,
-      price.effectiveFrom.toISOString(),
-      price.inputPerMillion.toString(),
-      price.cachedInputPerMillion?.toString() ?? null,
-      price.outputPerMillion.toString(),
-      price.reasoningPerMillion?.toString() ?? null,
-      note,
-    ];
-    const columns = `provider, model, effective_from, input_micros_per_million, cached_input_micros_per_million,
-      output_micros_per_million, reasoning_micros_per_million, note`;
+    const values = priceValues(price, note);
     const returning = `RETURNING id::text, tenant_id, provider, model, effective_from, retired_at, note, created_at,
       ${RATES_TEXT}`;
     const rows: PriceRecord[] =
       price.tenantId === null
         ? await this.db.query(
-            `INSERT INTO model_prices (${columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            `INSERT INTO model_prices (${PRICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (provider, model, effective_from) DO NOTHING
              ${returning.replace('tenant_id', 'NULL::text AS tenant_id')}`,
             values,
           )
         : await this.db.query(
-            `INSERT INTO tenant_model_prices (tenant_id, ${columns}) VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)
+            `INSERT INTO tenant_model_prices (tenant_id, ${PRICE_COLUMNS}) VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (tenant_id, provider, model, effective_from) DO NOTHING ${returning}`,
             [...values, price.tenantId],
           );
@@ -440,3 +418,20 @@ const RATES = `input_micros_per_million AS input, cached_input_micros_per_millio
 
 const RATES_TEXT = `input_micros_per_million::text AS input, cached_input_micros_per_million::text AS cached_input,
   output_micros_per_million::text AS output, reasoning_micros_per_million::text AS reasoning`;
+
+/** The columns of a price row ($1…$8 of priceValues; an override adds tenant_id as $9). */
+const PRICE_COLUMNS = `provider, model, effective_from, input_micros_per_million, cached_input_micros_per_million,
+  output_micros_per_million, reasoning_micros_per_million, note`;
+
+function priceValues(price: ModelPrice, note: string | null): Array<string | null> {
+  return [
+    price.provider,
+    price.model,
+    price.effectiveFrom.toISOString(),
+    price.inputPerMillion.toString(),
+    price.cachedInputPerMillion?.toString() ?? null,
+    price.outputPerMillion.toString(),
+    price.reasoningPerMillion?.toString() ?? null,
+    note,
+  ];
+}

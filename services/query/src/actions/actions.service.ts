@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ControlCommandOf } from '@agentmeter/contracts';
 import { Clock, Redactor } from '@agentmeter/domain';
-import { AuditRepository } from '../audit/audit.repository';
+import { auditActor, AuditRepository } from '../audit/audit.repository';
 import { type Caller, requireTenant, tenantOf } from '../auth/caller';
 import { NotFoundError } from '@agentmeter/http';
 import { RunsService } from '../runs/runs.service';
@@ -197,13 +197,9 @@ export class ActionsService {
     },
     run: (auditId: string) => Promise<UpstreamAnswer>,
   ): Promise<ActionResult> {
-    const p = caller.principal;
     const auditId = await this.audit.begin({
       ...entry,
-      actor: p.subject,
-      actorTenantId: p.tenantId,
-      actorRoles: [...p.roles],
-      credential: p.credential,
+      ...auditActor(caller),
     });
     let answer: UpstreamAnswer;
     try {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Redactor } from '@agentmeter/domain';
+import type { Caller } from '../auth/caller';
 
 export interface AuditEntry {
   tenantId: string | null;
@@ -13,6 +14,12 @@ export interface AuditEntry {
   reason: string | null;
   params: Record<string, unknown>;
   executor: string;
+}
+
+/** Who acts, as an audit entry records it: the caller's principal. */
+export function auditActor(caller: Caller): Pick<AuditEntry, 'actor' | 'actorTenantId' | 'actorRoles' | 'credential'> {
+  const p = caller.principal;
+  return { actor: p.subject, actorTenantId: p.tenantId, actorRoles: [...p.roles], credential: p.credential };
 }
 
 export interface AuditRow {

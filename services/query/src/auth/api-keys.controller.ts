@@ -2,7 +2,7 @@ import { Controller, Delete, Get, HttpCode, Injectable, Param, Post } from '@nes
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Clock, mayIssueKeyFor, ROLES } from '@agentmeter/domain';
-import { AuditRepository } from '../audit/audit.repository';
+import { auditActor, AuditRepository } from '../audit/audit.repository';
 import { ForbiddenError, NotFoundError } from '@agentmeter/http';
 import { CsvExport } from '../http/csv.interceptor';
 import { Id, openApiSchema, parseId, ValidBody, ValidQuery } from '../http/validation';
@@ -87,13 +87,9 @@ export class ApiKeysService {
     target: string,
     params: Record<string, unknown>,
   ) {
-    const p = caller.principal;
     return {
       tenantId,
-      actor: p.subject,
-      actorTenantId: p.tenantId,
-      actorRoles: [...p.roles],
-      credential: p.credential,
+      ...auditActor(caller),
       action,
       target,
       reason: null,

@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Clock, share } from '@agentmeter/domain';
 import { NotFoundError } from '@agentmeter/http';
-import { AuditRepository } from '../audit/audit.repository';
+import { auditActor, AuditRepository } from '../audit/audit.repository';
 import { Allow, CurrentCaller } from '../auth/auth.guard';
 import { type Caller, tenantOf } from '../auth/caller';
 import { CsvExport } from '../http/csv.interceptor';
@@ -76,10 +76,7 @@ export class FeedbackService {
     const p = caller.principal;
     const auditId = await this.audit.begin({
       tenantId,
-      actor: p.subject,
-      actorTenantId: p.tenantId,
-      actorRoles: [...p.roles],
-      credential: p.credential,
+      ...auditActor(caller),
       action: 'alert.feedback',
       target: `${body.rule}/${body.scope}/${body.period}`,
       reason: body.note ?? null,

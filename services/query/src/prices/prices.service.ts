@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { PricingRepository, type PriceRecord } from '@agentmeter/database';
 import { Clock, formatUsd, parseUsd, PRICE_REFRESH_MS } from '@agentmeter/domain';
 import { ConflictError, InvalidRequestError, NotFoundError } from '@agentmeter/http';
-import { AuditRepository } from '../audit/audit.repository';
+import { auditActor, AuditRepository } from '../audit/audit.repository';
 import type { Caller } from '../auth/caller';
 import { Limits } from '../http/limits';
 import { TenantsRepository } from '../tenants/tenants.repository';
@@ -102,7 +102,7 @@ export class PricesService {
       note: body.note ?? null,
     };
     const auditId = await this.audit.begin({
-      ...actorOf(caller),
+      ...auditActor(caller),
       tenantId,
       action: 'prices.create',
       target: `${body.provider}/${body.model}`,
@@ -129,7 +129,7 @@ export class PricesService {
     if (!before) throw new NotFoundError(`price ${id} not found`);
     if (before.retired_at !== null) throw new ConflictError(`price ${id} is retired already`);
     const auditId = await this.audit.begin({
-      ...actorOf(caller),
+      ...auditActor(caller),
       tenantId: before.tenant_id,
       action: 'prices.retire',
       target: id,
@@ -157,7 +157,7 @@ export class PricesService {
       throw new NotFoundError(`tenant_id: tenant ${body.tenant_id} not found`);
     }
     const auditId = await this.audit.begin({
-      ...actorOf(caller),
+      ...auditActor(caller),
       tenantId: body.tenant_id ?? null,
       action: REPRICE_ACTION,
       target: body.model ?? '*',
@@ -257,11 +257,6 @@ export class PricesService {
     const items = await Promise.all(rows.map((row) => this.status(row.id)));
     return { items: items.filter((item): item is RepriceStatus => item !== undefined), limit };
   }
-}
-
-function actorOf(caller: Caller) {
-  const p = caller.principal;
-  return { actor: p.subject, actorTenantId: p.tenantId, actorRoles: [...p.roles], credential: p.credential };
 }
 
 function priceOf(row: PriceRecord, status: Price['status'] | null): Price {

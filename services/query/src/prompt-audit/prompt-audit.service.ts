@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '@agentmeter/domain';
 import { InvalidRequestError, NotFoundError } from '@agentmeter/http';
-import { AuditRepository } from '../audit/audit.repository';
+import { auditActor, AuditRepository } from '../audit/audit.repository';
 import { type Caller, requireTenant } from '../auth/caller';
 import { decodeCursor, encodeCursor } from '../http/cursor';
 import { Limits } from '../http/limits';
@@ -30,13 +30,9 @@ export class PromptAuditService {
     const id = requireTenant(caller, tenantId);
     const before = await this.repository.setting(id);
     if (!before) throw new NotFoundError(`tenant ${tenantId} not found`);
-    const p = caller.principal;
     const auditId = await this.audit.begin({
       tenantId: id,
-      actor: p.subject,
-      actorTenantId: p.tenantId,
-      actorRoles: [...p.roles],
-      credential: p.credential,
+      ...auditActor(caller),
       action: 'tenant.prompt_audit',
       target: id,
       reason: body.reason,

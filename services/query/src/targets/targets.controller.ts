@@ -1,7 +1,7 @@
 import { Controller, Get, Injectable, Param, Put } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { AuditRepository } from '../audit/audit.repository';
+import { auditActor, AuditRepository } from '../audit/audit.repository';
 import { Allow, CurrentCaller } from '../auth/auth.guard';
 import { type Caller, requireTenant } from '../auth/caller';
 import { Id, openApiSchema, parseId, ValidBody } from '../http/validation';
@@ -48,10 +48,7 @@ export class TargetsService {
     const p = caller.principal;
     const auditId = await this.audit.begin({
       tenantId: id,
-      actor: p.subject,
-      actorTenantId: p.tenantId,
-      actorRoles: [...p.roles],
-      credential: p.credential,
+      ...auditActor(caller),
       action: 'tenant.phase_targets',
       target: id,
       reason: body.reason,

@@ -1,7 +1,7 @@
 import { Controller, Injectable, Param, Patch } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { AuditRepository } from '../audit/audit.repository';
+import { auditActor, AuditRepository } from '../audit/audit.repository';
 import { Allow, CurrentCaller } from '../auth/auth.guard';
 import { type Caller, requireTenant } from '../auth/caller';
 import { NotFoundError } from '@agentmeter/http';
@@ -26,13 +26,9 @@ export class TenantSettingsService {
 
   async update(caller: Caller, tenantId: string, body: SettingsBody): Promise<z.output<typeof Settings>> {
     const id = requireTenant(caller, tenantId);
-    const p = caller.principal;
     const auditId = await this.audit.begin({
       tenantId: id,
-      actor: p.subject,
-      actorTenantId: p.tenantId,
-      actorRoles: [...p.roles],
-      credential: p.credential,
+      ...auditActor(caller),
       action: 'tenant.settings',
       target: id,
       reason: body.reason,
