@@ -163,12 +163,17 @@ describe('spend from the stream', () => {
       call(tenantId, 'run-2', { cost_usd: '0.350000', prompt_tokens: 10, completion_tokens: 10 }),
     ]);
     await caughtUp();
-    await publishEvents(h.kafka, eventsTopic, [call(tenantId, 'run-1', { cost_usd: '0.210000' })]);
+    // The crossing call happened a moment before it reached cost-cap: the crossings it reaches carry its time.
+    const crossing = {
+      ...call(tenantId, 'run-1', { cost_usd: '0.210000' }),
+      time: new Date(Date.now() - 1_500).toISOString(),
+    };
+    await publishEvents(h.kafka, eventsTopic, [crossing]);
     await caughtUp();
     await h.app.get(OutboxPublisher).flush();
 
     const published = (await readAll(h.kafka, eventsTopic))
-      .map((m) => JSON.parse(m.value!) as { type: string; source: string; data: Record<string, string> })
+      .map((m) => JSON.parse(m.value!) as { type: string; source: string; time: string; data: Record<string, string> })
       .filter((e) => e.source === 'agentmeter/cost-cap' && e.data.tenant_id === tenantId);
     const summary = published
       .map((e) => `${e.type} ${e.data.scope} ${e.data.cap} ${e.data.limit} ${e.data.observed}`)
@@ -183,6 +188,7 @@ describe('spend from the stream', () => {
     expect(hit.data).toMatchObject({ day: expect.any(String), resets_at: expect.any(String) });
     // The crossing names the phase and role of the call whose spend crossed it (docs/events.md).
     expect(hit.data).toMatchObject({ phase: expect.any(String), role: expect.any(String) });
+    expect(published.filter((e) => e.type === 'cap_hit').map((e) => e.time)).toEqual([crossing.time, crossing.time]);
 
     const messages = (await readAll(h.kafka, topicName(h.topicPrefix, Topics.Control))).filter((m) => {
       const c = JSON.parse(m.value!) as ControlCommand;

@@ -32,6 +32,8 @@ export interface SpendContext {
   /** The phase and role of the spend, when it names them (cap_hit and cap_warning carry them). */
   phase?: string;
   role?: string;
+  /** When the spend happened (the call's event time): the crossings it reaches are stamped with it. */
+  at?: Date;
   day: string;
   resetsAt: Date;
   limits: EffectiveLimits;
@@ -44,6 +46,8 @@ export interface Crossing {
   runId: string;
   phase?: string;
   role?: string;
+  /** When the spend that reached it happened; null when found by a timer or a settlement (stamped when claimed). */
+  at: Date | null;
   scope: CapScope;
   cap: CapName;
   threshold: Threshold;
@@ -113,7 +117,7 @@ export class CrossingsService {
    */
   async claim(tx: Tx, crossings: Crossing[], now: Date): Promise<Crossing[]> {
     if (crossings.length === 0) return [];
-    const unique = [...new Map(crossings.map((crossing) => [crossing.id, crossing])).values()];
+    const unique = [...firstReached(crossings).values()];
     const claimedIds = await this.repository.claim(tx, unique, now);
     const claimed = unique.filter((crossing) => claimedIds.has(crossing.id));
     const messages: OutboxMessage[] = [];
@@ -162,6 +166,7 @@ export class CrossingsService {
       runId: context.runId,
       phase: context.phase,
       role: context.role,
+      at: context.at ?? null,
       scope,
       cap,
       threshold,
@@ -180,7 +185,7 @@ export class CrossingsService {
       id: crossing.id,
       source: COST_CAP_SOURCE,
       type,
-      time: now.toISOString(),
+      time: (crossing.at ?? now).toISOString(),
       subject: crossing.tenantId,
       datacontenttype: 'application/json',
       data: {
@@ -227,6 +232,16 @@ export class CrossingsService {
           };
     return { messageId: `control:${command.command_id}`, topic: 'control', key: crossing.tenantId, payload: command };
   }
+}
+
+/** Each crossing once, as the earliest spend that reached it (a batch may reach one crossing several times). */
+function firstReached(crossings: Crossing[]): Map<string, Crossing> {
+  const first = new Map<string, Crossing>();
+  for (const crossing of crossings) {
+    const seen = first.get(crossing.id);
+    if (!seen || (crossing.at && seen.at && crossing.at < seen.at)) first.set(crossing.id, crossing);
+  }
+  return first;
 }
 
 /** A cap amount in its unit: decimal USD for money, an integer for tokens and seconds. */

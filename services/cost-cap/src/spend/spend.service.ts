@@ -95,6 +95,7 @@ export class SpendService {
           runId: d.run_id,
           phase: d.phase,
           role: 'role' in d ? d.role : undefined,
+          at: new Date(event.time),
           ...context,
         },
         reservationId: d.reservation_id ?? null,
