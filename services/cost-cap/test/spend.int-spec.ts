@@ -137,6 +137,29 @@ describe('spend from the stream', () => {
     expect(await daily(tenantId)).toMatchObject({ spent: '0.700000', reserved: '0.000000' });
   });
 
+  it('names the role a reservation was admitted for on the crossing its commit reaches', async () => {
+    const tenantId = `commit-cross-${randomBytes(3).toString('hex')}`;
+    await h.api('PUT', `/v1/tenants/${tenantId}/caps`, { ...ops, daily_cap_usd: '1.00' });
+    const reserved = await h.api<{ reservation_id: string }>(
+      'POST',
+      '/v1/admission/reserve',
+      reserveBody({ tenant_id: tenantId, role: 'validator', estimate: { cost_usd: '0.5' } }),
+    );
+    await h.api('POST', `/v1/admission/reservations/${reserved.body.reservation_id}/commit`, {
+      event: { source: 'coordinator/test', id: `call-${tenantId}` },
+      actual: { cost_usd: '0.90' },
+    });
+    await h.app.get(OutboxPublisher).flush();
+    const warning = await eventually(async () => {
+      const published = (await readAll(h.kafka, eventsTopic))
+        .map((m) => JSON.parse(m.value!) as { type: string; source: string; data: Record<string, string> })
+        .filter((e) => e.source === 'agentmeter/cost-cap' && e.data.tenant_id === tenantId);
+      expect(published.map((e) => e.type)).toEqual(['cap_warning']);
+      return published[0]!;
+    });
+    expect(warning.data).toMatchObject({ scope: 'tenant', cap: 'cost', observed: '0.900000', role: 'validator' });
+  });
+
   it('prices calls reported without a cost, and counts unpriced ones in tokens only', async () => {
     const tenantId = `price-${randomBytes(3).toString('hex')}`;
     await publishEvents(h.kafka, eventsTopic, [

@@ -176,6 +176,7 @@ export class SettlementService {
           tenantId: row.tenant_id,
           projectId: row.project_id,
           runId: row.run_id,
+          role: row.role,
           day: row.day,
           resetsAt: nextDayStart(row.day, context.settings.timeZone),
           limits: context.limits,
