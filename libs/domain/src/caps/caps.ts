@@ -1,4 +1,4 @@
-import type { Micros } from './money';
+import type { Micros } from '../money';
 
 /**
  * Cap limits (docs/cost-cap.md "Caps and decisions"): which limit is in force for a run and for a

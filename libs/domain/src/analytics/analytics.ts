@@ -1,4 +1,4 @@
-import { formatUsd, parseUsd, type Micros } from './money';
+import { formatUsd, parseUsd, type Micros } from '../money';
 
 /**
  * Pure rules behind the query API's dashboards and analytics (docs/query.md "Dashboards"): analysis periods, caps

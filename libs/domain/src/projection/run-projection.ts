@@ -1,5 +1,5 @@
 import type { AgentEvent } from '@agentmeter/contracts';
-import { parseUsd } from './money';
+import { parseUsd } from '../money';
 
 /**
  * Folds a batch of *new* (already de-duplicated) events into per-run and per-stage deltas.
