@@ -177,11 +177,6 @@ export function percentile(values: readonly number[], q: number): number | null 
   return sorted[rank - 1]!;
 }
 
-export function mean(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  return values.reduce((sum, v) => sum + v, 0) / values.length;
-}
-
 /** A share as a number with 4 decimals (null when the denominator is 0). */
 export function share(part: number, whole: number): number | null {
   return whole === 0 ? null : Math.round((part / whole) * 10_000) / 10_000;
