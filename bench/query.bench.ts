@@ -35,7 +35,7 @@ import autocannon from 'autocannon';
 import { SignJWT } from 'jose';
 import { Pool } from 'pg';
 import { createDataSource, dropDatabase, ensureDatabase, migrate, PartitionManager } from '../libs/database/src';
-import { LATENCY_BUCKETS_MS } from '../libs/domain/src/usage-rollup';
+import { LATENCY_BUCKETS_MS } from '../libs/domain/src/projection/usage-rollup';
 
 const env = process.env;
 const ROOT = join(__dirname, '..', '..', '..');

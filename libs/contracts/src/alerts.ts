@@ -159,7 +159,6 @@ export const AlertThresholdSchemas = {
 } as const satisfies Record<AlertRuleId, z.ZodObject>;
 
 export type AlertThresholds<R extends AlertRuleId> = z.output<(typeof AlertThresholdSchemas)[R]>;
-export type AnyAlertThresholds = AlertThresholds<AlertRuleId>;
 
 export function isAlertRuleId(value: string): value is AlertRuleId {
   return (ALERT_RULE_IDS as readonly string[]).includes(value);

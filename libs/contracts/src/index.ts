@@ -6,4 +6,5 @@ export * from './json-schema';
 export * from './examples';
 export * from './queues';
 export * from './alerts';
-export * from './control';
+export * from './control-commands';
+export * from './cost-cap-api';

@@ -4,7 +4,7 @@
  */
 export type Micros = bigint;
 
-export const MICROS_PER_USD = 1_000_000n;
+const MICROS_PER_USD = 1_000_000n;
 
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?$/;
 

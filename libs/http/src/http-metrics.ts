@@ -4,7 +4,7 @@ import { Histogram } from 'prom-client';
 import { metricsRegistry } from '@agentmeter/telemetry';
 
 /** Request duration of every HTTP service, by method, route template and status (docs/observability.md "Instrumentation contract"). */
-export const httpRequestDuration = new Histogram({
+const httpRequestDuration = new Histogram({
   name: 'agentmeter_http_request_duration_seconds',
   help: 'HTTP request duration, by method, route template (unmatched: no route) and status code.',
   labelNames: ['method', 'route', 'status'] as const,

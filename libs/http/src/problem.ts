@@ -58,7 +58,7 @@ export class DisabledError extends DomainError {
 }
 
 /** The codes every service shares; each adds its own. */
-export const COMMON_PROBLEMS: Readonly<Record<string, ProblemMapping>> = {
+const COMMON_PROBLEMS: Readonly<Record<string, ProblemMapping>> = {
   INVALID_REQUEST: { status: HttpStatus.BAD_REQUEST },
   UNAUTHENTICATED: { status: HttpStatus.UNAUTHORIZED },
   FORBIDDEN: { status: HttpStatus.FORBIDDEN },
@@ -68,7 +68,7 @@ export const COMMON_PROBLEMS: Readonly<Record<string, ProblemMapping>> = {
 };
 
 /** Seconds a client waits before retrying while PostgreSQL or Redis is unreachable. */
-export const DEPENDENCY_RETRY_AFTER_S = 2;
+const DEPENDENCY_RETRY_AFTER_S = 2;
 
 /**
  * The one error convention of AgentMeter's HTTP APIs: RFC 9457 problem+json. An error whose `code` is
@@ -137,10 +137,10 @@ function fastifyClientError(error: unknown): { status: number; detail: string } 
 }
 
 /** What every 401 answers (RFC 6750): the same header and detail whatever was wrong with the credential. */
-export const UNAUTHENTICATED_DETAIL = 'a valid bearer token or API key is required';
-export const WWW_AUTHENTICATE = 'Bearer error="invalid_token"';
+const UNAUTHENTICATED_DETAIL = 'a valid bearer token or API key is required';
+const WWW_AUTHENTICATE = 'Bearer error="invalid_token"';
 
-export function sendUnauthenticated(response: FastifyReply): void {
+function sendUnauthenticated(response: FastifyReply): void {
   if (!isSent(response)) setHeader(response, 'WWW-Authenticate', WWW_AUTHENTICATE);
   sendProblem(response, HttpStatus.UNAUTHORIZED, UNAUTHENTICATED_DETAIL);
 }

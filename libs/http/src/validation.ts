@@ -25,7 +25,7 @@ import { InvalidRequestError } from './problem';
  */
 
 /** Keys that could reach an object's prototype if anything ever copied them with assignment. */
-export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 // C0 controls but tab (09), LF (0A), CR (0D); DEL; C1 controls: exactly what this rule is about.
 // eslint-disable-next-line no-control-regex
@@ -34,7 +34,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const MAX_DEPTH = 32;
 
 /** Why a string may not be accepted as text, or null. */
-export function textProblem(value: string): string | null {
+function textProblem(value: string): string | null {
   if (CONTROL.test(value)) return 'control characters are not allowed';
   if (LONE_SURROGATE.test(value)) return 'a lone UTF-16 surrogate is not valid text';
   return null;

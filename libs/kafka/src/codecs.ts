@@ -68,7 +68,7 @@ interface Codec {
 }
 
 /** Raw snappy, or xerial-framed snappy (magic, version, compatible version, then length-prefixed blocks). */
-export async function snappyDecompress(buffer: Buffer): Promise<Buffer> {
+async function snappyDecompress(buffer: Buffer): Promise<Buffer> {
   if (buffer.length < XERIAL_HEADER_BYTES || !buffer.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)) {
     return (await snappyUncompress(buffer)) as Buffer;
   }
@@ -176,7 +176,7 @@ function syntheticRecords(header: Buffer, raw: Buffer, reason: string): Buffer {
 let registered = false;
 
 /** Installs the codecs on kafkajs's codec table (idempotent; done on import of libs/kafka). */
-export function registerKafkaCodecs(): void {
+function registerKafkaCodecs(): void {
   if (registered) return;
   registered = true;
   const table = CompressionCodecs as unknown as Record<number, () => Codec>;

@@ -4,4 +4,3 @@ export * from './kafka-client';
 export * from './batch-consumer';
 export * from './message-headers';
 export * from './consumer-metrics';
-export { registerKafkaCodecs, snappyDecompress } from './codecs';

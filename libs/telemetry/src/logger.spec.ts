@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import type pino from 'pino';
-import { REDACTION_CORPUS } from '../../domain/src/redaction-corpus';
+import { REDACTION_CORPUS } from '../../domain/src/privacy/redaction-corpus';
 import { createLogger } from './logger';
 
 describe('createLogger', () => {

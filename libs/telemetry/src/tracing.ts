@@ -45,7 +45,7 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv): void 
 }
 
 /** Ends tracing: the spans still buffered are exported first. */
-export async function stopTracing(): Promise<void> {
+async function stopTracing(): Promise<void> {
   await sdk?.shutdown();
   sdk = undefined;
 }

@@ -35,15 +35,16 @@ export async function freePort(): Promise<number> {
 /**
  * Starts a service as its own process from the compiled build (dist/, made by `make build`), the
  * way production runs it, and waits until /health/ready answers. `port` fixes the port when other services must
- * know it before this one starts (a topology wired by address).
+ * know it before this one starts (a topology wired by address); `dist` names another folder holding the
+ * compiled services (a benchmark runs its private copy, so a `make build` meanwhile cannot pull it away).
  */
 export async function startService(
   name: string,
   env: Record<string, string>,
-  options: { port?: number } = {},
+  options: { port?: number; dist?: string } = {},
 ): Promise<RunningService> {
-  const entry = join(ROOT, 'dist', name, 'services', name, 'src', 'main.js');
-  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` before e2e tests`);
+  const entry = join(options.dist ?? join(ROOT, 'dist'), name, 'services', name, 'src', 'main.js');
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` first`);
   const port = options.port ?? (await freePort());
   let output = '';
   const test = testEnvironment();

@@ -28,7 +28,7 @@ import {
   type RunningService,
   type TestDatabase,
 } from '@agentmeter/testing';
-import { REDACTION_CORPUS } from '../../../libs/domain/src/redaction-corpus';
+import { REDACTION_CORPUS } from '../../../libs/domain/src/privacy/redaction-corpus';
 
 /**
  * Nothing sensitive stored anywhere (docs/security.md "Redaction and pseudonymisation"). The whole corpus of

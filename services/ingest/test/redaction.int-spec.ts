@@ -3,7 +3,7 @@ import { createDataSource, PartitionManager, PricingRepository } from '@agentmet
 import { createLogger } from '@agentmeter/telemetry';
 import { createTestDatabase, type TestDatabase, testRedactor } from '@agentmeter/testing';
 import type { DataSource } from 'typeorm';
-import { REDACTION_CORPUS } from '../../../libs/domain/src/redaction-corpus';
+import { REDACTION_CORPUS } from '../../../libs/domain/src/privacy/redaction-corpus';
 import { EventsRepository } from '../src/events/events.repository';
 import { EventsService } from '../src/events/events.service';
 import { IngestMetrics } from '../src/events/ingest.metrics';

@@ -15,7 +15,7 @@ export interface HttpAnswer {
 
 const MAX_BODY = 64 * 1024;
 
-export const resolveHost: HostResolver = async (hostname) =>
+const resolveHost: HostResolver = async (hostname) =>
   (await lookup(hostname, { all: true, verbatim: true })).map((a) => ({
     address: a.address,
     family: a.family === 6 ? 6 : 4,

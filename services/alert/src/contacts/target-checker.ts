@@ -4,7 +4,7 @@ import { checkTarget, type CheckedTarget, type HostResolver } from '@agentmeter/
 import { AlertConfig } from '../config';
 
 /** Every address of a host name, as the system resolver answers (the addresses a connection could use). */
-export const resolveHost: HostResolver = async (hostname) =>
+const resolveHost: HostResolver = async (hostname) =>
   (await lookup(hostname, { all: true, verbatim: true })).map((a) => ({
     address: a.address,
     family: a.family === 6 ? 6 : 4,

@@ -91,7 +91,7 @@ export class LifecycleRepository {
   }
 }
 
-export class LifecycleWriter {
+class LifecycleWriter {
   constructor(readonly manager: EntityManager) {}
 
   /** Locks the alert's row for the rest of the transaction; null when it does not exist. */

@@ -13,7 +13,7 @@ import {
 } from '@agentmeter/domain';
 import { AlertMetrics } from '../alert.metrics';
 import { AlertConfig } from '../config';
-import { AlertQueuesClient } from '../delivery/alert-queues';
+import { AlertQueuesClient } from '../dispatch/alert-queues';
 import { LOGGER } from '../logger';
 import { MutesRepository } from '../mutes/mutes.repository';
 import { ThresholdsService, type Params } from '../thresholds/thresholds.service';

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Clock, muteVerdict } from '@agentmeter/domain';
-import { AlertQueuesClient } from '../delivery/alert-queues';
+import { AlertQueuesClient } from '../dispatch/alert-queues';
 import { LOGGER } from '../logger';
 import { MuteReplayRepository, type MutedNotification } from './mute-replay.repository';
 import { MutesRepository } from './mutes.repository';

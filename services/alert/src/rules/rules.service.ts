@@ -20,8 +20,8 @@ import {
 } from '@agentmeter/domain';
 import { AlertMetrics } from '../alert.metrics';
 import { AlertConfig } from '../config';
-import { AlertQueuesClient } from '../delivery/alert-queues';
-import { GroupsRepository } from '../delivery/groups.repository';
+import { AlertQueuesClient } from '../dispatch/alert-queues';
+import { GroupsRepository } from '../dispatch/groups.repository';
 import { LifecycleRepository } from '../lifecycle/lifecycle.repository';
 import { LifecycleService, type ObserveOutcome } from '../lifecycle/lifecycle.service';
 import { LOGGER } from '../logger';

@@ -1,6 +1,6 @@
 /**
  * The Redis side of admission: Lua scripts run atomically by Redis, so check-and-hold cannot interleave.
- * decideAdmission() in libs/domain/src/admission.ts is the reference of RESERVE (an integration test
+ * decideAdmission() in libs/domain/src/caps/admission.ts is the reference of RESERVE (an integration test
  * compares the two on random cases).
  *
  * Layout (every key under the service's prefix):

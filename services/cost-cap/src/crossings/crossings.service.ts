@@ -249,7 +249,7 @@ export function formatCapValue(cap: CapName, value: bigint): string {
   return cap === 'cost' || cap === 'external' ? formatUsd(value) : value.toString();
 }
 
-export function explanation(crossing: Crossing) {
+function explanation(crossing: Crossing) {
   return {
     scope: crossing.scope,
     cap: crossing.cap,

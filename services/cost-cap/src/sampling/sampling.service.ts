@@ -16,7 +16,7 @@ import { SettingsCache } from '../settings/settings.cache';
 import { SamplingRepository } from './sampling.repository';
 
 /** The rule id of the Admin alert raised when a playbook's Publisher freezes (agent.alerts.v1). */
-export const PUBLISHER_FROZEN_RULE = 'service.cost_cap.publisher_frozen';
+const PUBLISHER_FROZEN_RULE = 'service.cost_cap.publisher_frozen';
 
 /**
  * Validator sampling (docs/cost-cap.md "Crossings, commands and alerts"): the daily sampling job posts the strict-mode

@@ -15,7 +15,7 @@ import {
 } from './settings.repository';
 
 /** How often each replica checks the settings version (the fallback when a pub/sub message is lost). */
-export const SETTINGS_POLL_MS = 250;
+const SETTINGS_POLL_MS = 250;
 /** Settings are reloaded at least this often even without a change signal. */
 const MAX_AGE_MS = 30_000;
 /** Run records change only when run_started arrives or a request declares caps. */

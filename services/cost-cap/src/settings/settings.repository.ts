@@ -173,7 +173,7 @@ export class SettingsRepository {
   }
 }
 
-export function policyOf(row: PolicyRow): CapPolicy {
+function policyOf(row: PolicyRow): CapPolicy {
   return {
     dailyCostMicros: big(row.daily_cap_micros),
     run: {
@@ -185,7 +185,7 @@ export function policyOf(row: PolicyRow): CapPolicy {
   };
 }
 
-export function overrideOf(row: OverrideRow): CapOverride {
+function overrideOf(row: OverrideRow): CapOverride {
   return {
     id: row.override_id,
     target: row.target,
@@ -199,7 +199,7 @@ export function overrideOf(row: OverrideRow): CapOverride {
   };
 }
 
-export function runOf(row: RunRow): RunRecord {
+function runOf(row: RunRow): RunRecord {
   return {
     tenantId: row.tenant_id,
     runId: row.run_id,

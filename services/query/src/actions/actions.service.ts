@@ -11,7 +11,7 @@ import { AlertClient, CoordinatorPublisher, CostCapClient, type UpstreamAnswer }
 
 type Executor = ActionResult['executor'];
 
-/** The Coordinator commands of the run actions (libs/contracts control.ts). */
+/** The Coordinator commands of the run actions (libs/contracts control-commands.ts). */
 type RunCommand = ControlCommandOf<'reopen_phase' | 'rerun_last_step'>;
 
 const PERMANENT_FIELD = {

@@ -79,10 +79,3 @@ export const CurrentCaller = createParamDecorator((_: unknown, context: Executio
   if (!caller) throw new UnauthenticatedError('no caller on request');
   return caller;
 });
-
-/** The verified principal of the current request. */
-export const CurrentPrincipal = createParamDecorator((_: unknown, context: ExecutionContext): Principal => {
-  const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
-  if (!principal) throw new UnauthenticatedError('no principal on request');
-  return principal;
-});

@@ -25,7 +25,7 @@ export function backoffDelayMs(failedAttempts: number, policy: BackoffPolicy, ra
 }
 
 /** Longest Retry-After honoured; a server asking for more is waited on for this long. */
-export const MAX_RETRY_AFTER_MS = 60 * 60_000;
+const MAX_RETRY_AFTER_MS = 60 * 60_000;
 
 /**
  * The wait a Retry-After header asks for (RFC 9110: delay-seconds or an HTTP-date), or null when absent

@@ -185,7 +185,7 @@ const CARD_RE =
   /(?:(?<![\w+./-])|(?<=\\[nrt]))(?:[2-6]\d{3}(?:([ -]?)\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|([ -]?)\d{6}\2\d{5})|[2-6]\d{12,18})(?![\w]|[./-]\d)/g;
 
 /** The Luhn (mod 10) check of a payment card number, over its digits. */
-export function passesLuhn(digits: string): boolean {
+function passesLuhn(digits: string): boolean {
   let sum = 0;
   for (let i = digits.length - 1, double = false; i >= 0; i--, double = !double) {
     let digit = digits.charCodeAt(i) - 48;

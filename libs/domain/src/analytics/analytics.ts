@@ -1,4 +1,4 @@
-import { formatUsd, parseUsd, type Micros } from './money';
+import { formatUsd, parseUsd, type Micros } from '../money';
 
 /**
  * Pure rules behind the query API's dashboards and analytics (docs/query.md "Dashboards"): analysis periods, caps
@@ -175,11 +175,6 @@ export function percentile(values: readonly number[], q: number): number | null 
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.max(1, Math.ceil(q * sorted.length));
   return sorted[rank - 1]!;
-}
-
-export function mean(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  return values.reduce((sum, v) => sum + v, 0) / values.length;
 }
 
 /** A share as a number with 4 decimals (null when the denominator is 0). */

@@ -1,5 +1,5 @@
 import type { AgentEvent } from '@agentmeter/contracts';
-import { parseUsd } from './money';
+import { parseUsd } from '../money';
 
 /**
  * Folds a batch of *new* (already de-duplicated) events into per-run and per-stage deltas.
@@ -72,8 +72,8 @@ export interface Projection {
 
 // Terminal states outrank live ones; between two terminal states the more severe one (run) or the
 // successful one (stage: a passed attempt is final) wins, so equal timestamps still converge.
-export const RUN_STATUS_RANK: Record<RunStatus, number> = { running: 1, succeeded: 2, failed: 3 };
-export const STAGE_STATUS_RANK: Record<StageStatus, number> = { running: 1, failed: 2, passed: 3 };
+const RUN_STATUS_RANK: Record<RunStatus, number> = { running: 1, succeeded: 2, failed: 3 };
+const STAGE_STATUS_RANK: Record<StageStatus, number> = { running: 1, failed: 2, passed: 3 };
 
 export function projectEvents(events: readonly AgentEvent[], costOf: CallCost): Projection {
   const runs = new Map<string, RunDelta>();

@@ -1,4 +1,4 @@
-import type { Micros } from './money';
+import type { Micros } from '../money';
 
 /**
  * Cap limits (docs/cost-cap.md "Caps and decisions"): which limit is in force for a run and for a
@@ -35,14 +35,6 @@ export interface CapPolicy {
 
 /** What an override raises. Run targets apply to one run (runId set) or to every run of the tenant. */
 export type OverrideTarget = 'tenant_daily_cost' | 'run_tokens' | 'run_wall_time' | 'run_cost' | 'run_external';
-
-export const OVERRIDE_TARGETS: readonly OverrideTarget[] = [
-  'tenant_daily_cost',
-  'run_tokens',
-  'run_wall_time',
-  'run_cost',
-  'run_external',
-];
 
 export interface CapOverride {
   id: string;
@@ -157,7 +149,7 @@ function raised(base: Limit, override: CapOverride | null): Limit {
 }
 
 /** Share of a cap at which a warning is raised (docs/cost-cap.md "Crossings, commands and alerts": 80 %/100 %). */
-export const WARNING_PERCENT = 80n;
+const WARNING_PERCENT = 80n;
 
 export type Threshold = 80 | 100;
 

@@ -48,7 +48,7 @@ export const FIELD_POLICY: Readonly<Record<FieldClass, FieldClassRule>> = {
   },
 };
 
-export const FIELD_CLASSES = Object.keys(FIELD_POLICY) as FieldClass[];
+const FIELD_CLASSES = Object.keys(FIELD_POLICY) as FieldClass[];
 
 /**
  * Cap crossings (cap_hit, cap_warning payloads) carry `limit` and `observed` in the cap's unit: dollars for

@@ -6,7 +6,7 @@
  * first model seen twice.
  */
 
-export const VALIDATOR_ROLE = 'validator';
+const VALIDATOR_ROLE = 'validator';
 
 export interface LadderChoice {
   model: string;

@@ -1,4 +1,4 @@
-import { type Micros, tokenCost } from './money';
+import { type Micros, tokenCost } from '../money';
 
 /**
  * Model prices (docs/query.md "Prices"): effective-dated list prices per model and provider, and per-tenant

@@ -42,7 +42,7 @@ export interface CheckedTarget {
 }
 
 /** Checks everything about a target URL that needs no DNS. The message never contains the URL's path. */
-export function checkTargetUrl(raw: string, policy: TargetPolicy): URL {
+function checkTargetUrl(raw: string, policy: TargetPolicy): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -104,7 +104,7 @@ function bareHost(hostname: string): string {
 }
 
 /** 4 or 6 when the text is an IP address literal, else null. */
-export function ipFamily(text: string): 4 | 6 | null {
+function ipFamily(text: string): 4 | 6 | null {
   if (parseIpv4(text) !== null) return 4;
   if (parseIpv6(text) !== null) return 6;
   return null;

@@ -2,13 +2,13 @@ import { createHmac } from 'node:crypto';
 import { pseudonymiseIdentifier, redactText, redactValue, type Pseudonymiser, type RedactionKind } from './redaction';
 
 /** The shortest accepted PSEUDONYM_KEY: 32 characters of a random string carry 192 bits and more. */
-export const MIN_PSEUDONYM_KEY_LENGTH = 32;
+const MIN_PSEUDONYM_KEY_LENGTH = 32;
 
 /**
  * The key outside production when PSEUDONYM_KEY is unset. It is public, so its pseudonyms protect nothing:
  * every service config refuses to start without PSEUDONYM_KEY when NODE_ENV=production.
  */
-export const DEVELOPMENT_PSEUDONYM_KEY = 'agentmeter-development-pseudonym-key-not-secret';
+const DEVELOPMENT_PSEUDONYM_KEY = 'agentmeter-development-pseudonym-key-not-secret';
 
 const WHOLE_EMAIL_RE = /^[^\s@]+@[^\s@]+$/;
 const PHONE_LIKE_RE = /^\+?[\d\s().-]{8,}$/;

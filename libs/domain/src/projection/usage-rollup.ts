@@ -43,7 +43,7 @@ export type CallPrice = (event: AgentEvent & { type: 'llm_call' }) => bigint | n
 /** The user of a call's run (run_started's user_id), when the call does not name one itself. */
 export type RunUser = (tenantId: string, runId: string) => string | undefined;
 
-export function bucketOf(latencyMs: number): number {
+function bucketOf(latencyMs: number): number {
   const index = LATENCY_BUCKETS_MS.findIndex((bound) => latencyMs <= bound);
   return index === -1 ? LATENCY_BUCKETS_MS.length : index;
 }
@@ -176,7 +176,7 @@ export function rollupModelUsage(deltas: readonly UsageDelta[]): ModelUsageDelta
   return [...rows.entries()].sort(([a], [b]) => compare(a, b)).map(([, row]) => row);
 }
 
-export function usageKeyString(key: UsageKey): string {
+function usageKeyString(key: UsageKey): string {
   return [
     key.day,
     key.tenantId,

@@ -6,7 +6,7 @@ import {
   type AlertSeverity,
   type AlertThresholds,
 } from '@agentmeter/contracts';
-import { parseUsd } from './money';
+import { parseUsd } from '../money';
 
 /**
  * The alert rules (docs/alert.md "Rules") as pure functions from facts to observations. The

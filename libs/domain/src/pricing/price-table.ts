@@ -1,5 +1,5 @@
-import type { ReferencePrice } from './ladder';
-import type { Micros } from './money';
+import type { ReferencePrice } from '../caps/ladder';
+import type { Micros } from '../money';
 import { callCost, type ModelPrice, PriceBook } from './pricing';
 
 /** Tokens of one call to price; provider null when the caller does not know it (an admission estimate). */

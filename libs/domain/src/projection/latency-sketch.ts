@@ -7,7 +7,7 @@ import { DDSketch } from '@datadog/sketches-js';
  * months merge by summing counts (in SQL, `jsonb_counts_add` / `jsonb_counts_sum`) and stay exact sketches of
  * the union. A quantile read back is within 1 % of the value at that rank of the raw latencies.
  */
-export const LATENCY_SKETCH_ACCURACY = 0.01;
+const LATENCY_SKETCH_ACCURACY = 0.01;
 
 /** Sparse DDSketch bins: key -> count. */
 export type SketchBins = Record<string, number>;
@@ -21,7 +21,7 @@ export const LATENCY_SKETCH_KEY = {
   offset: (mapping as unknown as { _offset: number })._offset,
 };
 
-export function sketchKey(latencyMs: number): string {
+function sketchKey(latencyMs: number): string {
   return latencyMs <= 0 ? ZERO : String(mapping.key(latencyMs));
 }
 
