@@ -77,7 +77,9 @@ export function PriceTable({ filters, onFilters }: { filters: PriceFilters; onFi
                 <tr>
                   <th scope="col">Model</th>
                   <th scope="col">Status</th>
-                  <th scope="col">Effective from</th>
+                  <th scope="col" className="hide-narrow">
+                    Effective from
+                  </th>
                   <th scope="col" className="num">
                     Input
                   </th>
@@ -127,9 +129,10 @@ function PriceRow({ price: p, first }: { price: Price; first: boolean }) {
       </th>
       <td>
         <span className={`status status-price-${p.status}`}>{p.status}</span>
+        <span className="note show-narrow">from {dateTime(p.effective_from)}</span>
         {p.retired_at ? <span className="note">retired {dateTime(p.retired_at)}</span> : null}
       </td>
-      <td className="when">{dateTime(p.effective_from)}</td>
+      <td className="when hide-narrow">{dateTime(p.effective_from)}</td>
       <td className="num">{usd(p.input_usd_per_million)}</td>
       <td className="num hide-narrow">{rate(p.cached_input_usd_per_million, 'as input')}</td>
       <td className="num">{usd(p.output_usd_per_million)}</td>
