@@ -118,7 +118,7 @@ test.describe('Prompt audit /tenants/{id}/prompt-audit', () => {
     await expect(texts).toHaveCount(2);
     await page.goto(`/tenants/${t1}`);
     await expect(page.getByTestId('prompt-audit-summary')).toContainText('Off');
-    await expect(page.getByTestId('prompt-audit-summary')).toContainText('texts kept 14 days');
+    await expect(page.getByTestId('prompt-audit-summary')).toContainText('texts kept for 14 days');
   });
 
   test("an Owner of another tenant cannot see the tenant's prompt texts", async ({ page }) => {

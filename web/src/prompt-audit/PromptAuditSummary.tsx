@@ -1,3 +1,4 @@
+import './prompt-audit.css';
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { api, data } from '../api/client';
@@ -32,7 +33,7 @@ export function PromptAuditSummary({ tenantId }: { tenantId: string }) {
             <span className={`status ${summary.data.enabled ? 'status-succeeded' : 'status-off'}`}>
               {summary.data.enabled ? 'On' : 'Off'}
             </span>{' '}
-            texts kept {count(summary.data.retention_days)} days
+            · texts kept for {count(summary.data.retention_days)} days
             {summary.data.items[0] ? (
               <span className="muted"> · newest {dateTime(summary.data.items[0].time)}</span>
             ) : (
