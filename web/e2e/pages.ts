@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, type Page } from '@playwright/test';
 
@@ -34,4 +36,52 @@ export async function chartsDrawn(page: Page, scheme: 'light' | 'dark'): Promise
       ),
     )
     .toBe(true);
+}
+
+const OUT = join(import.meta.dirname, '..', '..', 'docs', 'console');
+const VIEWPORTS = [
+  { name: 'desktop', width: 1280, height: 900 },
+  { name: 'phone', width: 390, height: 844 },
+] as const;
+
+/**
+ * Screenshots of a page, desktop and 390 px phone, light and dark, into docs/console/ (shown in docs/console.md and
+ * the README): axe in both colour schemes, and nothing wider than the screen.
+ */
+export async function capture(page: Page, name: string): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+    await expectAccessible(page);
+    for (const viewport of VIEWPORTS) {
+      if (scheme === 'dark' && viewport.name === 'phone') continue;
+      await page.setViewportSize({ width: viewport.width, height: viewport.height });
+      expect(await overflowing(page), `nothing wider than the ${viewport.name} screen`).toEqual([]);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width);
+      const suffix = scheme === 'dark' ? `${viewport.name}-dark` : viewport.name;
+      await page.screenshot({ path: join(OUT, `${name}-${suffix}.png`), fullPage: true, animations: 'disabled' });
+    }
+  }
+  await page.setViewportSize({ width: VIEWPORTS[0].width, height: VIEWPORTS[0].height });
+}
+
+/** Elements reaching past the right edge of the screen (the page would scroll sideways). */
+function overflowing(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    return [...document.querySelectorAll('body *')]
+      .filter((element) => {
+        const box = element.getBoundingClientRect();
+        if (box.width === 0 || box.right <= width + 1) return false;
+        // Inside a scrolling region (wide tables on a phone) is fine: the region scrolls, not the page.
+        for (let parent = element.parentElement; parent; parent = parent.parentElement) {
+          if (getComputedStyle(parent).overflowX !== 'visible') return parent.getBoundingClientRect().right > width + 1;
+        }
+        return true;
+      })
+      .map(
+        (element) =>
+          `${element.tagName.toLowerCase()}.${element.className} (${Math.round(element.getBoundingClientRect().right)} px)`,
+      );
+  });
 }

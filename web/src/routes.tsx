@@ -19,13 +19,16 @@ const AdminOverviewPage = lazy(() => import('./pages/AdminOverviewPage'));
 const TenantOverviewPage = lazy(() => import('./pages/TenantOverviewPage'));
 const ProjectOverviewPage = lazy(() => import('./pages/ProjectOverviewPage'));
 const AnalyticsPage = lazy(() => import('./pages/AnalyticsPage'));
+const PricesPage = lazy(() => import('./pages/PricesPage'));
+const PromptAuditPage = lazy(() => import('./pages/PromptAuditPage'));
 
 /** Links of the main navigation, shown when the caller holds the permission (API policy). */
-export const NAVIGATION: Array<{ to: string; label: string; permission?: string; own?: boolean }> = [
-  { to: '/', label: 'Runs', permission: 'runs.read' },
+export const NAVIGATION: Array<{ to: string; label: string; permission?: string; own?: boolean; end?: boolean }> = [
+  { to: '/', label: 'Runs', permission: 'runs.read', end: true },
   // The caller's own tenant (':own' is its tenant id), for roles that see one tenant.
   { to: '/tenants/:own', label: 'Tenant', permission: 'tenant.overview', own: true },
-  { to: '/admin', label: 'Admin', permission: 'admin.overview' },
+  { to: '/admin', label: 'Admin', permission: 'admin.overview', end: true },
+  { to: '/admin/prices', label: 'Prices', permission: 'prices.manage' },
   { to: '/analytics', label: 'Analytics', permission: 'analytics.costs' },
 ];
 
@@ -62,7 +65,9 @@ export const routes: RouteObject[] = [
       { path: '/', element: <HomePage /> },
       { path: '/runs/:runId', element: page(<RunDetailPage />) },
       { path: '/admin', element: page(<AdminOverviewPage />) },
+      { path: '/admin/prices', element: page(<PricesPage />) },
       { path: '/tenants/:tenantId', element: page(<TenantOverviewPage />) },
+      { path: '/tenants/:tenantId/prompt-audit', element: page(<PromptAuditPage />) },
       { path: '/projects/:projectId', element: page(<ProjectOverviewPage />) },
       { path: '/analytics', element: page(<AnalyticsPage />) },
       { path: '*', element: <NotFoundPage /> },

@@ -13,9 +13,17 @@ export const keys = {
     events: (runId: string) => ['runs', runId, 'events'] as const,
   },
   admin: { overview: (filters: Record<string, string | undefined>) => ['admin', 'overview', filters] as const },
+  prices: {
+    all: () => ['prices'] as const,
+    list: (filters: Record<string, string | undefined>) => ['prices', 'list', filters] as const,
+    reprices: () => ['prices', 'reprices'] as const,
+  },
   tenants: {
     overview: (tenantId: string) => ['tenants', tenantId, 'overview'] as const,
     caps: (tenantId: string) => ['tenants', tenantId, 'caps'] as const,
+    promptAudit: (tenantId: string, cursor?: string) => ['tenants', tenantId, 'prompt-audit', cursor ?? null] as const,
+    promptAuditAll: (tenantId: string) => ['tenants', tenantId, 'prompt-audit'] as const,
+    promptAuditSummary: (tenantId: string) => ['tenants', tenantId, 'prompt-audit', 'summary'] as const,
   },
   banners: () => ['banners'] as const,
   audit: (filters: Record<string, string | undefined>) => ['audit', filters] as const,

@@ -1,12 +1,18 @@
 import '../overview/overview.css';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { type FormEvent, type ReactNode, useId, useState } from 'react';
+import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import { ApiError } from '../api/client';
+import { type FieldErrors, fieldErrors, NO_FIELD_ERRORS } from '../api/field-errors';
 
 /**
  * A quick action behind a button: opens a small form asking for the reason (required, recorded in the
  * audit log) and any extra fields, posts through the query service's action routes, and shows the audit id
  * of the recorded action. Cached answers under `invalidate` are refetched after success.
+ *
+ * `fields` names the extra fields the API may refuse: `children` given as a function receives each one's
+ * message (api/field-errors.ts) to show next to it, and the form's own message keeps only the rest.
+ * `dialog` (its heading) opens the form as a modal dialog, for an action the user confirms knowingly; it
+ * closes when done, leaving the audit id next to the button (whose label may then change with the state).
  */
 export function ActionForm({
   label,
@@ -16,6 +22,8 @@ export function ActionForm({
   invalidate,
   children,
   danger,
+  fields = [],
+  dialog,
 }: {
   label: string;
   /** What the action applies to: part of the button's and form's accessible name, not shown. */
@@ -23,8 +31,10 @@ export function ActionForm({
   submitLabel?: string;
   run: (reason: string) => Promise<{ audit_id: string }>;
   invalidate: ReadonlyArray<readonly unknown[]>;
-  children?: ReactNode;
+  children?: ReactNode | ((errors: FieldErrors['fields']) => ReactNode);
   danger?: boolean;
+  fields?: readonly string[];
+  dialog?: string;
 }) {
   const [open, setOpen] = useState(false);
   const [reason, setReason] = useState('');
@@ -35,14 +45,17 @@ export function ActionForm({
     onSuccess: async () => {
       setReason('');
       await Promise.all(invalidate.map((key) => queryClient.invalidateQueries({ queryKey: key })));
+      // A confirmed dialog closes; its audit id stays next to the button.
+      if (dialog) setOpen(false);
     },
   });
   function submit(event: FormEvent) {
     event.preventDefault();
     if (reason.trim()) mutation.mutate(reason.trim());
   }
+  const errors = mutation.isError ? fieldErrors(mutation.error, fields) : NO_FIELD_ERRORS;
   if (!open) {
-    return (
+    const button = (
       <button
         type="button"
         className={danger ? 'button-secondary danger' : 'button-secondary'}
@@ -55,10 +68,21 @@ export function ActionForm({
         {context ? <span className="visually-hidden"> {context}</span> : null}
       </button>
     );
+    return dialog && mutation.isSuccess ? (
+      <span className="action-done">
+        {button}
+        <span className="notice" role="status" data-testid="action-done">
+          Done · audit {mutation.data.audit_id}
+        </span>
+      </span>
+    ) : (
+      button
+    );
   }
-  return (
+  const form = (
     <form className="action-form" onSubmit={submit} aria-label={context ? `${label} ${context}` : label}>
-      {children}
+      {dialog ? <h2 id={`${id}-title`}>{dialog}</h2> : null}
+      {typeof children === 'function' ? children(errors.fields) : children}
       <label htmlFor={`${id}-reason`}>Reason (recorded in the audit log)</label>
       <input
         id={`${id}-reason`}
@@ -84,9 +108,35 @@ export function ActionForm({
       ) : null}
       {mutation.isError ? (
         <p className="field-error" role="alert">
-          {mutation.error instanceof ApiError ? mutation.error.message : 'The action failed.'}
+          {fields.length === 0
+            ? mutation.error instanceof ApiError
+              ? mutation.error.message
+              : 'The action failed.'
+            : (errors.rest ?? 'Check the fields marked above.')}
         </p>
       ) : null}
     </form>
+  );
+  return dialog ? (
+    <Dialog labelledBy={`${id}-title`} onClose={() => setOpen(false)}>
+      {form}
+    </Dialog>
+  ) : (
+    form
+  );
+}
+
+/** A modal dialog (the platform's <dialog>: focus kept inside, Escape closes it). */
+function Dialog({ labelledBy, onClose, children }: { labelledBy: string; onClose: () => void; children: ReactNode }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+    return () => dialog?.close();
+  }, []);
+  return (
+    <dialog ref={ref} className="action-dialog" aria-labelledby={labelledBy} onClose={onClose}>
+      {children}
+    </dialog>
   );
 }

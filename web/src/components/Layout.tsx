@@ -34,10 +34,7 @@ export function Layout() {
                 !item.permission || (item.own ? permissions[item.permission] === 'own' : permissions[item.permission]),
             ).map((item) => (
               <li key={item.to}>
-                <NavLink
-                  to={item.to.replace(':own', encodeURIComponent(whoami.data?.tenant_id ?? ''))}
-                  end={item.to === '/'}
-                >
+                <NavLink to={item.to.replace(':own', encodeURIComponent(whoami.data?.tenant_id ?? ''))} end={item.end}>
                   {item.label}
                 </NavLink>
               </li>

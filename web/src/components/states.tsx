@@ -38,6 +38,16 @@ export function ErrorState({ error, what }: { error: unknown; what: string }) {
   );
 }
 
+/** A page the caller's role may not use (GET /whoami says so, and the API would refuse): said, not crashed. */
+export function NotAllowed({ what }: { what: string }) {
+  return (
+    <div className="state state-error" role="alert" data-testid="not-allowed">
+      <p className="state-title">Not allowed</p>
+      <p>Your role may not {what}. Ask an Admin if you need it.</p>
+    </div>
+  );
+}
+
 export function Panel({
   title,
   children,

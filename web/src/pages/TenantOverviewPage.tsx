@@ -9,10 +9,12 @@ import { CsvDownload } from '../components/CsvDownload';
 import { Empty, ErrorState, Loading, Panel } from '../components/states';
 import { count, dateTime, duration, percent, usd } from '../format';
 import { CapsPanel } from '../overview/CapsPanel';
+import { PromptAuditSummary } from '../prompt-audit/PromptAuditSummary';
 
 /**
  * /tenants/{id} (docs/console.md "Tenant Overview"), the Owner's page: alert banners and muting, time to
- * gate per phase, recent ships, costs, proof completion rate, and the tenant's caps with the budget left.
+ * gate per phase, recent ships, costs, proof completion rate, the tenant's caps with the budget left, and
+ * (Admins and Owners) the prompt audit setting with the way to its page.
  */
 export default function TenantOverviewPage() {
   const { tenantId = '' } = useParams();
@@ -21,6 +23,7 @@ export default function TenantOverviewPage() {
     queryFn: () => data(api.GET('/tenants/{tenant_id}/overview', { params: { path: { tenant_id: tenantId } } })),
   });
   const mayReadBanners = usePermission('banners.read');
+  const mayReadPromptAudit = usePermission('prompt_audit.read');
 
   if (overview.isPending) return <Loading label="Loading the tenant…" />;
   if (overview.isError) {
@@ -163,6 +166,7 @@ export default function TenantOverviewPage() {
         )}
       </Panel>
       <CapsPanel tenantId={t.tenant_id} timeZone={t.time_zone} />
+      {mayReadPromptAudit ? <PromptAuditSummary tenantId={t.tenant_id} /> : null}
     </div>
   );
 }

@@ -11,7 +11,9 @@ export const CONSOLE_PAGES: readonly RegExp[] = [
   /^\/auth\/callback$/,
   /^\/runs\/[^/]+$/,
   /^\/admin$/,
+  /^\/admin\/prices$/,
   /^\/tenants\/[^/]+$/,
+  /^\/tenants\/[^/]+\/prompt-audit$/,
   /^\/projects\/[^/]+$/,
   /^\/analytics$/,
 ];
