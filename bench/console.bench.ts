@@ -86,7 +86,11 @@ function targets(w: ConsoleWorkload): Target[] {
       name: 'Admin Overview',
       consolePath: '/admin',
       baselinePath: '/bare/admin',
-      selectors: ['[data-testid="spend-total"]', '[data-testid="spend-by-tenant"] tbody tr', '[data-testid="trend-cost-7"]'],
+      selectors: [
+        '[data-testid="spend-total"]',
+        '[data-testid="spend-by-tenant"] tbody tr',
+        '[data-testid="trend-cost-7"]',
+      ],
       credential: 'admin',
     },
     {
@@ -264,14 +268,19 @@ function section(results: PageResult[], counts: Counts, commit: string): string 
   const rows: string[] = [];
   const ratios: string[] = [];
   for (const r of results) {
-    const c = { cold: median(r.console.cold.map((s) => s.usableMs)), warm: median(r.console.warm.map((s) => s.usableMs)) };
+    const c = {
+      cold: median(r.console.cold.map((s) => s.usableMs)),
+      warm: median(r.console.warm.map((s) => s.usableMs)),
+    };
     const b = {
       cold: median(r.baseline.cold.map((s) => s.usableMs)),
       warm: median(r.baseline.warm.map((s) => s.usableMs)),
     };
     const jsAtUsable = median(r.console.cold.map((s) => s.jsBytesAtUsable));
     const jsAll = median(r.console.cold.map((s) => s.jsBytes));
-    const inline = Buffer.byteLength(baselinePage(r.target.baselinePath.split('/')[2] as 'run' | 'admin' | 'analytics'));
+    const inline = Buffer.byteLength(
+      baselinePage(r.target.baselinePath.split('/')[2] as 'run' | 'admin' | 'analytics'),
+    );
     const per = (side: Side, kind: 'cold' | 'warm') => side[kind].map((s) => ms(s.usableMs)).join(' / ');
     rows.push(
       `| ${r.target.name} | console | **${ms(c.cold)}** | **${ms(c.warm)}** | ${per(r.console, 'cold')} | ${kib(jsAtUsable)} (${kib(jsAll)} in all) | ${median(r.console.cold.map((s) => s.apiCalls))} | ${slowestApi(r.console.cold)} |`,
@@ -334,7 +343,13 @@ async function main(): Promise<void> {
     await ds.destroy();
 
     log(`writing a run of ${EVENTS} events and ${RUNS} runs`);
-    const workload = await fillConsoleWorkload(pool, { bigRunEvents: EVENTS, runs: RUNS, days: DAYS, tenants: TENANTS, now });
+    const workload = await fillConsoleWorkload(pool, {
+      bigRunEvents: EVENTS,
+      runs: RUNS,
+      days: DAYS,
+      tenants: TENANTS,
+      now,
+    });
     await pool.query('VACUUM ANALYZE');
     const stored = await counts(pool, workload);
     log(JSON.stringify(stored));

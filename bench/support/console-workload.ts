@@ -290,7 +290,12 @@ async function totalsAndRollups(client: PoolClient): Promise<void> {
       `model, provider, '' AS tool, '' AS mcp_server, COALESCE(user_id, '') AS user_id`,
       'sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(cost_micros)',
     ],
-    ['tool_calls', 'tool', `'' AS model, '' AS provider, tool, COALESCE(mcp_server, '') AS mcp_server, '' AS user_id`, '0, 0, 0, 0'],
+    [
+      'tool_calls',
+      'tool',
+      `'' AS model, '' AS provider, tool, COALESCE(mcp_server, '') AS mcp_server, '' AS user_id`,
+      '0, 0, 0, 0',
+    ],
   ] as const) {
     await client.query(
       `INSERT INTO usage_daily (day, tenant_id, project_id, role, kind, model, provider, tool, mcp_server, user_id,

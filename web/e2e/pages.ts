@@ -35,3 +35,24 @@ export async function chartsDrawn(page: Page, scheme: 'light' | 'dark'): Promise
     )
     .toBe(true);
 }
+
+/** Elements reaching past the right edge of the screen (the page would scroll sideways). */
+export function overflowing(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    return [...document.querySelectorAll('body *')]
+      .filter((element) => {
+        const box = element.getBoundingClientRect();
+        if (box.width === 0 || box.right <= width + 1) return false;
+        // Inside a scrolling region (wide tables on a phone) is fine: the region scrolls, not the page.
+        for (let parent = element.parentElement; parent; parent = parent.parentElement) {
+          if (getComputedStyle(parent).overflowX !== 'visible') return parent.getBoundingClientRect().right > width + 1;
+        }
+        return true;
+      })
+      .map(
+        (element) =>
+          `${element.tagName.toLowerCase()}.${element.className} (${Math.round(element.getBoundingClientRect().right)} px)`,
+      );
+  });
+}
