@@ -22,13 +22,34 @@ const count = (n) => n.toLocaleString('en-US');
 const main = document.querySelector('main');
 `;
 
+/** The event types the console's timeline asks for (MILESTONE_TYPES, web/src/runs/Timeline.tsx). */
+const MILESTONE_TYPES = [
+  'run_started',
+  'phase_entered',
+  'phase_advanced',
+  'artifact_written',
+  'validation_failed',
+  'publish_done',
+  'run_finished',
+  'run_failed',
+  'cap_hit',
+  'user_override',
+  'cap_warning',
+  'impersonation_started',
+  'impersonation_ended',
+  'proof_due',
+  'proof_completed',
+  'task_dequeued',
+  'external_charge',
+];
+
 const SCRIPTS: Record<BaselinePage, string> = {
-  // GET /runs/{id}/metrics and the first 500 events: status, cost, tokens, then the milestones.
+  // GET /runs/{id}/metrics and the first 500 milestones: status, cost, tokens, then the milestones.
   run: `
 const runId = decodeURIComponent(location.pathname.split('/').pop());
 const [run, events] = await Promise.all([
   get('/runs/' + encodeURIComponent(runId) + '/metrics'),
-  get('/runs/' + encodeURIComponent(runId) + '/events?limit=500'),
+  get('/runs/' + encodeURIComponent(runId) + '/events?limit=500&types=${MILESTONE_TYPES.join(',')}'),
 ]);
 const h1 = el('h1', run.run_id + ' ');
 h1.append(el('span', run.status, { 'data-testid': 'run-status' }));
