@@ -262,11 +262,23 @@ function slowestApi(samples: LoadSample[]): string {
   return path ? `\`${path}\` ${ms(median(times))} ms` : '—';
 }
 
+/** The requests of the sample nearest the median, as `path start→end`, then when it was usable. */
+function waterfall(samples: LoadSample[], medianMs: number): string {
+  const sample = [...samples].sort((a, b) => Math.abs(a.usableMs - medianMs) - Math.abs(b.usableMs - medianMs))[0];
+  if (!sample) return '—';
+  const requests = sample.waterfall.map((r) => {
+    const path = r.path.split('?', 1)[0]!.replace(/-[\w-]{8}\.js$/, '-*.js');
+    return `\`${path}\` ${ms(r.startMs)}→${ms(r.endMs)}`;
+  });
+  return `${requests.join(', ')}, usable at ${ms(sample.usableMs)}`;
+}
+
 function section(results: PageResult[], counts: Counts, commit: string): string {
   const cpu = cpus();
   const load = loadavg().map((l) => l.toFixed(1));
   const rows: string[] = [];
   const ratios: string[] = [];
+  const waterfalls: string[] = [];
   for (const r of results) {
     const c = {
       cold: median(r.console.cold.map((s) => s.usableMs)),
@@ -287,6 +299,9 @@ function section(results: PageResult[], counts: Counts, commit: string): string 
       `| | baseline | **${ms(b.cold)}** | **${ms(b.warm)}** | ${per(r.baseline, 'cold')} | none (${kib(inline)} HTML with its inline script) | ${median(r.baseline.cold.map((s) => s.apiCalls))} | ${slowestApi(r.baseline.cold)} |`,
     );
     ratios.push(`${r.target.name} ${(c.cold / b.cold).toFixed(2)}× cold, ${(c.warm / b.warm).toFixed(2)}× warm`);
+    waterfalls.push(
+      `- ${r.target.name}: ${waterfall(r.console.cold, c.cold)}; baseline: ${waterfall(r.baseline.cold, b.cold)}`,
+    );
   }
   return `## Console load
 
@@ -309,6 +324,12 @@ Data (bench/support/console-workload.ts): ${counts.events.toLocaleString('en-US'
 ${rows.join('\n')}
 
 **console / baseline** (ratio of medians): ${ratios.join('; ')}.
+
+Where the time went in the median cold load (requests until usable, start → end in ms from navigation start;
+hashes and query strings left out):
+
+${waterfalls.join('\n')}
+
 Load average when the run ended (1/5/15 min): ${load.join(' / ')} on ${cpu.length} cores.
 `;
 }

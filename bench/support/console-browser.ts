@@ -39,6 +39,8 @@ export interface LoadSample {
   /** API calls (fetch) until usable: the slowest one and its end, relative to navigation start. */
   slowestApi: { path: string; ms: number; endMs: number } | null;
   apiCalls: number;
+  /** Every request that ended before the page was usable, in start order (the network tab's waterfall). */
+  waterfall: Array<{ path: string; startMs: number; endMs: number }>;
 }
 
 /**
@@ -126,6 +128,10 @@ export async function measureLoad(context: BrowserContext, url: string): Promise
       jsBytes: js(settled),
       slowestApi: api.sort((a, b) => b.ms - a.ms)[0] ?? null,
       apiCalls: api.length,
+      waterfall: atUsable
+        .filter((r) => r.endMs <= usableMs)
+        .sort((a, b) => a.startMs - b.startMs)
+        .map((r) => ({ path: r.path, startMs: r.startMs, endMs: r.endMs })),
     };
   } finally {
     await page.close();
