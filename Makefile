@@ -189,7 +189,7 @@ test-unit: node_modules/.installed ## unit tests only (no IO)
 	npx jest --selectProjects unit
 
 .PHONY: bench
-bench: node_modules/.installed infra ## benchmarks against same-run baselines (BENCH=ingest|admission|query: one); results go to docs/benchmarks.md
+bench: node_modules/.installed infra ## benchmarks against same-run baselines (BENCH=ingest|admission|query|console: one); results go to docs/benchmarks.md
 	bench/run.sh $(BENCH)
 
 .PHONY: clean

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the benchmarks; each rewrites its own sections of docs/benchmarks.md.
-#   bench/run.sh                            # all of them: ingest, admission, query (~25 min on 2 cores)
-#   bench/run.sh ingest                     # one or more by name: ingest | admission | query
+#   bench/run.sh                            # all of them: ingest, admission, query, console (~35 min on 2 cores)
+#   bench/run.sh ingest                     # one or more by name: ingest | admission | query | console
 #   BENCH_WRITE_DOC=0 bench/run.sh ingest   # print only
 # Knobs of each (BENCH_REPEAT, BENCH_SECONDS, BENCH_RUNS, ...) are documented at the top of bench/<name>.bench.ts.
 # Assumes `make install` and `make infra` (PostgreSQL, Redis, Kafka), which `make bench` does first.
@@ -13,13 +13,14 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/agentmet
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 
-# The service each benchmark measures (ingest's freshness runs read run metrics from the query service).
-declare -A SERVICE=([ingest]="ingest query" [admission]=cost-cap [query]=query)
+# The service each benchmark measures (ingest's freshness runs read run metrics from the query service; the
+# console is served by query).
+declare -A SERVICE=([ingest]="ingest query" [admission]=cost-cap [query]=query [console]=query)
 
 run() {
   local name=$1 services=${SERVICE[$1]:-} service
   if [[ -z $services ]]; then
-    echo "unknown benchmark '$name' (ingest, admission, query)" >&2
+    echo "unknown benchmark '$name' (ingest, admission, query, console)" >&2
     return 2
   fi
   # The service measured and the migrations the benchmark applies (compiled beside it) come from the same
@@ -40,13 +41,18 @@ run() {
 JSON
   npx tsc -p "$out/tsconfig.json"
   for service in $services; do cp -r "dist/$service" "$out/$service"; done
+  # The console benchmark loads the built console (web/dist, typed from query's OpenAPI document) from its copy.
+  if [[ $name == console ]]; then
+    npm run --silent build:web
+    cp -r web/dist "$out/web"
+  fi
   # bench/ is outside the Nest builds, so the @agentmeter/* aliases are mapped at run time onto the
   # libraries tsc emitted beside the benchmark ($out/libs/<name>/src).
   TS_NODE_PROJECT=tsconfig.json TS_NODE_BASEURL="$out" \
     node --enable-source-maps -r tsconfig-paths/register "$out/bench/$name.bench.js"
 }
 
-if [[ $# -eq 0 ]]; then set -- ingest admission query; fi
+if [[ $# -eq 0 ]]; then set -- ingest admission query console; fi
 for name in "$@"; do
   echo "== bench/$name"
   run "$name"

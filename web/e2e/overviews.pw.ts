@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, type Page, test } from '@playwright/test';
 import { count, percent, usd } from '../src/format';
-import { chartsDrawn, expectAccessible, signIn } from './pages';
+import { chartsDrawn, expectAccessible, overflowing, signIn } from './pages';
 import { api, token, world } from './world';
 
 /**
@@ -396,6 +396,51 @@ test.describe('Analytics /analytics', () => {
     await page.getByRole('button', { name: '30 days' }).click();
     await page.getByRole('button', { name: 'By tenant' }).click();
     await expect(page.getByTestId('cost-total')).toHaveText(usd(monthly.totals.cost_usd));
+  });
+
+  test('on a 390 px phone the page fits the screen: MCP servers stack their numbers instead of scrolling sideways', async ({
+    page,
+  }) => {
+    const owner = await token(tenant(1), ['owner']);
+    const health = await api<McpHealth>(owner, '/api/v1/analytics/mcp-health?period=7d');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await signIn(page, owner, '/analytics');
+    const servers = page.getByTestId('mcp-servers');
+    await expect(servers.locator('tbody tr')).toHaveCount(health.servers.length);
+    await chartsDrawn(page, 'light');
+
+    expect(await overflowing(page)).toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    // The table's own region does not scroll either: every cell is on the screen, labelled by its column.
+    const region = page.getByRole('region', { name: 'MCP servers' });
+    const { scrollWidth, clientWidth } = await region.evaluate((el) => ({
+      scrollWidth: el.scrollWidth,
+      clientWidth: el.clientWidth,
+    }));
+    expect(scrollWidth).toBeLessThanOrEqual(clientWidth);
+    const row = servers.locator('tr', { hasText: world().flakyMcpServer });
+    await expect(row.locator('td')).toHaveText(['10', '60.0 %', '1']);
+    const labels = await row
+      .locator('td')
+      .evaluateAll((cells) => cells.map((cell) => getComputedStyle(cell, '::before').content));
+    expect(labels).toEqual(['"Calls"', '"Failed"', '"Openings"']);
+    for (const cell of await row.locator('th, td').all()) {
+      const box = (await cell.boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+    }
+    await expectAccessible(page);
+
+    // On a desktop the same table keeps its columns, headed once.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await expect(servers.locator('thead th')).toHaveText(['Server', 'Calls', 'Failed', 'Openings']);
+    await expect(servers.locator('thead')).toBeVisible();
+    expect(
+      await row
+        .locator('td')
+        .first()
+        .evaluate((cell) => getComputedStyle(cell, '::before').content),
+    ).toBe('none');
   });
 
   test('each chart exports its rows as CSV', async ({ page }) => {

@@ -66,7 +66,7 @@ export async function capture(page: Page, name: string): Promise<void> {
 }
 
 /** Elements reaching past the right edge of the screen (the page would scroll sideways). */
-function overflowing(page: Page): Promise<string[]> {
+export function overflowing(page: Page): Promise<string[]> {
   return page.evaluate(() => {
     const width = document.documentElement.clientWidth;
     return [...document.querySelectorAll('body *')]

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { createTestDatabase, startService, type RunningService, type TestDatabase } from '@agentmeter/testing';
 import { SECRET, token } from './query.fixture';
 
@@ -38,6 +39,9 @@ describe('query serves the console beside its API', () => {
       '<!doctype html><title>console</title><script src="/assets/app-1.js"></script>',
     );
     writeFileSync(join(dir, 'assets', 'app-1.js'), 'console.log("console");');
+    // The compressed copies the console's build writes beside each script (web/scripts/precompress.mjs).
+    writeFileSync(join(dir, 'assets', 'app-1.js.br'), brotliCompressSync('console.log("console");'));
+    writeFileSync(join(dir, 'assets', 'app-1.js.gz'), gzipSync('console.log("console");'));
     database = await createTestDatabase();
     query = await startService('query', { DATABASE_URL: database.url, AUTH_JWT_SECRET: SECRET, CONSOLE_DIR: dir });
   });
@@ -81,6 +85,18 @@ describe('query serves the console beside its API', () => {
     expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(await asset.text()).toContain('console.log');
     expect((await get('/assets/app-2.js')).status).toBe(404);
+  });
+
+  it.each(['br', 'gzip'])("sends the build's %s copy of an asset to a browser that accepts it", async (encoding) => {
+    const asset = await get('/assets/app-1.js', { 'accept-encoding': encoding });
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('content-encoding')).toBe(encoding);
+    expect(asset.headers.get('content-type')).toMatch(/javascript/);
+    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(await asset.text()).toBe('console.log("console");');
+    const plain = await get('/assets/app-1.js', { 'accept-encoding': 'identity' });
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    expect(await plain.text()).toBe('console.log("console");');
   });
 
   it('tells the console its sign-in options before anyone signs in', async () => {

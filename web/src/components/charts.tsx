@@ -63,7 +63,7 @@ export function BarChart({ bars, caption }: { bars: Bar[]; caption: string }) {
         label={`${caption}: ${bars.map((b) => `${b.label} ${b.display}`).join('; ')}`}
         height={bars.length * 34 + 12}
       />
-      <table className="visually-hidden">
+      <HiddenTable>
         <caption>{caption}</caption>
         <tbody>
           {bars.map((bar) => (
@@ -73,7 +73,7 @@ export function BarChart({ bars, caption }: { bars: Bar[]; caption: string }) {
             </tr>
           ))}
         </tbody>
-      </table>
+      </HiddenTable>
     </figure>
   );
 }
@@ -110,7 +110,7 @@ export function LineChart({
     <figure className="chart line-chart">
       <Canvas spec={spec} label={`${caption}; highest ${format(max)}`} height={220} />
       {series.length > 1 ? <Legend items={coloured} /> : null}
-      <table className="visually-hidden">
+      <HiddenTable>
         <caption>{caption}</caption>
         <thead>
           <tr>
@@ -132,7 +132,7 @@ export function LineChart({
             </tr>
           ))}
         </tbody>
-      </table>
+      </HiddenTable>
     </figure>
   );
 }
@@ -181,7 +181,7 @@ export function Heatmap({
   return (
     <figure className="chart heatmap-chart">
       <Canvas spec={spec} label={caption} height={rows.length * 30 + 40} />
-      <table className="heatmap visually-hidden">
+      <HiddenTable className="heatmap">
         <caption>{caption}</caption>
         <thead>
           <tr>
@@ -204,7 +204,7 @@ export function Heatmap({
             </tr>
           ))}
         </tbody>
-      </table>
+      </HiddenTable>
     </figure>
   );
 }
@@ -274,7 +274,7 @@ export function TimelineChart({
       {table !== undefined ? (
         table
       ) : (
-        <table className="visually-hidden">
+        <HiddenTable>
           <caption>{caption}</caption>
           <tbody>
             {spans.map((s) => (
@@ -290,8 +290,20 @@ export function TimelineChart({
               </tr>
             ))}
           </tbody>
-        </table>
+        </HiddenTable>
       )}
     </figure>
+  );
+}
+
+/**
+ * A chart's values as a table for screen readers and tests, visually hidden inside a clipping box: a table is
+ * never narrower than its content, so a hidden table on its own would still widen the page on a phone.
+ */
+function HiddenTable({ className, children }: { className?: string; children: ReactNode }) {
+  return (
+    <div className="visually-hidden">
+      <table className={className}>{children}</table>
+    </div>
   );
 }

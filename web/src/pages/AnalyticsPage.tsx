@@ -399,7 +399,7 @@ function McpHealth({ period }: { period: Period }) {
                 table={null}
               />
               <TableWrap label="MCP servers">
-                <table data-testid="mcp-servers">
+                <table className="stack-narrow" data-testid="mcp-servers">
                   <caption className="visually-hidden">MCP servers over the period</caption>
                   <thead>
                     <tr>
@@ -419,9 +419,15 @@ function McpHealth({ period }: { period: Period }) {
                     {h.servers.map((s) => (
                       <tr key={s.server}>
                         <th scope="row">{s.server}</th>
-                        <td className="num">{count(s.calls)}</td>
-                        <td className="num">{percent(s.error_rate)}</td>
-                        <td className="num">{count(s.breaker_openings)}</td>
+                        <td className="num" data-label="Calls">
+                          {count(s.calls)}
+                        </td>
+                        <td className="num" data-label="Failed">
+                          {percent(s.error_rate)}
+                        </td>
+                        <td className="num" data-label="Openings">
+                          {count(s.breaker_openings)}
+                        </td>
                       </tr>
                     ))}
                   </tbody>

@@ -10,7 +10,7 @@ import { ErrorState, Loading } from '../components/states';
 import { CostAndCaps, Outcome } from '../runs/CostAndCaps';
 import { LatencyPanel } from '../runs/LatencyPanel';
 import { McpCachePanel } from '../runs/McpCachePanel';
-import { Timeline } from '../runs/Timeline';
+import { MILESTONE_TYPES, Timeline } from '../runs/Timeline';
 import { TokenUsagePanel } from '../runs/TokenUsagePanel';
 import { useRunStream } from '../runs/useRunStream';
 
@@ -30,7 +30,11 @@ export default function RunDetailPage() {
   const events = useQuery({
     queryKey: keys.runs.events(runId),
     queryFn: () =>
-      data(api.GET('/runs/{run_id}/events', { params: { path: { run_id: runId }, query: { limit: 500 } } })),
+      data(
+        api.GET('/runs/{run_id}/events', {
+          params: { path: { run_id: runId }, query: { limit: 500, types: MILESTONE_TYPES.join(',') } },
+        }),
+      ),
     enabled: mayReadEvents,
   });
   const running = metrics.data?.status === 'running';

@@ -27,10 +27,16 @@ const LABELS: Record<string, string> = {
   tool_call: 'Tool call',
 };
 
-/** Per-call facts: counted in the panels above, folded away here. */
+/** Per-call facts: counted in the panels above, left out of the timeline. */
 const CALLS = new Set(['llm_call', 'tool_call']);
 
-/** The run's events in event-time order (GET /runs/{run_id}/events), LLM and tool (MCP) calls folded away. */
+/**
+ * The event types the timeline lists, asked of the server (`types`): a run's calls can number a million,
+ * so the first page must be its milestones, not its first 500 calls (docs/benchmarks.md "Console load").
+ */
+export const MILESTONE_TYPES = Object.keys(LABELS).filter((type) => !CALLS.has(type));
+
+/** The run's milestones in event-time order (GET /runs/{run_id}/events?types=…), without its LLM and tool calls. */
 export function Timeline({ query, allowed }: { query: UseQueryResult<EventPage>; allowed: boolean }) {
   if (!allowed) {
     return (
@@ -41,8 +47,7 @@ export function Timeline({ query, allowed }: { query: UseQueryResult<EventPage>;
   }
   if (query.isPending) return <Loading label="Loading timeline…" />;
   if (query.isError) return <ErrorState error={query.error} what="the timeline" />;
-  const milestones = query.data.items.filter((event) => !CALLS.has(event.type));
-  const calls = query.data.items.length - milestones.length;
+  const milestones = query.data.items;
   return (
     <Panel title="Timeline" id="timeline">
       {milestones.length === 0 ? (
@@ -64,7 +69,8 @@ export function Timeline({ query, allowed }: { query: UseQueryResult<EventPage>;
         </ol>
       )}
       <p className="muted">
-        {calls} LLM and MCP calls not listed{query.data.next_cursor ? '; the first 500 events are shown' : ''}.
+        LLM and MCP calls are counted above, not listed
+        {query.data.next_cursor ? `; the first ${milestones.length} milestones are shown` : ''}.
       </p>
     </Panel>
   );

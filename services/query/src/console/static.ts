@@ -56,6 +56,8 @@ export async function serveConsole(app: NestFastifyApplication, config: QueryCon
     prefix: '/assets/',
     immutable: true,
     maxAge: '365d',
+    // The build's .br and .gz copies (web/scripts/precompress.mjs), when the browser accepts them.
+    preCompressed: true,
     index: false,
     decorateReply: false,
   });
