@@ -50,51 +50,36 @@ export function assertHandlers<Jobs extends JobSchemas<Jobs>>(
 }
 
 /**
- * The consumer side of a queue of the registry. At start-up it checks the handlers (assertHandlers); each job
- * then runs in a span continuing its producer's trace (tracedProcessor), is looked up by name and its data
- * parsed by the queue's schema before its handler sees it. A job with an undeclared name or data failing the
- * schema fails at once with the reason (an UnrecoverableError: retrying cannot fix it); the worker goes on
- * with the next job. A handler's error is rethrown for BullMQ to retry with the job's backoff.
+ * The processor of a queue of the registry: each job runs in a span continuing its producer's trace
+ * (tracedProcessor), is looked up by name and its data parsed by the queue's schema before its handler sees
+ * it. A job with an undeclared name or data failing the schema fails at once with the reason (an
+ * UnrecoverableError: retrying cannot fix it), and the worker goes on with the next job. A handler's error is
+ * rethrown unchanged for BullMQ to retry with the job's backoff. Every attempt is counted (JobMetrics).
  */
-export class JobWorker<Jobs extends JobSchemas<Jobs>> {
-  readonly connection: Redis;
-  private readonly worker: Worker;
-  private readonly metrics = JobMetrics.get();
-  private readonly logger: Logger;
-
-  constructor(
-    readonly contract: QueueContract<Jobs>,
-    private readonly handlers: JobHandlers<Jobs>,
-    { connection, logger, ...options }: JobWorkerOptions,
-  ) {
-    assertHandlers(contract, handlers);
-    this.logger = logger;
-    this.connection = logConnectionErrors(connection.duplicate(), logger, `redis (${contract.name} worker)`);
-    this.worker = logConnectionErrors(
-      new Worker(contract.name, tracedProcessor(this.process), { ...options, connection: this.connection }),
-      logger,
-      `${contract.name} worker`,
-    );
-  }
-
-  private readonly process = async (job: Job, token?: string): Promise<unknown> => {
+export function jobProcessor<Jobs extends JobSchemas<Jobs>>(
+  contract: QueueContract<Jobs>,
+  handlers: JobHandlers<Jobs>,
+  logger: Logger,
+  metrics: JobMetrics = JobMetrics.get(),
+): (job: Job, token?: string) => Promise<unknown> {
+  return tracedProcessor(async (job: Job, token?: string) => {
     const started = performance.now();
-    const known = Object.hasOwn(this.contract.jobs, job.name);
+    const known = Object.hasOwn(contract.jobs, job.name);
     let outcome: JobOutcome = 'completed';
     try {
       let data: JobData<Jobs, JobName<Jobs>>;
       try {
-        data = parseJobData(this.contract, job.name, job.data);
+        data = parseJobData(contract, job.name, job.data);
       } catch (error) {
         if (!(error instanceof InvalidJobError)) throw error;
         outcome = 'rejected';
-        this.logger.warn(
-          { queue: this.contract.name, job: job.name, job_id: job.id, reason: error.message },
+        logger.warn(
+          { queue: contract.name, job: job.name, job_id: job.id, reason: error.message },
           'job rejected: it fails the queue contract',
         );
         throw new UnrecoverableError(error.message);
       }
-      const handler = this.handlers[job.name as JobName<Jobs>] as JobHandler<unknown>;
+      const handler = handlers[job.name as JobName<Jobs>] as JobHandler<unknown>;
       try {
         return await handler(data, job, token);
       } catch (error) {
@@ -102,10 +87,32 @@ export class JobWorker<Jobs extends JobSchemas<Jobs>> {
         throw error;
       }
     } finally {
-      const seconds = (performance.now() - started) / 1000;
-      this.metrics.observe(this.contract.name, known ? job.name : 'unknown', outcome, seconds);
+      metrics.observe(contract.name, known ? job.name : 'unknown', outcome, (performance.now() - started) / 1000);
     }
-  };
+  });
+}
+
+/**
+ * The consumer side of a queue of the registry: refuses to start unless the handlers match the queue's jobs
+ * one to one (assertHandlers), then processes with jobProcessor on a connection of its own.
+ */
+export class JobWorker<Jobs extends JobSchemas<Jobs>> {
+  readonly connection: Redis;
+  private readonly worker: Worker;
+
+  constructor(
+    readonly contract: QueueContract<Jobs>,
+    handlers: JobHandlers<Jobs>,
+    { connection, logger, ...options }: JobWorkerOptions,
+  ) {
+    assertHandlers(contract, handlers);
+    this.connection = logConnectionErrors(connection.duplicate(), logger, `redis (${contract.name} worker)`);
+    this.worker = logConnectionErrors(
+      new Worker(contract.name, jobProcessor(contract, handlers, logger), { ...options, connection: this.connection }),
+      logger,
+      `${contract.name} worker`,
+    );
+  }
 
   /** Listens to the jobs that failed an attempt (rejected ones included). */
   onFailed(listener: (job: Job | undefined, error: Error) => void): void {
