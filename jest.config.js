@@ -14,7 +14,7 @@ const swc = [
 ];
 
 const moduleNameMapper = {
-  '^@agentmeter/(contracts|domain|database|http|kafka|telemetry|testing)$': '<rootDir>/libs/$1/src',
+  '^@agentmeter/(contracts|domain|database|http|jobs|kafka|telemetry|testing)$': '<rootDir>/libs/$1/src',
 };
 
 const common = {

@@ -1,16 +1,38 @@
+import { z } from 'zod';
+
 /**
- * BullMQ queue and job names. Do not rename: waiting jobs in Redis carry these names.
- * Payloads carry ids and parameters, never secrets or whole records.
+ * BullMQ queue and job names, and the zod schema of each job's data. Do not rename: waiting jobs in Redis
+ * carry these names. Payloads carry ids and parameters, never secrets or whole records; they evolve only by
+ * adding optional fields (a worker ignores fields it does not know). libs/jobs checks every payload against
+ * its schema when it is enqueued and again when it is processed (docs/decisions.md "One job registry").
  */
 
 /**
- * Every job may carry the W3C trace context of the span that enqueued it (libs/telemetry withJobTrace); the
- * processor continues that trace. Jobs of a job scheduler carry none.
+ * Every job may carry the W3C trace context of the span that enqueued it (libs/telemetry withJobTrace): its
+ * `traceparent` and `tracestate`, as HTTP and Kafka headers carry them. The processor continues that trace.
+ * Jobs of a job scheduler carry none.
  */
-export interface JobTraceContext {
-  /** `traceparent` and `tracestate`, as HTTP and Kafka headers carry them. */
-  trace?: Record<string, string>;
+export const JobTraceContext = z.object({ trace: z.record(z.string(), z.string()).optional() });
+export type JobTraceContext = z.infer<typeof JobTraceContext>;
+
+/** The data of the job `name`: its name (as BullMQ's job name), its own fields, and the trace context. */
+function jobData<N extends string, S extends z.ZodRawShape>(name: N, shape: S) {
+  return JobTraceContext.extend({ name: z.literal(name) }).extend(shape);
 }
+
+/** A queue and the schema of each job it takes, keyed by job name (each schema's `name` is its key). */
+export interface QueueContract<Jobs extends JobSchemas<Jobs> = Record<string, z.ZodType<{ name: string }>>> {
+  readonly name: string;
+  readonly jobs: Jobs;
+}
+export type JobSchemas<Jobs> = { [N in keyof Jobs & string]: z.ZodType<{ name: N } & JobTraceContext> };
+
+function queueContract<const Jobs extends JobSchemas<Jobs>>(name: string, jobs: Jobs): QueueContract<Jobs> {
+  return Object.freeze({ name, jobs: Object.freeze(jobs) });
+}
+
+const id = z.string().min(1).max(200);
+
 export const Queues = {
   /** Ingest housekeeping: partitions ahead, retention, usage folding. */
   IngestMaintenance: 'ingest-maintenance',
@@ -20,13 +42,13 @@ export const JobNames = {
   Retention: 'retention',
 } as const;
 
-export interface RetentionJob extends JobTraceContext {
-  name: typeof JobNames.Retention;
+export const RetentionJob = jobData(JobNames.Retention, {
   /** Overrides "now" (tests); ISO time. */
-  now?: string;
-}
+  now: z.iso.datetime({ offset: true }).optional(),
+});
+export type RetentionJob = z.infer<typeof RetentionJob>;
 
-export type IngestMaintenanceJob = RetentionJob;
+export const IngestMaintenanceQueue = queueContract(Queues.IngestMaintenance, { [JobNames.Retention]: RetentionJob });
 
 /** Alert queues. Do not rename (see above). Deliveries have one queue per channel, consumed by alert-worker. */
 export const AlertQueues = {
@@ -48,35 +70,31 @@ export const AlertJobNames = {
 } as const;
 
 /** Evaluates one time-based rule over the stored data. */
-export interface AlertEvaluateJob extends JobTraceContext {
-  name: typeof AlertJobNames.Evaluate;
-  rule: string;
-}
+export const AlertEvaluateJob = jobData(AlertJobNames.Evaluate, { rule: id });
+export type AlertEvaluateJob = z.infer<typeof AlertEvaluateJob>;
 
 /** Turns the notifications of one group into deliveries, once its group window has passed. */
-export interface AlertFlushGroupJob extends JobTraceContext {
-  name: typeof AlertJobNames.FlushGroup;
-  groupId: string;
-}
+export const AlertFlushGroupJob = jobData(AlertJobNames.FlushGroup, { groupId: id });
+export type AlertFlushGroupJob = z.infer<typeof AlertFlushGroupJob>;
 
 /** Re-enqueues what a crash left behind and resolves event-driven alerts that went quiet. */
-export interface AlertSweepJob extends JobTraceContext {
-  name: typeof AlertJobNames.Sweep;
-}
+export const AlertSweepJob = jobData(AlertJobNames.Sweep, {});
+export type AlertSweepJob = z.infer<typeof AlertSweepJob>;
 
 /** A one-off mute ended (expired or cancelled): the alerts it silenced are delivered once, as summaries. */
-export interface AlertMuteEndedJob extends JobTraceContext {
-  name: typeof AlertJobNames.MuteEnded;
-  muteId: string;
-}
+export const AlertMuteEndedJob = jobData(AlertJobNames.MuteEnded, { muteId: id });
+export type AlertMuteEndedJob = z.infer<typeof AlertMuteEndedJob>;
 
-export type AlertRulesJob = AlertEvaluateJob | AlertFlushGroupJob | AlertSweepJob | AlertMuteEndedJob;
+export const AlertRulesQueue = queueContract(AlertQueues.Rules, {
+  [AlertJobNames.Evaluate]: AlertEvaluateJob,
+  [AlertJobNames.FlushGroup]: AlertFlushGroupJob,
+  [AlertJobNames.Sweep]: AlertSweepJob,
+  [AlertJobNames.MuteEnded]: AlertMuteEndedJob,
+});
 
 /** One delivery (a grouped message to one contact, or the banners of a group); the id keys the row. */
-export interface AlertDeliverJob extends JobTraceContext {
-  name: typeof AlertJobNames.Deliver;
-  deliveryId: string;
-}
+export const AlertDeliverJob = jobData(AlertJobNames.Deliver, { deliveryId: id });
+export type AlertDeliverJob = z.infer<typeof AlertDeliverJob>;
 
 /** The queue of each delivery channel. */
 export const ALERT_DELIVERY_QUEUES = {
@@ -86,6 +104,18 @@ export const ALERT_DELIVERY_QUEUES = {
   pagerduty: AlertQueues.PagerDuty,
   banner: AlertQueues.Banner,
 } as const;
+
+/** The delivery queue of each channel, with its one job. */
+export const AlertDeliveryQueues = {
+  email: queueContract(AlertQueues.Email, { [AlertJobNames.Deliver]: AlertDeliverJob }),
+  slack: queueContract(AlertQueues.Slack, { [AlertJobNames.Deliver]: AlertDeliverJob }),
+  webhook: queueContract(AlertQueues.Webhook, { [AlertJobNames.Deliver]: AlertDeliverJob }),
+  pagerduty: queueContract(AlertQueues.PagerDuty, { [AlertJobNames.Deliver]: AlertDeliverJob }),
+  banner: queueContract(AlertQueues.Banner, { [AlertJobNames.Deliver]: AlertDeliverJob }),
+} as const;
+
+/** Backoff type of delivery jobs; alert-worker implements it (exponential with jitter, or Retry-After). */
+export const ALERT_DELIVERY_BACKOFF = 'alert-delivery';
 
 /** cost-cap queues. Do not rename (see above). */
 export const CostCapQueues = {
@@ -99,23 +129,21 @@ export const CostCapJobNames = {
 } as const;
 
 /** Fires at a threshold (80 or 100 %) of a running run's wall-time cap; removed when the run ends. */
-export interface WallTimeJob extends JobTraceContext {
-  name: typeof CostCapJobNames.WallTime;
-  tenantId: string;
-  runId: string;
-  threshold: 80 | 100;
-}
+export const WallTimeJob = jobData(CostCapJobNames.WallTime, {
+  tenantId: id,
+  runId: id,
+  threshold: z.union([z.literal(80), z.literal(100)]),
+});
+export type WallTimeJob = z.infer<typeof WallTimeJob>;
 
 /** Records the expiry of a temporary raise (audit row, caches refreshed); enforcement never waits for it. */
-export interface OverrideExpiryJob extends JobTraceContext {
-  name: typeof CostCapJobNames.OverrideExpiry;
-  overrideId: string;
-}
+export const OverrideExpiryJob = jobData(CostCapJobNames.OverrideExpiry, { overrideId: id });
+export type OverrideExpiryJob = z.infer<typeof OverrideExpiryJob>;
 
-export type CostCapTimerJob = WallTimeJob | OverrideExpiryJob;
-
-/** Backoff type of delivery jobs; alert-worker implements it (exponential with jitter, or Retry-After). */
-export const ALERT_DELIVERY_BACKOFF = 'alert-delivery';
+export const CostCapTimersQueue = queueContract(CostCapQueues.Timers, {
+  [CostCapJobNames.WallTime]: WallTimeJob,
+  [CostCapJobNames.OverrideExpiry]: OverrideExpiryJob,
+});
 
 /** query queues. Do not rename (see above). */
 export const QueryQueues = {
@@ -131,7 +159,7 @@ export const QueryJobNames = {
  * Reprices one period. The request's parameters, actor and reason are in its audit_log row (redacted there);
  * the job carries only that row's id, which is also the job id (one job per request).
  */
-export interface RepriceJob extends JobTraceContext {
-  name: typeof QueryJobNames.Reprice;
-  requestId: string;
-}
+export const RepriceJob = jobData(QueryJobNames.Reprice, { requestId: id });
+export type RepriceJob = z.infer<typeof RepriceJob>;
+
+export const QueryRepriceQueue = queueContract(QueryQueues.Reprice, { [QueryJobNames.Reprice]: RepriceJob });

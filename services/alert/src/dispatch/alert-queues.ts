@@ -1,17 +1,15 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   ALERT_DELIVERY_BACKOFF,
-  ALERT_DELIVERY_QUEUES,
+  AlertDeliveryQueues,
   AlertJobNames,
-  AlertQueues,
-  type AlertDeliverJob,
-  type AlertRulesJob,
+  AlertRulesQueue,
   type DeliveryChannel,
 } from '@agentmeter/contracts';
-import { BULLMQ_CONNECTION, createRedis, logConnectionErrors, withJobTrace } from '@agentmeter/telemetry';
+import { JobQueue } from '@agentmeter/jobs';
+import { BULLMQ_CONNECTION, createRedis } from '@agentmeter/telemetry';
 import { AlertConfig } from '../config';
 import { LOGGER } from '../logger';
 
@@ -23,29 +21,23 @@ import { LOGGER } from '../logger';
 @Injectable()
 export class AlertQueuesClient implements OnApplicationShutdown {
   readonly connection: Redis;
-  readonly rules: Queue<AlertRulesJob>;
-  private readonly deliveries: Record<DeliveryChannel, Queue<AlertDeliverJob>>;
+  readonly rules: JobQueue<typeof AlertRulesQueue.jobs>;
+  private readonly deliveries: Record<DeliveryChannel, JobQueue<typeof AlertDeliveryQueues.email.jobs>>;
 
   constructor(
     @Inject(AlertConfig) private readonly config: AlertConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(LOGGER) logger: Logger,
   ) {
     this.connection = createRedis(config.REDIS_URL, { ...BULLMQ_CONNECTION, lazyConnect: true, name: 'redis', logger });
-    const options = { connection: this.connection, prefix: this.prefix };
-    const queue = <T>(name: string) => logConnectionErrors(new Queue<T>(name, options), logger, `queue ${name}`);
-    this.rules = queue<AlertRulesJob>(AlertQueues.Rules);
+    const options = { connection: this.connection, prefix: this.prefix, logger };
+    this.rules = new JobQueue(AlertRulesQueue, options);
     this.deliveries = {
-      email: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.email),
-      slack: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.slack),
-      webhook: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.webhook),
-      pagerduty: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.pagerduty),
-      banner: queue<AlertDeliverJob>(ALERT_DELIVERY_QUEUES.banner),
+      email: new JobQueue(AlertDeliveryQueues.email, options),
+      slack: new JobQueue(AlertDeliveryQueues.slack, options),
+      webhook: new JobQueue(AlertDeliveryQueues.webhook, options),
+      pagerduty: new JobQueue(AlertDeliveryQueues.pagerduty, options),
+      banner: new JobQueue(AlertDeliveryQueues.banner, options),
     };
-  }
-
-  /** A connection of its own for a worker (BullMQ does not close a connection it was given). */
-  duplicateConnection(): Redis {
-    return logConnectionErrors(this.connection.duplicate(), this.logger, 'redis (worker)');
   }
 
   get prefix(): string {
@@ -53,14 +45,18 @@ export class AlertQueuesClient implements OnApplicationShutdown {
   }
 
   async flushGroupAt(groupId: string, delayMs: number): Promise<void> {
-    await this.rules.add(AlertJobNames.FlushGroup, withJobTrace({ name: AlertJobNames.FlushGroup, groupId }), {
-      jobId: `flush-${groupId}`,
-      delay: Math.max(0, delayMs),
-      attempts: 10,
-      backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: { age: 3_600 },
-      removeOnFail: { age: 7 * 86_400 },
-    });
+    await this.rules.add(
+      AlertJobNames.FlushGroup,
+      { groupId },
+      {
+        jobId: `flush-${groupId}`,
+        delay: Math.max(0, delayMs),
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 1_000 },
+        removeOnComplete: { age: 3_600 },
+        removeOnFail: { age: 7 * 86_400 },
+      },
+    );
   }
 
   /**
@@ -77,20 +73,24 @@ export class AlertQueuesClient implements OnApplicationShutdown {
       if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return;
       await job.remove();
     }
-    await this.rules.add(AlertJobNames.MuteEnded, withJobTrace({ name: AlertJobNames.MuteEnded, muteId }), {
-      jobId,
-      delay: Math.max(0, delayMs),
-      attempts: 10,
-      backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: { age: 86_400 },
-      removeOnFail: { age: 7 * 86_400 },
-    });
+    await this.rules.add(
+      AlertJobNames.MuteEnded,
+      { muteId },
+      {
+        jobId,
+        delay: Math.max(0, delayMs),
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 1_000 },
+        removeOnComplete: { age: 86_400 },
+        removeOnFail: { age: 7 * 86_400 },
+      },
+    );
   }
 
   async deliver(channel: DeliveryChannel, deliveryId: string): Promise<void> {
     await this.deliveries[channel].add(
       AlertJobNames.Deliver,
-      withJobTrace({ name: AlertJobNames.Deliver, deliveryId }),
+      { deliveryId },
       {
         jobId: deliveryId,
         attempts: channel === 'banner' ? 10 : this.config.ALERT_DELIVERY_ATTEMPTS,

@@ -1,9 +1,8 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { type Job, type Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { AlertJobNames, AlertQueues, AlertRules, type AlertRulesJob } from '@agentmeter/contracts';
-import { logConnectionErrors, RecoveryLoop, tracedProcessor } from '@agentmeter/telemetry';
+import { AlertJobNames, AlertRules, AlertRulesQueue } from '@agentmeter/contracts';
+import { JobWorker } from '@agentmeter/jobs';
+import { RecoveryLoop } from '@agentmeter/telemetry';
 import { AlertConfig } from '../config';
 import { AlertQueuesClient } from '../dispatch/alert-queues';
 import { GroupsService } from '../dispatch/groups.service';
@@ -22,8 +21,7 @@ import { RulesService } from './rules.service';
  */
 @Injectable()
 export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
-  private worker: Worker<AlertRulesJob> | undefined;
-  private readonly workerConnection: Redis;
+  private worker: JobWorker<typeof AlertRulesQueue.jobs> | undefined;
   private readonly recovery: RecoveryLoop;
 
   constructor(
@@ -34,8 +32,6 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
     private readonly muteReplay: MuteReplayService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    // BullMQ does not close a connection it was given: this one is closed at shutdown.
-    this.workerConnection = queues.duplicateConnection();
     this.recovery = new RecoveryLoop(
       'alert scheduler recovery',
       config.ALERT_RECOVERY_EVERY_MS,
@@ -49,27 +45,17 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
 
   async onApplicationBootstrap(): Promise<void> {
     await this.upsertSchedulers();
-    this.worker = logConnectionErrors(
-      new Worker<AlertRulesJob>(
-        AlertQueues.Rules,
-        tracedProcessor(async (job: Job<AlertRulesJob>) => {
-          switch (job.data.name) {
-            case AlertJobNames.Evaluate:
-              return void (await this.rules.evaluate(job.data.rule));
-            case AlertJobNames.FlushGroup:
-              return void (await this.groups.flush(job.data.groupId));
-            case AlertJobNames.Sweep:
-              return this.rules.sweep();
-            case AlertJobNames.MuteEnded:
-              return void (await this.muteReplay.replay(job.data.muteId));
-          }
-        }),
-        { connection: this.workerConnection, prefix: this.queues.prefix, concurrency: 4 },
-      ),
-      this.logger,
-      'rules worker',
+    this.worker = new JobWorker(
+      AlertRulesQueue,
+      {
+        [AlertJobNames.Evaluate]: async (data) => void (await this.rules.evaluate(data.rule)),
+        [AlertJobNames.FlushGroup]: async (data) => void (await this.groups.flush(data.groupId)),
+        [AlertJobNames.Sweep]: () => this.rules.sweep(),
+        [AlertJobNames.MuteEnded]: async (data) => void (await this.muteReplay.replay(data.muteId)),
+      },
+      { connection: this.queues.connection, prefix: this.queues.prefix, logger: this.logger, concurrency: 4 },
     );
-    this.recovery.start([this.queues.connection, this.workerConnection]);
+    this.recovery.start([this.queues.connection, this.worker.connection]);
   }
 
   /**
@@ -77,41 +63,33 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
    * missing ones, so the ticks of the others are left alone.
    */
   private async upsertSchedulers(onlyMissing = false): Promise<void> {
-    const upsert = async (...args: Parameters<Queue<AlertRulesJob>['upsertJobScheduler']>): Promise<void> => {
-      if (onlyMissing && (await this.queues.rules.getJobScheduler(args[0]))) return;
-      await this.queues.rules.upsertJobScheduler(...args);
-    };
+    const rules = this.queues.rules;
+    const wanted = async (schedulerId: string) => !onlyMissing || !(await rules.getJobScheduler(schedulerId));
     for (const rule of RulesService.evaluatedRules) {
       // Drift compares days of calls: every 15 minutes at most is plenty, and spares the database.
       const every =
         rule === AlertRules.ImplementerDrift
           ? Math.max(this.config.ALERT_EVALUATE_EVERY_MS, 15 * 60_000)
           : this.config.ALERT_EVALUATE_EVERY_MS;
-      await upsert(
-        `evaluate-${rule}`,
-        { every },
-        {
-          name: AlertJobNames.Evaluate,
-          data: { name: AlertJobNames.Evaluate, rule },
-          opts: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-        },
+      const id = `evaluate-${rule}`;
+      if (await wanted(id)) {
+        await rules.upsertScheduler(id, { every }, AlertJobNames.Evaluate, { rule }, schedulerJobOptions);
+      }
+    }
+    if (await wanted('sweep')) {
+      await rules.upsertScheduler(
+        'sweep',
+        { every: this.config.ALERT_SWEEP_EVERY_MS },
+        AlertJobNames.Sweep,
+        {},
+        schedulerJobOptions,
       );
     }
-    await upsert(
-      'sweep',
-      { every: this.config.ALERT_SWEEP_EVERY_MS },
-      {
-        name: AlertJobNames.Sweep,
-        data: { name: AlertJobNames.Sweep },
-        opts: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-      },
-    );
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.recovery.stop();
     await this.worker?.close();
-    this.workerConnection.disconnect();
   }
 
   /**
@@ -124,3 +102,6 @@ export class RulesProcessor implements OnApplicationBootstrap, OnApplicationShut
     if (!(await this.queues.rules.getJobScheduler('sweep'))) throw new Error('job schedulers missing from Redis');
   }
 }
+
+/** Jobs of the schedulers: a failed tick is not retried (the next one comes soon), and few are kept. */
+const schedulerJobOptions = { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };

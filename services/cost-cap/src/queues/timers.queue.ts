@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { CostCapJobNames, CostCapQueues, type CostCapTimerJob } from '@agentmeter/contracts';
+import { CostCapJobNames, CostCapTimersQueue } from '@agentmeter/contracts';
 import { Clock } from '@agentmeter/domain';
-import { BULLMQ_CONNECTION, createRedis, logConnectionErrors, withJobTrace } from '@agentmeter/telemetry';
+import { JobQueue } from '@agentmeter/jobs';
+import { BULLMQ_CONNECTION, createRedis } from '@agentmeter/telemetry';
 import { CostCapConfig } from '../config';
 import { LOGGER } from '../logger';
 
@@ -20,19 +20,20 @@ export const WALL_TIME_THRESHOLDS = [80, 100] as const;
 @Injectable()
 export class TimersQueue implements OnApplicationShutdown {
   readonly connection: Redis;
-  readonly queue: Queue<CostCapTimerJob>;
+  readonly queue: JobQueue<typeof CostCapTimersQueue.jobs>;
   readonly prefix: string;
 
   constructor(
     @Inject(CostCapConfig) config: CostCapConfig,
     private readonly clock: Clock,
-    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(LOGGER) logger: Logger,
   ) {
     this.prefix = `${config.REDIS_KEY_PREFIX}bull`;
     this.connection = createRedis(config.REDIS_URL, { ...BULLMQ_CONNECTION, name: 'redis (timers)', logger });
-    this.queue = new Queue(CostCapQueues.Timers, {
+    this.queue = new JobQueue(CostCapTimersQueue, {
       connection: this.connection,
       prefix: this.prefix,
+      logger,
       defaultJobOptions: {
         removeOnComplete: true,
         removeOnFail: 1_000,
@@ -40,12 +41,6 @@ export class TimersQueue implements OnApplicationShutdown {
         backoff: { type: 'exponential', delay: 1_000 },
       },
     });
-    logConnectionErrors(this.queue, logger, 'timers queue');
-  }
-
-  /** A connection of its own for the worker (BullMQ does not close a connection it was given). */
-  duplicateConnection(): Redis {
-    return logConnectionErrors(this.connection.duplicate(), this.logger, 'redis (timers worker)');
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -62,7 +57,7 @@ export class TimersQueue implements OnApplicationShutdown {
       const at = startedAt.getTime() + Math.floor((Number(limitS) * 1000 * threshold) / 100);
       await this.queue.add(
         CostCapJobNames.WallTime,
-        withJobTrace({ name: CostCapJobNames.WallTime, tenantId, runId, threshold }),
+        { tenantId, runId, threshold },
         { jobId: wallTimeJobId(tenantId, runId, threshold), delay: this.delayUntil(new Date(at)) },
       );
     }
@@ -78,7 +73,7 @@ export class TimersQueue implements OnApplicationShutdown {
   async scheduleOverrideExpiry(overrideId: string, expiresAt: Date): Promise<void> {
     await this.queue.add(
       CostCapJobNames.OverrideExpiry,
-      withJobTrace({ name: CostCapJobNames.OverrideExpiry, overrideId }),
+      { overrideId },
       { jobId: `raise-${overrideId}`, delay: this.delayUntil(expiresAt) },
     );
   }

@@ -1,15 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { JobNames, Queues, type IngestMaintenanceJob } from '@agentmeter/contracts';
-import {
-  BULLMQ_CONNECTION,
-  createRedis,
-  logConnectionErrors,
-  RecoveryLoop,
-  tracedProcessor,
-} from '@agentmeter/telemetry';
+import { IngestMaintenanceQueue, JobNames } from '@agentmeter/contracts';
+import { JobQueue, JobWorker } from '@agentmeter/jobs';
+import { BULLMQ_CONNECTION, createRedis, RecoveryLoop } from '@agentmeter/telemetry';
 import { IngestConfig } from '../config';
 import { LOGGER } from '../logger';
 import { RetentionService } from './retention.service';
@@ -22,9 +16,8 @@ import { RetentionService } from './retention.service';
 @Injectable()
 export class RetentionProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly connection: Redis;
-  private readonly queue: Queue<IngestMaintenanceJob>;
-  private worker: Worker<IngestMaintenanceJob> | undefined;
-  private workerConnection: Redis | undefined;
+  private readonly queue: JobQueue<typeof IngestMaintenanceQueue.jobs>;
+  private worker: JobWorker<typeof IngestMaintenanceQueue.jobs> | undefined;
   private readonly recovery: RecoveryLoop;
 
   constructor(
@@ -33,11 +26,7 @@ export class RetentionProcessor implements OnApplicationBootstrap, OnApplication
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.connection = createRedis(config.REDIS_URL, { ...BULLMQ_CONNECTION, lazyConnect: true, name: 'redis', logger });
-    this.queue = logConnectionErrors(
-      new Queue(Queues.IngestMaintenance, { connection: this.connection, prefix: this.prefix }),
-      logger,
-      'retention queue',
-    );
+    this.queue = new JobQueue(IngestMaintenanceQueue, { connection: this.connection, prefix: this.prefix, logger });
     this.recovery = new RecoveryLoop(
       'retention scheduler recovery',
       60_000,
@@ -55,40 +44,27 @@ export class RetentionProcessor implements OnApplicationBootstrap, OnApplication
   async onApplicationBootstrap(): Promise<void> {
     await this.retention.run();
     await this.upsertScheduler();
-    this.workerConnection = logConnectionErrors(this.connection.duplicate(), this.logger, 'redis (worker)');
-    this.worker = logConnectionErrors(
-      new Worker<IngestMaintenanceJob>(
-        Queues.IngestMaintenance,
-        tracedProcessor(async (job: Job<IngestMaintenanceJob>) => {
-          switch (job.data.name) {
-            case JobNames.Retention:
-              return this.retention.run(job.data.now ? new Date(job.data.now) : undefined);
-          }
-        }),
-        { connection: this.workerConnection, prefix: this.prefix, concurrency: 1 },
-      ),
-      this.logger,
-      'retention worker',
+    this.worker = new JobWorker(
+      IngestMaintenanceQueue,
+      { [JobNames.Retention]: (data) => this.retention.run(data.now ? new Date(data.now) : undefined) },
+      { connection: this.connection, prefix: this.prefix, logger: this.logger, concurrency: 1 },
     );
     this.recovery.start([this.connection]);
   }
 
   private async upsertScheduler(): Promise<void> {
-    await this.queue.upsertJobScheduler(
+    await this.queue.upsertScheduler(
       JobNames.Retention,
       { pattern: this.config.RETENTION_CRON, tz: 'UTC' },
-      {
-        name: JobNames.Retention,
-        data: { name: JobNames.Retention },
-        opts: { attempts: 5, backoff: { type: 'exponential', delay: 30_000 } },
-      },
+      JobNames.Retention,
+      {},
+      { attempts: 5, backoff: { type: 'exponential', delay: 30_000 } },
     );
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.recovery.stop();
     await this.worker?.close();
-    this.workerConnection?.disconnect();
     await this.queue.close();
     this.connection.disconnect();
   }

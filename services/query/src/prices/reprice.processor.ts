@@ -1,9 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { type Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { QueryJobNames, QueryQueues, type RepriceJob } from '@agentmeter/contracts';
-import { logConnectionErrors, tracedProcessor } from '@agentmeter/telemetry';
+import { QueryJobNames, QueryRepriceQueue } from '@agentmeter/contracts';
+import { isLastAttempt, JobWorker } from '@agentmeter/jobs';
 import { LOGGER } from '../logger';
 import { PricesService } from './prices.service';
 import { RepriceQueue } from './reprice.queue';
@@ -15,8 +13,7 @@ import { RepriceQueue } from './reprice.queue';
  */
 @Injectable()
 export class RepriceProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
-  private worker: Worker<RepriceJob> | undefined;
-  private connection: Redis | undefined;
+  private worker: JobWorker<typeof QueryRepriceQueue.jobs> | undefined;
 
   constructor(
     private readonly queue: RepriceQueue,
@@ -25,25 +22,16 @@ export class RepriceProcessor implements OnApplicationBootstrap, OnApplicationSh
   ) {}
 
   onApplicationBootstrap(): void {
-    this.connection = this.queue.workerConnection();
-    this.worker = logConnectionErrors(
-      new Worker<RepriceJob>(
-        QueryQueues.Reprice,
-        tracedProcessor(async (job: Job<RepriceJob>) => {
-          switch (job.data.name) {
-            case QueryJobNames.Reprice:
-              return this.prices.runReprice(job.data.requestId, job.attemptsMade + 1 >= (job.opts.attempts ?? 1));
-          }
-        }),
-        { connection: this.connection, prefix: this.queue.prefix, concurrency: 1 },
-      ),
-      this.logger,
-      'reprice worker',
+    this.worker = new JobWorker(
+      QueryRepriceQueue,
+      {
+        [QueryJobNames.Reprice]: (data, job) => this.prices.runReprice(data.requestId, isLastAttempt(job)),
+      },
+      { connection: this.queue.connection, prefix: this.queue.prefix, logger: this.logger, concurrency: 1 },
     );
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.worker?.close();
-    this.connection?.disconnect();
   }
 }
