@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { LATENCY_BUCKETS_MS } from '../../libs/domain/src/usage-rollup';
+import { LATENCY_BUCKETS_MS } from '../../libs/domain/src/projection/usage-rollup';
 
 /**
  * The data the console benchmark reads (bench/console.bench.ts), written straight into the schema with
