@@ -676,9 +676,9 @@ async function diskOf(database: string, events: number): Promise<Disk> {
                 count(*) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge'))::text AS calls,
                 COALESCE(sum(pg_column_size(e.*) + 28) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge')), 0)::text AS call_bytes,
                 COALESCE(sum(pg_column_size(payload)) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge')), 0)::text AS payload_bytes,
-                (SELECT sum(pg_table_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'events'::regclass) AS heap,
-                (SELECT sum(pg_indexes_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'events'::regclass) AS indexes
-           FROM events e`,
+                (SELECT sum(pg_table_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'event_log'::regclass) AS heap,
+                (SELECT sum(pg_indexes_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'event_log'::regclass) AS indexes
+           FROM event_log e`,
       )
     ).rows;
     const callsOnce =
