@@ -100,7 +100,7 @@ const EVENTS_VIEW = `CREATE VIEW events AS
   UNION ALL
   SELECT source, event_id, tenant_id, run_id, 'external_charge'::text, time, payload, trace_id FROM external_charges`;
 
-/** Renames the log table, its indexes, its day partitions and their partitions_log rows. */
+/** Renames the log table, its indexes, its day partitions (and theirs) and their partitions_log rows. */
 async function renameLog(q: QueryRunner, from: string, to: string): Promise<void> {
   await q.query(`ALTER TABLE ${from} RENAME TO ${to}`);
   for (const index of ['pkey', 'run_time', 'tenant_type_time']) {
@@ -113,7 +113,17 @@ async function renameLog(q: QueryRunner, from: string, to: string): Promise<void
   );
   for (const { name } of partitions) {
     if (!name.startsWith(`${from}_p`)) continue;
-    await q.query(`ALTER TABLE ${name} RENAME TO ${to}_p${name.slice(from.length + 2)}`);
+    await q.query(`ALTER TABLE ${name} RENAME TO ${to}${name.slice(from.length)}`);
+    const indexes: Array<{ name: string }> = await q.query(
+      `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = $1::regclass ORDER BY 1`,
+      [`${to}${name.slice(from.length)}`],
+    );
+    for (const index of indexes) {
+      if (index.name.startsWith(`${name}_`)) {
+        await q.query(`ALTER INDEX ${index.name} RENAME TO ${to}${index.name.slice(from.length)}`);
+      }
+    }
   }
   await q.query(
     `UPDATE partitions_log SET parent = $2, partition = $2 || '_p' || substr(partition, length($1) + 3) WHERE parent = $1`,
