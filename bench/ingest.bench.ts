@@ -145,12 +145,13 @@ interface Measurement {
 
 /** Bytes on disk per million events stored (tables, TOAST and indexes of the ingest database). */
 interface Disk {
-  /** As the migrations leave it. */
+  /** As the migrations leave it: call facts stored once (migration 1765600000000). */
   after: number;
-  /** With the llm_calls index dropped by migration 1765500000000 built again on the same rows. */
+  /**
+   * Before migration 1765600000000: the call rows also in the event log (built again, with the log's indexes,
+   * from the same rows), and the call tables without their payload and log trace id columns.
+   */
   before: number;
-  /** Estimate for call facts stored once: their event log rows and index entries gone, their data in their tables. */
-  callsOnce: number;
   /** Per table (day partitions summed), as the migrations leave it. */
   tables: Array<[string, number]>;
 }
@@ -645,10 +646,9 @@ async function measureIngest(
 }
 
 /**
- * Disk per million events of an ingest database after a throughput run (see Disk). The dropped index is
- * built again on the same rows to measure "before"; the storage of call facts once is estimated from the
- * event log's call rows: their share of its heap (their own row sizes plus the tuple header and line pointer)
- * and of its indexes (by row count) goes, their payloads join their tables.
+ * Disk per million events of an ingest database after a throughput run (see Disk). "Before" builds the event
+ * log rows of the calls again, as migration 1765600000000 found them, in a table like the log (its indexes
+ * included, rows in time order as ingest appends them) and takes off the call tables' columns that migration added.
  */
 async function diskOf(database: string, events: number): Promise<Disk> {
   return withClient(dbUrl(database), async (c) => {
@@ -663,35 +663,28 @@ async function diskOf(database: string, events: number): Promise<Disk> {
     const perMillion = (bytes: number) => (bytes / events) * 1e6;
     await c.query('VACUUM ANALYZE');
     const after = await size();
-    const [log] = (
-      await c.query<{
-        rows: string;
-        calls: string;
-        call_bytes: string;
-        payload_bytes: string;
-        heap: string;
-        indexes: string;
-      }>(
-        `SELECT count(*)::text AS rows,
-                count(*) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge'))::text AS calls,
-                COALESCE(sum(pg_column_size(e.*) + 28) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge')), 0)::text AS call_bytes,
-                COALESCE(sum(pg_column_size(payload)) FILTER (WHERE type IN ('llm_call', 'tool_call', 'external_charge')), 0)::text AS payload_bytes,
-                (SELECT sum(pg_table_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'events'::regclass) AS heap,
-                (SELECT sum(pg_indexes_size(inhrelid))::text FROM pg_inherits WHERE inhparent = 'events'::regclass) AS indexes
-           FROM events e`,
+    const [added] = (
+      await c.query<{ bytes: string }>(
+        `SELECT ((SELECT COALESCE(sum(pg_column_size(payload) + COALESCE(pg_column_size(log_trace_id), 0)), 0) FROM llm_calls)
+               + (SELECT COALESCE(sum(pg_column_size(payload) + COALESCE(pg_column_size(log_trace_id), 0)), 0) FROM tool_calls)
+               + (SELECT COALESCE(sum(pg_column_size(payload) + COALESCE(pg_column_size(trace_id), 0)), 0) FROM external_charges)
+               )::text AS bytes`,
       )
     ).rows;
-    const callsOnce =
-      sum(after) -
-      Number(log!.call_bytes) -
-      (Number(log!.indexes) * Number(log!.calls)) / Math.max(1, Number(log!.rows)) +
-      Number(log!.payload_bytes);
-    await c.query('CREATE INDEX ON llm_calls (model, time)');
-    const before = sum(await size());
+    await c.query(`CREATE TABLE bench_call_log (LIKE event_log INCLUDING DEFAULTS INCLUDING INDEXES)`);
+    await c.query(
+      `INSERT INTO bench_call_log (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
+       SELECT source, event_id, tenant_id, run_id, type, time, payload, trace_id FROM events
+        WHERE type IN ('llm_call', 'tool_call', 'external_charge') ORDER BY time`,
+    );
+    await c.query('VACUUM ANALYZE bench_call_log');
+    const [log] = (await c.query<{ bytes: string }>(`SELECT pg_total_relation_size('bench_call_log')::text AS bytes`))
+      .rows;
+    await c.query('DROP TABLE bench_call_log');
+    const before = sum(after) + Number(log!.bytes) - Number(added!.bytes);
     return {
       after: perMillion(sum(after)),
       before: perMillion(before),
-      callsOnce: perMillion(callsOnce),
       tables: [...after].sort((a, b) => b[1] - a[1]).map(([name, bytes]) => [name, perMillion(bytes)]),
     };
   });
@@ -1290,9 +1283,8 @@ function report(r: {
       '',
       '| storage | per million events |',
       '| --- | ---: |',
-      `| before: with \`llm_calls_model_time\` (built again on the same rows) | ${mb(r.disk.before)} |`,
-      `| after: only the indexes a query uses (migration 1765500000000) | **${mb(r.disk.after)}** |`,
-      `| estimate if call facts were stored once (not built: docs/decisions.md) | ${mb(r.disk.callsOnce)} |`,
+      `| before: call rows in the event log too (built again from the same rows) | ${mb(r.disk.before)} |`,
+      `| after: call facts stored once (migration 1765600000000) | **${mb(r.disk.after)}** |`,
       '',
       `Largest tables after: ${r.disk.tables
         .slice(0, 6)

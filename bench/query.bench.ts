@@ -139,11 +139,14 @@ async function generate(pool: Pool, first: number, last: number, span: Span, run
       await client.query(
         `INSERT INTO llm_calls (source, event_id, tenant_id, project_id, run_id, phase, attempt, role, model, provider,
            prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, cost_source, latency_ms, cached,
-           status, trace_id, span_id, user_id, time)
+           status, trace_id, span_id, user_id, time, payload)
          SELECT 'bench', run || '-' || s.phase || s.attempt || '-l' || c, tenant, project, run, s.phase, s.attempt, s.role,
                 m.model, m.provider, pt, ct, pt / 10, 0,
                 (pt::bigint * m.input + ct::bigint * m.output + 500000) / 1000000, 'computed', 300 + h % 9000, false, 'ok',
-                md5(run || s.phase || s.attempt), substr(md5(run || c), 1, 16), NULL, t0 + (s.minute + c) * interval '1 min'
+                md5(run || s.phase || s.attempt), substr(md5(run || c), 1, 16), NULL, t0 + (s.minute + c) * interval '1 min',
+                json_build_object('tenant_id', tenant, 'project_id', project, 'run_id', run, 'phase', s.phase,
+                  'attempt', s.attempt, 'role', s.role, 'model', m.model, 'provider', m.provider, 'prompt_tokens', pt,
+                  'completion_tokens', ct, 'latency_ms', 300 + h % 9000, 'trace_id', md5(run || s.phase || s.attempt))
          ${run}
          CROSS JOIN (VALUES ${stageValues}) AS s(phase, attempt, role, minute)
          CROSS JOIN generate_series(1, 3) AS c
@@ -154,40 +157,27 @@ async function generate(pool: Pool, first: number, last: number, span: Span, run
       );
       await client.query(
         `INSERT INTO tool_calls (source, event_id, tenant_id, project_id, run_id, phase, attempt, role, tool, mcp_server,
-           cache_key_space, cache_hit, latency_ms, status, trace_id, time)
+           cache_key_space, cache_hit, latency_ms, status, trace_id, time, payload)
          SELECT 'bench', run || '-' || s.phase || s.attempt || '-t' || c, tenant, project, run, s.phase, s.attempt, s.role,
-                CASE WHEN c % 2 = 0 THEN 'github.get_tree' ELSE 'github.get_blob' END, 'github',
-                CASE WHEN c % 2 = 0 THEN 'amtp:mcp:tree' ELSE 'amtp:mcp:blob' END,
-                (hashtext(run || c)::bigint & 2147483647) % 10 < 7, 1 + (hashtext(run || c)::bigint & 2147483647) % 900, 'ok',
-                md5(run || s.phase || s.attempt), t0 + (s.minute + 4) * interval '1 min' + c * interval '1 s'
+                tool, 'github', key_space, hit, latency, 'ok', md5(run || s.phase || s.attempt),
+                t0 + (s.minute + 4) * interval '1 min' + c * interval '1 s',
+                json_build_object('tenant_id', tenant, 'project_id', project, 'run_id', run, 'phase', s.phase,
+                  'attempt', s.attempt, 'role', s.role, 'tool', tool, 'mcp_server', 'github',
+                  'cache_key_space', key_space, 'cache_hit', hit, 'latency_ms', latency)
          ${run}
          CROSS JOIN (VALUES ${stageValues}) AS s(phase, attempt, role, minute)
          CROSS JOIN generate_series(1, 4) AS c
+         CROSS JOIN LATERAL (SELECT CASE WHEN c % 2 = 0 THEN 'github.get_tree' ELSE 'github.get_blob' END AS tool,
+                CASE WHEN c % 2 = 0 THEN 'amtp:mcp:tree' ELSE 'amtp:mcp:blob' END AS key_space,
+                (hashtext(run || c)::bigint & 2147483647) % 10 < 7 AS hit,
+                1 + (hashtext(run || c)::bigint & 2147483647) % 900 AS latency) AS tc
          WHERE s.phase IN ('implement', 'validate')`,
         p.slice(0, 6),
       );
-      // The event log: one row per call, phase_entered and its outcome per stage, run_started and the end.
+      // The event log (docs/decisions.md "Call facts stored once": the calls above are in `events` already):
+      // phase_entered and its outcome per stage, run_started and the end.
       await client.query(
-        `INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
-         SELECT source, event_id, tenant_id, run_id, 'llm_call', time,
-                jsonb_build_object('tenant_id', tenant_id, 'project_id', project_id, 'run_id', run_id, 'phase', phase,
-                  'attempt', attempt, 'role', role, 'model', model, 'provider', provider, 'prompt_tokens', prompt_tokens,
-                  'completion_tokens', completion_tokens, 'latency_ms', latency_ms, 'trace_id', trace_id), trace_id
-           FROM llm_calls WHERE source = 'bench' AND run_id = ANY(SELECT 'br' || g FROM generate_series($1::int, $2::int) g)
-           AND time >= $3::timestamptz + (($1::int - $4::int) * $5::float8) * interval '1 millisecond'
-           AND time < $3::timestamptz + (($2::int - $4::int + 1) * $5::float8) * interval '1 millisecond' + interval '2 hours'
-         UNION ALL
-         SELECT source, event_id, tenant_id, run_id, 'tool_call', time,
-                jsonb_build_object('tenant_id', tenant_id, 'project_id', project_id, 'run_id', run_id, 'phase', phase,
-                  'attempt', attempt, 'role', role, 'tool', tool, 'mcp_server', mcp_server,
-                  'cache_key_space', cache_key_space, 'cache_hit', cache_hit, 'latency_ms', latency_ms), trace_id
-           FROM tool_calls WHERE source = 'bench' AND run_id = ANY(SELECT 'br' || g FROM generate_series($1::int, $2::int) g)
-           AND time >= $3::timestamptz + (($1::int - $4::int) * $5::float8) * interval '1 millisecond'
-           AND time < $3::timestamptz + (($2::int - $4::int + 1) * $5::float8) * interval '1 millisecond' + interval '2 hours'`,
-        [a, b, span.from, first, stepMs],
-      );
-      await client.query(
-        `INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
+        `INSERT INTO event_log (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
          SELECT 'bench', run || '-' || s.phase || s.attempt || '-' || e.kind, tenant, run,
                 CASE e.kind WHEN 'in' THEN 'phase_entered'
                   WHEN 'out' THEN CASE WHEN s.phase = 'implement' AND s.attempt = 1 THEN 'validation_failed'

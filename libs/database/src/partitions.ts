@@ -1,7 +1,10 @@
 import type { DataSource } from 'typeorm';
 
-/** Tables partitioned by day on event time (raw rows; retention drops their partitions). */
-export const DAILY_PARTITIONED_TABLES = ['events', 'llm_calls', 'tool_calls', 'external_charges'] as const;
+/**
+ * Tables partitioned by day on event time (raw rows; retention drops their partitions): the event log and the
+ * call tables, which together are the `events` view (docs/decisions.md "Call facts stored once").
+ */
+export const DAILY_PARTITIONED_TABLES = ['event_log', 'llm_calls', 'tool_calls', 'external_charges'] as const;
 
 const PARTITION_LOCK = 7_340_001; // pg_advisory_xact_lock key for partition DDL
 

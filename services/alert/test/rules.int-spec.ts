@@ -44,7 +44,7 @@ describe('time-based rules against PostgreSQL', () => {
 
   async function event(tenant: string, runId: string, type: string, time: string, payload: Record<string, unknown>) {
     await db.query(
-      `INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload) VALUES ('t', $1, $2, $3, $4, $5, $6)`,
+      `INSERT INTO event_log (source, event_id, tenant_id, run_id, type, time, payload) VALUES ('t', $1, $2, $3, $4, $5, $6)`,
       [`e${++seq}`, tenant, runId, type, time, JSON.stringify({ tenant_id: tenant, run_id: runId, ...payload })],
     );
   }
@@ -53,9 +53,9 @@ describe('time-based rules against PostgreSQL', () => {
     await db.query(
       `INSERT INTO llm_calls (source, event_id, tenant_id, project_id, run_id, phase, attempt, role, model, provider,
          prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, cost_source, latency_ms,
-         cached, status, time)
+         cached, status, time, payload)
        VALUES ('t', $1, $2, 'p', 'r', 'implement', 1, 'implementer', $3, 'openai', 10, $4, 0, 0, 0, 'computed', 100,
-         false, $5, $6)`,
+         false, $5, $6, '{}')`,
       [`c${++seq}`, tenant, model, completion, status, time],
     );
   }
@@ -63,8 +63,8 @@ describe('time-based rules against PostgreSQL', () => {
   async function toolCall(tenant: string, tool: string, server: string | null, status: 'ok' | 'error', time: string) {
     await db.query(
       `INSERT INTO tool_calls (source, event_id, tenant_id, project_id, run_id, phase, attempt, role, tool, mcp_server,
-         latency_ms, status, time)
-       VALUES ('t', $1, $2, 'p', 'r', 'implement', 1, 'implementer', $3, $4, 10, $5, $6)`,
+         latency_ms, status, time, payload)
+       VALUES ('t', $1, $2, 'p', 'r', 'implement', 1, 'implementer', $3, $4, 10, $5, $6, '{}')`,
       [`t${++seq}`, tenant, tool, server, status, time],
     );
   }

@@ -44,7 +44,7 @@ describe('RetentionService against PostgreSQL', () => {
   it('drops raw partitions past the window, keeps recent ones, and prepares the days ahead', async () => {
     await partitions.ensureDays(['2026-10-01', '2026-11-10', '2026-11-12']);
     await db.query(
-      `INSERT INTO events (source, event_id, tenant_id, type, time, payload) VALUES
+      `INSERT INTO event_log (source, event_id, tenant_id, type, time, payload) VALUES
          ('s', 'old', 't', 'run_started', '2026-10-01T12:00:00Z', '{}'),
          ('s', 'new', 't', 'run_started', '2026-11-12T12:00:00Z', '{}')`,
     );
@@ -53,11 +53,11 @@ describe('RetentionService against PostgreSQL', () => {
 
     expect(outcome.droppedPartitions.sort()).toEqual(
       [
-        'events_p20261001',
+        'event_log_p20261001',
         'external_charges_p20261001',
         'llm_calls_p20261001',
         'tool_calls_p20261001',
-        'events_p20261110',
+        'event_log_p20261110',
         'external_charges_p20261110',
         'llm_calls_p20261110',
         'tool_calls_p20261110',
@@ -81,7 +81,7 @@ describe('RetentionService against PostgreSQL', () => {
     // A day that was dropped can be written again (a late event) after its partition is recreated.
     await partitions.ensureDays(['2026-10-01']);
     await db.query(
-      `INSERT INTO events (source, event_id, tenant_id, type, time, payload) VALUES ('s', 'late', 't', 'run_started', '2026-10-01T13:00:00Z', '{}')`,
+      `INSERT INTO event_log (source, event_id, tenant_id, type, time, payload) VALUES ('s', 'late', 't', 'run_started', '2026-10-01T13:00:00Z', '{}')`,
     );
   });
 

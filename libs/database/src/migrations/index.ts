@@ -18,6 +18,7 @@ import { LlmCallSpans1765300000100 } from './1765300000100-llm-call-spans';
 import { PriceAdmin1765400000000 } from './1765400000000-price-admin';
 import { PromptAudit1765400000100 } from './1765400000100-prompt-audit';
 import { LlmCallsIndexes1765500000000 } from './1765500000000-llm-calls-indexes';
+import { CallFactsStoredOnce1765600000000 } from './1765600000000-call-facts-stored-once';
 
 /** Every migration, in order. Listed explicitly so compiled and test builds run the same set. */
 export const MIGRATIONS = [
@@ -41,4 +42,5 @@ export const MIGRATIONS = [
   PriceAdmin1765400000000,
   PromptAudit1765400000100,
   LlmCallsIndexes1765500000000,
+  CallFactsStoredOnce1765600000000,
 ];

@@ -246,16 +246,25 @@ export class EventsRepository {
    * (a redelivery), its INSERT fails with UNIQUE_VIOLATION, the transaction rolls back and nothing of the
    * batch is written; the caller then uses `storeDeduplicated`. All statements are built before BEGIN,
    * so the transaction is only as long as PostgreSQL's work.
+   *
+   * An event is stored in one of four tables (docs/decisions.md "Call facts stored once"), and a plain
+   * INSERT sees only its own: an LLM call that names its span may be in the log (uncounted) or in
+   * llm_calls, and a redelivery may be classified otherwise than the first delivery (a stored span comes
+   * back as a 'duplicate'). For those calls only, one indexed read looks in both before writing.
    */
   async storeNew(batch: BatchWrite): Promise<void> {
     if (batch.events.length === 0) return;
+    if (await this.spanCallsStored(batch.spans)) {
+      throw Object.assign(new Error('an LLM call of the batch is stored already'), { code: UNIQUE_VIOLATION });
+    }
+    const facts = factStatements(batch, 'new');
     const projections = projectionStatements(batch, 'new');
     // Statements reading one JSON document join the WITH; impersonation sessions, written one event at a
     // time (a session's start and end may share a batch and a row), follow in the same transaction.
-    const combined = asOneStatement(
-      insertEvents(batch.events, 'new'),
-      projections.filter((statement) => statement.params.length === 1 && !statement.alone),
-    );
+    const combined = asOneStatement(facts[0]!, [
+      ...facts.slice(1),
+      ...projections.filter((statement) => statement.params.length === 1 && !statement.alone),
+    ]);
     const others = projections.filter((statement) => statement.params.length !== 1 || statement.alone);
     if (others.length === 0 && batch.spans.retract.length === 0) {
       await this.dataSource.query(combined.sql, combined.params); // one statement: its own transaction
@@ -268,12 +277,33 @@ export class EventsRepository {
   }
 
   /**
+   * Whether an LLM call of the batch that names its span is stored already, in the log or in llm_calls. A
+   * run's events come through one partition, one batch at a time, so no other batch writes them meanwhile.
+   */
+  private async spanCallsStored(spans: SpanWrite): Promise<boolean> {
+    const calls = new Set<AgentEvent>(spans.uncounted);
+    for (const node of spans.nodes) calls.add(node.event);
+    if (calls.size === 0) return false;
+    const keys = [...calls].map((e) => ({ source: e.source, event_id: e.id, time: e.time }));
+    const rows: unknown[] = await this.dataSource.query(
+      `SELECT 1 FROM json_to_recordset($1::json) AS k(source text, event_id text, time timestamptz)
+        WHERE EXISTS (SELECT 1 FROM llm_calls c WHERE c.source = k.source AND c.event_id = k.event_id AND c.time = k.time)
+           OR EXISTS (SELECT 1 FROM event_log e WHERE e.source = k.source AND e.event_id = k.event_id AND e.time = k.time)
+        LIMIT 1`,
+      [JSON.stringify(keys)],
+    );
+    return rows.length > 0;
+  }
+
+  /**
    * Stores the events of a batch that are not stored yet and projects only those, in one transaction;
-   * returns them. `project` builds the writes of the new events once they are known.
+   * returns them. The four inserts of the events (log and call tables) run as one statement, each skipping
+   * the keys its table holds (and the log and llm_calls those the other holds), and the keys they return
+   * are the new events. `project` builds the writes of the events given, the whole batch first, then the new.
    */
   async storeDeduplicated(events: AgentEvent[], project: (fresh: AgentEvent[]) => BatchWrite): Promise<AgentEvent[]> {
     if (events.length === 0) return [];
-    const insert = insertEvents(events, 'deduplicated');
+    const insert = returningKeys(factStatements(project(events), 'deduplicated'));
     return this.dataSource.transaction(async (manager: EntityManager) => {
       const rows: Array<{ source: string; event_id: string }> = await manager.query(insert.sql, insert.params);
       const stored = new Set(rows.map((row) => eventKey({ source: row.source, id: row.event_id })));
@@ -289,7 +319,7 @@ export class EventsRepository {
 }
 
 /**
- * The writes of a batch as one statement: `main` (the event log insert) and the projections as
+ * The writes of a batch as one statement: `main` (the first insert of the events) and the rest as
  * data-modifying WITH clauses, each reading its own JSON document ($1 of each is renumbered). One round
  * trip: a transaction of several statements sat idle between them whenever the event loop was busy with
  * another partition's batch, holding its row locks on runs and usage rollups meanwhile (docs/benchmarks.md).
@@ -327,19 +357,80 @@ interface Statement {
 type Mode = 'new' | 'deduplicated';
 
 /**
- * `INSERT INTO table (columns) SELECT columns FROM` the rows of the JSON document $1. `json` is parsed
- * row by row as it is read, cheaper for PostgreSQL than `jsonb`, which builds and sorts every object
- * first; the event log's payloads are `json` columns too, copied out of the document as text.
+ * `INSERT INTO table (columns) SELECT columns FROM` the rows `r` of the JSON document $1 (`where` filters
+ * them). `json` is parsed row by row as it is read, cheaper for PostgreSQL than `jsonb`, which builds and
+ * sorts every object first; the payloads are `json` columns too, copied out of the document as text.
  */
-function insertFromJson(table: string, columns: string): string {
+function insertFromJson(table: string, columns: string, where = ''): string {
   return `INSERT INTO ${table} (${columns})
-    SELECT ${columns} FROM json_populate_recordset(NULL::${table}, $1::json)`;
+    SELECT ${columns} FROM json_populate_recordset(NULL::${table}, $1::json) r ${where}`;
+}
+
+/** SQL condition on rows `r`: the event's key is not in `table` (the log and llm_calls, each for the other). */
+function notIn(table: string): string {
+  return `NOT EXISTS (SELECT 1 FROM ${table} x WHERE x.source = r.source AND x.event_id = r.event_id AND x.time = r.time)`;
+}
+
+/** 'new': a plain INSERT. 'deduplicated': rows whose key is stored are skipped, the others' keys returned. */
+function factInsert(table: string, columns: string, mode: Mode, where = ''): string {
+  const sql = insertFromJson(table, columns, where);
+  return mode === 'new' ? sql : `${sql} ON CONFLICT (source, event_id, time) DO NOTHING RETURNING source, event_id`;
+}
+
+/**
+ * The inserts of the batch's events, each in one table (docs/decisions.md "Call facts stored once"): counted
+ * LLM calls, tool calls and external charges in their call tables with their payload, every other event
+ * (uncounted LLM calls included) in the event log. The `events` view reads the four.
+ */
+function factStatements(batch: BatchWrite, mode: Mode): Statement[] {
+  const log: AgentEvent[] = [];
+  const llm: LlmCall[] = [];
+  const tools: ToolCall[] = [];
+  const charges: Array<Of<'external_charge'>> = [];
+  for (const e of batch.events) {
+    if (e.type === 'llm_call' && !batch.spans.uncounted.has(e)) llm.push(e);
+    else if (e.type === 'tool_call') tools.push(e);
+    else if (e.type === 'external_charge') charges.push(e);
+    else log.push(e);
+  }
+  return [
+    insertLog(log, mode),
+    insertLlmCalls(llm, batch.costOf, batch.runUser, mode),
+    insertToolCalls(tools, mode),
+    insertCharges(charges, mode),
+  ].filter((statement): statement is Statement => statement !== null);
+}
+
+/**
+ * The inserts as one statement returning the keys of the rows they wrote (each reads its own JSON
+ * document; $1 of each is renumbered). A run's events come through one partition, one batch at a time,
+ * so no other transaction writes these keys meanwhile and the skips see every stored copy.
+ */
+function returningKeys(inserts: Statement[]): Statement {
+  const clauses = inserts.map((insert, i) => `k${i} AS (${insert.sql.replace(/\$1(?!\d)/g, `$${i + 1}`)})`);
+  const union = inserts.map((_, i) => `SELECT source, event_id FROM k${i}`).join(' UNION ALL ');
+  return { sql: `WITH ${clauses.join(',\n')}\n${union}`, params: inserts.map((insert) => insert.params[0]) };
 }
 
 const EVENT_COLUMNS = 'source, event_id, tenant_id, run_id, type, time, payload, trace_id';
 
-/** Appends events to the log; 'deduplicated' returns the ones that were new. */
-function insertEvents(events: AgentEvent[], mode: Mode): Statement {
+/** The trace id the event log keeps for an event: its traceparent's, else its data's. */
+function logTraceId(e: AgentEvent): string | null {
+  return traceIdOf(e.traceparent) ?? ('trace_id' in e.data ? (e.data.trace_id ?? null) : null);
+}
+
+/**
+ * A call row's `log_trace_id`: the log's trace id where it differs from the call's own `trace_id` (which
+ * takes the data's first), '' for none; absent (NULL) when they agree, the usual case.
+ */
+function logTraceIdOf(e: LlmCall | ToolCall, callTraceId: string | null): string | undefined {
+  const log = logTraceId(e);
+  return log === callTraceId ? undefined : (log ?? '');
+}
+
+/** Appends the events no call table holds to the log. */
+function insertLog(events: AgentEvent[], mode: Mode): Statement | null {
+  if (events.length === 0) return null;
   const rows = events.map((e) => ({
     source: e.source,
     event_id: e.id,
@@ -348,37 +439,21 @@ function insertEvents(events: AgentEvent[], mode: Mode): Statement {
     type: e.type,
     time: e.time,
     payload: e.data,
-    trace_id: traceIdOf(e.traceparent) ?? ('trace_id' in e.data ? (e.data.trace_id ?? null) : null),
+    trace_id: logTraceId(e),
   }));
-  const sql =
-    mode === 'new'
-      ? insertFromJson('events', EVENT_COLUMNS)
-      : `${insertFromJson('events', EVENT_COLUMNS)}
-         ON CONFLICT (source, event_id, time) DO NOTHING
-         RETURNING source, event_id`;
-  return { sql, params: [JSON.stringify(rows)] };
+  // An uncounted LLM call may have been stored counted (llm_calls) by an earlier delivery.
+  const where = mode === 'new' ? '' : `WHERE r.type <> 'llm_call' OR ${notIn('llm_calls')}`;
+  return { sql: factInsert('event_log', EVENT_COLUMNS, mode, where), params: [JSON.stringify(rows)] };
 }
 
 /**
- * Every write of a batch after the event log, in a fixed table order (concurrent batches lock alike;
+ * Every write of a batch after its events, in a fixed table order (concurrent batches lock alike;
  * usage_daily before usage_model_daily, as re-pricing and retention lock them).
  */
 function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
-  const llm: LlmCall[] = [];
-  const tools: ToolCall[] = [];
-  const charges: Array<Of<'external_charge'>> = [];
-  for (const e of batch.events) {
-    if (e.type === 'llm_call') {
-      if (!batch.spans.uncounted.has(e)) llm.push(e);
-    } else if (e.type === 'tool_call') tools.push(e);
-    else if (e.type === 'external_charge') charges.push(e);
-  }
   return [
-    insertLlmCalls(llm, batch.costOf, batch.runUser, mode),
     insertPromptAudit(batch.events, batch.prompts, mode),
     insertSpanNodes(batch.spans.nodes),
-    insertToolCalls(tools, mode),
-    insertCharges(charges),
     upsertFailures(batch.events),
     ...insertAudit(batch.events),
     // Rows other batches write too, last: locked for the shortest time.
@@ -393,7 +468,7 @@ function projectionStatements(batch: BatchWrite, mode: Mode): Statement[] {
 
 const LLM_COLUMNS = `source, event_id, tenant_id, project_id, run_id, phase, attempt, role, model, provider,
   prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, cost_source, latency_ms, cached,
-  status, trace_id, span_id, user_id, time`;
+  status, trace_id, span_id, user_id, time, payload, log_trace_id`;
 
 const PROMPT_AUDIT_COLUMNS = `source, event_id, time, tenant_id, project_id, run_id, phase, role, model, provider,
   prompt, completion`;
@@ -439,6 +514,7 @@ function insertLlmCalls(
   const rows = llm.map((e) => {
     const d = e.data;
     const cost = costOf(e);
+    const traceId = d.trace_id ?? traceIdOf(e.traceparent);
     // Absent optional fields are left out of the document: a missing key reads as NULL.
     return {
       source: e.source,
@@ -460,17 +536,17 @@ function insertLlmCalls(
       latency_ms: d.latency_ms,
       cached: d.cached,
       status: d.status,
-      trace_id: d.trace_id ?? traceIdOf(e.traceparent),
+      trace_id: traceId,
       span_id: d.span_id,
       user_id: callUser(e, runUser),
       time: e.time,
+      payload: d,
+      log_trace_id: logTraceIdOf(e, traceId),
     };
   });
-  const sql = insertFromJson('llm_calls', LLM_COLUMNS);
-  return {
-    sql: mode === 'new' ? sql : `${sql} ON CONFLICT (source, event_id, time) DO NOTHING`,
-    params: [JSON.stringify(rows)],
-  };
+  // A counted LLM call may have been stored uncounted (the log) by an earlier delivery.
+  const where = mode === 'new' ? '' : `WHERE ${notIn('event_log')}`;
+  return { sql: factInsert('llm_calls', LLM_COLUMNS, mode, where), params: [JSON.stringify(rows)] };
 }
 
 function insertSpanNodes(nodes: SpanWrite['nodes']): Statement | null {
@@ -497,7 +573,8 @@ function insertSpanNodes(nodes: SpanWrite['nodes']): Statement | null {
 
 /**
  * Takes the calls of stored nodes found to be aggregates off everything they were counted in, inside the
- * batch's transaction: the node is marked uncounted and the call's row deleted in one statement (only rows
+ * batch's transaction: the node is marked uncounted and the call moved from llm_calls to the event log, as
+ * an uncounted call is stored, in one statement (only rows
  * this statement flips are negated, so a retraction happens once), then the negation of what the call added
  * goes through the same upserts as a batch's deltas, and rollup rows left counting nothing are deleted.
  */
@@ -519,8 +596,16 @@ async function retractCalls(manager: EntityManager, spans: SpanWrite): Promise<v
        RETURNING c.source, c.event_id, c.tenant_id, c.project_id, c.run_id, c.phase, c.attempt, c.role, c.model,
                  c.provider, c.prompt_tokens::text, c.completion_tokens::text, c.cached_tokens::text,
                  c.reasoning_tokens::text, c.cost_micros::text, c.latency_ms, c.cached, c.status, c.trace_id,
-                 c.span_id, c.user_id, c.time)
-     SELECT * FROM deleted`,
+                 c.span_id, c.user_id, c.time, c.payload, c.log_trace_id),
+     logged AS (
+       INSERT INTO event_log (${EVENT_COLUMNS})
+       SELECT source, event_id, tenant_id, run_id, 'llm_call', time, payload,
+              CASE log_trace_id WHEN '' THEN NULL ELSE COALESCE(log_trace_id, trace_id) END
+         FROM deleted)
+     SELECT source, event_id, tenant_id, project_id, run_id, phase, attempt, role, model, provider, prompt_tokens,
+            completion_tokens, cached_tokens, reasoning_tokens, cost_micros, latency_ms, cached, status, trace_id,
+            span_id, user_id, time
+       FROM deleted`,
     [JSON.stringify(keys)],
   );
   if (rows.length === 0) return;
@@ -603,12 +688,13 @@ function retractedCallOf(row: RetractedRow): RetractedCall {
 }
 
 const TOOL_COLUMNS = `source, event_id, tenant_id, project_id, run_id, phase, attempt, role, tool, mcp_server,
-  cache_key_space, cache_hit, latency_ms, status, trace_id, time`;
+  cache_key_space, cache_hit, latency_ms, status, trace_id, time, payload, log_trace_id`;
 
 function insertToolCalls(tools: ToolCall[], mode: Mode): Statement | null {
   if (tools.length === 0) return null;
   const rows = tools.map((e) => {
     const d = e.data;
+    const traceId = d.trace_id ?? traceIdOf(e.traceparent);
     return {
       source: e.source,
       event_id: e.id,
@@ -624,19 +710,19 @@ function insertToolCalls(tools: ToolCall[], mode: Mode): Statement | null {
       cache_hit: d.cache_hit,
       latency_ms: d.latency_ms,
       status: d.status,
-      trace_id: d.trace_id ?? traceIdOf(e.traceparent),
+      trace_id: traceId,
       time: e.time,
+      payload: d,
+      log_trace_id: logTraceIdOf(e, traceId),
     };
   });
-  const sql = insertFromJson('tool_calls', TOOL_COLUMNS);
-  return {
-    sql: mode === 'new' ? sql : `${sql} ON CONFLICT (source, event_id, time) DO NOTHING`,
-    params: [JSON.stringify(rows)],
-  };
+  return { sql: factInsert('tool_calls', TOOL_COLUMNS, mode), params: [JSON.stringify(rows)] };
 }
 
-// External charges are rare: always the conflict-tolerant insert.
-function insertCharges(charges: Array<Of<'external_charge'>>): Statement | null {
+const CHARGE_COLUMNS = `source, event_id, tenant_id, project_id, run_id, phase, vendor, amount_micros, description,
+  time, payload, trace_id`;
+
+function insertCharges(charges: Array<Of<'external_charge'>>, mode: Mode): Statement | null {
   if (charges.length === 0) return null;
   const rows = charges.map((e) => ({
     source: e.source,
@@ -649,14 +735,10 @@ function insertCharges(charges: Array<Of<'external_charge'>>): Statement | null 
     amount_micros: parseUsd(e.data.amount_usd).toString(),
     description: e.data.description,
     time: e.time,
+    payload: e.data,
+    trace_id: logTraceId(e),
   }));
-  return {
-    sql: `${insertFromJson(
-      'external_charges',
-      'source, event_id, tenant_id, project_id, run_id, phase, vendor, amount_micros, description, time',
-    )} ON CONFLICT DO NOTHING`,
-    params: [JSON.stringify(rows)],
-  };
+  return { sql: factInsert('external_charges', CHARGE_COLUMNS, mode), params: [JSON.stringify(rows)] };
 }
 
 /** Failures (the Admin Overview's, docs/console.md "Admin Overview"): one row per run, phase, reason and artifact, counting repeats. */
