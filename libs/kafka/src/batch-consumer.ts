@@ -98,8 +98,10 @@ interface Member {
   /** Last successful heartbeat (or join): the proof that both the group membership and the loop live. */
   lastHeartbeat: number;
   assigned: number[];
-  /** When this member's last batch was committed (process.hrtime), for the fetch_wait stage. */
+  /** When this member's last batch was handed back to kafkajs (process.hrtime), for the fetch_wait stage. */
   lastBatchDone: bigint | undefined;
+  /** The offset commit of this member's last batch, still travelling while the next fetch does. */
+  committing: Promise<void> | undefined;
   failures: number;
   restartTimer: NodeJS.Timeout | undefined;
   reason: string;
@@ -160,6 +162,7 @@ export class BatchConsumer<T> {
         lastHeartbeat: 0,
         assigned: [],
         lastBatchDone: undefined,
+        committing: undefined,
         failures: 0,
         restartTimer: undefined,
         reason: 'starting',
@@ -182,6 +185,8 @@ export class BatchConsumer<T> {
     for (const member of this.members) clearTimeout(member.restartTimer);
     await Promise.all(
       this.members.map(async (member) => {
+        // The last batch's offsets first (a batch in hand waits for its own: see onBatch).
+        await member.committing;
         await member.consumer?.disconnect().catch(() => undefined);
         this.setState(member, 'stopped', 'stopped');
       }),
@@ -235,6 +240,7 @@ export class BatchConsumer<T> {
     member.consumer = consumer;
     member.assigned = [];
     member.lastBatchDone = undefined;
+    member.committing = undefined;
     member.lastHeartbeat = Date.now(); // the stall watchdog counts from the start
     const replaced = () => member.generation !== generation;
     const current = () => !replaced() && !this.stopping;
@@ -279,7 +285,7 @@ export class BatchConsumer<T> {
         partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 3,
         eachBatch: async (payload) => {
           if (replaced()) return retire();
-          if (!this.stopping) await this.onBatch(member, consumer, payload);
+          if (!this.stopping) await this.onBatch(member, generation, consumer, payload);
         },
       });
       // stop() ran meanwhile and could not see this consumer yet.
@@ -386,6 +392,7 @@ export class BatchConsumer<T> {
 
   private async onBatch(
     member: Member,
+    generation: number,
     consumer: Consumer,
     { batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload,
   ): Promise<void> {
@@ -448,20 +455,39 @@ export class BatchConsumer<T> {
       });
       const last = batch.messages[batch.messages.length - 1]!;
       resolveOffset(last.offset); // advances the fetch position; without it the batch is fetched again
-      await consumer.commitOffsets([
-        { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
-      ]);
       clearInterval(beating);
-      const done = stages.next('commit');
-      stages.age('committed', oldest);
-      member.lastBatchDone = done;
-      const seconds = Number(done - started) / 1e9;
-      this.shared.messages.inc({ group: this.options.groupId, topic: batch.topic }, batch.messages.length);
-      this.metrics?.onBatch(batch.topic, batch.partition, batch.messages.length, seconds);
+      const written = process.hrtime.bigint();
+      const offsets = [
+        { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
+      ];
+      // The offsets are committed after the write, while kafkajs fetches the next batch: one round trip less
+      // per batch (docs/decisions.md "Freshness"). A member's commits go one after the other, so a batch's
+      // offsets never land before an earlier batch's. A failed commit (a rebalance under way, the broker
+      // gone) leaves the batch to be delivered again, to this member or the partition's next owner, and
+      // written again idempotently, unless a later commit covers it; a member that cannot reach the broker
+      // stops heartbeating and is recreated by the watchdog.
+      const previous = member.committing;
+      member.committing = (async () => {
+        await previous;
+        const sent = process.hrtime.bigint();
+        await consumer.commitOffsets(offsets);
+        const done = process.hrtime.bigint();
+        stages.observe('commit', sent, done);
+        stages.age('committed', oldest);
+        this.shared.messages.inc({ group: this.options.groupId, topic: batch.topic }, batch.messages.length);
+        this.metrics?.onBatch(batch.topic, batch.partition, batch.messages.length, Number(done - started) / 1e9);
+      })().catch((error: unknown) => {
+        if (member.generation !== generation) return;
+        this.logger.warn(
+          { err: error, topic: batch.topic, partition: batch.partition, offset: offsets[0]!.offset },
+          'offset commit failed; the batch is delivered again unless a later commit covers it',
+        );
+      });
+      member.lastBatchDone = written;
       this.reportLag(batch.partition, Number(batch.offsetLag()));
       committed = true;
-      // After the commit: an error here (a rebalance) makes kafkajs rejoin; the batch is done.
-      await heartbeat();
+      // Stopping: kafkajs leaves the group once this batch returns, so its offsets go first.
+      if (this.stopping) await member.committing;
     } catch (error) {
       if (committed) throw error;
       span.recordException(error as Error);
