@@ -198,6 +198,8 @@ interface LatencyRun {
    * shows the probe's llm_call), sorted; warm-up excluded.
    */
   fresh?: number[];
+  /** Ingest only: 503 answers of the query service to freshness probes, by detail (retried at the next poll). */
+  unavailable?: Map<string, number>;
   /** How far the producer fell behind its schedule at worst, ms. */
   behindMs: number;
   cpu: CpuUse;
@@ -951,6 +953,7 @@ async function measureLatency(
     const template = events.find((event) => event.type === 'llm_call')!;
     const apiPublished = new Map<string, number>(); // probe run id -> publish time
     const fresh: Array<{ at: number; ms: number }> = [];
+    const unavailable = new Map<string, number>(); // 503 answers of the query service by detail
     const apiPoll = query
       ? (async () => {
           const token = await apiToken(template.data.tenant_id);
@@ -966,8 +969,14 @@ async function measureLatency(
                 const response = await fetch(`${query.url}/runs/${runId}/metrics`, {
                   headers: { authorization: `Bearer ${token}` },
                 });
-                const body = (await response.json()) as { totals?: { llm_calls?: number } };
+                const body = (await response.json()) as { totals?: { llm_calls?: number }; detail?: string };
                 if (response.status === 404) return;
+                // Unavailable for a moment (a database pool exhausted on a saturated machine): the user retries,
+                // and the probe's freshness includes the wait. Counted and reported.
+                if (response.status === 503) {
+                  unavailable.set(body.detail ?? 'no detail', (unavailable.get(body.detail ?? 'no detail') ?? 0) + 1);
+                  return;
+                }
                 if (!response.ok) throw new Error(`GET /runs/${runId}/metrics: ${response.status}`);
                 if ((body.totals?.llm_calls ?? 0) < 1) return;
                 fresh.push({ at, ms: started - at });
@@ -1074,7 +1083,7 @@ async function measureLatency(
       sent: Math.round(sent - rate * LATENCY_WARMUP_SECONDS),
       seconds,
       latencies: measured(latencies),
-      ...(query ? { fresh: measured(fresh) } : {}),
+      ...(query ? { fresh: measured(fresh), unavailable } : {}),
       behindMs,
       cpu: cpu.difference(await before!, await after),
     };
@@ -1292,7 +1301,7 @@ function stageTable(runs: Array<[name: string, stages: Histograms]>): string {
   return [
     `| per batch, ms | ${runs.map(([name]) => `${name} mean | ${name} p99`).join(' | ')} |`,
     `| --- | ${runs.map(() => '---: | ---:').join(' | ')} |`,
-    row('batches', (stages) => `${batches(stages)} | `),
+    row('batches', (stages) => `${batches(stages)} | –`),
     ...STAGES.map(([key, label]) => row(label, stage(key))),
     row("oldest record's age when fetched (p50, p99)", age('fetched')),
     row("oldest record's age when committed (p50, p99)", age('committed')),
@@ -1349,6 +1358,14 @@ function reportLatency(runs: LatencyRun[]): string {
     }),
     '',
     `The producer fell behind its schedule by at most ${runs.map((r) => `${r.behindMs.toFixed(0)} ms (${r.side}, ${fmt(r.offered)}/s)`).join(', ')}.`,
+    ...runs
+      .filter((run) => (run.unavailable?.size ?? 0) > 0)
+      .map(
+        (run) =>
+          `The query service answered 503 to ${fmt([...run.unavailable!.values()].reduce((a, b) => a + b, 0))} ` +
+          `probe requests at ${fmt(run.offered)}/s (retried at the next poll): ` +
+          `${[...run.unavailable!].map(([detail, n]) => `${n} × "${detail.slice(0, 80)}"`).join(', ')}.`,
+      ),
     ...(staged.length > 0
       ? [
           '',
