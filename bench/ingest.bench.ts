@@ -36,8 +36,14 @@
  *     connection; latency is the time from `producer.send` to the first lookup that finds the row. On the
  *     ingest side the compiled query service also runs, and 20 probes a second (an llm_call of a run of
  *     its own) are awaited in GET /runs/{id}/metrics: freshness as a user sees it (see measureLatency);
- *   - then profiles the ingest code path in-process (decode, each SQL statement, the rest) on one
- *     connection, to show where the time goes;
+ *   - reads, from ingest's /metrics after each run, the time of each stage of its batches (fetch wait,
+ *     decode, redact, read, price + project, write transaction, offset commit) and the age of each batch's
+ *     oldest record when fetched and when committed: where an event's time goes, at full speed and at the
+ *     latency runs' rates;
+ *   - then runs ingest once more with `--cpu-prof` (not counted) and sums the profile's samples in the
+ *     measured window by code (bench/support/ingest-cpu-profile.ts), to show where its CPU goes. The
+ *     benchmark uses no ingest internals: it sees the service through Kafka, its HTTP endpoints, the
+ *     query API and SQL, as a user or an operator would;
  *   - prints markdown and rewrites the "Ingest throughput" and "Ingest latency" sections of
  *     docs/benchmarks.md (BENCH_WRITE_DOC=0 to leave it alone).
  *
@@ -50,29 +56,26 @@
  * once; 1 for an ingest build from before 2026-11-25), and DATABASE_POOL_SIZE /
  * INGEST_PARTITIONS_CONCURRENTLY, passed through to the ingest service.
  */
-import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { execSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Test } from '@nestjs/testing';
 import { SignJWT } from 'jose';
 import { Kafka, logLevel, Partitioners, type Admin, type EachBatchPayload, type Message } from 'kafkajs';
 import { Client, Pool, type PoolClient } from 'pg';
-import { ALL_TOPICS, decodeKafkaEvent, topicName, Topics, type AgentEvent } from '@agentmeter/contracts';
+import { ALL_TOPICS, topicName, Topics } from '@agentmeter/contracts';
 import { dropDatabase, ensureDatabase, listDatabases, migrate } from '@agentmeter/database';
 import { MAX_BYTES_PER_PARTITION } from '@agentmeter/kafka';
 import { eventually } from '../libs/testing/src/eventually';
 import { publishEvents } from '../libs/testing/src/publish';
 import { freePort } from '../libs/testing/src/services';
 import { generateWorkload } from '../libs/testing/src/workload';
-import { IngestModule } from '../services/ingest/src/app.module';
-import { loadConfig } from '../services/ingest/src/config';
-import { EventsConsumer } from '../services/ingest/src/events/events.consumer';
-import { EventsService } from '../services/ingest/src/events/events.service';
+import { summariseCpuProfile, type CpuProfileSummary } from './support/ingest-cpu-profile';
+import { compiledService, ConsumerProcess } from './support/ingest-processes';
+import { histogramDelta, histogramQuantile, scrapeHistograms, type Histograms } from './support/ingest-service-metrics';
 
 const env = process.env;
 const ROOT = findRoot(__dirname);
@@ -141,6 +144,10 @@ interface Measurement {
   waits: { samples: number; states: Map<string, number> };
   /** Ingest only: from its /metrics. */
   batches?: { count: number; meanSize: number; secondsSum: number };
+  /** Ingest only: its batch stage and record age histograms, from its /metrics. */
+  stages?: Histograms;
+  /** The measured window, CLOCK_MONOTONIC µs (the clock of a CPU profile's timestamps). */
+  window: { from: number; to: number };
 }
 
 /** Bytes on disk per million events stored (tables, TOAST and indexes of the ingest database). */
@@ -156,10 +163,26 @@ interface Disk {
   tables: Array<[string, number]>;
 }
 
-interface ProfileRow {
-  step: string;
-  ms: number;
+/** A CPU profile of the ingest process over a throughput run's measured window (not one of the counted runs). */
+interface Profile {
+  summary: CpuProfileSummary;
+  /** That run, for CPU per event. */
+  run: Measurement;
 }
+
+/** The histograms ingest exports about its batches (bench/support/ingest-service-metrics.ts). */
+const STAGE_HISTOGRAMS = ['agentmeter_kafka_consumer_batch_stage_seconds', 'agentmeter_ingest_stage_seconds'] as const;
+const AGE_HISTOGRAM = 'agentmeter_kafka_consumer_record_age_seconds';
+/** Stages of a batch in order: libs/kafka's, with its "handle" split into ingest's own stages. */
+const STAGES: Array<[key: string, label: string]> = [
+  ['agentmeter_kafka_consumer_batch_stage_seconds{stage=fetch_wait}', 'fetch wait (fetch, or idle)'],
+  ['agentmeter_kafka_consumer_batch_stage_seconds{stage=decode}', 'decode + validate'],
+  ['agentmeter_ingest_stage_seconds{stage=redact}', 'redact'],
+  ['agentmeter_ingest_stage_seconds{stage=read}', 'read (owners, users, spans, …)'],
+  ['agentmeter_ingest_stage_seconds{stage=project}', 'price + project'],
+  ['agentmeter_ingest_stage_seconds{stage=write}', 'write transaction'],
+  ['agentmeter_kafka_consumer_batch_stage_seconds{stage=commit}', 'commit offsets'],
+];
 
 type Side = keyof typeof LATENCY_PREFIX;
 
@@ -176,11 +199,15 @@ interface LatencyRun {
    * shows the probe's llm_call), sorted; warm-up excluded.
    */
   fresh?: number[];
+  /** Ingest only: 503 answers of the query service to freshness probes, by detail (retried at the next poll). */
+  unavailable?: Map<string, number>;
   /** How far the producer fell behind its schedule at worst, ms. */
   behindMs: number;
   cpu: CpuUse;
   /** Ingest only, warm-up included. */
   batches?: Measurement['batches'];
+  /** Ingest only, warm-up excluded. */
+  stages?: Histograms;
 }
 
 type WorkloadEvent = ReturnType<typeof generateWorkload>['events'][number];
@@ -293,14 +320,24 @@ async function main(): Promise<void> {
       }
     }
 
-    let profile: { rows: ProfileRow[]; events: number; batch: number } | null = null;
-    if (env.BENCH_PROFILE !== '0') {
-      const meanBatch = median(ingest.map((m) => m.batches?.meanSize ?? 0));
-      const batch = Math.max(50, Math.round(meanBatch || 500));
+    // A CPU profile of ingest over one more throughput run (the profiler's cost kept out of the counted runs).
+    let profile: Profile | null = null;
+    if (env.BENCH_PROFILE !== '0' && REPEAT > 0) {
+      const groupId = `${TOPIC_PREFIX}ingest-profile`;
+      groups.push(groupId);
       const db = `${DB_PREFIX}_profile`;
       await ensureDatabase(dbUrl(db), template);
-      profile = { rows: await profileIngest(dbUrl(db), workload.events, batch), events: total, batch };
-      await dropDatabase(dbUrl(db));
+      const dir = mkdtempSync(join(tmpdir(), 'agentmeter-bench-profile-'));
+      try {
+        const run = await measureIngest(admin, groupId, db, total, children, dir);
+        const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+        if (!file) throw new Error(`ingest wrote no CPU profile into ${dir}`);
+        profile = { summary: summariseCpuProfile(join(dir, file), run.window), run };
+        log(`profiled ingest: ${describe(run)}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        await dropDatabase(dbUrl(db));
+      }
     }
 
     // BENCH_REPEAT=0 measures latency only.
@@ -319,63 +356,6 @@ async function main(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------
 // The consumers under test, each in its own process.
-
-/** A consumer process. Keeps the head of its output (the first error is the useful one). */
-class ConsumerProcess {
-  private output = '';
-  private errored = false;
-  private readonly exited: Promise<unknown>;
-
-  constructor(
-    readonly name: string,
-    private readonly child: ChildProcess,
-    private readonly children: Set<ChildProcess>,
-  ) {
-    children.add(child);
-    const capture = (chunk: Buffer) => {
-      const text = chunk.toString();
-      if (/"level":(50|60)/.test(text)) this.errored = true;
-      if (this.output.length < 64 * 1024) this.output += text.slice(0, 64 * 1024 - this.output.length);
-    };
-    child.stdout!.on('data', capture);
-    child.stderr!.on('data', capture);
-    this.exited = once(child, 'exit');
-  }
-
-  static start(
-    name: string,
-    args: string[],
-    childEnv: NodeJS.ProcessEnv,
-    children: Set<ChildProcess>,
-  ): ConsumerProcess {
-    const child = spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    return new ConsumerProcess(name, child, children);
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  get log(): string {
-    return this.output;
-  }
-
-  /** Why a run with this process is meaningless: it exited, or it logged an error (a batch failed). */
-  readonly failure = (): Error | undefined => {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) {
-      return new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.output}`);
-    }
-    return this.errored ? new Error(`${this.name} logged an error:\n${this.output}`) : undefined;
-  };
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGTERM');
-      await Promise.race([this.exited, delay(15_000).then(() => this.child.kill('SIGKILL'))]);
-    }
-    this.children.delete(this.child);
-  }
-}
 
 /** This script again, as the baseline consumer of one topic into one table. */
 function startBaseline(
@@ -405,11 +385,9 @@ async function startIngest(
   database: string,
   topicPrefix: string,
   children: Set<ChildProcess>,
+  profileDir?: string,
 ): Promise<{ consumer: ConsumerProcess; url: string }> {
-  // bench/run.sh copies the Nest build of ingest beside this build (<out>/ingest); dist/ingest otherwise.
-  const copy = join(__dirname, '..', 'ingest', 'services', 'ingest', 'src', 'main.js');
-  const entry = existsSync(copy) ? copy : join(ROOT, 'dist', 'ingest', 'services', 'ingest', 'src', 'main.js');
-  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` first`);
+  const entry = compiledService('ingest', __dirname, ROOT);
   const port = await freePort();
   const passed = Object.fromEntries(PASS_THROUGH.filter((k) => env[k]).map((k) => [k, env[k]!]));
   const consumer = ConsumerProcess.start(
@@ -419,7 +397,7 @@ async function startIngest(
       PATH: env.PATH ?? '',
       LOG_LEVEL: 'warn',
       ...(INGEST_OTEL ? {} : { OTEL_SDK_DISABLED: 'true' }),
-      ...(env.BENCH_INGEST_NODE_OPTIONS ? { NODE_OPTIONS: env.BENCH_INGEST_NODE_OPTIONS } : {}),
+      ...nodeOptions(profileDir),
       ...passed,
       DATABASE_URL: dbUrl(database),
       KAFKA_BROKERS: BROKERS.join(','),
@@ -435,14 +413,20 @@ async function startIngest(
   return { consumer, url: `http://127.0.0.1:${port}` };
 }
 
+/** NODE_OPTIONS of the ingest process: BENCH_INGEST_NODE_OPTIONS, and a CPU profile into `profileDir`. */
+function nodeOptions(profileDir?: string): { NODE_OPTIONS?: string } {
+  const options = [env.BENCH_INGEST_NODE_OPTIONS ?? '', profileDir ? `--cpu-prof --cpu-prof-dir=${profileDir}` : '']
+    .filter(Boolean)
+    .join(' ');
+  return options ? { NODE_OPTIONS: options } : {};
+}
+
 /** The compiled query service on the same database, trusting JWT_SECRET, without a rate limit to speak of. */
 async function startQuery(
   database: string,
   children: Set<ChildProcess>,
 ): Promise<{ consumer: ConsumerProcess; url: string }> {
-  const copy = join(__dirname, '..', 'query', 'services', 'query', 'src', 'main.js');
-  const entry = existsSync(copy) ? copy : join(ROOT, 'dist', 'query', 'services', 'query', 'src', 'main.js');
-  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` first`);
+  const entry = compiledService('query', __dirname, ROOT);
   const port = await freePort();
   const query = ConsumerProcess.start(
     'query',
@@ -621,8 +605,9 @@ async function measureIngest(
   database: string,
   total: number,
   children: Set<ChildProcess>,
+  profileDir?: string,
 ): Promise<Measurement> {
-  const { consumer, url } = await startIngest(groupId, database, TOPIC_PREFIX, children);
+  const { consumer, url } = await startIngest(groupId, database, TOPIC_PREFIX, children, profileDir);
   try {
     const window = await watchGroup(
       admin,
@@ -635,6 +620,7 @@ async function measureIngest(
       if (!(await fetch(`${url}/health/ready`)).ok) throw new Error('ingest not ready');
     }, 30_000);
     window.batches = await batchesOf(url);
+    window.stages = await stagesOf(url);
     const stored = await count(database, 'events');
     if (stored !== total) throw new Error(`ingest stored ${stored} of ${total} events:\n${consumer.log}`);
     const error = consumer.failure();
@@ -688,6 +674,15 @@ async function diskOf(database: string, events: number): Promise<Disk> {
       tables: [...after].sort((a, b) => b[1] - a[1]).map(([name, bytes]) => [name, perMillion(bytes)]),
     };
   });
+}
+
+/** The batch stage and record age histograms of ingest so far, from its /metrics. */
+async function stagesOf(url: string): Promise<Histograms> {
+  const [stages, ages] = await Promise.all([
+    scrapeHistograms(url, STAGE_HISTOGRAMS, 'stage'),
+    scrapeHistograms(url, [AGE_HISTOGRAM], 'point'),
+  ]);
+  return new Map([...stages, ...ages]);
 }
 
 /** Batches ingest has written so far, from its /metrics. */
@@ -785,7 +780,8 @@ async function watchGroup(
     if ([...high.values()].every((end, i) => offsets[i]! >= end)) break;
     await delay(POLL_MS);
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const ended = process.hrtime.bigint();
+  const seconds = Number(ended - started) / 1e9;
   const after = cpu.sample();
   sampler.stop();
   const events = Number(total - atStart);
@@ -795,6 +791,7 @@ async function watchGroup(
     rate: events / seconds,
     cpu: cpu.difference(await before, await after),
     waits: await sampling,
+    window: { from: Number(started / 1000n), to: Number(ended / 1000n) },
   };
 }
 
@@ -949,6 +946,7 @@ async function measureLatency(
     const template = events.find((event) => event.type === 'llm_call')!;
     const apiPublished = new Map<string, number>(); // probe run id -> publish time
     const fresh: Array<{ at: number; ms: number }> = [];
+    const unavailable = new Map<string, number>(); // 503 answers of the query service by detail
     const apiPoll = query
       ? (async () => {
           const token = await apiToken(template.data.tenant_id);
@@ -964,8 +962,14 @@ async function measureLatency(
                 const response = await fetch(`${query.url}/runs/${runId}/metrics`, {
                   headers: { authorization: `Bearer ${token}` },
                 });
-                const body = (await response.json()) as { totals?: { llm_calls?: number } };
+                const body = (await response.json()) as { totals?: { llm_calls?: number }; detail?: string };
                 if (response.status === 404) return;
+                // Unavailable for a moment (a database pool exhausted on a saturated machine): the user retries,
+                // and the probe's freshness includes the wait. Counted and reported.
+                if (response.status === 503) {
+                  unavailable.set(body.detail ?? 'no detail', (unavailable.get(body.detail ?? 'no detail') ?? 0) + 1);
+                  return;
+                }
                 if (!response.ok) throw new Error(`GET /runs/${runId}/metrics: ${response.status}`);
                 if ((body.totals?.llm_calls ?? 0) < 1) return;
                 fresh.push({ at, ms: started - at });
@@ -1009,12 +1013,16 @@ async function measureLatency(
     const start = performance.now();
     const measuredFrom = start + LATENCY_WARMUP_SECONDS * 1000;
     let before: ReturnType<CpuProbe['sample']> | undefined;
+    let stagesBefore: Promise<Histograms> | undefined;
     let sent = 0;
     let behindMs = 0;
     try {
       while (sent < total) {
         const now = performance.now();
-        if (!before && now >= measuredFrom) before = cpu.sample();
+        if (!before && now >= measuredFrom) {
+          before = cpu.sample();
+          if (ingest) stagesBefore = stagesOf(ingest.url);
+        }
         const due = Math.min(total, Math.floor(((now - start) / 1000) * rate));
         if (due <= sent) {
           await delay(PRODUCE_TICK_MS);
@@ -1049,6 +1057,7 @@ async function measureLatency(
     }
     const seconds = (performance.now() - measuredFrom) / 1000;
     const after = cpu.sample();
+    const stagesAfter = ingest ? stagesOf(ingest.url) : undefined;
     await poll;
     await apiPoll;
     await waitCaughtUp(admin, groupId, topic, consumer.failure);
@@ -1061,12 +1070,13 @@ async function measureLatency(
         .sort((a, b) => a - b);
     return {
       ...(ingest ? { batches: await batchesOf(ingest.url) } : {}),
+      ...(stagesBefore && stagesAfter ? { stages: histogramDelta(await stagesBefore, await stagesAfter) } : {}),
       side,
       offered: rate,
       sent: Math.round(sent - rate * LATENCY_WARMUP_SECONDS),
       seconds,
       latencies: measured(latencies),
-      ...(query ? { fresh: measured(fresh) } : {}),
+      ...(query ? { fresh: measured(fresh), unavailable } : {}),
       behindMs,
       cpu: cpu.difference(await before!, await after),
     };
@@ -1102,72 +1112,9 @@ function describeLatency(run: LatencyRun): string {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Profile: the ingest code path in-process, on one connection, statement by statement.
+// Report.
 
-async function profileIngest(
-  url: string,
-  events: ReadonlyArray<{ key: string } & object>,
-  batchSize: number,
-): Promise<ProfileRow[]> {
-  const messages = events.map(({ key: _key, ...event }) => Buffer.from(JSON.stringify(event)));
-  const headers = { 'content-type': 'application/cloudevents+json; charset=UTF-8' };
-  const spent = new Map<string, number>();
-  const add = (step: string, ns: bigint) => spent.set(step, (spent.get(step) ?? 0) + Number(ns) / 1e6);
-
-  let t = process.hrtime.bigint();
-  for (const m of messages) JSON.parse(m.toString('utf8'));
-  const jsonOnly = Number(process.hrtime.bigint() - t) / 1e6;
-  // The compiled contract is built on the first decode, once per process, as in the service.
-  decodeKafkaEvent(messages[0]!, headers);
-  t = process.hrtime.bigint();
-  const decoded: AgentEvent[] = [];
-  for (const m of messages) {
-    const result = decodeKafkaEvent(m, headers);
-    if (!result.ok) throw new Error(result.reason);
-    decoded.push(result.event);
-  }
-  add('decode (JSON.parse + validation: ajv, zod for the reason when invalid)', process.hrtime.bigint() - t);
-
-  // The service's own EventsService, wired by its own module (Kafka consumer replaced by a stub and no
-  // lifecycle hooks run), so this follows whatever ingest does today. Every statement it sends goes
-  // through pg's Client#query, timed here from call to result (parameter serialisation included).
-  const config = loadConfig({ DATABASE_URL: url, LOG_LEVEL: 'warn', KAFKA_TOPIC_PREFIX: TOPIC_PREFIX });
-  const moduleRef = await Test.createTestingModule({ imports: [IngestModule.forRoot(config)] })
-    .overrideProvider(EventsConsumer)
-    .useValue({ assertRunning: () => undefined })
-    .compile();
-  const original = Client.prototype.query;
-  let timing = false;
-  Client.prototype.query = function (this: Client, ...args: unknown[]) {
-    const result = (original as (...a: unknown[]) => unknown).apply(this, args);
-    if (timing && typeof args[0] === 'string' && result instanceof Promise) {
-      const started = process.hrtime.bigint();
-      const label = `SQL ${statementName(args[0])}`;
-      return result.finally(() => add(label, process.hrtime.bigint() - started));
-    }
-    return result;
-  } as typeof Client.prototype.query;
-  try {
-    const service = moduleRef.get(EventsService);
-    timing = true;
-    t = process.hrtime.bigint();
-    for (let i = 0; i < decoded.length; i += batchSize) await service.ingest(decoded.slice(i, i + batchSize));
-    const ingestTotal = Number(process.hrtime.bigint() - t) / 1e6;
-    timing = false;
-    const sql = [...spent].filter(([k]) => k.startsWith('SQL')).reduce((sum, [, ms]) => sum + ms, 0);
-    spent.set('JS in EventsService.ingest (dedupe, projections, parameter arrays, metrics)', ingestTotal - sql);
-  } finally {
-    timing = false;
-    Client.prototype.query = original;
-    await moduleRef.close();
-  }
-  const stored = await count(new URL(url).pathname.slice(1), 'events');
-  if (stored !== decoded.length) throw new Error(`profile stored ${stored} of ${decoded.length} events`);
-  const rows = [...spent].map(([step, ms]) => ({ step, ms }));
-  rows.push({ step: '(for comparison: JSON.parse alone)', ms: jsonOnly });
-  return rows;
-}
-
+/** A statement's kind and table, for the wait samples. */
 function statementName(sql: string): string {
   const text = sql.trim().replace(/\s+/g, ' ');
   const write = /^(INSERT INTO|UPDATE|DELETE FROM) (\w+)/i.exec(text);
@@ -1181,15 +1128,12 @@ function statementName(sql: string): string {
   return text.split(' ').slice(0, 2).join(' ').toUpperCase();
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Report.
-
 function report(r: {
   total: number;
   bytes: number;
   baseline: Measurement[];
   ingest: Measurement[];
-  profile: { rows: ProfileRow[]; events: number; batch: number } | null;
+  profile: Profile | null;
   disk: Disk | null;
 }): string {
   const mb = median(r.baseline.map((m) => m.rate));
@@ -1292,25 +1236,68 @@ function report(r: {
         .join(', ')}.`,
     );
   }
-  if (r.profile) {
-    const sum = r.profile.rows.filter((x) => !x.step.startsWith('(')).reduce((s, x) => s + x.ms, 0);
+  const last = r.ingest.at(-1);
+  if (last?.stages) {
     lines.push(
       '',
-      `Profile of the ingest code path in one process on one connection (${fmt(r.profile.events)} events in ` +
-        `batches of ${r.profile.batch}, serial, so ${fmt(r.profile.events / (sum / 1000))} events/s; no Kafka):`,
+      `Stages of ingest's batches in the last run (its /metrics: \`agentmeter_kafka_consumer_batch_stage_seconds\`, ` +
+        '`agentmeter_ingest_stage_seconds`; p99 is the histogram bucket it falls in):',
       '',
-      '| step | ms | share | µs/event |',
-      '| --- | ---: | ---: | ---: |',
-      ...r.profile.rows
-        .sort((x, y) => (x.step.startsWith('(') ? 1 : y.step.startsWith('(') ? -1 : y.ms - x.ms))
-        .map(
-          (x) =>
-            `| ${x.step} | ${fmt(x.ms)} | ${x.step.startsWith('(') ? '' : `${((x.ms / sum) * 100).toFixed(0)} %`} | ` +
-            `${((x.ms * 1000) / r.profile!.events).toFixed(1)} |`,
-        ),
+      stageTable([['ingest', last.stages]]),
+    );
+  }
+  if (r.profile) {
+    const { summary, run } = r.profile;
+    const perEvent = (share: number) => ((share * run.cpu.consumer * 1e6) / run.events).toFixed(1);
+    lines.push(
+      '',
+      `CPU profile of the ingest process (\`--cpu-prof\`) over one more run, not counted above (${fmt(run.rate)} ` +
+        `events/s; ${((run.cpu.consumer * 1e6) / run.events).toFixed(0)} µs of CPU per event in the process, ` +
+        `${fmt(summary.busy)} of ${fmt(summary.samples)} samples busy in the measured window), by code (self time):`,
+      '',
+      '| code | share | µs/event |',
+      '| --- | ---: | ---: |',
+      ...summary.groups
+        .filter(([, share]) => share >= 0.005)
+        .map(([group, share]) => `| ${group} | ${(share * 100).toFixed(1)} % | ${perEvent(share)} |`),
+      '',
+      'Functions with the most self time:',
+      '',
+      '| function | share | µs/event |',
+      '| --- | ---: | ---: |',
+      ...summary.functions
+        .slice(0, 15)
+        .map(([name, share]) => `| \`${name || '(native)'}\` | ${(share * 100).toFixed(1)} % | ${perEvent(share)} |`),
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Per-batch stage times (mean and bucketed p99, ms) and record ages of ingest runs, one column pair per run. */
+function stageTable(runs: Array<[name: string, stages: Histograms]>): string {
+  const ms = (seconds: number) =>
+    !Number.isFinite(seconds) ? (seconds > 0 ? '> 2,500' : '–') : (seconds * 1000).toFixed(seconds < 0.01 ? 1 : 0);
+  const row = (label: string, pick: (stages: Histograms) => string) =>
+    `| ${label} | ${runs.map(([, stages]) => pick(stages)).join(' | ')} |`;
+  const stage = (key: string) => (stages: Histograms) => {
+    const series = stages.get(key);
+    if (!series || series.count === 0) return '– | –';
+    return `${ms(series.sum / series.count)} | ${ms(histogramQuantile(series, 0.99))}`;
+  };
+  const age = (point: string) => (stages: Histograms) => {
+    const series = stages.get(`${AGE_HISTOGRAM}{point=${point}}`);
+    return `${ms(histogramQuantile(series, 0.5))} | ${ms(histogramQuantile(series, 0.99))}`;
+  };
+  const batches = (stages: Histograms) =>
+    String(stages.get('agentmeter_kafka_consumer_batch_stage_seconds{stage=decode}')?.count ?? 0);
+  return [
+    `| per batch, ms | ${runs.map(([name]) => `${name} mean | ${name} p99`).join(' | ')} |`,
+    `| --- | ${runs.map(() => '---: | ---:').join(' | ')} |`,
+    row('batches', (stages) => `${batches(stages)} | –`),
+    ...STAGES.map(([key, label]) => row(label, stage(key))),
+    row("oldest record's age when fetched (p50, p99)", age('fetched')),
+    row("oldest record's age when committed (p50, p99)", age('committed')),
+  ].join('\n');
 }
 
 function reportLatency(runs: LatencyRun[]): string {
@@ -1318,6 +1305,9 @@ function reportLatency(runs: LatencyRun[]): string {
   const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} ms` : 'n/a');
   const cores = (seconds: number, run: LatencyRun) => (seconds / run.seconds).toFixed(2);
   const [load1, load5] = loadavg();
+  const staged = runs.flatMap((run): Array<[string, Histograms]> =>
+    run.stages ? [[`${fmt(run.offered)}/s`, run.stages]] : [],
+  );
   return [
     '## Ingest latency',
     '',
@@ -1360,6 +1350,23 @@ function reportLatency(runs: LatencyRun[]): string {
     }),
     '',
     `The producer fell behind its schedule by at most ${runs.map((r) => `${r.behindMs.toFixed(0)} ms (${r.side}, ${fmt(r.offered)}/s)`).join(', ')}.`,
+    ...runs
+      .filter((run) => (run.unavailable?.size ?? 0) > 0)
+      .map(
+        (run) =>
+          `The query service answered 503 to ${fmt([...run.unavailable!.values()].reduce((a, b) => a + b, 0))} ` +
+          `probe requests at ${fmt(run.offered)}/s (retried at the next poll): ` +
+          `${[...run.unavailable!].map(([detail, n]) => `${n} × "${detail.slice(0, 80)}"`).join(', ')}.`,
+      ),
+    ...(staged.length > 0
+      ? [
+          '',
+          "Where an event's time goes in ingest at each rate (its /metrics over the measured window; the age of a",
+          "batch's oldest record is from its Kafka timestamp, so it covers publish → fetch and publish → commit):",
+          '',
+          stageTable(staged),
+        ]
+      : []),
     '',
   ].join('\n');
 }

@@ -98,6 +98,10 @@ interface Member {
   /** Last successful heartbeat (or join): the proof that both the group membership and the loop live. */
   lastHeartbeat: number;
   assigned: number[];
+  /** When this member's last batch was handed back to kafkajs (process.hrtime), for the fetch_wait stage. */
+  lastBatchDone: bigint | undefined;
+  /** The offset commit of this member's last batch, still travelling while the next fetch does. */
+  committing: Promise<void> | undefined;
   failures: number;
   restartTimer: NodeJS.Timeout | undefined;
   reason: string;
@@ -157,6 +161,8 @@ export class BatchConsumer<T> {
         state: 'starting',
         lastHeartbeat: 0,
         assigned: [],
+        lastBatchDone: undefined,
+        committing: undefined,
         failures: 0,
         restartTimer: undefined,
         reason: 'starting',
@@ -179,6 +185,8 @@ export class BatchConsumer<T> {
     for (const member of this.members) clearTimeout(member.restartTimer);
     await Promise.all(
       this.members.map(async (member) => {
+        // The last batch's offsets first (a batch in hand waits for its own: see onBatch).
+        await member.committing;
         await member.consumer?.disconnect().catch(() => undefined);
         this.setState(member, 'stopped', 'stopped');
       }),
@@ -231,6 +239,8 @@ export class BatchConsumer<T> {
     });
     member.consumer = consumer;
     member.assigned = [];
+    member.lastBatchDone = undefined;
+    member.committing = undefined;
     member.lastHeartbeat = Date.now(); // the stall watchdog counts from the start
     const replaced = () => member.generation !== generation;
     const current = () => !replaced() && !this.stopping;
@@ -275,7 +285,7 @@ export class BatchConsumer<T> {
         partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 3,
         eachBatch: async (payload) => {
           if (replaced()) return retire();
-          if (!this.stopping) await this.onBatch(consumer, payload);
+          if (!this.stopping) await this.onBatch(member, generation, consumer, payload);
         },
       });
       // stop() ran meanwhile and could not see this consumer yet.
@@ -381,11 +391,17 @@ export class BatchConsumer<T> {
   }
 
   private async onBatch(
+    member: Member,
+    generation: number,
     consumer: Consumer,
     { batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload,
   ): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const started = process.hrtime.bigint();
+    const stages = new StageClock(this.shared, this.options.groupId, batch.topic, started);
+    if (member.lastBatchDone !== undefined) stages.observe('fetch_wait', member.lastBatchDone, started);
+    const oldest = Number(batch.messages[0]!.timestamp);
+    stages.age('fetched', oldest);
     const parent = propagation.extract(context.active(), headersOf(batch.messages[0]!));
     const span = tracer.startSpan(
       `${batch.topic} process`,
@@ -422,29 +438,56 @@ export class BatchConsumer<T> {
             sources.set(decoded.value, message);
           } else dead.push({ message, reason: decoded.reason });
         }
+        stages.next('decode');
         // Store first: if the write fails the batch is redelivered, and dead letters sent before a
         // failed write would be sent again.
         const refused = valid.length > 0 ? await this.handler.handle(valid) : undefined;
+        stages.next('handle');
         for (const { item, reason } of refused ?? []) {
           const message = sources.get(item);
           if (message) dead.push({ message, reason });
         }
         dead.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
-        if (dead.length > 0) await this.deadLetter(batch.topic, batch.partition, dead);
+        if (dead.length > 0) {
+          await this.deadLetter(batch.topic, batch.partition, dead);
+          stages.next('dead_letter');
+        }
       });
       const last = batch.messages[batch.messages.length - 1]!;
       resolveOffset(last.offset); // advances the fetch position; without it the batch is fetched again
-      await consumer.commitOffsets([
-        { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
-      ]);
       clearInterval(beating);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.shared.messages.inc({ group: this.options.groupId, topic: batch.topic }, batch.messages.length);
-      this.metrics?.onBatch(batch.topic, batch.partition, batch.messages.length, seconds);
+      const written = process.hrtime.bigint();
+      const offsets = [
+        { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
+      ];
+      // The offsets are committed after the write, while kafkajs fetches the next batch: one round trip less
+      // per batch (docs/decisions.md "Freshness"). A member's commits go one after the other, so a batch's
+      // offsets never land before an earlier batch's. A failed commit (a rebalance under way, the broker
+      // gone) leaves the batch to be delivered again, to this member or the partition's next owner, and
+      // written again idempotently, unless a later commit covers it; a member that cannot reach the broker
+      // stops heartbeating and is recreated by the watchdog.
+      const previous = member.committing;
+      member.committing = (async () => {
+        await previous;
+        const sent = process.hrtime.bigint();
+        await consumer.commitOffsets(offsets);
+        const done = process.hrtime.bigint();
+        stages.observe('commit', sent, done);
+        stages.age('committed', oldest);
+        this.shared.messages.inc({ group: this.options.groupId, topic: batch.topic }, batch.messages.length);
+        this.metrics?.onBatch(batch.topic, batch.partition, batch.messages.length, Number(done - started) / 1e9);
+      })().catch((error: unknown) => {
+        if (member.generation !== generation) return;
+        this.logger.warn(
+          { err: error, topic: batch.topic, partition: batch.partition, offset: offsets[0]!.offset },
+          'offset commit failed; the batch is delivered again unless a later commit covers it',
+        );
+      });
+      member.lastBatchDone = written;
       this.reportLag(batch.partition, Number(batch.offsetLag()));
       committed = true;
-      // After the commit: an error here (a rebalance) makes kafkajs rejoin; the batch is done.
-      await heartbeat();
+      // Stopping: kafkajs leaves the group once this batch returns, so its offsets go first.
+      if (this.stopping) await member.committing;
     } catch (error) {
       if (committed) throw error;
       span.recordException(error as Error);
@@ -496,6 +539,37 @@ export class BatchConsumer<T> {
       this.metrics?.onDeadLetter(topic, field);
       this.shared.deadLetters.inc({ group: this.options.groupId, topic, reason: field });
     }
+  }
+}
+
+type BatchStage = 'fetch_wait' | 'decode' | 'handle' | 'dead_letter' | 'commit';
+
+/** Times the stages of one batch into the shared histograms, each from the end of the one before. */
+class StageClock {
+  constructor(
+    private readonly metrics: KafkaConsumerMetrics,
+    private readonly group: string,
+    private readonly topic: string,
+    private last: bigint,
+  ) {}
+
+  /** Ends `stage` now; returns now (process.hrtime). */
+  next(stage: BatchStage): bigint {
+    const now = process.hrtime.bigint();
+    this.observe(stage, this.last, now);
+    this.last = now;
+    return now;
+  }
+
+  observe(stage: BatchStage, from: bigint, to: bigint): void {
+    this.metrics.batchStage.observe({ group: this.group, topic: this.topic, stage }, Number(to - from) / 1e9);
+  }
+
+  /** Age of a record with this Kafka timestamp (ms since the epoch, the producer's clock) now. */
+  age(point: 'fetched' | 'committed', timestamp: number): void {
+    if (!Number.isFinite(timestamp) || timestamp <= 0) return;
+    const seconds = Math.max(0, Date.now() - timestamp) / 1000;
+    this.metrics.recordAge.observe({ group: this.group, topic: this.topic, point }, seconds);
   }
 }
 

@@ -1,4 +1,4 @@
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { metricsRegistry } from '@agentmeter/telemetry';
 
 /**
@@ -46,6 +46,24 @@ export class KafkaConsumerMetrics {
     name: 'agentmeter_kafka_consumer_dead_letters_total',
     help: 'Messages sent to the dead-letter topic, by reason field.',
     labelNames: ['group', 'topic', 'reason'] as const,
+    registers: [metricsRegistry],
+  });
+  readonly batchStage = new Histogram({
+    name: 'agentmeter_kafka_consumer_batch_stage_seconds',
+    help:
+      "Time of each stage of a batch: fetch_wait (from the member's previous batch committed to this one handed over: " +
+      "the fetch, or idle time), decode, handle (the service's write), dead_letter, commit (offsets).",
+    labelNames: ['group', 'topic', 'stage'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [metricsRegistry],
+  });
+  readonly recordAge = new Histogram({
+    name: 'agentmeter_kafka_consumer_record_age_seconds',
+    help:
+      "Age of a batch's oldest record (now minus its Kafka timestamp) when the batch is handed over (fetched) and when " +
+      'its offsets are committed (committed): how long events wait before and until they are stored.',
+    labelNames: ['group', 'topic', 'point'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [metricsRegistry],
   });
 }

@@ -24,7 +24,7 @@ import {
   type RetractedCall,
   type SpanWrite,
 } from './events.repository';
-import { IngestMetrics } from './ingest.metrics';
+import { IngestMetrics, type IngestStage } from './ingest.metrics';
 
 type LlmCall = AgentEvent & { type: 'llm_call' };
 
@@ -61,10 +61,23 @@ export class EventsService {
    * and a redelivered event is redacted to the same id and source, so the event log still recognises it.
    */
   async ingest(batch: AgentEvent[]): Promise<RejectedEvent[]> {
+    const stages = this.metrics.stageTimer();
+    const stage = stages.lap;
     const redacted = new Map<AgentEvent, AgentEvent>();
     for (const event of batch) redacted.set(event, this.redact(event));
-    const { accepted, rejected } = await this.checkRunOwners(batch, redacted);
-    if (accepted.length > 0) await this.store(accepted);
+    stage('redact');
+    // Ownership and what the batch needs from storage are read at once, in one round trip's time: the
+    // reads are prepared for every event of the batch, and again for the accepted ones only when an event
+    // is refused (rare: its span tree must not retract anything).
+    const [{ accepted, rejected }, reads] = await Promise.all([
+      this.checkRunOwners(batch, redacted),
+      this.read(dedupe([...redacted.values()])),
+    ]);
+    stage('read');
+    if (accepted.length > 0) {
+      await this.store(rejected.length === 0 ? reads : await this.read(dedupe(accepted)), stage);
+    }
+    stages.done();
     return rejected;
   }
 
@@ -99,17 +112,44 @@ export class EventsService {
     return { accepted, rejected };
   }
 
+  /**
+   * What storing these (redacted, distinct) events needs from storage, read concurrently on separate
+   * connections: which tenants keep prompt texts, the users of their runs, their span trees, and the runs
+   * whose calls wait for a user. Their prompt and completion texts are taken off here (docs/events.md
+   * "Prompt audit"): the event log and every projection get the calls without them.
+   */
+  private async read(events: AgentEvent[]): Promise<BatchReads> {
+    const { events: unique, texts } = takePromptTexts(events);
+    const tenants = [...new Set([...texts.keys()].map((call) => call.data.tenant_id))];
+    const [enabled, users, spans, lateUserRuns] = await Promise.all([
+      tenants.length > 0 ? this.repository.promptAuditTenants(tenants) : new Set<string>(),
+      this.runUsers(unique),
+      this.resolveSpans(unique),
+      this.repository.runsWithCallsWithoutUser(runStartsWithUser(unique)),
+    ]);
+    // Texts are kept, already redacted with the rest of the event, only for tenants with the prompt audit.
+    const prompts = new Map<AgentEvent, PromptText>();
+    for (const [call, { prompt, completion }] of texts) {
+      if (enabled.has(call.data.tenant_id) && (prompt || completion)) {
+        prompts.set(call, { prompt: prompt || null, completion: completion || null });
+      }
+    }
+    return { unique, carrying: texts.size, prompts, users, spans, lateUserRuns };
+  }
+
   /** Writes redacted events: the new ones are logged and projected, the ones already stored change nothing. */
-  private async store(batch: AgentEvent[]): Promise<void> {
-    const { events: unique, prompts } = await this.takePromptTexts(dedupe(batch));
+  private async store(reads: BatchReads, stage: (name: IngestStage) => void): Promise<void> {
+    const { unique, prompts, users, spans, lateUserRuns } = reads;
+    if (reads.carrying > 0) {
+      this.metrics.promptTexts.inc({ outcome: 'stored' }, prompts.size);
+      this.metrics.promptTexts.inc({ outcome: 'dropped' }, reads.carrying - prompts.size);
+    }
+    if (spans.uncounted.size > 0) this.metrics.aggregateCalls.inc(spans.uncounted.size);
     const costs = new Map<LlmCall, CallCost>();
     for (const event of unique) if (event.type === 'llm_call') costs.set(event, this.pricing.cost(event));
     const costOf = (event: LlmCall): CallCost => costs.get(event) ?? this.pricing.cost(event);
     const priceOf = (event: LlmCall): bigint | null => costOf(event).micros;
-    const users = await this.runUsers(unique);
     const runUser = (tenantId: string, runId: string): string | undefined => users.get(`${tenantId}\u0000${runId}`);
-    const spans = await this.resolveSpans(unique);
-    const lateUserRuns = await this.repository.runsWithCallsWithoutUser(runStartsWithUser(unique));
     const writes = (events: AgentEvent[]): BatchWrite => {
       const counted = events.filter((event) => !spans.uncounted.has(event));
       const usage = rollupUsage(counted, priceOf, runUser);
@@ -129,12 +169,15 @@ export class EventsService {
 
     const days = new Set<string>();
     for (const event of unique) days.add(dayOf(event.time));
-    await this.partitions.ensureDays(days);
-    await this.repository.ensureTenantsAndProjects(unique);
+    // Both are usually answered from memory, without a round trip.
+    await Promise.all([this.partitions.ensureDays(days), this.repository.ensureTenantsAndProjects(unique)]);
+    stage('read');
+    const all = writes(unique);
+    stage('project');
     let fresh = unique;
     try {
       try {
-        await this.repository.storeNew(writes(unique));
+        await this.repository.storeNew(all);
       } catch (error) {
         if (codeOf(error) !== UNIQUE_VIOLATION) throw error;
         fresh = await this.repository.storeDeduplicated(unique, writes);
@@ -144,35 +187,8 @@ export class EventsService {
       if (codeOf(error) === CHECK_VIOLATION) this.partitions.forget();
       throw error;
     }
+    stage('write');
     this.metrics.countBatch(unique, fresh.length === unique.length ? null : new Set(fresh), costOf, spans.uncounted);
-  }
-
-  /**
-   * Takes the prompt and completion texts off every llm_call (docs/events.md "Prompt audit"): the event log
-   * and every projection get the calls without them, whatever the tenant's setting. They are kept, already
-   * redacted with the rest of the event, only for the calls of tenants that enabled the prompt audit.
-   */
-  private async takePromptTexts(
-    events: AgentEvent[],
-  ): Promise<{ events: AgentEvent[]; prompts: Map<AgentEvent, PromptText> }> {
-    const prompts = new Map<AgentEvent, PromptText>();
-    const carrying = events.filter(
-      (e): e is LlmCall => e.type === 'llm_call' && (e.data.prompt !== undefined || e.data.completion !== undefined),
-    );
-    if (carrying.length === 0) return { events, prompts };
-    const enabled = await this.repository.promptAuditTenants([...new Set(carrying.map((e) => e.data.tenant_id))]);
-    const stripped = events.map((event) => {
-      if (event.type !== 'llm_call' || !carrying.includes(event)) return event;
-      const { prompt, completion, ...data } = event.data;
-      const call: AgentEvent = { ...event, data };
-      if (enabled.has(data.tenant_id) && (prompt || completion)) {
-        prompts.set(call, { prompt: prompt || null, completion: completion || null });
-      }
-      return call;
-    });
-    this.metrics.promptTexts.inc({ outcome: 'stored' }, prompts.size);
-    this.metrics.promptTexts.inc({ outcome: 'dropped' }, carrying.length - prompts.size);
-    return { events: stripped, prompts };
   }
 
   /**
@@ -215,7 +231,6 @@ export class EventsService {
         event,
       });
     });
-    if (spans.uncounted.size > 0) this.metrics.aggregateCalls.inc(spans.uncounted.size);
     return spans;
   }
 
@@ -249,6 +264,41 @@ export class EventsService {
     for (const kind of found) this.metrics.redactions.inc({ kind });
     return redacted;
   }
+}
+
+/** What storing a batch's events needs from storage (EventsService.read). */
+interface BatchReads {
+  /** The events to store: distinct, redacted, without prompt and completion texts. */
+  unique: AgentEvent[];
+  /** LLM calls that carried a prompt or completion text. */
+  carrying: number;
+  /** The texts kept for the prompt audit, by call. */
+  prompts: Map<AgentEvent, PromptText>;
+  /** "tenant\0run" -> the run's user, for calls without a user_id of their own. */
+  users: Map<string, string>;
+  spans: SpanWrite;
+  lateUserRuns: Set<string>;
+}
+
+/**
+ * Takes the prompt and completion texts off every llm_call that carries them: the calls without them, and
+ * the texts by call (kept or dropped by the caller, per the tenant's prompt audit).
+ */
+function takePromptTexts(events: AgentEvent[]): {
+  events: AgentEvent[];
+  texts: Map<LlmCall, { prompt: string | undefined; completion: string | undefined }>;
+} {
+  const texts = new Map<LlmCall, { prompt: string | undefined; completion: string | undefined }>();
+  const stripped = events.map((event) => {
+    if (event.type !== 'llm_call' || (event.data.prompt === undefined && event.data.completion === undefined)) {
+      return event;
+    }
+    const { prompt, completion, ...data } = event.data;
+    const call = { ...event, data } as LlmCall;
+    texts.set(call, { prompt, completion });
+    return call;
+  });
+  return { events: texts.size === 0 ? events : stripped, texts };
 }
 
 /** What retracted calls added to runs, stages and rollups, negated (libs/domain `span-tree.ts`). */

@@ -4,6 +4,9 @@ import type { AgentEvent } from '@agentmeter/contracts';
 import type { BatchConsumerMetrics } from '@agentmeter/kafka';
 import { metricsRegistry } from '@agentmeter/telemetry';
 
+/** Stages of writing a batch, as `agentmeter_ingest_stage_seconds` labels them. */
+export type IngestStage = 'redact' | 'read' | 'project' | 'write';
+
 /** Prometheus metrics of the ingest path. Names are part of the dashboards' contract. */
 @Injectable()
 export class IngestMetrics {
@@ -47,6 +50,34 @@ export class IngestMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [metricsRegistry],
   });
+  readonly stageSeconds = new Histogram({
+    name: 'agentmeter_ingest_stage_seconds',
+    help:
+      'Time of each stage of writing a batch: redact, owners (run ownership claims), read (what the batch needs ' +
+      'from storage: prompt audit, run users, span trees, partitions, tenants), project (pricing, projections, ' +
+      'rollups), write (statements built and run, committed).',
+    labelNames: ['stage'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [metricsRegistry],
+  });
+  /**
+   * A stopwatch of one batch: `lap` ends the named stage (a stage may be timed in several parts), `done`
+   * observes each stage's total once.
+   */
+  stageTimer(): { lap(stage: IngestStage): void; done(): void } {
+    let last = process.hrtime.bigint();
+    const spent = new Map<IngestStage, bigint>();
+    return {
+      lap: (stage) => {
+        const now = process.hrtime.bigint();
+        spent.set(stage, (spent.get(stage) ?? 0n) + now - last);
+        last = now;
+      },
+      done: () => {
+        for (const [stage, ns] of spent) this.stageSeconds.observe({ stage }, Number(ns) / 1e9);
+      },
+    };
+  }
   readonly batchSize = new Histogram({
     name: 'agentmeter_ingest_batch_size',
     help: 'Messages per batch.',
