@@ -18,14 +18,16 @@
  *     events; data grows as history does, denser days, constant concurrency);
  *   - at each step starts dist/query as its own process, warms it up, then runs autocannon for
  *     BENCH_SECONDS (10 s) per route, BENCH_CONNECTIONS (10) connections: the baseline, run metrics of
- *     random finished runs (every request another run), and the Admin Overview;
+ *     random finished runs (every request another run), and the Admin Overview; BENCH_REPEAT (2) rounds of
+ *     the three, interleaved, so a burst of other work on the machine shows as a difference between rounds;
  *   - prints markdown and rewrites the "Query latency" section of docs/benchmarks.md (BENCH_WRITE_DOC=0
  *     to leave it alone).
  *
  * Environment: DATABASE_URL (admin URL; the database is created beside it), BENCH_RUNS, BENCH_DAYS,
- * BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_SCALE (10), BENCH_KEEP_DB=1 (keep the database).
+ * BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_REPEAT, BENCH_SCALE (10; 1 measures the 1x data only),
+ * BENCH_KEEP_DB=1 (keep the database).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -45,6 +47,7 @@ const SCALE = Number(env.BENCH_SCALE ?? 10);
 const DAYS = Number(env.BENCH_DAYS ?? 20);
 const SECONDS = Number(env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 10);
+const REPEAT = Number(env.BENCH_REPEAT ?? 2);
 const TENANTS = 20;
 const PROJECTS = 10;
 const RUNNING = 200;
@@ -334,6 +337,12 @@ interface Measure {
   errors: number;
 }
 
+/** One route's rounds in one step. */
+interface Rounds {
+  route: string;
+  rounds: Measure[];
+}
+
 async function load(name: string, url: string, headers: Record<string, string>, paths: () => string): Promise<Measure> {
   const result = await autocannon({
     url,
@@ -351,7 +360,7 @@ async function load(name: string, url: string, headers: Record<string, string>, 
   };
 }
 
-async function measure(pool: Pool, port: number): Promise<Measure[]> {
+async function measure(pool: Pool, port: number): Promise<Rounds[]> {
   const child = startQuery(port);
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -360,7 +369,7 @@ async function measure(pool: Pool, port: number): Promise<Measure[]> {
         .then((r) => r.ok)
         .catch(() => false);
       if (ready) break;
-      if (i > 300) throw new Error('query did not become ready');
+      if (i > 1200) throw new Error('query did not become ready in 120 s');
       await delay(100);
     }
     const bearer = await new SignJWT({ tenant_id: 'bt1', roles: ['admin'] })
@@ -383,10 +392,12 @@ async function measure(pool: Pool, port: number): Promise<Measure[]> {
     ];
     // Warm-up: every route, so connection pools and plans are ready.
     for (const [, path] of routes) for (let i = 0; i < 20; i++) await fetch(`${url}${path()}`, { headers });
-    const out: Measure[] = [];
-    for (const [name, path] of routes) {
-      log(`load ${name}`);
-      out.push(await load(name, url, headers, path));
+    const out: Rounds[] = routes.map(([name]) => ({ route: name, rounds: [] }));
+    for (let round = 1; round <= REPEAT; round++) {
+      for (const [i, [name, path]] of routes.entries()) {
+        log(`round ${round}: load ${name}`);
+        out[i]!.rounds.push(await load(name, url, headers, path));
+      }
     }
     return out;
   } finally {
@@ -394,19 +405,50 @@ async function measure(pool: Pool, port: number): Promise<Measure[]> {
   }
 }
 
-function table(steps: Array<{ label: string; counts: Counts; results: Measure[] }>): string {
-  const lines = ['| data | route | req/s | p50 ms | p99 ms | non-2xx |', '| --- | --- | ---: | ---: | ---: | ---: |'];
+interface Step {
+  label: string;
+  counts: Counts;
+  results: Rounds[];
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+function table(steps: Step[]): string {
+  const lines = [
+    `| data | route | req/s (rounds) | median req/s | p50 ms | p99 ms | non-2xx |`,
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const each = (r: Rounds, f: (m: Measure) => number) => r.rounds.map((m) => f(m).toLocaleString('en-US')).join(', ');
   for (const step of steps) {
     for (const r of step.results) {
       lines.push(
-        `| ${step.label} | ${r.route} | ${r.rps.toLocaleString('en-US')} | ${r.p50} | ${r.p99} | ${r.errors} |`,
+        `| ${step.label} | ${r.route} | ${each(r, (m) => m.rps)} | **${median(r.rounds.map((m) => m.rps)).toLocaleString('en-US')}** | ${each(r, (m) => m.p50)} | ${each(r, (m) => m.p99)} | ${r.rounds.reduce((n, m) => n + m.errors, 0)} |`,
       );
     }
   }
   return lines.join('\n');
 }
 
-function section(steps: Array<{ label: string; counts: Counts; results: Measure[] }>): string {
+/** Run metrics' throughput over the baseline's, per round (both measured by the same process a few seconds apart). */
+function throughputRatios(step: Step): string {
+  const [baseline, metrics] = ['baseline', 'GET /runs/'].map((p) => step.results.find((r) => r.route.startsWith(p))!);
+  const ratios = metrics!.rounds.map((m, i) => m.rps / Math.max(baseline!.rounds[i]!.rps, 1));
+  return `${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})`;
+}
+
+function commit(): string {
+  try {
+    return ` at commit ${execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()}`;
+  } catch {
+    return '';
+  }
+}
+
+function section(steps: Step[]): string {
   const cpu = cpus();
   const rows = steps
     .map(
@@ -414,17 +456,19 @@ function section(steps: Array<{ label: string; counts: Counts; results: Measure[
         `| ${s.label} | ${s.counts.events.toLocaleString('en-US')} | ${s.counts.llm.toLocaleString('en-US')} | ${s.counts.tools.toLocaleString('en-US')} | ${s.counts.runs.toLocaleString('en-US')} | ${s.counts.usage.toLocaleString('en-US')} | ${s.counts.bytes} |`,
     )
     .join('\n');
+  // Growth of the median p50 and p99 over the rounds, from the first step to the last.
   const ratio = (route: string) => {
-    const [a, b] = steps.map((s) => s.results.find((r) => r.route.startsWith(route))!);
-    return a && b
-      ? `${(b.p50 / Math.max(a.p50, 0.01)).toFixed(2)}x p50, ${(b.p99 / Math.max(a.p99, 0.01)).toFixed(2)}x p99`
-      : '';
+    const [a, b] = [steps[0], steps[steps.length - 1]].map((s) => s!.results.find((r) => r.route.startsWith(route))!);
+    if (!a || !b || steps.length < 2) return 'not measured (one step)';
+    const at = (r: Rounds, f: (m: Measure) => number) => Math.max(median(r.rounds.map(f)), 0.01);
+    return `${(at(b, (m) => m.p50) / at(a, (m) => m.p50)).toFixed(2)}x p50, ${(at(b, (m) => m.p99) / at(a, (m) => m.p99)).toFixed(2)}x p99`;
   };
+  const ratios = steps.map((s) => `${s.label}: ${throughputRatios(s)}`).join('; ');
   return `## Query latency
 
-Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? '?'}; PostgreSQL, the query service and autocannon on the same machine (\`bench/query.bench.ts\`).
-Rows written straight into the schema over the last ${DAYS} days (day partitions), ${RUNNING} runs still running; the second step adds ${SCALE - 1}x the runs over the same days.
-Load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per route, one route after the other against one query process; run metrics ask for a different finished run every request.
+Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC${commit()}, Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? '?'}; PostgreSQL, the query service and autocannon on the same machine (\`bench/query.bench.ts\`).
+Rows written straight into the schema over the last ${DAYS} days (day partitions), ${RUNNING} runs still running${SCALE > 1 ? `; the second step adds ${SCALE - 1}x the runs over the same days` : ''}.
+Load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per route, one route after the other against one query process, ${REPEAT} rounds of the three; run metrics ask for a different finished run every request (as an Admin: the run of another tenant than the caller's, found across tenants).
 
 | data | events | llm_calls | tool_calls | runs | usage_daily rows | database |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -432,8 +476,10 @@ ${rows}
 
 ${table(steps)}
 
-At ${SCALE}x the data, run metrics: ${ratio('GET /runs/')}; admin overview: ${ratio('GET /admin/')} (latency at ${SCALE}x / at 1x).
-Run metrics read the run's row, its stages and its tool calls within the run's own time span (its day partitions);
+Run metrics' throughput over the baseline's, per round: ${ratios}.
+At ${SCALE}x the data, run metrics: ${ratio('GET /runs/')}; admin overview: ${ratio('GET /admin/')} (median latency at ${SCALE}x / at 1x).
+Run metrics read the run's row, its stages and its tool calls within the run's own time span (its day partitions)
+in one prepared statement, one round trip;
 the Admin Overview reads the per-model day rollups (\`usage_model_daily\`: one row per day, tenant, model and
 provider, kept by ingest beside \`usage_daily\`) for today's spend and the 30-day trends, the top failures by
 index, and the partial index of running runs. Its cost follows days × tenants × models, not the number of
@@ -473,7 +519,7 @@ async function main(): Promise<void> {
        INSERT INTO projects (tenant_id, project_id)
        SELECT 'bt' || t, 'bp' || p FROM generate_series(1, ${TENANTS}) t, generate_series(1, ${PROJECTS}) p`,
     );
-    const steps: Array<{ label: string; counts: Counts; results: Measure[] }> = [];
+    const steps: Step[] = [];
     const port = 3950 + Math.floor(Math.random() * 40);
 
     log(`writing ${RUNS} runs`);
@@ -482,10 +528,12 @@ async function main(): Promise<void> {
     steps.push({ label: '1x', counts: await counts(pool), results: await measure(pool, port) });
     log(JSON.stringify(steps[0]));
 
-    log(`writing ${RUNS * (SCALE - 1)} more runs`);
-    await generate(pool, RUNS + 1, RUNS * SCALE, span, 0);
-    await pool.query('VACUUM ANALYZE');
-    steps.push({ label: `${SCALE}x`, counts: await counts(pool), results: await measure(pool, port + 1) });
+    if (SCALE > 1) {
+      log(`writing ${RUNS * (SCALE - 1)} more runs`);
+      await generate(pool, RUNS + 1, RUNS * SCALE, span, 0);
+      await pool.query('VACUUM ANALYZE');
+      steps.push({ label: `${SCALE}x`, counts: await counts(pool), results: await measure(pool, port + 1) });
+    }
 
     const text = section(steps);
     console.log(`\n${text}`);

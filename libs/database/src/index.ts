@@ -5,3 +5,4 @@ export * from './admin';
 export * from './partitions';
 export * from './pricing.repository';
 export * from './pg-client';
+export * from './prepared-statement';

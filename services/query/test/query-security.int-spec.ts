@@ -570,6 +570,41 @@ describe('query API security and limits', () => {
     const asAdmin = await call(q.url, await token(tenant1, ['admin']), '/alerts/banners');
     expect(asAdmin.json.items.map((b: { title: string }) => b.title).sort()).toEqual(['Cap at 80%', 'Queue latency']);
   });
+
+  it("resolves a run id of several tenants: the caller's own tenant first, else 409 for a role that reads them all", async () => {
+    const runId = `${prefix}-same-id`;
+    const now = new Date();
+    for (const tenant of [tenant1, tenant2]) {
+      await s.db.query(
+        `INSERT INTO runs (tenant_id, run_id, project_id, status, first_event_at, last_event_at)
+         VALUES ($1, $2, $3, 'running', $4, $4)`,
+        [tenant, runId, runOf(tenant).project_id, now],
+      );
+    }
+    // Only tenant 2's run has a stage: each answer carries its own run's stages, never the other tenant's.
+    await s.db.query(
+      `INSERT INTO stages (tenant_id, run_id, phase, attempt, status, started_at) VALUES ($1, $2, 'plan', 1, 'running', $3)`,
+      [tenant2, runId, now],
+    );
+    const metricsAs = async (tenant: string, role: string) =>
+      call(q.url, await token(tenant, [role]), `/runs/${runId}/metrics`);
+    const admin1 = await metricsAs(tenant1, 'admin');
+    expect({ status: admin1.status, tenant: admin1.json.tenant_id, stages: admin1.json.stages }).toEqual({
+      status: 200,
+      tenant: tenant1,
+      stages: [],
+    });
+    const owner2 = await metricsAs(tenant2, 'owner');
+    expect({ status: owner2.status, tenant: owner2.json.tenant_id, stages: owner2.json.stages.length }).toEqual({
+      status: 200,
+      tenant: tenant2,
+      stages: 1,
+    });
+    const support = await metricsAs('platform', 'support');
+    expect(support.status).toBe(409);
+    expect(support.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect((await metricsAs('platform', 'owner')).status).toBe(404);
+  });
 });
 
 /** Keys and values that are observability links or trace ids. */

@@ -10,7 +10,7 @@ import { QueryConfig } from '../config';
 import { TooManyStreamsError } from '../errors/problems';
 import { LOGGER } from '../logger';
 import { ViewPolicy } from '../tenants/view.policy';
-import { RunsRepository, type RunRow } from './runs.repository';
+import { RunsRepository, type RunMetricsRow, type RunRow } from './runs.repository';
 import { RunsService } from './runs.service';
 
 interface Watched {
@@ -110,7 +110,7 @@ export class RunStreamService implements OnModuleDestroy {
 
   /** Resolves the run first (404 before the stream starts), then streams it. */
   async open(caller: Caller, runId: string): Promise<Observable<MessageEvent>> {
-    const run = await this.runs.findVisibleRun(caller, runId);
+    const run = await this.runs.findVisibleRunWithMetrics(caller, runId);
     return new Observable<MessageEvent>((subscriber) => {
       let done = false;
       let sending = Promise.resolve();
@@ -120,7 +120,7 @@ export class RunStreamService implements OnModuleDestroy {
         subscriber.next({ type: 'end', data: { run_id: run.run_id, reason } });
         subscriber.complete();
       };
-      const send = (row: RunRow) =>
+      const send = (row: RunMetricsRow) =>
         (sending = sending.then(async () => {
           if (done) return;
           const metrics = await this.runs.metricsOf(caller, row);
@@ -133,7 +133,7 @@ export class RunStreamService implements OnModuleDestroy {
           subscriber.error(error);
         });
       const onChange = () =>
-        void this.repository.findRun(run.tenant_id, run.run_id).then((row) => (row ? send(row) : undefined));
+        void this.repository.findRunWithMetrics(run.tenant_id, run.run_id).then((row) => (row ? send(row) : undefined));
 
       void send(run);
       if (TERMINAL.has(run.status)) return;

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { queryPrepared } from '@agentmeter/database';
 
 export interface RunRow {
   tenant_id: string;
@@ -49,6 +50,9 @@ export interface CacheRow {
   misses: string;
 }
 
+/** A run with what its metrics need: its stages (one per phase) and its MCP cache counts. */
+export type RunMetricsRow = RunRow & { stages: StageRow[]; cache: CacheRow[] };
+
 export interface EventRow {
   source: string;
   event_id: string;
@@ -82,6 +86,72 @@ export interface RunChange {
 /** Microsecond-exact ISO text of a timestamp, for keyset cursors. */
 export const POSITION = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
+/**
+ * The columns of a RunRow, named: a prepared statement that said `runs.*` would fail ("cached plan must not
+ * change result type") after a migration adds a column while the service runs.
+ */
+const RUN_COLUMNS = `tenant_id, run_id, project_id, playbook, status, phase, role, model, error, started_at, finished_at,
+  tokens_in, tokens_out, cost_micros, external_micros, llm_calls, cached, environment, caps, first_event_at,
+  last_event_at, updated_at`;
+
+/**
+ * The run (its own tenant's; with $3, else every tenant's with that id, at most two) with its stages and its MCP
+ * cache counts as JSON, in one statement: one round trip per GET /runs/{id}/metrics (docs/benchmarks.md "Query
+ * latency"). Stages: one row per phase, the status and trace those of the latest attempt. MCP cache: hits and
+ * misses per key space (amtp:mcp:tree, amtp:mcp:blob, ...); the run's event time span bounds the scan to the day
+ * partitions it touched (pruned when the statement runs), so the cost depends on the run, not on the table.
+ */
+const RUN_WITH_METRICS = `
+  WITH own AS (SELECT ${RUN_COLUMNS} FROM runs WHERE tenant_id = $1 AND run_id = $2),
+  found AS (
+    SELECT * FROM own
+    UNION ALL
+    (SELECT ${RUN_COLUMNS} FROM runs WHERE $3::boolean AND run_id = $2 AND NOT EXISTS (SELECT FROM own) LIMIT 2)
+  )
+  SELECT r.*, COALESCE(s.stages, '[]') AS stages, COALESCE(c.cache, '[]') AS cache
+    FROM found r
+    LEFT JOIN LATERAL (
+      SELECT json_agg(st ORDER BY st.started_at NULLS LAST, st.phase) AS stages
+        FROM (SELECT phase,
+                     (array_agg(role ORDER BY attempt DESC))[1]                                    AS role,
+                     count(*)::int                                                                  AS attempts,
+                     (array_agg(status ORDER BY attempt DESC))[1]                                  AS status,
+                     min(started_at)                                                                AS started_at,
+                     max(finished_at)                                                               AS finished_at,
+                     sum(prompt_tokens)::text                                                       AS prompt_tokens,
+                     sum(completion_tokens)::text                                                   AS completion_tokens,
+                     sum(cost_micros)::text                                                         AS cost_micros,
+                     (array_agg(trace_id ORDER BY attempt DESC) FILTER (WHERE trace_id IS NOT NULL))[1] AS trace_id
+                FROM stages
+               WHERE tenant_id = r.tenant_id AND run_id = r.run_id
+               GROUP BY phase) st
+    ) s ON true
+    LEFT JOIN LATERAL (
+      SELECT json_agg(t ORDER BY t.cache_key_space) AS cache
+        FROM (SELECT cache_key_space,
+                     count(*) FILTER (WHERE cache_hit)::text       AS hits,
+                     count(*) FILTER (WHERE NOT cache_hit)::text   AS misses
+                FROM tool_calls
+               WHERE tenant_id = r.tenant_id AND run_id = r.run_id
+                 AND time >= r.first_event_at AND time <= r.last_event_at
+                 AND cache_key_space IS NOT NULL AND cache_hit IS NOT NULL
+               GROUP BY cache_key_space) t
+    ) c ON true`;
+
+/** A StageRow as JSON carries its times as text. */
+type JsonStageRow = Omit<StageRow, 'started_at' | 'finished_at'> & {
+  started_at: string | null;
+  finished_at: string | null;
+};
+
+function stageOfJson(row: JsonStageRow): StageRow {
+  return {
+    ...row,
+    started_at: row.started_at === null ? null : new Date(row.started_at),
+    finished_at: row.finished_at === null ? null : new Date(row.finished_at),
+  };
+}
+
 /** Reads of runs. Tenant scope is a required argument; the cross-tenant reads say so by name. */
 @Injectable()
 export class RunsRepository {
@@ -93,6 +163,29 @@ export class RunsRepository {
       runId,
     ]);
     return rows[0];
+  }
+
+  /** The tenant's run with its stages and MCP cache counts (one round trip); undefined when there is none. */
+  async findRunWithMetrics(tenantId: string, runId: string): Promise<RunMetricsRow | undefined> {
+    return (await this.runsWithMetrics(tenantId, runId, false))[0];
+  }
+
+  /**
+   * For roles that read every tenant: the run of the caller's own tenant with this id if there is one, else every
+   * tenant's (at most two: more than one is ambiguous), each with its stages and MCP cache counts; one round trip.
+   */
+  async findRunWithMetricsAcrossTenants(ownTenantId: string, runId: string): Promise<RunMetricsRow[]> {
+    return this.runsWithMetrics(ownTenantId, runId, true);
+  }
+
+  private async runsWithMetrics(tenantId: string, runId: string, acrossTenants: boolean): Promise<RunMetricsRow[]> {
+    const rows = await queryPrepared<RunRow & { stages: JsonStageRow[]; cache: CacheRow[] }>(
+      this.db,
+      'query-run-with-metrics',
+      RUN_WITH_METRICS,
+      [tenantId, runId, acrossTenants],
+    );
+    return rows.map((row) => ({ ...row, stages: row.stages.map(stageOfJson) }));
   }
 
   /** For roles that read every tenant: every tenant's run with this id (normally one). */
@@ -130,45 +223,6 @@ export class RunsRepository {
         ORDER BY first_event_at DESC, run_id DESC
         LIMIT $${params.length}`,
       params,
-    );
-  }
-
-  /** One row per phase; the status and trace are those of the latest attempt. */
-  async stages(tenantId: string, runId: string): Promise<StageRow[]> {
-    return this.db.query(
-      `SELECT phase,
-              (array_agg(role ORDER BY attempt DESC))[1]                                    AS role,
-              count(*)::int                                                                  AS attempts,
-              (array_agg(status ORDER BY attempt DESC))[1]                                  AS status,
-              min(started_at)                                                                AS started_at,
-              max(finished_at)                                                               AS finished_at,
-              sum(prompt_tokens)::text                                                       AS prompt_tokens,
-              sum(completion_tokens)::text                                                   AS completion_tokens,
-              sum(cost_micros)::text                                                         AS cost_micros,
-              (array_agg(trace_id ORDER BY attempt DESC) FILTER (WHERE trace_id IS NOT NULL))[1] AS trace_id
-         FROM stages
-        WHERE tenant_id = $1 AND run_id = $2
-        GROUP BY phase
-        ORDER BY min(started_at) NULLS LAST, phase`,
-      [tenantId, runId],
-    );
-  }
-
-  /**
-   * MCP cache hits and misses per key space (amtp:mcp:tree, amtp:mcp:blob, ...). The run's event time span
-   * bounds the scan to the day partitions it touched, so the cost depends on the run, not on the table.
-   */
-  async mcpCache(run: Pick<RunRow, 'tenant_id' | 'run_id' | 'first_event_at' | 'last_event_at'>): Promise<CacheRow[]> {
-    return this.db.query(
-      `SELECT cache_key_space,
-              count(*) FILTER (WHERE cache_hit)::text       AS hits,
-              count(*) FILTER (WHERE NOT cache_hit)::text   AS misses
-         FROM tool_calls
-        WHERE tenant_id = $1 AND run_id = $2 AND time >= $3 AND time <= $4
-          AND cache_key_space IS NOT NULL AND cache_hit IS NOT NULL
-        GROUP BY cache_key_space
-        ORDER BY cache_key_space`,
-      [run.tenant_id, run.run_id, run.first_event_at, run.last_event_at],
     );
   }
 

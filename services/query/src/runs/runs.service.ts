@@ -7,7 +7,14 @@ import { Limits } from '../http/limits';
 import { LinksService } from '../links/links.service';
 import { type View, ViewPolicy } from '../tenants/view.policy';
 import type { CacheSpace, McpCache, RunMetrics, StageMetrics } from './run-metrics.dto';
-import { RunsRepository, type CacheRow, type RunListRow, type RunRow, type StageRow } from './runs.repository';
+import {
+  RunsRepository,
+  type CacheRow,
+  type RunListRow,
+  type RunMetricsRow,
+  type RunRow,
+  type StageRow,
+} from './runs.repository';
 import type { EventPage, EventsQuery, RunPage, RunSummary, RunsQuery, TimelineEvent } from './runs.schemas';
 
 export class AmbiguousRunError extends Error {
@@ -38,18 +45,13 @@ export class RunsService {
   ) {}
 
   async metrics(caller: Caller, runId: string): Promise<RunMetrics> {
-    const run = await this.findVisibleRun(caller, runId);
-    return this.metricsOf(caller, run);
+    return this.metricsOf(caller, await this.findVisibleRunWithMetrics(caller, runId));
   }
 
-  /** Metrics of a run already found visible (the stream re-reads them on every change). */
-  async metricsOf(caller: Caller, run: RunRow): Promise<RunMetrics> {
-    const [stages, cache, view] = await Promise.all([
-      this.runs.stages(run.tenant_id, run.run_id),
-      this.runs.mcpCache(run),
-      this.views.viewOf(caller.principal, run.tenant_id),
-    ]);
-    const metrics = toRunMetrics(run, stages, cache, view, this.clock.now());
+  /** Metrics of a run already found visible, read with its stages and cache counts (the stream re-reads them). */
+  async metricsOf(caller: Caller, run: RunMetricsRow): Promise<RunMetrics> {
+    const view = await this.views.viewOf(caller.principal, run.tenant_id);
+    const metrics = toRunMetrics(run, run.stages, run.cache, view, this.clock.now());
     if (view.traces) {
       metrics.grafana_url = this.links.runDashboard(run.run_id);
       for (const stage of metrics.stages) stage.trace_url = this.links.trace(stage.trace_id ?? null);
@@ -120,11 +122,25 @@ export class RunsService {
     const own = await this.runs.findRun(caller.principal.tenantId, runId);
     if (own) return own;
     if (caller.scope !== 'all') throw new NotFoundError(`run ${runId} not found`);
-    const matches = await this.runs.findRunAcrossTenants(runId);
-    if (matches.length === 0) throw new NotFoundError(`run ${runId} not found`);
-    if (matches.length > 1) throw new AmbiguousRunError(`run id ${runId} exists in several tenants`);
-    return matches[0]!;
+    return onlyMatch(await this.runs.findRunAcrossTenants(runId), runId);
   }
+
+  /** findVisibleRun's rules, with the run's stages and cache counts read in the same round trip. */
+  async findVisibleRunWithMetrics(caller: Caller, runId: string): Promise<RunMetricsRow> {
+    const tenantId = caller.principal.tenantId;
+    if (caller.scope === 'all')
+      return onlyMatch(await this.runs.findRunWithMetricsAcrossTenants(tenantId, runId), runId);
+    const own = await this.runs.findRunWithMetrics(tenantId, runId);
+    if (!own) throw new NotFoundError(`run ${runId} not found`);
+    return own;
+  }
+}
+
+/** The one run with this id: none is 404, several (in different tenants) is ambiguous. */
+function onlyMatch<T>(matches: T[], runId: string): T {
+  if (matches.length === 0) throw new NotFoundError(`run ${runId} not found`);
+  if (matches.length > 1) throw new AmbiguousRunError(`run id ${runId} exists in several tenants`);
+  return matches[0]!;
 }
 
 export function toRunMetrics(
