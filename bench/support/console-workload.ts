@@ -8,7 +8,7 @@ import { LATENCY_BUCKETS_MS } from '../../libs/domain/src/projection/usage-rollu
  * the overviews and analytics around it.
  *
  * Every write of raw facts is in `fillConsoleWorkload` and the statements it calls: the tables written are
- * those ingest writes at this commit (runs, stages, llm_calls, tool_calls, events, failures, usage_daily,
+ * those ingest writes at this commit (runs, stages, llm_calls, tool_calls, event_log, failures, usage_daily,
  * usage_model_daily). When the storage of events changes, this file is the one to adapt.
  */
 export interface ConsoleWorkloadOptions {
@@ -174,51 +174,43 @@ async function insertRuns(client: PoolClient, b: RunBatch): Promise<void> {
      ${run} ${stage}`,
     params,
   );
-  // Each call and its row in the event log (ingest stores both), in one statement.
+  // Each call with its payload (docs/decisions.md "Call facts stored once": calls are not in the event log).
   await client.query(
-    `WITH calls AS (INSERT INTO llm_calls (source, event_id, tenant_id, project_id, run_id, phase, attempt, role, model, provider,
+    `INSERT INTO llm_calls (source, event_id, tenant_id, project_id, run_id, phase, attempt, role, model, provider,
        prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, cost_source, latency_ms, cached,
-       status, trace_id, span_id, user_id, time)
-     SELECT 'bench', run || '-' || k || '-l' || c, tenant, project, run, phase, attempt, role, m.model, m.provider,
+       status, trace_id, span_id, user_id, time, payload)
+     SELECT calls.*, json_build_object('tenant_id', tenant_id, 'project_id', project_id, 'run_id', run_id, 'phase', phase,
+              'attempt', attempt, 'role', role, 'model', model, 'provider', provider, 'prompt_tokens', prompt_tokens,
+              'completion_tokens', completion_tokens, 'latency_ms', latency_ms, 'trace_id', trace_id)
+     FROM (SELECT 'bench', run || '-' || k || '-l' || c, tenant, project, run, phase, attempt, role, m.model, m.provider,
             pt, ct, pt / 10, 0, (pt::bigint * m.input + ct::bigint * m.output + 500000) / 1000000, 'computed',
             300 + h % 9000, false, 'ok', md5(run || k), substr(md5(run || k || c), 1, 16), NULL, ${at('c')}
      ${run} ${stage}
      CROSS JOIN generate_series(1, ${b.llm}) AS c
      CROSS JOIN LATERAL (SELECT (hashtext(run || k || c)::bigint & 2147483647) AS h) AS hh
      CROSS JOIN LATERAL (SELECT 200 + h % 12000 AS pt, 50 + (h / 7) % 3000 AS ct) AS tok
-     JOIN (VALUES ${modelValues}) AS m(n, model, provider, input, output) ON m.n = (i + c) % ${MODELS.length}
-     RETURNING *)
-     INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
-     SELECT source, event_id, tenant_id, run_id, 'llm_call', time,
-            json_build_object('tenant_id', tenant_id, 'project_id', project_id, 'run_id', run_id, 'phase', phase,
-              'attempt', attempt, 'role', role, 'model', model, 'provider', provider, 'prompt_tokens', prompt_tokens,
-              'completion_tokens', completion_tokens, 'latency_ms', latency_ms, 'trace_id', trace_id), trace_id
-       FROM calls`,
+     JOIN (VALUES ${modelValues}) AS m(n, model, provider, input, output) ON m.n = (i + c) % ${MODELS.length}) AS calls(source, event_id, tenant_id, project_id, run_id, phase, attempt, role, model, provider, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, cost_source, latency_ms, cached, status, trace_id, span_id, user_id, time)`,
     params,
   );
   await client.query(
-    `WITH calls AS (INSERT INTO tool_calls (source, event_id, tenant_id, project_id, run_id, phase, attempt, role, tool, mcp_server,
-       cache_key_space, cache_hit, latency_ms, status, trace_id, time)
-     SELECT 'bench', run || '-' || k || '-t' || c, tenant, project, run, phase, attempt, role,
+    `INSERT INTO tool_calls (source, event_id, tenant_id, project_id, run_id, phase, attempt, role, tool, mcp_server,
+       cache_key_space, cache_hit, latency_ms, status, trace_id, time, payload)
+     SELECT calls.*, json_build_object('tenant_id', tenant_id, 'project_id', project_id, 'run_id', run_id, 'phase', phase,
+              'attempt', attempt, 'role', role, 'tool', tool, 'mcp_server', mcp_server,
+              'cache_key_space', cache_key_space, 'cache_hit', cache_hit, 'latency_ms', latency_ms)
+     FROM (SELECT 'bench', run || '-' || k || '-t' || c, tenant, project, run, phase, attempt, role,
             srv || CASE WHEN c % 2 = 0 THEN '.read' ELSE '.list' END, srv,
             'amtp:mcp:' || srv, h % 10 < 7, 1 + h % 900, CASE WHEN h % 50 = 0 THEN 'error' ELSE 'ok' END,
             md5(run || k), ${at(`${b.llm} + c`)}
      ${run} ${stage}
      CROSS JOIN generate_series(1, ${b.tool}) AS c
      CROSS JOIN LATERAL (SELECT (hashtext(run || k || 't' || c)::bigint & 2147483647) AS h,
-                                (${servers})[1 + (i + c) % ${MCP_SERVERS.length}] AS srv) AS hh
-     RETURNING *)
-     INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
-     SELECT source, event_id, tenant_id, run_id, 'tool_call', time,
-            json_build_object('tenant_id', tenant_id, 'project_id', project_id, 'run_id', run_id, 'phase', phase,
-              'attempt', attempt, 'role', role, 'tool', tool, 'mcp_server', mcp_server,
-              'cache_key_space', cache_key_space, 'cache_hit', cache_hit, 'latency_ms', latency_ms), trace_id
-       FROM calls`,
+                                (${servers})[1 + (i + c) % ${MCP_SERVERS.length}] AS srv) AS hh) AS calls(source, event_id, tenant_id, project_id, run_id, phase, attempt, role, tool, mcp_server, cache_key_space, cache_hit, latency_ms, status, trace_id, time)`,
     params,
   );
   // The milestones: phase_entered and its outcome per stage, run_started and the run's end.
   await client.query(
-    `INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
+    `INSERT INTO event_log (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
      SELECT 'bench', run || '-' || k || '-' || e.kind, tenant, run,
             CASE e.kind WHEN 'in' THEN 'phase_entered'
               WHEN 'out' THEN CASE WHEN phase = 'publish' THEN 'publish_done' ELSE 'phase_advanced' END END,
@@ -232,7 +224,7 @@ async function insertRuns(client: PoolClient, b: RunBatch): Promise<void> {
   );
   if (b.stageFirst === 0) {
     await client.query(
-      `INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
+      `INSERT INTO event_log (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
        SELECT 'bench', run || '-start', tenant, run, 'run_started', t0,
               json_build_object('tenant_id', tenant, 'project_id', project, 'run_id', run, 'playbook', 'landing-page'), NULL
        ${run}`,
@@ -241,7 +233,7 @@ async function insertRuns(client: PoolClient, b: RunBatch): Promise<void> {
   }
   if (b.stageLast === b.stages - 1) {
     await client.query(
-      `INSERT INTO events (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
+      `INSERT INTO event_log (source, event_id, tenant_id, run_id, type, time, payload, trace_id)
        SELECT 'bench', run || '-end', tenant, run, CASE fate WHEN 'failed' THEN 'run_failed' ELSE 'run_finished' END,
               ${runEnd}, json_build_object('tenant_id', tenant, 'project_id', project, 'run_id', run,
                 'error', CASE WHEN fate = 'failed' THEN 'validation failed on every attempt' END), NULL
