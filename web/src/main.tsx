@@ -4,6 +4,7 @@ import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, Outlet, RouterProvider } from 'react-router';
 import { ApiError } from './api/client';
 import { SessionProvider } from './auth/session';
+import { Loading } from './components/states';
 import { CrashPage } from './pages/CrashPage';
 import { routes } from './routes';
 import './styles.css';
@@ -27,6 +28,8 @@ const router = createBrowserRouter([
       </SessionProvider>
     ),
     errorElement: <CrashPage />,
+    // Shown while the first page's module loads (pages other than sign-in and home load on first use).
+    hydrateFallbackElement: <Loading label="Loading page…" />,
     children: routes,
   },
 ]);

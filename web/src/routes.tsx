@@ -1,8 +1,7 @@
-import { lazy, Suspense, type ReactNode } from 'react';
+import type { ComponentType, ReactNode } from 'react';
 import { Navigate, type RouteObject, useLocation } from 'react-router';
 import { useSession } from './auth/session';
 import { Layout } from './components/Layout';
-import { Loading } from './components/states';
 import { HomePage } from './pages/HomePage';
 import { NotFoundPage } from './pages/NotFoundPage';
 import { SignInPage } from './pages/SignInPage';
@@ -12,15 +11,11 @@ import { SignInPage } from './pages/SignInPage';
  * paths (services/query/src/console/pages.ts): add a page in both. Pages other than sign-in and home are
  * loaded on first use, so the initial JavaScript stays small (docs/benchmarks.md).
  */
-const RunDetailPage = lazy(() => import('./pages/RunDetailPage'));
-const LinkSignInPage = lazy(() => import('./pages/LinkSignInPage'));
-const OidcCallbackPage = lazy(() => import('./pages/OidcCallbackPage'));
-const AdminOverviewPage = lazy(() => import('./pages/AdminOverviewPage'));
-const TenantOverviewPage = lazy(() => import('./pages/TenantOverviewPage'));
-const ProjectOverviewPage = lazy(() => import('./pages/ProjectOverviewPage'));
-const AnalyticsPage = lazy(() => import('./pages/AnalyticsPage'));
-const PricesPage = lazy(() => import('./pages/PricesPage'));
-const PromptAuditPage = lazy(() => import('./pages/PromptAuditPage'));
+/** A page loaded on first use: the router fetches its module before rendering the route, so no Suspense fallback
+ * is shown (React holds a revealed fallback for at least 300 ms, which a cold load would wait out). */
+function lazyPage(load: () => Promise<{ default: ComponentType }>): RouteObject['lazy'] {
+  return async () => ({ Component: (await load()).default });
+}
 
 /** Links of the main navigation, shown when the caller holds the permission (API policy). */
 export const NAVIGATION: Array<{ to: string; label: string; permission?: string; own?: boolean; end?: boolean }> = [
@@ -31,10 +26,6 @@ export const NAVIGATION: Array<{ to: string; label: string; permission?: string;
   { to: '/admin/prices', label: 'Prices', permission: 'prices.manage' },
   { to: '/analytics', label: 'Analytics', permission: 'analytics.costs' },
 ];
-
-function page(element: ReactNode) {
-  return <Suspense fallback={<Loading label="Loading page…" />}>{element}</Suspense>;
-}
 
 function RequireSession({ children }: { children: ReactNode }) {
   const { session, ended } = useSession();
@@ -53,8 +44,8 @@ function RequireSession({ children }: { children: ReactNode }) {
 
 export const routes: RouteObject[] = [
   { path: '/sign-in', element: <SignInPage /> },
-  { path: '/sign-in/link', element: page(<LinkSignInPage />) },
-  { path: '/auth/callback', element: page(<OidcCallbackPage />) },
+  { path: '/sign-in/link', lazy: lazyPage(() => import('./pages/LinkSignInPage')) },
+  { path: '/auth/callback', lazy: lazyPage(() => import('./pages/OidcCallbackPage')) },
   {
     element: (
       <RequireSession>
@@ -63,13 +54,13 @@ export const routes: RouteObject[] = [
     ),
     children: [
       { path: '/', element: <HomePage /> },
-      { path: '/runs/:runId', element: page(<RunDetailPage />) },
-      { path: '/admin', element: page(<AdminOverviewPage />) },
-      { path: '/admin/prices', element: page(<PricesPage />) },
-      { path: '/tenants/:tenantId', element: page(<TenantOverviewPage />) },
-      { path: '/tenants/:tenantId/prompt-audit', element: page(<PromptAuditPage />) },
-      { path: '/projects/:projectId', element: page(<ProjectOverviewPage />) },
-      { path: '/analytics', element: page(<AnalyticsPage />) },
+      { path: '/runs/:runId', lazy: lazyPage(() => import('./pages/RunDetailPage')) },
+      { path: '/admin', lazy: lazyPage(() => import('./pages/AdminOverviewPage')) },
+      { path: '/admin/prices', lazy: lazyPage(() => import('./pages/PricesPage')) },
+      { path: '/tenants/:tenantId', lazy: lazyPage(() => import('./pages/TenantOverviewPage')) },
+      { path: '/tenants/:tenantId/prompt-audit', lazy: lazyPage(() => import('./pages/PromptAuditPage')) },
+      { path: '/projects/:projectId', lazy: lazyPage(() => import('./pages/ProjectOverviewPage')) },
+      { path: '/analytics', lazy: lazyPage(() => import('./pages/AnalyticsPage')) },
       { path: '*', element: <NotFoundPage /> },
     ],
   },
