@@ -158,8 +158,9 @@ lint: node_modules/.installed ## eslint and prettier
 	npx prettier --check . --log-level warn
 
 .PHONY: typecheck
-typecheck: node_modules/.installed ## tsc over the whole repository (the console's: in make build, after its API types)
+typecheck: node_modules/.installed web/node_modules/.installed ## tsc over the whole repository and the browser tests (the console's own: in make build, after its API types)
 	npx tsc -p tsconfig.json --noEmit
+	cd web && npx tsc -p e2e/tsconfig.json
 
 .PHONY: test
 test: lint typecheck obs-check chromium build infra ## lint, typecheck, unit, integration, end-to-end and browser tests
