@@ -51,10 +51,10 @@ import { measuredCommit, repositoryRoot, writeBenchmarkSection } from './support
 import { type Cell, measureClosedLoop, median } from './support/closed-loop';
 import { createPrefixedTopics, deletePrefixedTopics } from './support/kafka-topics';
 import { ServiceHttpClient } from './support/service-http';
+import { ADMIN_URL, databaseUrl, log } from './support/bench-env';
 
 const env = process.env;
 const ROOT = repositoryRoot(__dirname);
-const ADMIN_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/agentmeter';
 const BROKERS = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
 const SECONDS = Number(env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = 2;
@@ -91,7 +91,7 @@ return 1`;
 
 async function main(): Promise<void> {
   const id = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-  const database = dbUrl(`am_bench_${id}_cc`);
+  const database = databaseUrl(`am_bench_${id}_cc`);
   const topicPrefix = `bench${id}.`;
   const kafka = new Kafka({ clientId: 'agentmeter-bench', brokers: BROKERS, logLevel: logLevel.ERROR });
   const redisServer = await startPrivateRedis();
@@ -349,16 +349,6 @@ class EventSink {
       );
     return this.sending;
   }
-}
-
-function dbUrl(database: string): string {
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-function log(message: string): void {
-  console.error(`[bench] ${message}`);
 }
 
 main().catch((error: unknown) => {

@@ -41,10 +41,10 @@ import { baselinePage } from './support/console-baseline-pages';
 import { startBaselineServer } from './support/console-baseline-server';
 import { launchChromium, measureLoad, newProbedContext, type LoadSample } from './support/console-browser';
 import { fillConsoleWorkload, type ConsoleWorkload } from './support/console-workload';
+import { databaseUrl, log } from './support/bench-env';
 
 const env = process.env;
 const ROOT = join(__dirname, '..', '..', '..');
-const ADMIN_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/agentmeter';
 const EVENTS = Number(env.BENCH_EVENTS ?? 1_000_000);
 const RUNS = Number(env.BENCH_RUNS ?? 3_000);
 const TENANTS = Number(env.BENCH_TENANTS ?? 5);
@@ -52,16 +52,6 @@ const REPEAT = Number(env.BENCH_REPEAT ?? 5);
 const DAYS = 7;
 const SECRET = randomBytes(32).toString('hex');
 const DB = `am_bench_console_${randomBytes(3).toString('hex')}`;
-
-function log(message: string): void {
-  console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
-}
-
-function dbUrl(name: string): string {
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /** A page measured: where the console shows it, where the baseline does, and what "usable" waits for. */
 interface Target {
@@ -139,7 +129,7 @@ function startQuery(port: number): ChildProcess {
     env: {
       PATH: env.PATH ?? '',
       PORT: String(port),
-      DATABASE_URL: dbUrl(DB),
+      DATABASE_URL: databaseUrl(DB),
       REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       REDIS_KEY_PREFIX: `${DB}:`,
       AUTH_JWT_SECRET: SECRET,
@@ -348,14 +338,14 @@ function writeDoc(text: string): void {
 }
 
 async function main(): Promise<void> {
-  await ensureDatabase(dbUrl(DB));
-  await migrate(dbUrl(DB));
-  const pool = new Pool({ connectionString: dbUrl(DB), max: 2 });
+  await ensureDatabase(databaseUrl(DB));
+  await migrate(databaseUrl(DB));
+  const pool = new Pool({ connectionString: databaseUrl(DB), max: 2 });
   const now = new Date();
   let query: ChildProcess | undefined;
   let baseline: { stop(): Promise<void> } | undefined;
   try {
-    const ds = await createDataSource({ url: dbUrl(DB), poolSize: 1 }).initialize();
+    const ds = await createDataSource({ url: databaseUrl(DB), poolSize: 1 }).initialize();
     const days: string[] = [];
     for (let t = now.getTime() - (DAYS + 1) * 86_400_000; t <= now.getTime() + 86_400_000; t += 86_400_000) {
       days.push(new Date(t).toISOString().slice(0, 10));
@@ -391,7 +381,7 @@ async function main(): Promise<void> {
     await baseline?.stop();
     query?.kill('SIGTERM');
     await pool.end();
-    if (env.BENCH_KEEP_DB !== '1') await dropDatabase(dbUrl(DB));
+    if (env.BENCH_KEEP_DB !== '1') await dropDatabase(databaseUrl(DB));
   }
 }
 

@@ -76,10 +76,10 @@ import { generateWorkload } from '../libs/testing/src/workload';
 import { summariseCpuProfile, type CpuProfileSummary } from './support/ingest-cpu-profile';
 import { compiledService, ConsumerProcess } from './support/ingest-processes';
 import { histogramDelta, histogramQuantile, scrapeHistograms, type Histograms } from './support/ingest-service-metrics';
+import { ADMIN_URL, databaseUrl, log } from './support/bench-env';
 
 const env = process.env;
 const ROOT = findRoot(__dirname);
-const ADMIN_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/agentmeter';
 const BROKERS = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
 const REPEAT = Number(env.BENCH_REPEAT ?? 3);
 const RUNS_PER_PROJECT = Number(env.BENCH_RUNS_PER_PROJECT ?? 47);
@@ -228,7 +228,7 @@ async function main(): Promise<void> {
       .catch((e: unknown) => log(`could not delete topics: ${String(e)}`));
     await admin.deleteGroups(groups).catch(() => undefined);
     await admin.disconnect();
-    for (const name of await listDatabases(ADMIN_URL, DB_PREFIX)) await dropDatabase(dbUrl(name));
+    for (const name of await listDatabases(ADMIN_URL, DB_PREFIX)) await dropDatabase(databaseUrl(name));
     log(`removed databases ${DB_PREFIX}_* and topics ${TOPIC_PREFIX}*`);
   });
   const interrupt = (signal: NodeJS.Signals) => {
@@ -251,12 +251,12 @@ async function main(): Promise<void> {
       ),
     });
     const template = `${DB_PREFIX}_tpl`;
-    await ensureDatabase(dbUrl(template));
-    await migrate(dbUrl(template));
+    await ensureDatabase(databaseUrl(template));
+    await migrate(databaseUrl(template));
     const rawDb = `${DB_PREFIX}_raw`;
-    await ensureDatabase(dbUrl(rawDb));
+    await ensureDatabase(databaseUrl(rawDb));
     // raw_events has no key at all; raw_latency has an index on event_id, so probes can be looked up.
-    await withClient(dbUrl(rawDb), async (c) => {
+    await withClient(databaseUrl(rawDb), async (c) => {
       for (const table of ['raw_events', 'raw_latency']) {
         await c.query(`CREATE TABLE ${table} (source text, event_id text, tenant_id text, type text,
                          time timestamptz, payload jsonb)`);
@@ -285,21 +285,21 @@ async function main(): Promise<void> {
     for (let i = 1; i <= REPEAT; i++) {
       const groupB = `${TOPIC_PREFIX}baseline-${i}`;
       groups.push(groupB);
-      await withClient(dbUrl(rawDb), (c) => c.query('TRUNCATE raw_events'));
+      await withClient(databaseUrl(rawDb), (c) => c.query('TRUNCATE raw_events'));
       baseline.push(await measureBaseline(admin, groupB, rawDb, total, children));
       log(`baseline #${i}: ${describe(baseline.at(-1)!)}`);
 
       const groupI = `${TOPIC_PREFIX}ingest-${i}`;
       groups.push(groupI);
       const db = `${DB_PREFIX}_ingest${i}`;
-      await ensureDatabase(dbUrl(db), template);
+      await ensureDatabase(databaseUrl(db), template);
       ingest.push(await measureIngest(admin, groupI, db, total, children));
       log(`ingest   #${i}: ${describe(ingest.at(-1)!)}`);
       if (i === REPEAT) {
         disk = await diskOf(db, total);
         log(`disk: ${(disk.after / 1e6).toFixed(0)} MB per million events`);
       }
-      await dropDatabase(dbUrl(db));
+      await dropDatabase(databaseUrl(db));
     }
 
     // --- latency at a fixed offered rate, the same for both ----------------------------------------
@@ -311,11 +311,11 @@ async function main(): Promise<void> {
           const groupId = `${prefix}group`;
           groups.push(groupId);
           const db = side === 'baseline' ? rawDb : `${DB_PREFIX}_latency${i}`;
-          if (side === 'ingest') await ensureDatabase(dbUrl(db), template);
-          else await withClient(dbUrl(rawDb), (c) => c.query('TRUNCATE raw_latency'));
+          if (side === 'ingest') await ensureDatabase(databaseUrl(db), template);
+          else await withClient(databaseUrl(rawDb), (c) => c.query('TRUNCATE raw_latency'));
           latency.push(await measureLatency(kafka, admin, side, prefix, groupId, db, rate, workload.events, children));
           log(`latency ${side}: ${describeLatency(latency.at(-1)!)}`);
-          if (side === 'ingest') await dropDatabase(dbUrl(db));
+          if (side === 'ingest') await dropDatabase(databaseUrl(db));
         }
       }
     }
@@ -326,7 +326,7 @@ async function main(): Promise<void> {
       const groupId = `${TOPIC_PREFIX}ingest-profile`;
       groups.push(groupId);
       const db = `${DB_PREFIX}_profile`;
-      await ensureDatabase(dbUrl(db), template);
+      await ensureDatabase(databaseUrl(db), template);
       const dir = mkdtempSync(join(tmpdir(), 'agentmeter-bench-profile-'));
       try {
         const run = await measureIngest(admin, groupId, db, total, children, dir);
@@ -336,7 +336,7 @@ async function main(): Promise<void> {
         log(`profiled ingest: ${describe(run)}`);
       } finally {
         rmSync(dir, { recursive: true, force: true });
-        await dropDatabase(dbUrl(db));
+        await dropDatabase(databaseUrl(db));
       }
     }
 
@@ -370,7 +370,7 @@ function startBaseline(
     [...process.execArgv, __filename, BASELINE_CONSUMER],
     {
       ...env,
-      BENCH_BASELINE_URL: dbUrl(database),
+      BENCH_BASELINE_URL: databaseUrl(database),
       BENCH_BASELINE_GROUP: groupId,
       BENCH_BASELINE_TOPIC: topic,
       BENCH_BASELINE_TABLE: table,
@@ -399,7 +399,7 @@ async function startIngest(
       ...(INGEST_OTEL ? {} : { OTEL_SDK_DISABLED: 'true' }),
       ...nodeOptions(profileDir),
       ...passed,
-      DATABASE_URL: dbUrl(database),
+      DATABASE_URL: databaseUrl(database),
       KAFKA_BROKERS: BROKERS.join(','),
       KAFKA_TOPIC_PREFIX: topicPrefix,
       INGEST_GROUP_ID: groupId,
@@ -435,7 +435,7 @@ async function startQuery(
       PATH: env.PATH ?? '',
       LOG_LEVEL: 'warn',
       OTEL_SDK_DISABLED: 'true',
-      DATABASE_URL: dbUrl(database),
+      DATABASE_URL: databaseUrl(database),
       REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       REDIS_KEY_PREFIX: `${TOPIC_PREFIX}query:`,
       KAFKA_BROKERS: BROKERS.join(','),
@@ -637,7 +637,7 @@ async function measureIngest(
  * included, rows in time order as ingest appends them) and takes off the call tables' columns that migration added.
  */
 async function diskOf(database: string, events: number): Promise<Disk> {
-  return withClient(dbUrl(database), async (c) => {
+  return withClient(databaseUrl(database), async (c) => {
     const size = async (): Promise<Map<string, number>> => {
       const { rows } = await c.query<{ family: string; bytes: string }>(
         `SELECT regexp_replace(relname, '_p[0-9]{8}$', '') AS family, sum(pg_total_relation_size(oid))::text AS bytes
@@ -808,7 +808,7 @@ class WaitSampler {
   async run(): Promise<Measurement['waits']> {
     const states = new Map<string, number>();
     let samples = 0;
-    await withClient(dbUrl('postgres'), async (client) => {
+    await withClient(databaseUrl('postgres'), async (client) => {
       while (!this.stopped) {
         const { rows } = await client.query<{ state: string; wait: string | null; query: string }>(
           `SELECT state, wait_event_type || ':' || wait_event AS wait, left(query, 200) AS query
@@ -856,7 +856,7 @@ class CpuProbe {
     const processes = allProcesses();
     const consumer = this.consumerPid === process.pid ? selfCpu() : procCpu(this.consumerPid);
     const kafka = this.brokerPid ? procCpu(this.brokerPid) : null;
-    const pids = await withClient(dbUrl('postgres'), (c) =>
+    const pids = await withClient(databaseUrl('postgres'), (c) =>
       c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [this.database]),
     );
     const backends = new Map<number, number>();
@@ -981,7 +981,7 @@ async function measureLatency(
         })()
       : Promise.resolve();
 
-    const poll = withClient(dbUrl(database), async (client) => {
+    const poll = withClient(databaseUrl(database), async (client) => {
       let deadline = Number.POSITIVE_INFINITY;
       while (producing || published.size > 0) {
         const error = consumer.failure();
@@ -1409,12 +1409,6 @@ function writeDoc(sections: string[]): void {
 // ---------------------------------------------------------------------------------------------------
 // Small helpers.
 
-function dbUrl(database: string): string {
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url, application_name: 'agentmeter-bench' });
   await client.connect();
@@ -1426,7 +1420,9 @@ async function withClient<T>(url: string, work: (client: Client) => Promise<T>):
 }
 
 async function count(database: string, table: string): Promise<number> {
-  const result = await withClient(dbUrl(database), (c) => c.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`));
+  const result = await withClient(databaseUrl(database), (c) =>
+    c.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`),
+  );
   return Number(result.rows[0]!.n);
 }
 
@@ -1529,10 +1525,6 @@ function findRoot(from: string): string {
 function onceOnly(work: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   return () => (running ??= work());
-}
-
-function log(message: string): void {
-  console.error(`[bench] ${message}`);
 }
 
 if (process.argv[2] === BASELINE_CONSUMER) {

@@ -38,10 +38,10 @@ import { SignJWT } from 'jose';
 import { Pool } from 'pg';
 import { createDataSource, dropDatabase, ensureDatabase, migrate, PartitionManager } from '../libs/database/src';
 import { LATENCY_BUCKETS_MS } from '../libs/domain/src/projection/usage-rollup';
+import { databaseUrl, log } from './support/bench-env';
 
 const env = process.env;
 const ROOT = join(__dirname, '..', '..', '..');
-const ADMIN_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/agentmeter';
 const RUNS = Number(env.BENCH_RUNS ?? 28_600);
 const SCALE = Number(env.BENCH_SCALE ?? 10);
 const DAYS = Number(env.BENCH_DAYS ?? 20);
@@ -69,16 +69,6 @@ const STAGES: Array<[string, number, string, number]> = [
   ['validate', 1, 'validator', 30],
   ['publish', 1, 'publisher', 40],
 ];
-
-function log(message: string): void {
-  console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
-}
-
-function dbUrl(name: string): string {
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 interface Span {
   from: Date;
@@ -317,7 +307,7 @@ function startQuery(port: number): ChildProcess {
     env: {
       PATH: env.PATH ?? '',
       PORT: String(port),
-      DATABASE_URL: dbUrl(DB),
+      DATABASE_URL: databaseUrl(DB),
       AUTH_JWT_SECRET: SECRET,
       LOG_LEVEL: 'warn',
       OTEL_SDK_DISABLED: 'true',
@@ -501,13 +491,13 @@ function writeDoc(text: string): void {
 }
 
 async function main(): Promise<void> {
-  await ensureDatabase(dbUrl(DB));
-  await migrate(dbUrl(DB));
-  const pool = new Pool({ connectionString: dbUrl(DB), max: 4 });
+  await ensureDatabase(databaseUrl(DB));
+  await migrate(databaseUrl(DB));
+  const pool = new Pool({ connectionString: databaseUrl(DB), max: 4 });
   const now = new Date();
   const span = { from: new Date(now.getTime() - DAYS * 86_400_000), to: new Date(now.getTime() - 3_600_000) };
   try {
-    const ds = await createDataSource({ url: dbUrl(DB), poolSize: 1 }).initialize();
+    const ds = await createDataSource({ url: databaseUrl(DB), poolSize: 1 }).initialize();
     const days: string[] = [];
     for (let t = span.from.getTime() - 86_400_000; t <= now.getTime() + 86_400_000; t += 86_400_000) {
       days.push(new Date(t).toISOString().slice(0, 10));
@@ -540,7 +530,7 @@ async function main(): Promise<void> {
     if (env.BENCH_WRITE_DOC !== '0') writeDoc(text);
   } finally {
     await pool.end();
-    if (env.BENCH_KEEP_DB !== '1') await dropDatabase(dbUrl(DB));
+    if (env.BENCH_KEEP_DB !== '1') await dropDatabase(databaseUrl(DB));
   }
 }
 
